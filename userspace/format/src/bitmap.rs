@@ -1,0 +1,85 @@
+//! Block and inode bitmaps: bit `i` (LSB first within each byte) set means
+//! item `i` of the group is in use. Out-of-range indices read as "in use"
+//! and are never written, so a bad index can't free or corrupt anything.
+
+/// Whether bit `i` is set (true for `i` past the end).
+pub fn test(map: &[u8], i: usize) -> bool {
+    match map.get(i / 8) {
+        Some(b) => b & (1u8 << (i % 8)) != 0,
+        None => true,
+    }
+}
+
+/// Sets bit `i`; returns its previous value (true past the end).
+pub fn set(map: &mut [u8], i: usize) -> bool {
+    match map.get_mut(i / 8) {
+        Some(b) => {
+            let m = 1u8 << (i % 8);
+            let old = *b & m != 0;
+            *b |= m;
+            old
+        }
+        None => true,
+    }
+}
+
+/// Clears bit `i`; returns its previous value (false past the end).
+pub fn clear(map: &mut [u8], i: usize) -> bool {
+    match map.get_mut(i / 8) {
+        Some(b) => {
+            let m = 1u8 << (i % 8);
+            let old = *b & m != 0;
+            *b &= !m;
+            old
+        }
+        None => false,
+    }
+}
+
+/// Sets bits `start..end`.
+pub fn set_range(map: &mut [u8], start: usize, end: usize) {
+    for i in start..end {
+        set(map, i);
+    }
+}
+
+/// First clear bit in `start..end`, if any.
+pub fn find_zero(map: &[u8], start: usize, end: usize) -> Option<usize> {
+    let mut i = start;
+    while i < end {
+        // Skip whole full bytes quickly.
+        if i % 8 == 0 && i.saturating_add(8) <= end {
+            if let Some(&0xff) = map.get(i / 8) {
+                i = i.saturating_add(8);
+                continue;
+            }
+        }
+        if !test(map, i) {
+            return Some(i);
+        }
+        i = i.saturating_add(1);
+    }
+    None
+}
+
+/// First clear bit at or after `goal` in `0..end`, wrapping around.
+pub fn find_zero_from(map: &[u8], goal: usize, end: usize) -> Option<usize> {
+    let goal = if goal < end { goal } else { 0 };
+    find_zero(map, goal, end).or_else(|| find_zero(map, 0, goal))
+}
+
+/// Number of set bits in `0..n`.
+pub fn count_set(map: &[u8], n: usize) -> usize {
+    let full = n / 8;
+    let mut c: usize = map
+        .iter()
+        .take(full)
+        .map(|b| b.count_ones() as usize)
+        .sum();
+    for i in full.saturating_mul(8)..n {
+        if test(map, i) {
+            c = c.saturating_add(1);
+        }
+    }
+    c
+}

@@ -1,0 +1,340 @@
+//! Inodes: 256 bytes each in the per-group inode table.
+//!
+//! The block map is ext3's: 12 direct pointers, then single, double and
+//! triple indirect blocks of 32-bit block numbers (0 = hole). With
+//! deduplication several pointers, in one file or many, may hold the same
+//! block number; the block's fingerprint-store refcount counts them.
+
+use crate::codec::*;
+use crate::csum::Crc32c;
+use crate::error::{FormatError, Result};
+use crate::geometry::Geometry;
+use crate::INODE_SIZE;
+
+/// Direct block pointers in an inode.
+pub const N_DIRECT: usize = 12;
+/// Index of the single-indirect pointer.
+pub const IND_BLOCK: usize = 12;
+/// Index of the double-indirect pointer.
+pub const DIND_BLOCK: usize = 13;
+/// Index of the triple-indirect pointer.
+pub const TIND_BLOCK: usize = 14;
+/// Block pointers in an inode.
+pub const N_BLOCKS: usize = 15;
+/// Bytes of the block array: a fast symlink keeps its target here.
+pub const FAST_SYMLINK_MAX: usize = N_BLOCKS * 4;
+
+/// File type bits of `mode` (as in `<sys/stat.h>`).
+pub const S_IFMT: u16 = 0o170000;
+pub const S_IFSOCK: u16 = 0o140000;
+pub const S_IFLNK: u16 = 0o120000;
+pub const S_IFREG: u16 = 0o100000;
+pub const S_IFBLK: u16 = 0o060000;
+pub const S_IFDIR: u16 = 0o040000;
+pub const S_IFCHR: u16 = 0o020000;
+pub const S_IFIFO: u16 = 0o010000;
+
+/// Inode flags, with the values of the `FS_IOC_GETFLAGS` interface.
+pub const FL_SYNC: u32 = 0x0000_0008;
+pub const FL_IMMUTABLE: u32 = 0x0000_0010;
+pub const FL_APPEND: u32 = 0x0000_0020;
+pub const FL_NODUMP: u32 = 0x0000_0040;
+pub const FL_NOATIME: u32 = 0x0000_0080;
+pub const FL_DIRSYNC: u32 = 0x0001_0000;
+/// All flags this code knows; others are refused by validation.
+pub const FL_KNOWN: u32 = FL_SYNC | FL_IMMUTABLE | FL_APPEND | FL_NODUMP | FL_NOATIME | FL_DIRSYNC;
+
+/// Field offsets within an inode.
+pub mod off {
+    pub const MODE: usize = 0;
+    pub const UID: usize = 4;
+    pub const GID: usize = 8;
+    pub const LINKS: usize = 12;
+    pub const SIZE: usize = 16;
+    pub const BLOCKS: usize = 24;
+    pub const ATIME: usize = 32;
+    pub const MTIME: usize = 40;
+    pub const CTIME: usize = 48;
+    pub const CRTIME: usize = 56;
+    pub const ATIME_NSEC: usize = 64;
+    pub const MTIME_NSEC: usize = 68;
+    pub const CTIME_NSEC: usize = 72;
+    pub const CRTIME_NSEC: usize = 76;
+    pub const FLAGS: usize = 80;
+    pub const GENERATION: usize = 84;
+    pub const NEXT_ORPHAN: usize = 88;
+    pub const DTIME: usize = 96;
+    pub const BLOCK: usize = 104;
+    pub const CHECKSUM: usize = 252;
+}
+
+/// A timestamp: seconds since the epoch and nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timestamp {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+/// An inode, decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Inode {
+    pub mode: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub links_count: u32,
+    pub size: u64,
+    /// File-system blocks mapped by this inode (data and indirect blocks;
+    /// shared blocks count once per pointer, as `st_blocks` shows them).
+    pub blocks: u64,
+    pub atime: Timestamp,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    pub crtime: Timestamp,
+    pub flags: u32,
+    pub generation: u32,
+    /// Next inode in the orphan list (0 ends it).
+    pub next_orphan: u32,
+    /// Deletion time, 0 while the inode is live.
+    pub dtime: i64,
+    /// Block map, or a fast symlink's target, or a device's major/minor.
+    pub block: [u32; N_BLOCKS],
+}
+
+impl Inode {
+    /// The file type bits of `mode`.
+    pub fn file_type(&self) -> u16 {
+        self.mode & S_IFMT
+    }
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == S_IFDIR
+    }
+    /// Whether this is a regular file.
+    pub fn is_reg(&self) -> bool {
+        self.file_type() == S_IFREG
+    }
+    /// Whether this is a symlink.
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == S_IFLNK
+    }
+    /// Whether this is a device node (character or block).
+    pub fn is_device(&self) -> bool {
+        matches!(self.file_type(), S_IFCHR | S_IFBLK)
+    }
+    /// Whether this symlink keeps its target in the block array.
+    pub fn is_fast_symlink(&self) -> bool {
+        self.is_symlink() && self.blocks == 0 && self.size < FAST_SYMLINK_MAX as u64
+    }
+    /// Whether the inode is in use.
+    pub fn in_use(&self) -> bool {
+        self.mode != 0 && self.dtime == 0
+    }
+
+    /// The fast symlink target bytes (block array as little-endian bytes).
+    pub fn fast_symlink_bytes(&self) -> [u8; FAST_SYMLINK_MAX] {
+        let mut out = [0u8; FAST_SYMLINK_MAX];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(self.block.iter()) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        out
+    }
+
+    /// Stores a fast symlink target (at most 59 bytes) in the block array.
+    pub fn set_fast_symlink(&mut self, target: &[u8]) -> Result<()> {
+        if target.len() >= FAST_SYMLINK_MAX {
+            return Err(FormatError::BadField {
+                field: "inode fast symlink length",
+                value: target.len() as u64,
+            });
+        }
+        let mut bytes = [0u8; FAST_SYMLINK_MAX];
+        put_bytes(&mut bytes, 0, target)?;
+        for (word, chunk) in self.block.iter_mut().zip(bytes.chunks_exact(4)) {
+            *word = get_u32(chunk, 0)?;
+        }
+        self.size = target.len() as u64;
+        Ok(())
+    }
+
+    /// Decodes inode `ino` from `buf` (256 bytes), checking its checksum.
+    pub fn decode(buf: &[u8], ino: u32, seed: u32, crc: &impl Crc32c) -> Result<Self> {
+        let i = Self::decode_fields(buf)?;
+        let stored = get_u32(buf, off::CHECKSUM)?;
+        let computed = Self::checksum_of(buf, ino, i.generation, seed, crc)?;
+        if stored != computed {
+            return Err(FormatError::BadChecksum {
+                what: "inode",
+                stored,
+                computed,
+            });
+        }
+        Ok(i)
+    }
+
+    /// Decodes the fields without the checksum check.
+    pub fn decode_fields(buf: &[u8]) -> Result<Self> {
+        need(buf, INODE_SIZE as usize, "inode")?;
+        let ts = |s: usize, n: usize| -> Result<Timestamp> {
+            Ok(Timestamp {
+                sec: get_i64(buf, s)?,
+                nsec: get_u32(buf, n)?,
+            })
+        };
+        let mut block = [0u32; N_BLOCKS];
+        for (i, b) in block.iter_mut().enumerate() {
+            *b = get_u32(buf, off::BLOCK + i * 4)?;
+        }
+        Ok(Self {
+            mode: get_u16(buf, off::MODE)?,
+            uid: get_u32(buf, off::UID)?,
+            gid: get_u32(buf, off::GID)?,
+            links_count: get_u32(buf, off::LINKS)?,
+            size: get_u64(buf, off::SIZE)?,
+            blocks: get_u64(buf, off::BLOCKS)?,
+            atime: ts(off::ATIME, off::ATIME_NSEC)?,
+            mtime: ts(off::MTIME, off::MTIME_NSEC)?,
+            ctime: ts(off::CTIME, off::CTIME_NSEC)?,
+            crtime: ts(off::CRTIME, off::CRTIME_NSEC)?,
+            flags: get_u32(buf, off::FLAGS)?,
+            generation: get_u32(buf, off::GENERATION)?,
+            next_orphan: get_u32(buf, off::NEXT_ORPHAN)?,
+            dtime: get_i64(buf, off::DTIME)?,
+            block,
+        })
+    }
+
+    /// Encodes inode `ino` into `buf` (256 bytes) with its checksum.
+    pub fn encode(&self, buf: &mut [u8], ino: u32, seed: u32, crc: &impl Crc32c) -> Result<()> {
+        need(buf, INODE_SIZE as usize, "inode")?;
+        if let Some(b) = buf.get_mut(..INODE_SIZE as usize) {
+            b.fill(0);
+        }
+        put_u16(buf, off::MODE, self.mode)?;
+        put_u32(buf, off::UID, self.uid)?;
+        put_u32(buf, off::GID, self.gid)?;
+        put_u32(buf, off::LINKS, self.links_count)?;
+        put_u64(buf, off::SIZE, self.size)?;
+        put_u64(buf, off::BLOCKS, self.blocks)?;
+        for (t, s, n) in [
+            (self.atime, off::ATIME, off::ATIME_NSEC),
+            (self.mtime, off::MTIME, off::MTIME_NSEC),
+            (self.ctime, off::CTIME, off::CTIME_NSEC),
+            (self.crtime, off::CRTIME, off::CRTIME_NSEC),
+        ] {
+            put_i64(buf, s, t.sec)?;
+            put_u32(buf, n, t.nsec)?;
+        }
+        put_u32(buf, off::FLAGS, self.flags)?;
+        put_u32(buf, off::GENERATION, self.generation)?;
+        put_u32(buf, off::NEXT_ORPHAN, self.next_orphan)?;
+        put_i64(buf, off::DTIME, self.dtime)?;
+        for (i, b) in self.block.iter().enumerate() {
+            put_u32(buf, off::BLOCK + i * 4, *b)?;
+        }
+        let c = Self::checksum_of(buf, ino, self.generation, seed, crc)?;
+        put_u32(buf, off::CHECKSUM, c)
+    }
+
+    /// Checksum: crc32c from the volume seed over the inode number and
+    /// generation (LE) and bytes 0..252 of the inode.
+    pub fn checksum_of(buf: &[u8], ino: u32, generation: u32, seed: u32, crc: &impl Crc32c) -> Result<u32> {
+        let c = crc.crc32c(seed, &ino.to_le_bytes());
+        let c = crc.crc32c(c, &generation.to_le_bytes());
+        Ok(crc.crc32c(c, slice(buf, 0, off::CHECKSUM)?))
+    }
+
+    /// Checks an in-use inode's fields against the format's rules (block
+    /// pointers are checked where they are followed).
+    pub fn validate(&self, geo: &Geometry) -> Result<()> {
+        let bad = |field: &'static str, value: u64| Err(FormatError::BadField { field, value });
+        match self.file_type() {
+            S_IFREG | S_IFDIR | S_IFLNK | S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK => {}
+            _ => return bad("inode.mode", u64::from(self.mode)),
+        }
+        if self.size > geo.max_file_size() {
+            return bad("inode.size", self.size);
+        }
+        for (f, t) in [
+            ("inode.atime_nsec", self.atime),
+            ("inode.mtime_nsec", self.mtime),
+            ("inode.ctime_nsec", self.ctime),
+            ("inode.crtime_nsec", self.crtime),
+        ] {
+            if t.nsec >= 1_000_000_000 {
+                return bad(f, u64::from(t.nsec));
+            }
+        }
+        if self.flags & !FL_KNOWN != 0 {
+            return bad("inode.flags", u64::from(self.flags));
+        }
+        if self.is_dir() && self.size % u64::from(geo.block_size) != 0 {
+            return bad("inode.size (directory)", self.size);
+        }
+        if self.is_symlink() && (self.size == 0 || self.size >= u64::from(geo.block_size)) {
+            return bad("inode.size (symlink)", self.size);
+        }
+        if !self.is_device() && !self.is_fast_symlink() {
+            for &b in &self.block {
+                if b != 0 && !geo.valid_block(b) {
+                    return bad("inode.block", u64::from(b));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a file block lives in the block map: the chain of indices from the
+/// inode's block array down through indirect blocks. `depth` is 0 for a
+/// direct pointer, up to 3 for triple indirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockPath {
+    /// Number of indirect levels (0..=3).
+    pub depth: usize,
+    /// `offsets[0]` indexes the inode's block array; `offsets[1..=depth]`
+    /// index successive indirect blocks.
+    pub offsets: [u32; 4],
+}
+
+/// Maps a file block index to its path through the block map, or `None`
+/// past the largest file the map can address.
+pub fn block_path(ptrs_per_block: u32, file_block: u64) -> Option<BlockPath> {
+    let p = u64::from(ptrs_per_block);
+    if p == 0 {
+        return None;
+    }
+    let mut i = file_block;
+    if i < N_DIRECT as u64 {
+        return Some(BlockPath {
+            depth: 0,
+            offsets: [i as u32, 0, 0, 0],
+        });
+    }
+    i -= N_DIRECT as u64;
+    if i < p {
+        return Some(BlockPath {
+            depth: 1,
+            offsets: [IND_BLOCK as u32, i as u32, 0, 0],
+        });
+    }
+    i -= p;
+    if i < p * p {
+        return Some(BlockPath {
+            depth: 2,
+            offsets: [DIND_BLOCK as u32, (i / p) as u32, (i % p) as u32, 0],
+        });
+    }
+    i -= p * p;
+    if i < p * p * p {
+        return Some(BlockPath {
+            depth: 3,
+            offsets: [
+                TIND_BLOCK as u32,
+                (i / (p * p)) as u32,
+                ((i / p) % p) as u32,
+                (i % p) as u32,
+            ],
+        });
+    }
+    None
+}
