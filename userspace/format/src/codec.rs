@@ -4,7 +4,7 @@
 //! return [`FormatError::Truncated`] rather than panic when the slice is too
 //! short. Encoders write with [`put_u32`] and friends under the same rule.
 
-use crate::error::{FormatError, Result};
+use super::error::{FormatError, Result};
 
 fn field<const N: usize>(buf: &[u8], off: usize, what: &'static str) -> Result<[u8; N]> {
     let end = off.checked_add(N).ok_or(FormatError::Truncated {

@@ -8,9 +8,9 @@
 //! place with inode 0), so the byte offset of a live entry never changes:
 //! that offset is the stable readdir position.
 
-use crate::codec::*;
-use crate::csum::Crc32c;
-use crate::error::{FormatError, Result};
+use super::codec::*;
+use super::csum::Crc32c;
+use super::error::{FormatError, Result};
 
 /// Bytes of an entry header.
 pub const ENTRY_HEADER: usize = 8;
@@ -35,7 +35,7 @@ pub const FT_MAX: u8 = 7;
 
 /// The entry file type for an inode mode.
 pub fn file_type_of_mode(mode: u16) -> u8 {
-    use crate::inode::*;
+    use super::inode::*;
     match mode & S_IFMT {
         S_IFREG => FT_REG,
         S_IFDIR => FT_DIR,

@@ -8,7 +8,7 @@
 //! `B / 2^(n+k)`; the parameters keep that near the paper's 2^-15 and the
 //! average chain near 2^9 entries (paper: n = 19, k = 24 for 2^28 blocks).
 
-use crate::fpstore::Fingerprint;
+use super::fpstore::Fingerprint;
 
 /// Target log2 of the false-candidate rate's inverse (paper: 15).
 pub const FALSE_CANDIDATE_BITS: u32 = 15;

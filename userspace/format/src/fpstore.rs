@@ -9,10 +9,10 @@
 //! indirect blocks, the journal, the stores themselves) keep refcount 0:
 //! only deduplicated file data is counted here.
 
-use crate::codec::*;
-use crate::csum::Crc32c;
-use crate::error::{FormatError, Result};
-use crate::geometry::Geometry;
+use super::codec::*;
+use super::csum::Crc32c;
+use super::error::{FormatError, Result};
+use super::geometry::Geometry;
 
 /// The largest reference count. A block whose count reaches it is no
 /// longer offered for sharing, so counts stay exact and never wrap.

@@ -13,9 +13,9 @@
 //! All methods are total: out-of-range input gives an error, never a panic
 //! or an overflow.
 
-use crate::error::{FormatError, Result};
-use crate::superblock::*;
-use crate::{
+use super::error::{FormatError, Result};
+use super::superblock::*;
+use super::{
     FingerprintAlgo, DESC_SIZE, FIRST_INO, FP_REFCOUNT_SIZE, FP_BLOCK_TAIL, INODE_SIZE,
     ROOT_INO,
 };
@@ -392,7 +392,7 @@ impl Geometry {
 
     /// Checks that a journal extent lies inside one group's data region.
     pub fn check_journal(&self, start: u32, blocks: u32) -> Result<()> {
-        if blocks < crate::jbd2::MIN_JOURNAL_BLOCKS {
+        if blocks < super::jbd2::MIN_JOURNAL_BLOCKS {
             return Err(FormatError::BadField {
                 field: "superblock.journal_blocks",
                 value: u64::from(blocks),
@@ -577,7 +577,7 @@ impl Geometry {
     /// Largest file size in bytes the block map can address.
     pub fn max_file_size(&self) -> u64 {
         let p = u64::from(self.ptrs_per_block());
-        let blocks = crate::inode::N_DIRECT as u64 + p + p * p + p * p * p;
+        let blocks = super::inode::N_DIRECT as u64 + p + p * p + p * p * p;
         blocks.saturating_mul(u64::from(self.block_size))
     }
 

@@ -2,15 +2,15 @@
 //! follows the superblock (and its backups).
 //!
 //! A descriptor locates its group's bitmaps, inode table and fingerprint
-//! store (positions that [`crate::Geometry::group`] also derives; a
+//! store (positions that [`super::Geometry::group`] also derives; a
 //! mismatch is corruption), counts free blocks and inodes, and says which
 //! parts of the group were never initialised, so mkfs need not write them.
 
-use crate::codec::*;
-use crate::csum::Crc32c;
-use crate::error::{FormatError, Result};
-use crate::geometry::{Geometry, GroupLayout};
-use crate::DESC_SIZE;
+use super::codec::*;
+use super::csum::Crc32c;
+use super::error::{FormatError, Result};
+use super::geometry::{Geometry, GroupLayout};
+use super::DESC_SIZE;
 
 /// Flag: the inode bitmap and table were never initialised; all inodes free.
 pub const BG_INODE_UNINIT: u16 = 0x0001;

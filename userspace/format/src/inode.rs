@@ -5,11 +5,11 @@
 //! deduplication several pointers, in one file or many, may hold the same
 //! block number; the block's fingerprint-store refcount counts them.
 
-use crate::codec::*;
-use crate::csum::Crc32c;
-use crate::error::{FormatError, Result};
-use crate::geometry::Geometry;
-use crate::INODE_SIZE;
+use super::codec::*;
+use super::csum::Crc32c;
+use super::error::{FormatError, Result};
+use super::geometry::Geometry;
+use super::INODE_SIZE;
 
 /// Direct block pointers in an inode.
 pub const N_DIRECT: usize = 12;

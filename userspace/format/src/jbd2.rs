@@ -3,8 +3,8 @@
 //! journal.rst). mkfs writes a clean v2 superblock with no features and a
 //! zeroed log; the kernel enables 64-bit and checksum v3 at mount.
 
-use crate::codec::*;
-use crate::error::{FormatError, Result};
+use super::codec::*;
+use super::error::{FormatError, Result};
 
 /// jbd2 block header magic.
 pub const MAGIC: u32 = 0xC03B_3998;

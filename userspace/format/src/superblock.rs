@@ -3,13 +3,13 @@
 //!
 //! It holds the volume geometry, the feature words, the fingerprint
 //! parameters and the journal location. [`Superblock::decode`] checks the
-//! magic, version and checksum; [`crate::Geometry::from_superblock`] checks
+//! magic, version and checksum; [`super::Geometry::from_superblock`] checks
 //! that every size and count fits together.
 
-use crate::codec::*;
-use crate::csum::{volume_seed, Crc32c};
-use crate::error::{FormatError, Result};
-use crate::FingerprintAlgo;
+use super::codec::*;
+use super::csum::{volume_seed, Crc32c};
+use super::error::{FormatError, Result};
+use super::FingerprintAlgo;
 
 /// Byte offset of the primary superblock on the device.
 pub const SUPERBLOCK_OFFSET: u64 = 1024;
@@ -262,7 +262,7 @@ impl Superblock {
 
     /// Decodes a superblock from `buf` (at least [`SUPERBLOCK_SIZE`] bytes),
     /// checking magic, major version and checksum. Geometry is checked by
-    /// [`crate::Geometry::from_superblock`].
+    /// [`super::Geometry::from_superblock`].
     pub fn decode(buf: &[u8], crc: &impl Crc32c) -> Result<Self> {
         need(buf, SUPERBLOCK_SIZE, "superblock")?;
         if get_bytes::<8>(buf, off::MAGIC)? != MAGIC {

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Headers whose items livedfs needs beyond kernel::bindings. bindgen
+ * generates bindings only for the items named in rust/bindgen_allowlist;
+ * every other type comes from kernel::bindings, so `struct inode` and
+ * friends stay one type.
+ */
+#include <linux/blkdev.h>
+#include <linux/buffer_head.h>
+#include <linux/crc32c.h>
+#include <linux/fs_context.h>
+#include <linux/fs_parser.h>
+#include <linux/pagemap.h>
+#include <linux/seq_file.h>
+#include <linux/statfs.h>
+#include "helpers.h"

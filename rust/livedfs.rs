@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! livedfs: a Linux file system with inline block-level deduplication for
+//! virtual-machine images (after Ng et al., "Live Deduplication Storage of
+//! Virtual Machine Images in an Open-Source Cloud", Middleware 2011).
+//!
+//! This crate is the kernel module. Its parts:
+//! - `format`: the on-disk format, the very files of the userspace crate
+//!   `livedfs-format` (userspace/format/src), compiled in by path;
+//! - `vfs`: the only place with `unsafe`: VFS glue and safe wrappers;
+//! - `super_`, `inode`, `dir`, `options`, `errors`: the file system;
+//! - `kunit_tests`: in-kernel tests, run by KUnit at insmod.
+//!
+//! Supported so far: mounting (validating superblock, geometry and group
+//! descriptors), the root directory, lookup and readdir, inode reading,
+//! statfs; mounts are read-only until write support lands.
+
+use kernel::prelude::*;
+
+mod dir;
+mod errors;
+#[allow(
+    unused_attributes,
+    unused_imports,
+    unreachable_pub,
+    dead_code,
+    missing_docs,
+    clippy::all
+)]
+#[path = "../userspace/format/src/lib.rs"]
+mod format;
+mod inode;
+mod kunit_tests;
+mod options;
+mod super_;
+mod sys;
+mod vfs;
+
+module! {
+    type: Livedfs,
+    name: "livedfs",
+    author: "the livedfs developers",
+    description: "livedfs: inline-deduplicating file system for VM images",
+    license: "GPL",
+    alias: ["fs-livedfs"],
+}
+
+struct Livedfs {
+    fs: Option<Pin<KBox<vfs::fstype::Registration>>>,
+}
+
+impl kernel::Module for Livedfs {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        vfs::inode::init_cache()?;
+        match vfs::fstype::Registration::new(module) {
+            Ok(fs) => {
+                pr_info!("livedfs: registered\n");
+                Ok(Self { fs: Some(fs) })
+            }
+            Err(e) => {
+                vfs::inode::destroy_cache();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Livedfs {
+    fn drop(&mut self) {
+        // Unregister first, so no new inode can be allocated, then destroy
+        // the cache (which reports any leaked inode).
+        drop(self.fs.take());
+        vfs::inode::destroy_cache();
+    }
+}

@@ -1,0 +1,42 @@
+//! Raw bindings for the kernel items `kernel::bindings` lacks, generated at
+//! build time by bindgen from `bindings_helper.h` (see Kbuild and
+//! `bindgen_allowlist`). Everything from `kernel::bindings` is re-exported
+//! so the rest of the module names one namespace, and types such as
+//! `inode` stay the very same types.
+//!
+//! Only the `vfs` layer uses this module.
+
+#![allow(
+    clippy::all,
+    dead_code,
+    improper_ctypes,
+    missing_docs,
+    non_camel_case_types,
+    non_snake_case,
+    non_upper_case_globals,
+    unreachable_pub,
+    unsafe_op_in_unsafe_fn,
+    unused_imports
+)]
+
+use kernel::ffi;
+pub(crate) use kernel::bindings::*;
+
+include!("bindings_generated.rs");
+
+// Flag macros bindgen cannot evaluate (`BIT(n)` in linux/fs.h).
+pub(crate) const SB_RDONLY: ffi::c_ulong = 1 << 0;
+pub(crate) const SB_NOATIME: ffi::c_ulong = 1 << 10;
+/// EUCLEAN, which ext4 and XFS also call EFSCORRUPTED.
+pub(crate) const EUCLEAN: ffi::c_int = 117;
+pub(crate) const ENAMETOOLONG: ffi::c_int = 36;
+pub(crate) const ENOTEMPTY: ffi::c_int = 39;
+pub(crate) const EOPNOTSUPP: ffi::c_int = 95;
+
+/// The opaque `kstatfs` of kernel::bindings (the type `super_operations`
+/// names); `kstatfs` above is the full definition of the same C struct.
+pub(crate) type bindings_kstatfs = kernel::bindings::kstatfs;
+
+/// The opaque `fs_context` of kernel::bindings (the type
+/// `file_system_type` names); `fs_context` above is its full definition.
+pub(crate) type bindings_fs_context = kernel::bindings::fs_context;

@@ -1,0 +1,136 @@
+//! The super block of a mounted livedfs volume, and its private data.
+
+use crate::super_::SbInfo;
+use crate::sys;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// A VFS `super_block`, borrowed for the duration of a callback.
+#[repr(transparent)]
+pub(crate) struct SuperBlock(Opaque<sys::super_block>);
+
+impl SuperBlock {
+    /// # Safety
+    ///
+    /// `ptr` must point to a live `super_block` of the livedfs type that
+    /// stays alive for `'a` (true inside every VFS callback on it).
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut sys::super_block) -> &'a SuperBlock {
+        // SAFETY: `SuperBlock` is a transparent wrapper of the C struct and
+        // the caller guarantees the pointer is valid for `'a`.
+        unsafe { &*ptr.cast::<SuperBlock>() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::super_block {
+        self.0.get()
+    }
+
+    /// The device name (`s_id`, e.g. "vdb"), for messages.
+    pub(crate) fn id(&self) -> &CStr {
+        // SAFETY: `s_id` is a NUL-terminated array set by the VFS before
+        // fill_super (`snprintf` into 32 bytes) and never freed before the
+        // super block.
+        unsafe { CStr::from_char_ptr((*self.as_ptr()).s_id.as_ptr()) }
+    }
+
+    /// Sets the block size for buffer I/O; EINVAL if the device cannot do
+    /// it (logical sector larger than `size`).
+    pub(crate) fn set_block_size(&self, size: u32) -> Result {
+        // SAFETY: valid super block during fill_super; sb_set_blocksize
+        // returns 0 on failure and the size otherwise.
+        let r = unsafe { sys::sb_set_blocksize(self.as_ptr(), size as kernel::ffi::c_int) };
+        if r == 0 {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Sets the smallest block size the device allows, at least `size`;
+    /// returns it.
+    pub(crate) fn set_min_block_size(&self, size: u32) -> Result<u32> {
+        // SAFETY: valid super block during fill_super.
+        let r = unsafe { sys::sb_min_blocksize(self.as_ptr(), size as kernel::ffi::c_int) };
+        if r <= 0 {
+            return Err(EINVAL);
+        }
+        Ok(r as u32)
+    }
+
+    /// Whether the volume is mounted read-only.
+    pub(crate) fn is_rdonly(&self) -> bool {
+        // SAFETY: plain field read of a live super block.
+        unsafe { (*self.as_ptr()).s_flags & sys::SB_RDONLY != 0 }
+    }
+
+    /// Marks the mount read-only (during fill_super).
+    pub(crate) fn force_rdonly(&self) {
+        // SAFETY: fill_super runs with the super block exclusively ours.
+        unsafe { (*self.as_ptr()).s_flags |= sys::SB_RDONLY };
+    }
+
+    /// Sets the fixed super block parameters during fill_super.
+    pub(crate) fn setup(&self, magic: u64, max_bytes: i64, uuid: &[u8; 16]) {
+        let sb = self.as_ptr();
+        // SAFETY: fill_super runs with the super block exclusively ours;
+        // `SUPER_OPS` is a static that outlives every super block.
+        unsafe {
+            (*sb).s_magic = magic as _;
+            (*sb).s_maxbytes = max_bytes;
+            (*sb).s_op = &crate::vfs::fstype::SUPER_OPS.0;
+            (*sb).s_time_gran = 1;
+            (*sb).s_time_min = i64::MIN;
+            (*sb).s_time_max = i64::MAX;
+            (*sb).s_uuid.b.copy_from_slice(uuid);
+        }
+    }
+
+    /// The livedfs private data, once fill_super has installed it.
+    pub(crate) fn info(&self) -> Option<&SbInfo> {
+        // SAFETY: `s_fs_info` is either NULL or a pointer from
+        // `KBox::into_raw` installed by `set_info`, freed only in kill_sb
+        // after the last callback returned.
+        unsafe { (*self.as_ptr()).s_fs_info.cast::<SbInfo>().as_ref() }
+    }
+
+    /// Installs the private data (fill_super); freed by [`Self::take_info`].
+    pub(crate) fn set_info(&self, info: KBox<SbInfo>) {
+        // SAFETY: fill_super runs with the super block exclusively ours.
+        unsafe { (*self.as_ptr()).s_fs_info = KBox::into_raw(info).cast() };
+    }
+
+    /// Removes and returns the private data (kill_sb).
+    pub(crate) fn take_info(&self) -> Option<KBox<SbInfo>> {
+        // SAFETY: kill_sb runs after every other user of the super block;
+        // the pointer came from `KBox::into_raw` in `set_info`.
+        unsafe {
+            let p = (*self.as_ptr()).s_fs_info.cast::<SbInfo>();
+            (*self.as_ptr()).s_fs_info = core::ptr::null_mut();
+            if p.is_null() {
+                None
+            } else {
+                Some(KBox::from_raw(p))
+            }
+        }
+    }
+
+    /// Makes `root` the root dentry (consumes the inode reference, also on
+    /// failure).
+    pub(crate) fn set_root(&self, root: crate::vfs::InodeRef) -> Result {
+        let inode = root.into_raw();
+        // SAFETY: d_make_root takes over the inode reference (and drops it
+        // on failure); fill_super owns the super block.
+        let d = unsafe { sys::d_make_root(inode) };
+        if d.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: as above.
+        unsafe { (*self.as_ptr()).s_root = d };
+        Ok(())
+    }
+}
+
+/// Size of the super block's device in file-system blocks.
+pub(crate) fn device_blocks(sb: &SuperBlock) -> u64 {
+    // SAFETY: live super block of a block-device file system; the helper
+    // only reads the device's size.
+    unsafe { crate::sys::sb_bdev_nr_blocks(sb.as_ptr()) }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build the test VM's base initramfs: busybox, the livedfs module, the
+# userspace tools (static binaries) and the guest test scripts.
+#
+#   scripts/build-initramfs.sh KDIR OUT.cpio
+#
+# The VM runner appends a second, per-run archive holding /job.sh.
+source "$(dirname "$0")/lib.sh"
+
+KDIR=${1:?usage: build-initramfs.sh KDIR OUT.cpio}
+OUT=${2:?usage: build-initramfs.sh KDIR OUT.cpio}
+KO="$LIVEDFS_ROOT/livedfs.ko"
+TOOLS="$LIVEDFS_ROOT/userspace/target/x86_64-unknown-linux-gnu/release"
+[ -f "$KO" ] || die "livedfs.ko is missing: run make module"
+BUSYBOX=$(command -v busybox) || die "busybox is missing: run scripts/setup.sh"
+file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' || BUSYBOX=/bin/busybox
+KREL=$(cat "$KDIR/include/config/kernel.release")
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,mnt,run,etc,root,usr/bin,usr/sbin}
+mkdir -p "$root/lib/modules/$KREL/extra" "$root/tests"
+cp "$BUSYBOX" "$root/bin/busybox"
+cp "$KO" "$root/lib/modules/$KREL/extra/livedfs.ko"
+# Tools: every static binary the workspace builds for the guest.
+for t in mkfs.livedfs fsck.livedfs livedfs posix-test; do
+    [ -x "$TOOLS/$t" ] && cp "$TOOLS/$t" "$root/sbin/"
+done
+cp "$LIVEDFS_ROOT"/tests/guest/*.sh "$root/tests/"
+cp "$LIVEDFS_ROOT/tests/guest/init" "$root/init"
+chmod +x "$root/init"
+echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"
+echo "root:x:0:" > "$root/etc/group"
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) > "$OUT"

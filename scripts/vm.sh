@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Run one guest test script in a fresh QEMU VM with the livedfs test kernel.
+#
+#   scripts/vm.sh [options] SCRIPT [ARGS...]
+#
+# SCRIPT is a file in tests/guest/ (sourced in the guest after lib.sh).
+# Options:
+#   --disk NAME:SIZE    attach a sparse scratch disk (repeatable); the guest
+#                       finds it with `disk NAME`; SIZE as for truncate (4G)
+#   --image NAME:FILE   attach FILE itself as a disk (the guest writes to it)
+#   --timeout SEC       kill the VM after SEC seconds (default 600)
+#   --mem MB            guest RAM (default 2048)      --smp N   vCPUs (default 2)
+#   --accel MODE        auto (default), tcg or kvm; auto probes KVM once
+#   --kunit             let KUnit run the module's suites at insmod and
+#                       count their KTAP results
+#   --kdir DIR          kernel build tree (default: the cached test kernel)
+#   --initramfs FILE    base initramfs (default: build it)
+#   --log FILE          serial log (default build/vm-logs/SCRIPT.log)
+#   -v                  show the serial console live
+#
+# Exit status 0 only if the guest ran to the end, every check passed, and
+# the kernel log shows no oops, BUG, WARN, lockdep or KASAN report. The last
+# line printed is the summary: "N passed, N failed".
+source "$(dirname "$0")/lib.sh"
+
+disks=() images=() timeout=600 mem=2048 smp=2 accel=auto kunit=0 verbose=0
+kdir="" initramfs="" logfile=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --disk) disks+=("$2"); shift 2 ;;
+        --image) images+=("$2"); shift 2 ;;
+        --timeout) timeout=$2; shift 2 ;;
+        --mem) mem=$2; shift 2 ;;
+        --smp) smp=$2; shift 2 ;;
+        --accel) accel=$2; shift 2 ;;
+        --kunit) kunit=1; shift ;;
+        --kdir) kdir=$2; shift 2 ;;
+        --initramfs) initramfs=$2; shift 2 ;;
+        --log) logfile=$2; shift 2 ;;
+        -v) verbose=1; shift ;;
+        -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -*) die "unknown option $1 (see --help)" ;;
+        *) break ;;
+    esac
+done
+script=${1:?usage: vm.sh [options] SCRIPT [ARGS...] (see --help)}
+shift
+[ -f "$LIVEDFS_ROOT/tests/guest/$script" ] || die "no guest script tests/guest/$script"
+[ -n "$kdir" ] || kdir=$(kernel_build_dir base)
+[ -f "$kdir/vmlinux" ] || die "no kernel at $kdir: run scripts/build-kernel.sh"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/livedfs-vm.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+if [ -z "$initramfs" ]; then
+    initramfs="$work/base.cpio"
+    "$LIVEDFS_ROOT/scripts/build-initramfs.sh" "$kdir" "$initramfs"
+fi
+
+# The per-run job, appended as a second cpio archive.
+mkdir -p "$work/job"
+{
+    echo ". /tests/lib.sh"
+    printf 'set --'; for a in "$@"; do printf " %q" "$a"; done; echo
+    echo ". /tests/$script"
+    echo "finish"
+} > "$work/job/job.sh"
+(cd "$work/job" && echo job.sh | cpio -o -H newc --quiet) > "$work/job.cpio"
+cat "$initramfs" "$work/job.cpio" > "$work/initrd.cpio"
+
+drive_args=()
+i=0
+for d in "${disks[@]}"; do
+    name=${d%%:*} size=${d#*:}
+    truncate -s "$size" "$work/disk$i.img"
+    drive_args+=(-drive "file=$work/disk$i.img,if=none,id=d$i,format=raw,cache=unsafe"
+                 -device "virtio-blk-device,drive=d$i,serial=$name")
+    i=$((i + 1))
+done
+for d in "${images[@]}"; do
+    name=${d%%:*} file=${d#*:}
+    [ -f "$file" ] || die "no image file $file"
+    drive_args+=(-drive "file=$file,if=none,id=d$i,format=raw,cache=unsafe"
+                 -device "virtio-blk-device,drive=d$i,serial=$name")
+    i=$((i + 1))
+done
+
+cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 printk.time=1"
+[ $kunit -eq 1 ] || cmdline="$cmdline kunit.enable=0"
+
+qemu_base=(qemu-system-x86_64 -M microvm,acpi=off -cpu max -m "$mem" -smp "$smp"
+           -kernel "$kdir/vmlinux" -nodefaults -no-user-config -display none
+           -serial stdio -no-reboot)
+
+# KVM works on some hosts and hangs early on others (nested virtualisation):
+# probe once per kernel, remember the answer.
+if [ "$accel" = auto ]; then
+    probe="$LIVEDFS_CACHE/accel-$(basename "$kdir")"
+    if [ -f "$probe" ]; then
+        accel=$(cat "$probe")
+    elif [ -w /dev/kvm ]; then
+        echo 'echo LIVEDFS-KVM-OK' > "$work/job/job.sh"
+        (cd "$work/job" && echo job.sh | cpio -o -H newc --quiet) > "$work/probe-job.cpio"
+        cat "$initramfs" "$work/probe-job.cpio" > "$work/probe.cpio"
+        if timeout 30 "${qemu_base[@]}" -accel kvm -initrd "$work/probe.cpio" \
+                -append "$cmdline" 2>&1 | grep -q LIVEDFS-KVM-OK; then
+            accel=kvm
+        else
+            accel=tcg
+        fi
+        mkdir -p "$LIVEDFS_CACHE" && echo "$accel" > "$probe"
+    else
+        accel=tcg
+    fi
+fi
+
+[ -n "$logfile" ] || logfile="$LIVEDFS_ROOT/build/vm-logs/${script%.sh}.log"
+mkdir -p "$(dirname "$logfile")"
+start=$(date +%s)
+set +e
+if [ $verbose -eq 1 ]; then
+    timeout --foreground -k 5 "$timeout" "${qemu_base[@]}" -accel "$accel" \
+        -initrd "$work/initrd.cpio" -append "$cmdline" "${drive_args[@]}" < /dev/null 2>&1 | tee "$logfile"
+else
+    timeout --foreground -k 5 "$timeout" "${qemu_base[@]}" -accel "$accel" \
+        -initrd "$work/initrd.cpio" -append "$cmdline" "${drive_args[@]}" < /dev/null > "$logfile" 2>&1
+fi
+qemu_rc=${PIPESTATUS[0]}
+set -e
+elapsed=$(( $(date +%s) - start ))
+
+# Count the guest's checks and KUnit's KTAP cases.
+tr -d '\r' < "$logfile" > "$work/log"
+passed=$(grep -c '^PASS: ' "$work/log" || true)
+failed=$(grep -c '^FAIL: ' "$work/log" || true)
+if [ $kunit -eq 1 ]; then
+    kp=$(grep -cE '^(\[ *[0-9.]+\] )?    ok [0-9]+ ' "$work/log" || true)
+    kf=$(grep -cE '^(\[ *[0-9.]+\] )?    not ok [0-9]+ ' "$work/log" || true)
+    passed=$((passed + kp)) failed=$((failed + kf))
+    grep -E '^(\[ *[0-9.]+\] )?    not ok [0-9]+ ' "$work/log" | sed 's/^/FAIL (kunit): /' >&2 || true
+fi
+grep '^FAIL: ' "$work/log" >&2 || true
+
+problems=()
+grep -q 'LIVEDFS-GUEST-DONE' "$work/log" || {
+    if [ "$qemu_rc" = 124 ] || [ "$qemu_rc" = 137 ]; then
+        problems+=("timed out after ${timeout}s")
+    else
+        problems+=("guest did not finish (qemu exit $qemu_rc)")
+    fi
+}
+if ! grep -qE '^LIVEDFS-RESULT pass=' "$work/log"; then
+    problems+=("guest script did not report results")
+fi
+# A kernel problem fails the run whatever the tests said.
+oops=$(grep -nE 'Oops|BUG[: ]|WARNING:|kernel BUG|Kernel panic|general protection|Call Trace|KASAN|UBSAN|possible circular locking|possible recursive locking|lockdep|INFO: task .* blocked|panicked at|rust_panic|Objects remaining|still has objects|kmemleak' "$work/log" | grep -v 'LIVEDFS-' | head -n 20 || true)
+if [ -n "$oops" ]; then
+    problems+=("kernel reported a problem:")
+    problems+=("$oops")
+fi
+
+for p in "${problems[@]}"; do echo "vm.sh: $script: $p" >&2; done
+[ ${#problems[@]} -eq 0 ] || failed=$((failed + 1))
+echo "$script: ${elapsed}s, log $logfile (accel $accel)" >&2
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

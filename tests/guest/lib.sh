@@ -1,0 +1,52 @@
+# Test helpers for guest scripts (busybox sh). Each check prints one
+# PASS/FAIL line; `finish` prints the totals the host runner counts.
+PASS=0
+FAIL=0
+
+pass() { PASS=$((PASS + 1)); echo "PASS: $1"; }
+fail() { FAIL=$((FAIL + 1)); echo "FAIL: $1: $2"; }
+
+# check NAME CMD...: CMD must succeed.
+check() {
+    name=$1; shift
+    if "$@" >/tmp/check.out 2>&1; then pass "$name"
+    else fail "$name" "exit $?: $(tail -n 3 /tmp/check.out | tr '\n' ' ')"; fi
+}
+
+# check_fails NAME CMD...: CMD must fail.
+check_fails() {
+    name=$1; shift
+    if "$@" >/tmp/check.out 2>&1; then fail "$name" "succeeded but should have failed"
+    else pass "$name"; fi
+}
+
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+    if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
+}
+
+# check_dmesg NAME PATTERN: the kernel log (since the last mark) matches.
+check_dmesg() {
+    if dmesg | sed -n "/LIVEDFS-MARK $MARK/,\$p" | grep -q -- "$2"; then pass "$1"
+    else fail "$1" "no kernel message matching '$2'"; fi
+}
+
+# mark: start a new dmesg window for check_dmesg.
+MARK=0
+mark() { MARK=$((MARK + 1)); echo "LIVEDFS-MARK $MARK" > /dev/kmsg; }
+
+# disk NAME: the /dev node of the scratch disk the host attached as NAME.
+disk() {
+    for d in /sys/block/vd*; do
+        if [ "$(cat "$d/serial" 2>/dev/null)" = "$1" ]; then echo "/dev/${d##*/}"; return 0; fi
+    done
+    echo "/dev/null-no-disk-$1"
+    return 1
+}
+
+# errno_of CMD...: run CMD, print the error text it reported (for exact
+# errno checks such as "Invalid argument").
+finish() {
+    echo "LIVEDFS-RESULT pass=$PASS fail=$FAIL"
+    [ "$FAIL" -eq 0 ]
+}
