@@ -50,3 +50,18 @@ finish() {
     echo "LIVEDFS-RESULT pass=$PASS fail=$FAIL"
     [ "$FAIL" -eq 0 ]
 }
+
+# check_err NAME TEXT CMD...: CMD must fail and say TEXT (e.g. the strerror
+# of the expected errno, "Invalid argument").
+check_err() {
+    name=$1 text=$2; shift 2
+    if "$@" >/tmp/check.out 2>&1; then fail "$name" "succeeded but should have failed with '$text'"
+    elif grep -q -- "$text" /tmp/check.out; then pass "$name"
+    else fail "$name" "expected '$text', got: $(tail -n 2 /tmp/check.out | tr '\n' ' ')"; fi
+}
+
+# flip_byte DEV OFFSET: invert one byte of a device.
+flip_byte() {
+    b=$(dd if="$1" bs=1 skip="$2" count=1 2>/dev/null | od -An -tu1 | tr -d ' ')
+    printf "$(printf '\\%03o' $((255 - b)))" | dd of="$1" bs=1 seek="$2" count=1 conv=notrunc 2>/dev/null
+}

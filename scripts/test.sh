@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Run every livedfs test on this machine, from a fresh Debian 12 machine:
+#
+#   scripts/test.sh [--flavour base|debug] [--only PATTERN]
+#
+# 1. setup: install what is missing (scripts/setup.sh)
+# 2. build the Rust-enabled kernel (cached), the module, the tools
+# 3. static checks: no warnings, rustfmt, clippy, no panic paths in the module
+# 4. userspace tests (cargo test)
+# 5. VM tests: each tests/guest script in a fresh VM (scripts/vm.sh)
+#
+# Prints one summary line "N passed, N failed" and exits non-zero on any
+# failure. Logs: build/test-logs/, build/vm-logs/.
+source "$(dirname "$0")/lib.sh"
+
+flavour=base only=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --flavour) flavour=$2; shift 2 ;;
+        --only) only=$2; shift 2 ;;
+        -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+
+cd "$LIVEDFS_ROOT"
+LOGS="$LIVEDFS_ROOT/build/test-logs"
+rm -rf "$LOGS" "$LIVEDFS_ROOT/build/vm-logs"
+mkdir -p "$LOGS"
+PASSED=0 FAILED=0
+step_pass() { PASSED=$((PASSED + 1)); echo "PASS: $1"; }
+step_fail() { FAILED=$((FAILED + 1)); echo "FAIL: $1${2:+ ($2)}"; }
+
+log "1/5 setup"
+"$LIVEDFS_ROOT/scripts/setup.sh"
+
+log "2/5 build: kernel ($flavour), module, tools"
+KDIR=$("$LIVEDFS_ROOT/scripts/build-kernel.sh" "$flavour")
+echo "kernel: $KDIR"
+if make -s module KDIR="$KDIR" > "$LOGS/module.log" 2>&1; then
+    step_pass "module builds"
+else
+    cat "$LOGS/module.log"; die "module build failed"
+fi
+if grep -iE 'warning|error' "$LOGS/module.log"; then
+    step_fail "module builds without warnings" "see $LOGS/module.log"
+else
+    step_pass "module builds without warnings"
+fi
+# Userspace: host binaries for cargo test, static ones for the guest.
+(cd userspace && cargo build --release --quiet) > "$LOGS/cargo-build.log" 2>&1 \
+    || { cat "$LOGS/cargo-build.log"; die "userspace build failed"; }
+(cd userspace && RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build --release --quiet --target x86_64-unknown-linux-gnu) > "$LOGS/cargo-static.log" 2>&1 \
+    || { cat "$LOGS/cargo-static.log"; die "static userspace build failed"; }
+
+log "3/5 static checks"
+if (cd userspace && cargo fmt --all --check) > "$LOGS/fmt.log" 2>&1; then
+    step_pass "cargo fmt"
+else
+    step_fail "cargo fmt" "see $LOGS/fmt.log"
+fi
+if (cd userspace && cargo clippy --all-targets --quiet -- -D warnings) > "$LOGS/clippy.log" 2>&1; then
+    step_pass "cargo clippy"
+else
+    step_fail "cargo clippy" "see $LOGS/clippy.log"
+fi
+if "$LIVEDFS_ROOT/scripts/check-no-panic.sh" > "$LOGS/no-panic.log" 2>&1; then
+    step_pass "module has no panic paths"
+else
+    cat "$LOGS/no-panic.log"
+    step_fail "module has no panic paths" "see $LOGS/no-panic.log"
+fi
+
+log "4/5 userspace tests"
+if (cd userspace && cargo test --release --quiet 2>&1) > "$LOGS/cargo-test.log"; then
+    :
+fi
+while read -r p f; do
+    PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+done < <(sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$LOGS/cargo-test.log")
+grep -E '^test .* FAILED$|^error' "$LOGS/cargo-test.log" || true
+grep -q '^test result:' "$LOGS/cargo-test.log" || step_fail "cargo test ran" "see $LOGS/cargo-test.log"
+
+log "5/5 VM tests"
+INITRD="$LIVEDFS_ROOT/build/base.cpio"
+"$LIVEDFS_ROOT/scripts/build-initramfs.sh" "$KDIR" "$INITRD"
+mkfs.ext4 -q -F "$LIVEDFS_ROOT/build/ext4.img" 64M
+vm() {
+    local name=$1; shift
+    case "$name" in *$only*) ;; *) return 0 ;; esac
+    local out
+    out=$("$LIVEDFS_ROOT/scripts/vm.sh" --kdir "$KDIR" --initramfs "$INITRD" "$@" "$name" 2> "$LOGS/vm-$name.err" | tail -n 1) || true
+    cat "$LOGS/vm-$name.err" >&2
+    local p f
+    p=$(echo "$out" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
+    f=$(echo "$out" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\2/p')
+    if [ -z "$p" ]; then step_fail "vm $name" "no summary"; return; fi
+    echo "vm $name: $out"
+    PASSED=$((PASSED + p)) FAILED=$((FAILED + f))
+}
+vm 00-boot.sh --disk scratch:64M
+vm 01-kunit.sh --kunit
+vm 10-mount.sh --disk vol:256M --disk zero:64M --image "ext4:$LIVEDFS_ROOT/build/ext4.img"
+
+echo
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
