@@ -33,7 +33,7 @@ pub(crate) fn lookup(dir: &Inode, name: &[u8]) -> Result<Option<InodeRef>> {
     }
     let sb = dir.sb();
     let bs = u64::from(sbi(sb)?.geo.block_size);
-    let blocks = dir.size() / bs;
+    let blocks = dir.size().checked_div(bs).unwrap_or(0);
     for i in 0..blocks {
         let bh = dir_block(dir, i)?;
         for e in dirent::entries(bh.data()) {
@@ -60,8 +60,8 @@ pub(crate) fn readdir(dir: &Inode, em: &mut DirEmitter) -> Result {
         return Ok(());
     };
     while pos < size {
-        let i = pos / bs;
-        let in_block = (pos % bs) as usize;
+        let i = pos.checked_div(bs).unwrap_or(u64::MAX);
+        let in_block = pos.checked_rem(bs).unwrap_or(0) as usize;
         let bh = dir_block(dir, i)?;
         for e in dirent::entries(bh.data()) {
             let e = e.map_err(|e| corrupt(sb, "directory entry", e))?;
@@ -70,16 +70,16 @@ pub(crate) fn readdir(dir: &Inode, em: &mut DirEmitter) -> Result {
             if e.offset < in_block {
                 continue;
             }
-            let here = i * bs + e.offset as u64;
+            let here = i.saturating_mul(bs).saturating_add(e.offset as u64);
             if e.ino != 0 {
                 em.set_pos(here as i64);
                 if !em.emit(e.name, u64::from(e.ino), dirent::dtype_of(e.file_type)) {
                     return Ok(());
                 }
             }
-            em.set_pos((here + e.rec_len as u64) as i64);
+            em.set_pos(here.saturating_add(e.rec_len as u64) as i64);
         }
-        pos = (i + 1) * bs;
+        pos = i.saturating_add(1).saturating_mul(bs);
         em.set_pos(pos as i64);
     }
     Ok(())

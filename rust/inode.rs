@@ -40,7 +40,7 @@ fn read_disk_inode(sb: &SuperBlock, ino: u32) -> Result<DiskInode> {
     let geo = &info.geo;
     let g = geo.group_of_ino(ino).map_err(|e| corrupt(sb, "inode number", e))?;
     let desc = info.groups.get(g as usize).ok_or(EINVAL)?;
-    let idx = (ino - 1) % geo.inodes_per_group;
+    let idx = ino.saturating_sub(1).checked_rem(geo.inodes_per_group).unwrap_or(0);
     // An inode past the group's high-water mark was never written: a
     // directory entry pointing there is corruption, and its bytes are junk.
     if desc.flags & BG_INODE_UNINIT != 0 || idx >= geo.inodes_per_group.saturating_sub(desc.itable_unused) {

@@ -86,11 +86,11 @@ fn directory_block_round_trip() -> TestResult {
     let off = dirent::insert_at(&mut b, at, 11, b"lost+found", dirent::FT_DIR).map_err(|_| "insert")?;
     dirent::set_checksum(&mut b, 2, 0, 5, &KernelCrc).map_err(|_| "checksum")?;
     dirent::verify_block(&b, 2, 0, 5, &KernelCrc).map_err(|_| "verify")?;
-    let mut names = 0;
+    let mut names = 0u32;
     for e in dirent::entries(&b) {
         let e = e.map_err(|_| "entry")?;
         if e.ino != 0 {
-            names += 1;
+            names = names.saturating_add(1);
         }
         if e.name == b"lost+found" {
             check(e.offset == off && e.ino == 11, "inserted entry")?;

@@ -40,8 +40,8 @@ pub(crate) fn sbi(sb: &SuperBlock) -> Result<&SbInfo> {
 /// device's current block size.
 fn read_superblock(sb: &SuperBlock, bs: u32) -> Result<Superblock> {
     let off = fsb::SUPERBLOCK_OFFSET;
-    let bh = Buffer::read(sb, off / u64::from(bs))?;
-    let start = (off % u64::from(bs)) as usize;
+    let bh = Buffer::read(sb, off.checked_div(u64::from(bs)).unwrap_or(0))?;
+    let start = off.checked_rem(u64::from(bs)).unwrap_or(0) as usize;
     let bytes = bh
         .data()
         .get(start..start.saturating_add(fsb::SUPERBLOCK_SIZE))
@@ -188,16 +188,16 @@ pub(crate) struct StatFs {
 /// `statfs`: counts summed from the group descriptors.
 pub(crate) fn statfs(sb: &SuperBlock) -> Result<StatFs> {
     let info = sbi(sb)?;
-    let free_blocks: u64 = info.groups.iter().map(|g| u64::from(g.free_blocks)).sum();
-    let free_files: u64 = info.groups.iter().map(|g| u64::from(g.free_inodes)).sum();
+    let free_blocks = info.groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_blocks)));
+    let free_files = info.groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_inodes)));
     let reserved = u64::from(info.disk_sb.r_blocks_count);
     let u = &info.disk_sb.uuid;
     let word = |i: usize| -> i32 {
         let b = [
             u.get(i).copied().unwrap_or(0),
-            u.get(i + 1).copied().unwrap_or(0),
-            u.get(i + 2).copied().unwrap_or(0),
-            u.get(i + 3).copied().unwrap_or(0),
+            u.get(i.saturating_add(1)).copied().unwrap_or(0),
+            u.get(i.saturating_add(2)).copied().unwrap_or(0),
+            u.get(i.saturating_add(3)).copied().unwrap_or(0),
         ];
         i32::from_le_bytes(b)
     };

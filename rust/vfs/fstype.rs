@@ -127,11 +127,11 @@ unsafe extern "C" fn fc_parse_param(fc: *mut sys::fs_context, param: *mut sys::f
     // SAFETY: the VFS passes a live context and parameter; `key` is a
     // NUL-terminated string, `string` too when the type is a string.
     let (key, value) = unsafe {
-        let key = CStr::from_char_ptr((*param).key);
+        let key = crate::vfs::c_str_bytes((*param).key, 256);
         let value = if (*param).type_() == sys::fs_value_type_fs_value_is_string
             && !(*param).__bindgen_anon_1.string.is_null()
         {
-            Some(CStr::from_char_ptr((*param).__bindgen_anon_1.string))
+            Some(crate::vfs::c_str_bytes((*param).__bindgen_anon_1.string, 4096))
         } else {
             None
         };
@@ -141,7 +141,7 @@ unsafe extern "C" fn fc_parse_param(fc: *mut sys::fs_context, param: *mut sys::f
     let Some(opts) = (unsafe { fc_options(fc) }) else {
         return EINVAL.to_errno();
     };
-    to_c(crate::options::parse(opts, key.as_bytes(), value.map(|v| v.as_bytes())))
+    to_c(crate::options::parse(opts, key, value))
 }
 
 unsafe extern "C" fn fc_get_tree(fc: *mut sys::fs_context) -> c_int {

@@ -16,8 +16,8 @@ pub(crate) type TestResult = core::result::Result<(), &'static str>;
 /// Fails `test` with `msg` if `r` is an error.
 fn report(test: *mut sys::kunit, name: &[u8], r: TestResult) {
     if let Err(msg) = r {
-        let name = core::str::from_utf8(name).unwrap_or("?");
-        pr_err!("livedfs kunit: {}: {}\n", name.trim_end_matches('\0'), msg);
+        let name = name.split(|&b| b == 0).next().unwrap_or(&[]);
+        pr_err!("livedfs kunit: {}: {}\n", crate::vfs::Name(name), msg);
         // SAFETY: KUnit passes the live `kunit` of the running case; writing
         // its status is what kunit_set_failure() does.
         unsafe { (*test).status = sys::kunit_status_KUNIT_FAILURE };

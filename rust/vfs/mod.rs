@@ -25,6 +25,38 @@ pub(crate) mod kunit;
 pub(crate) mod super_block;
 
 pub(crate) use buffer::Buffer;
+
+/// The bytes of a NUL-terminated C string, at most `max` of them.
+///
+/// # Safety
+///
+/// `p` must be NULL or point to a NUL-terminated string (or at least `max`
+/// readable bytes) that stays valid and unchanged for `'a`.
+pub(crate) unsafe fn c_str_bytes<'a>(p: *const kernel::ffi::c_char, max: usize) -> &'a [u8] {
+    if p.is_null() {
+        return &[];
+    }
+    let mut len = 0;
+    for i in 0..max {
+        // SAFETY: `i` < `max` and every byte before it was not NUL, so
+        // byte `i` is within the string (caller's contract).
+        if unsafe { p.add(i).read() } == 0 {
+            break;
+        }
+        len = i.saturating_add(1);
+    }
+    // SAFETY: the first `len` bytes were read above and are valid for 'a.
+    unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) }
+}
+
+/// A device or parameter name for messages (bytes shown as UTF-8, or `?`).
+pub(crate) struct Name<'a>(pub(crate) &'a [u8]);
+
+impl core::fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(core::str::from_utf8(self.0).unwrap_or("?"))
+    }
+}
 pub(crate) use dir::DirEmitter;
 pub(crate) use inode::{Inode, InodeRef};
 pub(crate) use super_block::SuperBlock;

@@ -25,11 +25,13 @@ impl SuperBlock {
     }
 
     /// The device name (`s_id`, e.g. "vdb"), for messages.
-    pub(crate) fn id(&self) -> &CStr {
-        // SAFETY: `s_id` is a NUL-terminated array set by the VFS before
-        // fill_super (`snprintf` into 32 bytes) and never freed before the
-        // super block.
-        unsafe { CStr::from_char_ptr((*self.as_ptr()).s_id.as_ptr()) }
+    pub(crate) fn id(&self) -> crate::vfs::Name<'_> {
+        // SAFETY: `s_id` is a 32-byte array, NUL-terminated by the VFS
+        // before fill_super and unchanged while the super block lives.
+        unsafe {
+            let id = &(*self.as_ptr()).s_id;
+            crate::vfs::Name(crate::vfs::c_str_bytes(id.as_ptr(), id.len()))
+        }
     }
 
     /// Sets the block size for buffer I/O; EINVAL if the device cannot do

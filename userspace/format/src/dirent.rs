@@ -64,7 +64,7 @@ pub fn dtype_of(ft: u8) -> u8 {
 
 /// Space an entry with a name of `name_len` bytes needs.
 pub const fn rec_len_for(name_len: usize) -> usize {
-    (ENTRY_HEADER + name_len + 3) & !3
+    ENTRY_HEADER.saturating_add(name_len).saturating_add(3) & !3
 }
 
 /// Whether `name` is a valid entry name: 1..=255 bytes, no '/' or NUL.
@@ -114,9 +114,9 @@ impl<'a> DirBlockIter<'a> {
             return Err(bad("header crosses the block tail"));
         }
         let ino = get_u32(self.buf, off)?;
-        let rec_len = usize::from(get_u16(self.buf, off + 4)?);
-        let name_len = usize::from(get_u8(self.buf, off + 6)?);
-        let file_type = get_u8(self.buf, off + 7)?;
+        let rec_len = usize::from(get_u16(self.buf, off.saturating_add(4))?);
+        let name_len = usize::from(get_u8(self.buf, off.saturating_add(6))?);
+        let file_type = get_u8(self.buf, off.saturating_add(7))?;
         if rec_len < ENTRY_HEADER || rec_len % 4 != 0 {
             return Err(bad("bad rec_len"));
         }
@@ -131,8 +131,8 @@ impl<'a> DirBlockIter<'a> {
                 return Err(bad("bad file type"));
             }
         }
-        let name_len = if ino != 0 { name_len } else { name_len.min(rec_len - ENTRY_HEADER) };
-        let name = slice(self.buf, off + ENTRY_HEADER, name_len)?;
+        let name_len = if ino != 0 { name_len } else { name_len.min(rec_len.saturating_sub(ENTRY_HEADER)) };
+        let name = slice(self.buf, off.saturating_add(ENTRY_HEADER), name_len)?;
         if ino != 0 && !valid_name(name) {
             return Err(bad("invalid name"));
         }
@@ -177,10 +177,10 @@ pub fn write_entry(block: &mut [u8], off: usize, ino: u32, rec_len: usize, name:
         reason: "name too long",
     })?;
     put_u32(block, off, ino)?;
-    put_u16(block, off + 4, rec)?;
-    put_u8(block, off + 6, nl)?;
-    put_u8(block, off + 7, ft)?;
-    put_bytes(block, off + ENTRY_HEADER, name)
+    put_u16(block, off.saturating_add(4), rec)?;
+    put_u8(block, off.saturating_add(6), nl)?;
+    put_u8(block, off.saturating_add(7), ft)?;
+    put_bytes(block, off.saturating_add(ENTRY_HEADER), name)
 }
 
 /// Formats `block` as an empty directory block (one unused entry spanning
@@ -255,15 +255,15 @@ pub fn verify_block(block: &[u8], dir_ino: u32, generation: u32, seed: u32, crc:
         have: block.len(),
     })?;
     if get_u32(block, t)? != 0
-        || usize::from(get_u16(block, t + 4)?) != TAIL_SIZE
-        || get_u8(block, t + 7)? != TAIL_MARK
+        || usize::from(get_u16(block, t.saturating_add(4))?) != TAIL_SIZE
+        || get_u8(block, t.saturating_add(7))? != TAIL_MARK
     {
         return Err(FormatError::BadDirEntry {
             offset: t,
             reason: "missing checksum tail",
         });
     }
-    let stored = get_u32(block, t + 8)?;
+    let stored = get_u32(block, t.saturating_add(8))?;
     let computed = checksum_of(block, dir_ino, generation, seed, crc)?;
     if stored != computed {
         return Err(FormatError::BadChecksum {
@@ -285,7 +285,7 @@ pub fn find_room(block: &[u8], name_len: usize) -> Result<Option<usize>> {
     for e in entries(block) {
         let e = e?;
         let used = if e.ino == 0 { 0 } else { rec_len_for(e.name.len()) };
-        if e.rec_len >= used + need {
+        if e.rec_len >= used.saturating_add(need) {
             return Ok(Some(e.offset));
         }
     }
@@ -302,8 +302,8 @@ pub fn insert_at(block: &mut [u8], at: usize, ino: u32, name: &[u8], ft: u8) -> 
         });
     }
     let e_ino = get_u32(block, at)?;
-    let e_rec = usize::from(get_u16(block, at + 4)?);
-    let e_name = usize::from(get_u8(block, at + 6)?);
+    let e_rec = usize::from(get_u16(block, at.saturating_add(4))?);
+    let e_name = usize::from(get_u8(block, at.saturating_add(6))?);
     let need = rec_len_for(name.len());
     if e_ino == 0 {
         if e_rec < need {
@@ -316,7 +316,7 @@ pub fn insert_at(block: &mut [u8], at: usize, ino: u32, name: &[u8], ft: u8) -> 
         return Ok(at);
     }
     let used = rec_len_for(e_name);
-    if e_rec < used + need {
+    if e_rec < used.saturating_add(need) {
         return Err(FormatError::BadDirEntry {
             offset: at,
             reason: "no room",
@@ -326,9 +326,9 @@ pub fn insert_at(block: &mut [u8], at: usize, ino: u32, name: &[u8], ft: u8) -> 
         offset: at,
         reason: "rec_len too large",
     })?;
-    put_u16(block, at + 4, u16_used)?;
-    let new = at + used;
-    write_entry(block, new, ino, e_rec - used, name, ft)?;
+    put_u16(block, at.saturating_add(4), u16_used)?;
+    let new = at.saturating_add(used);
+    write_entry(block, new, ino, e_rec.saturating_sub(used), name, ft)?;
     Ok(new)
 }
 
@@ -341,11 +341,11 @@ pub fn remove_at(block: &mut [u8], off: usize) -> Result<()> {
         if e.offset == off {
             match prev {
                 Some((p, p_rec)) => {
-                    let merged = u16::try_from(p_rec + e.rec_len).map_err(|_| FormatError::BadDirEntry {
+                    let merged = u16::try_from(p_rec.saturating_add(e.rec_len)).map_err(|_| FormatError::BadDirEntry {
                         offset: off,
                         reason: "rec_len too large",
                     })?;
-                    put_u16(block, p + 4, merged)?;
+                    put_u16(block, p.saturating_add(4), merged)?;
                 }
                 None => put_u32(block, off, 0)?,
             }

@@ -29,7 +29,7 @@ pub fn log2_ceil(x: u64) -> u32 {
     if x <= 1 {
         0
     } else {
-        64 - (x - 1).leading_zeros()
+        64u32.saturating_sub(x.saturating_sub(1).leading_zeros())
     }
 }
 
@@ -38,7 +38,7 @@ impl FilterParams {
     pub fn for_blocks(blocks: u64) -> Self {
         let b = log2_ceil(blocks.max(2));
         let index_bits = b.saturating_sub(CHAIN_BITS).clamp(4, 24);
-        let bucket_bits = (b + FALSE_CANDIDATE_BITS).saturating_sub(index_bits).clamp(8, 32);
+        let bucket_bits = b.saturating_add(FALSE_CANDIDATE_BITS).saturating_sub(index_bits).clamp(8, 32);
         Self {
             index_bits,
             bucket_bits,
@@ -58,7 +58,7 @@ impl FilterParams {
     /// Expected false-candidate probability per lookup with `blocks` stored,
     /// as log2 (negative).
     pub fn false_candidate_log2(&self, blocks: u64) -> i64 {
-        i64::from(log2_ceil(blocks.max(1))) - i64::from(self.index_bits + self.bucket_bits)
+        i64::from(log2_ceil(blocks.max(1))).saturating_sub(i64::from(self.index_bits.saturating_add(self.bucket_bits)))
     }
 }
 
@@ -68,7 +68,7 @@ pub fn bits(bytes: &[u8], start: u32, count: u32) -> u64 {
     let mut v = 0u64;
     for i in start..start.saturating_add(count.min(32)) {
         let byte = bytes.get((i / 8) as usize).copied().unwrap_or(0);
-        let bit = (byte >> (7 - (i % 8))) & 1;
+        let bit = (byte >> (7u32.saturating_sub(i % 8))) & 1;
         v = (v << 1) | u64::from(bit);
     }
     v

@@ -121,11 +121,34 @@ impl GroupLayout {
     }
 }
 
+// Arithmetic that cannot panic. Every quantity here is bounded (blocks
+// < 2^32, groups < 2^20, block sizes <= 4096), so saturation never happens
+// on a validated geometry; but the kernel builds with overflow checks and a
+// panic there is a BUG(), so no operator may be able to panic at all.
+fn add(a: u64, b: u64) -> u64 {
+    a.saturating_add(b)
+}
+fn sub(a: u64, b: u64) -> u64 {
+    a.saturating_sub(b)
+}
+fn mul(a: u64, b: u64) -> u64 {
+    a.saturating_mul(b)
+}
+fn div(a: u64, b: u64) -> u64 {
+    a.checked_div(b).unwrap_or(0)
+}
+fn rem(a: u64, b: u64) -> u64 {
+    a.checked_rem(b).unwrap_or(0)
+}
+fn div32(a: u32, b: u32) -> u32 {
+    a.checked_div(b).unwrap_or(0)
+}
+fn rem32(a: u32, b: u32) -> u32 {
+    a.checked_rem(b).unwrap_or(0)
+}
+
 fn div_ceil(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        return 0;
-    }
-    a / b + u64::from(a % b != 0)
+    add(div(a, b), u64::from(rem(a, b) != 0))
 }
 
 fn to_u32(v: u64, what: &'static str) -> Result<u32> {
@@ -163,22 +186,22 @@ impl Geometry {
         };
         let bs = u64::from(p.block_size);
         let first_data_block: u32 = if p.block_size == 1024 { 1 } else { 0 };
-        let blocks_per_group = p.block_size * 8; // one bitmap block per group
+        let blocks_per_group = p.block_size.saturating_mul(8); // one bitmap block per group
         let inode_size = INODE_SIZE;
-        let inodes_per_block = p.block_size / inode_size;
+        let inodes_per_block = div32(p.block_size, inode_size);
         let ipg = p.inodes_per_group;
-        if ipg == 0 || ipg % inodes_per_block != 0 || ipg > blocks_per_group {
+        if ipg == 0 || rem32(ipg, inodes_per_block) != 0 || ipg > blocks_per_group {
             return Err(FormatError::BadField {
                 field: "inodes_per_group",
                 value: u64::from(ipg),
             });
         }
-        let itable_blocks = ipg / inodes_per_block;
-        let fp_entry_size = u32::from(p.fp_algo.size()) + FP_REFCOUNT_SIZE;
-        let fp_entries_per_block = (p.block_size - FP_BLOCK_TAIL) / fp_entry_size;
+        let itable_blocks = div32(ipg, inodes_per_block);
+        let fp_entry_size = u32::from(p.fp_algo.size()).saturating_add(FP_REFCOUNT_SIZE);
+        let fp_entries_per_block = div32(p.block_size.saturating_sub(FP_BLOCK_TAIL), fp_entry_size);
         let fp_blocks_per_group =
             to_u32(div_ceil(u64::from(blocks_per_group), u64::from(fp_entries_per_block)), "fp blocks")?;
-        let desc_per_block = p.block_size / DESC_SIZE;
+        let desc_per_block = div32(p.block_size, DESC_SIZE);
 
         let device = p.device_blocks.min(MAX_BLOCKS);
         if p.device_blocks > MAX_BLOCKS.saturating_add(1) {
@@ -191,14 +214,20 @@ impl Geometry {
         let avail = device.saturating_sub(u64::from(first_data_block));
         // Blocks each group consumes from the device: the group itself, plus
         // its store in the region at the end for the at-end layout.
-        let span = u64::from(blocks_per_group)
-            + if p.fp_at_end { u64::from(fp_blocks_per_group) } else { 0 };
+        let span = add(
+            u64::from(blocks_per_group),
+            if p.fp_at_end { u64::from(fp_blocks_per_group) } else { 0 },
+        );
         let mut groups = div_ceil(avail, span).max(1);
         // The primary descriptor table must fit in group 0 (no meta_bg).
-        let g0_fixed = 1 + 2 + u64::from(itable_blocks)
-            + if p.fp_at_end { 0 } else { u64::from(fp_blocks_per_group) }
-            + u64::from(MIN_GROUP_DATA_BLOCKS);
-        let max_groups = (u64::from(blocks_per_group).saturating_sub(g0_fixed)) * bs / u64::from(DESC_SIZE);
+        let g0_fixed = add(
+            add(3, u64::from(itable_blocks)),
+            add(
+                if p.fp_at_end { 0 } else { u64::from(fp_blocks_per_group) },
+                u64::from(MIN_GROUP_DATA_BLOCKS),
+            ),
+        );
+        let max_groups = div(mul(sub(u64::from(blocks_per_group), g0_fixed), bs), u64::from(DESC_SIZE));
         if groups > max_groups {
             return Err(FormatError::TooLarge {
                 blocks: p.device_blocks,
@@ -207,22 +236,28 @@ impl Geometry {
         // The descriptor table size depends on the group count; the group
         // count on whether the last partial group can hold its metadata.
         loop {
-            let gdt_blocks = div_ceil(groups * u64::from(DESC_SIZE), bs);
-            let full = (groups - 1) * span;
+            let gdt_blocks = div_ceil(mul(groups, u64::from(DESC_SIZE)), bs);
+            let full = mul(sub(groups, 1), span);
             let rest = avail.saturating_sub(full);
             let last_store = if p.fp_at_end { u64::from(fp_blocks_per_group) } else { 0 };
             let last_blocks = rest.saturating_sub(last_store).min(u64::from(blocks_per_group));
-            let g_last = to_u32(groups - 1, "group count")?;
+            let g_last = to_u32(sub(groups, 1), "group count")?;
             let has_super = !p.sparse_super || sparse_group_has_super(g_last);
-            let overhead = if has_super { 1 + gdt_blocks } else { 0 }
-                + 2
-                + u64::from(itable_blocks)
-                + if p.fp_at_end { 0 } else { u64::from(fp_blocks_per_group) };
-            if last_blocks >= overhead + u64::from(MIN_GROUP_DATA_BLOCKS) {
-                let groups_end = u64::from(first_data_block) + (groups - 1) * u64::from(blocks_per_group) + last_blocks;
-                let blocks_count = groups_end + groups * last_store;
+            let overhead = add(
+                add(if has_super { add(1, gdt_blocks) } else { 0 }, 2),
+                add(
+                    u64::from(itable_blocks),
+                    if p.fp_at_end { 0 } else { u64::from(fp_blocks_per_group) },
+                ),
+            );
+            if last_blocks >= add(overhead, u64::from(MIN_GROUP_DATA_BLOCKS)) {
+                let groups_end = add(
+                    add(u64::from(first_data_block), mul(sub(groups, 1), u64::from(blocks_per_group))),
+                    last_blocks,
+                );
+                let blocks_count = add(groups_end, mul(groups, last_store));
                 let group_count = to_u32(groups, "group count")?;
-                let inodes_count = to_u32(groups * u64::from(ipg), "inode count")?;
+                let inodes_count = to_u32(mul(groups, u64::from(ipg)), "inode count")?;
                 if u64::from(inodes_count) <= u64::from(FIRST_INO) {
                     return Err(FormatError::BadField {
                         field: "inodes_count",
@@ -262,16 +297,16 @@ impl Geometry {
             if groups == 1 {
                 break;
             }
-            groups -= 1;
+            groups = sub(groups, 1);
         }
         // Too small: report the least that would do for one group.
-        let need = u64::from(first_data_block)
-            + 1
-            + 1
-            + 2
-            + u64::from(itable_blocks)
-            + u64::from(fp_blocks_per_group)
-            + u64::from(MIN_GROUP_DATA_BLOCKS);
+        let need = add(
+            add(u64::from(first_data_block), 4),
+            add(
+                add(u64::from(itable_blocks), u64::from(fp_blocks_per_group)),
+                u64::from(MIN_GROUP_DATA_BLOCKS),
+            ),
+        );
         Err(FormatError::TooSmall {
             blocks: p.device_blocks,
             need,
@@ -360,7 +395,7 @@ impl Geometry {
                 value: u64::from(sb.free_inodes),
             });
         }
-        if u64::from(sb.r_blocks_count) > u64::from(geo.blocks_count) / 2 {
+        if sb.r_blocks_count > geo.blocks_count / 2 {
             return Err(FormatError::BadField {
                 field: "superblock.r_blocks_count",
                 value: u64::from(sb.r_blocks_count),
@@ -400,7 +435,7 @@ impl Geometry {
         }
         let g = self.group_of_block(start)?;
         let l = self.group(g)?;
-        let end = u64::from(start) + u64::from(blocks);
+        let end = add(u64::from(start), u64::from(blocks));
         if start < l.data_start || end > u64::from(l.end) {
             return Err(FormatError::BadField {
                 field: "superblock.journal_start",
@@ -417,7 +452,10 @@ impl Geometry {
 
     /// First block of group `g` (no range check).
     fn group_first(&self, g: u32) -> u64 {
-        u64::from(self.first_data_block) + u64::from(g) * u64::from(self.blocks_per_group)
+        add(
+            u64::from(self.first_data_block),
+            mul(u64::from(g), u64::from(self.blocks_per_group)),
+        )
     }
 
     /// The layout of group `g`.
@@ -429,25 +467,28 @@ impl Geometry {
             });
         }
         let first = self.group_first(g);
-        let end = (first + u64::from(self.blocks_per_group)).min(u64::from(self.groups_end));
+        let end = add(first, u64::from(self.blocks_per_group)).min(u64::from(self.groups_end));
         let has_super = self.group_has_super(g);
         let mut cur = first;
         let (super_block, gdt_start) = if has_super {
             let s = cur;
-            cur += 1 + u64::from(self.gdt_blocks);
-            (Some(to_u32(s, "block")?), Some(to_u32(s + 1, "block")?))
+            cur = add(cur, add(1, u64::from(self.gdt_blocks)));
+            (Some(to_u32(s, "block")?), Some(to_u32(add(s, 1), "block")?))
         } else {
             (None, None)
         };
         let block_bitmap = cur;
-        let inode_bitmap = cur + 1;
-        let inode_table = cur + 2;
-        cur += 2 + u64::from(self.itable_blocks);
+        let inode_bitmap = add(cur, 1);
+        let inode_table = add(cur, 2);
+        cur = add(cur, add(2, u64::from(self.itable_blocks)));
         let fp_store = if self.fp_at_end {
-            u64::from(self.groups_end) + u64::from(g) * u64::from(self.fp_blocks_per_group)
+            add(
+                u64::from(self.groups_end),
+                mul(u64::from(g), u64::from(self.fp_blocks_per_group)),
+            )
         } else {
             let s = cur;
-            cur += u64::from(self.fp_blocks_per_group);
+            cur = add(cur, u64::from(self.fp_blocks_per_group));
             s
         };
         Ok(GroupLayout {
@@ -473,14 +514,14 @@ impl Geometry {
                 value: u64::from(b),
             });
         }
-        Ok((b - self.first_data_block) / self.blocks_per_group)
+        Ok(div32(b.saturating_sub(self.first_data_block), self.blocks_per_group))
     }
 
     /// Index of block `b` within its group (its bit in the block bitmap and
     /// its entry in the group's fingerprint store).
     pub fn block_index_in_group(&self, b: u32) -> Result<u32> {
         self.group_of_block(b)?;
-        Ok((b - self.first_data_block) % self.blocks_per_group)
+        Ok(rem32(b.saturating_sub(self.first_data_block), self.blocks_per_group))
     }
 
     /// Whether `b` is a block number a file may point to: inside a group.
@@ -501,10 +542,13 @@ impl Geometry {
     /// (store block number, byte offset of the entry in that block).
     pub fn fp_entry_location(&self, b: u32) -> Result<(u32, usize)> {
         let g = self.group_of_block(b)?;
-        let i = (b - self.first_data_block) % self.blocks_per_group;
+        let i = rem32(b.saturating_sub(self.first_data_block), self.blocks_per_group);
         let l = self.group(g)?;
-        let blk = u64::from(l.fp_store) + u64::from(i / self.fp_entries_per_block);
-        let off = (i % self.fp_entries_per_block) as usize * self.fp_entry_size as usize;
+        let blk = add(u64::from(l.fp_store), u64::from(div32(i, self.fp_entries_per_block)));
+        let off = mul(
+            u64::from(rem32(i, self.fp_entries_per_block)),
+            u64::from(self.fp_entry_size),
+        ) as usize;
         Ok((to_u32(blk, "block")?, off))
     }
 
@@ -517,8 +561,8 @@ impl Geometry {
             });
         }
         let l = self.group(g)?;
-        let idx = u64::from(j) * u64::from(self.fp_entries_per_block) + u64::from(e);
-        let b = u64::from(l.first) + idx;
+        let idx = add(mul(u64::from(j), u64::from(self.fp_entries_per_block)), u64::from(e));
+        let b = add(u64::from(l.first), idx);
         if idx >= u64::from(self.blocks_per_group) || b >= u64::from(l.end) {
             return Ok(None);
         }
@@ -538,16 +582,16 @@ impl Geometry {
                 value: u64::from(ino),
             });
         }
-        Ok((ino - 1) / self.inodes_per_group)
+        Ok(div32(ino.saturating_sub(1), self.inodes_per_group))
     }
 
     /// Where inode `ino` lives: (block number, byte offset in the block).
     pub fn inode_location(&self, ino: u32) -> Result<(u32, usize)> {
         let g = self.group_of_ino(ino)?;
-        let idx = (ino - 1) % self.inodes_per_group;
+        let idx = rem32(ino.saturating_sub(1), self.inodes_per_group);
         let l = self.group(g)?;
-        let blk = u64::from(l.inode_table) + u64::from(idx / self.inodes_per_block);
-        let off = (idx % self.inodes_per_block) as usize * self.inode_size as usize;
+        let blk = add(u64::from(l.inode_table), u64::from(div32(idx, self.inodes_per_block)));
+        let off = mul(u64::from(rem32(idx, self.inodes_per_block)), u64::from(self.inode_size)) as usize;
         Ok((to_u32(blk, "block")?, off))
     }
 
@@ -559,14 +603,17 @@ impl Geometry {
                 value: u64::from(g),
             });
         }
-        let blk = u64::from(self.first_data_block) + 1 + u64::from(g / self.desc_per_block);
-        let off = (g % self.desc_per_block) as usize * DESC_SIZE as usize;
+        let blk = add(
+            add(u64::from(self.first_data_block), 1),
+            u64::from(div32(g, self.desc_per_block)),
+        );
+        let off = mul(u64::from(rem32(g, self.desc_per_block)), u64::from(DESC_SIZE)) as usize;
         Ok((to_u32(blk, "block")?, off))
     }
 
     /// Byte offset of block `b` on the device.
     pub fn block_offset(&self, b: u32) -> u64 {
-        u64::from(b) << (10 + self.log_block_size)
+        mul(u64::from(b), u64::from(self.block_size))
     }
 
     /// Number of block pointers in an indirect block.
@@ -577,8 +624,11 @@ impl Geometry {
     /// Largest file size in bytes the block map can address.
     pub fn max_file_size(&self) -> u64 {
         let p = u64::from(self.ptrs_per_block());
-        let blocks = super::inode::N_DIRECT as u64 + p + p * p + p * p * p;
-        blocks.saturating_mul(u64::from(self.block_size))
+        let blocks = add(
+            add(super::inode::N_DIRECT as u64, p),
+            add(mul(p, p), mul(mul(p, p), p)),
+        );
+        mul(blocks, u64::from(self.block_size))
     }
 
     /// The superblock mkfs writes for this geometry: counts for a fresh

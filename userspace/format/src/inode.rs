@@ -133,8 +133,9 @@ impl Inode {
     /// The fast symlink target bytes (block array as little-endian bytes).
     pub fn fast_symlink_bytes(&self) -> [u8; FAST_SYMLINK_MAX] {
         let mut out = [0u8; FAST_SYMLINK_MAX];
-        for (chunk, word) in out.chunks_exact_mut(4).zip(self.block.iter()) {
-            chunk.copy_from_slice(&word.to_le_bytes());
+        for (i, word) in self.block.iter().enumerate() {
+            // 15 words fill the 60 bytes exactly; put_bytes can't fail here.
+            let _ = put_bytes(&mut out, i.saturating_mul(4), &word.to_le_bytes());
         }
         out
     }
@@ -149,8 +150,8 @@ impl Inode {
         }
         let mut bytes = [0u8; FAST_SYMLINK_MAX];
         put_bytes(&mut bytes, 0, target)?;
-        for (word, chunk) in self.block.iter_mut().zip(bytes.chunks_exact(4)) {
-            *word = get_u32(chunk, 0)?;
+        for (i, word) in self.block.iter_mut().enumerate() {
+            *word = get_u32(&bytes, i.saturating_mul(4))?;
         }
         self.size = target.len() as u64;
         Ok(())
@@ -182,7 +183,7 @@ impl Inode {
         };
         let mut block = [0u32; N_BLOCKS];
         for (i, b) in block.iter_mut().enumerate() {
-            *b = get_u32(buf, off::BLOCK + i * 4)?;
+            *b = get_u32(buf, off::BLOCK.saturating_add(i.saturating_mul(4)))?;
         }
         Ok(Self {
             mode: get_u16(buf, off::MODE)?,
@@ -229,7 +230,7 @@ impl Inode {
         put_u32(buf, off::NEXT_ORPHAN, self.next_orphan)?;
         put_i64(buf, off::DTIME, self.dtime)?;
         for (i, b) in self.block.iter().enumerate() {
-            put_u32(buf, off::BLOCK + i * 4, *b)?;
+            put_u32(buf, off::BLOCK.saturating_add(i.saturating_mul(4)), *b)?;
         }
         let c = Self::checksum_of(buf, ino, self.generation, seed, crc)?;
         put_u32(buf, off::CHECKSUM, c)
@@ -267,7 +268,7 @@ impl Inode {
         if self.flags & !FL_KNOWN != 0 {
             return bad("inode.flags", u64::from(self.flags));
         }
-        if self.is_dir() && self.size % u64::from(geo.block_size) != 0 {
+        if self.is_dir() && self.size.checked_rem(u64::from(geo.block_size)) != Some(0) {
             return bad("inode.size (directory)", self.size);
         }
         if self.is_symlink() && (self.size == 0 || self.size >= u64::from(geo.block_size)) {
@@ -299,40 +300,45 @@ pub struct BlockPath {
 /// Maps a file block index to its path through the block map, or `None`
 /// past the largest file the map can address.
 pub fn block_path(ptrs_per_block: u32, file_block: u64) -> Option<BlockPath> {
+    // p <= 1024, so p^3 < 2^30: the checked operations below never fail
+    // for real block sizes, but none of them can panic either.
     let p = u64::from(ptrs_per_block);
     if p == 0 {
         return None;
     }
-    let mut i = file_block;
-    if i < N_DIRECT as u64 {
+    let p2 = p.checked_mul(p)?;
+    let p3 = p2.checked_mul(p)?;
+    let d = N_DIRECT as u64;
+    let i = file_block;
+    if i < d {
         return Some(BlockPath {
             depth: 0,
             offsets: [i as u32, 0, 0, 0],
         });
     }
-    i -= N_DIRECT as u64;
+    let i = i.checked_sub(d)?;
     if i < p {
         return Some(BlockPath {
             depth: 1,
             offsets: [IND_BLOCK as u32, i as u32, 0, 0],
         });
     }
-    i -= p;
-    if i < p * p {
+    let i = i.checked_sub(p)?;
+    if i < p2 {
         return Some(BlockPath {
             depth: 2,
-            offsets: [DIND_BLOCK as u32, (i / p) as u32, (i % p) as u32, 0],
+            offsets: [DIND_BLOCK as u32, i.checked_div(p)? as u32, i.checked_rem(p)? as u32, 0],
         });
     }
-    i -= p * p;
-    if i < p * p * p {
+    let i = i.checked_sub(p2)?;
+    if i < p3 {
         return Some(BlockPath {
             depth: 3,
             offsets: [
                 TIND_BLOCK as u32,
-                (i / (p * p)) as u32,
-                ((i / p) % p) as u32,
-                (i % p) as u32,
+                i.checked_div(p2)? as u32,
+                i.checked_div(p)?.checked_rem(p)? as u32,
+                i.checked_rem(p)? as u32,
             ],
         });
     }
