@@ -16,6 +16,7 @@
 #   --kdir DIR          kernel build tree (default: the cached test kernel)
 #   --initramfs FILE    base initramfs (default: build it)
 #   --log FILE          serial log (default build/vm-logs/SCRIPT.log)
+#   --loglevel N        kernel console log level (default 7: everything)
 #   -v                  show the serial console live
 #
 # Exit status 0 only if the guest ran to the end, every check passed, and
@@ -24,7 +25,7 @@
 source "$(dirname "$0")/lib.sh"
 
 disks=() images=() timeout=600 mem=2048 smp=2 accel=auto kunit=0 verbose=0
-kdir="" initramfs="" logfile=""
+kdir="" initramfs="" logfile="" loglevel=7
 while [ $# -gt 0 ]; do
     case "$1" in
         --disk) disks+=("$2"); shift 2 ;;
@@ -37,6 +38,7 @@ while [ $# -gt 0 ]; do
         --kdir) kdir=$2; shift 2 ;;
         --initramfs) initramfs=$2; shift 2 ;;
         --log) logfile=$2; shift 2 ;;
+        --loglevel) loglevel=$2; shift 2 ;;
         -v) verbose=1; shift ;;
         -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1 (see --help)" ;;
@@ -84,7 +86,7 @@ for d in "${images[@]}"; do
     i=$((i + 1))
 done
 
-cmdline="console=ttyS0 panic=-1 oops=panic loglevel=7 printk.time=1"
+cmdline="console=ttyS0 panic=-1 oops=panic loglevel=$loglevel printk.time=1"
 [ $kunit -eq 1 ] || cmdline="$cmdline kunit.enable=0"
 
 qemu_base=(qemu-system-x86_64 -M microvm,acpi=off -cpu max -m "$mem" -smp "$smp"
