@@ -48,7 +48,7 @@ pub fn find_zero(map: &[u8], start: usize, end: usize) -> Option<usize> {
     let mut i = start;
     while i < end {
         // Skip whole full bytes quickly.
-        if i % 8 == 0 && i.saturating_add(8) <= end {
+        if i & 7 == 0 && i.saturating_add(8) <= end {
             if let Some(&0xff) = map.get(i / 8) {
                 i = i.saturating_add(8);
                 continue;
@@ -71,11 +71,7 @@ pub fn find_zero_from(map: &[u8], goal: usize, end: usize) -> Option<usize> {
 /// Number of set bits in `0..n`.
 pub fn count_set(map: &[u8], n: usize) -> usize {
     let full = n / 8;
-    let mut c: usize = map
-        .iter()
-        .take(full)
-        .map(|b| b.count_ones() as usize)
-        .sum();
+    let mut c: usize = map.iter().take(full).map(|b| b.count_ones() as usize).sum();
     for i in full.saturating_mul(8)..n {
         if test(map, i) {
             c = c.saturating_add(1);

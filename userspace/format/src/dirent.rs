@@ -105,8 +105,11 @@ pub fn entries(block: &[u8]) -> DirBlockIter<'_> {
 
 impl<'a> DirBlockIter<'a> {
     fn parse(&self, off: usize) -> Result<DirEntry<'a>> {
-        let bad = |reason| FormatError::BadDirEntry { offset: off, reason };
-        if off % 4 != 0 {
+        let bad = |reason| FormatError::BadDirEntry {
+            offset: off,
+            reason,
+        };
+        if off & 3 != 0 {
             return Err(bad("misaligned"));
         }
         let room = self.end.checked_sub(off).ok_or(bad("past end of block"))?;
@@ -131,7 +134,11 @@ impl<'a> DirBlockIter<'a> {
                 return Err(bad("bad file type"));
             }
         }
-        let name_len = if ino != 0 { name_len } else { name_len.min(rec_len.saturating_sub(ENTRY_HEADER)) };
+        let name_len = if ino != 0 {
+            name_len
+        } else {
+            name_len.min(rec_len.saturating_sub(ENTRY_HEADER))
+        };
         let name = slice(self.buf, off.saturating_add(ENTRY_HEADER), name_len)?;
         if ino != 0 && !valid_name(name) {
             return Err(bad("invalid name"));
@@ -167,7 +174,14 @@ impl<'a> Iterator for DirBlockIter<'a> {
 }
 
 /// Writes an entry header and name at `off`.
-pub fn write_entry(block: &mut [u8], off: usize, ino: u32, rec_len: usize, name: &[u8], ft: u8) -> Result<()> {
+pub fn write_entry(
+    block: &mut [u8],
+    off: usize,
+    ino: u32,
+    rec_len: usize,
+    name: &[u8],
+    ft: u8,
+) -> Result<()> {
     let rec = u16::try_from(rec_len).map_err(|_| FormatError::BadDirEntry {
         offset: off,
         reason: "rec_len too large",
@@ -187,21 +201,27 @@ pub fn write_entry(block: &mut [u8], off: usize, ino: u32, rec_len: usize, name:
 /// it) with a tail. The checksum is set by [`set_checksum`].
 pub fn init_block(block: &mut [u8]) -> Result<()> {
     block.fill(0);
-    let end = block.len().checked_sub(TAIL_SIZE).ok_or(FormatError::Truncated {
-        what: "directory block",
-        need: TAIL_SIZE,
-        have: block.len(),
-    })?;
+    let end = block
+        .len()
+        .checked_sub(TAIL_SIZE)
+        .ok_or(FormatError::Truncated {
+            what: "directory block",
+            need: TAIL_SIZE,
+            have: block.len(),
+        })?;
     write_entry(block, 0, 0, end, &[], 0)?;
     write_tail(block)
 }
 
 fn write_tail(block: &mut [u8]) -> Result<()> {
-    let t = block.len().checked_sub(TAIL_SIZE).ok_or(FormatError::Truncated {
-        what: "directory block",
-        need: TAIL_SIZE,
-        have: block.len(),
-    })?;
+    let t = block
+        .len()
+        .checked_sub(TAIL_SIZE)
+        .ok_or(FormatError::Truncated {
+            what: "directory block",
+            need: TAIL_SIZE,
+            have: block.len(),
+        })?;
     write_entry(block, t, 0, TAIL_SIZE, &[], TAIL_MARK)
 }
 
@@ -209,11 +229,14 @@ fn write_tail(block: &mut [u8]) -> Result<()> {
 /// unused, and the tail.
 pub fn init_first_block(block: &mut [u8], ino: u32, parent: u32) -> Result<()> {
     block.fill(0);
-    let end = block.len().checked_sub(TAIL_SIZE).ok_or(FormatError::Truncated {
-        what: "directory block",
-        need: TAIL_SIZE,
-        have: block.len(),
-    })?;
+    let end = block
+        .len()
+        .checked_sub(TAIL_SIZE)
+        .ok_or(FormatError::Truncated {
+            what: "directory block",
+            need: TAIL_SIZE,
+            have: block.len(),
+        })?;
     let dot = rec_len_for(1);
     write_entry(block, 0, ino, dot, b".", FT_DIR)?;
     let rest = end.checked_sub(dot).ok_or(FormatError::Truncated {
@@ -228,7 +251,13 @@ pub fn init_first_block(block: &mut [u8], ino: u32, parent: u32) -> Result<()> {
 /// Checksum of a directory block: crc32c from the volume seed over the
 /// directory's inode number and generation and the block up to the
 /// tail's checksum field.
-pub fn checksum_of(block: &[u8], dir_ino: u32, generation: u32, seed: u32, crc: &impl Crc32c) -> Result<u32> {
+pub fn checksum_of(
+    block: &[u8],
+    dir_ino: u32,
+    generation: u32,
+    seed: u32,
+    crc: &impl Crc32c,
+) -> Result<u32> {
     let body = block.len().checked_sub(4).ok_or(FormatError::Truncated {
         what: "directory block",
         need: 4,
@@ -240,7 +269,13 @@ pub fn checksum_of(block: &[u8], dir_ino: u32, generation: u32, seed: u32, crc: 
 }
 
 /// Recomputes and stores the tail checksum of a directory block.
-pub fn set_checksum(block: &mut [u8], dir_ino: u32, generation: u32, seed: u32, crc: &impl Crc32c) -> Result<()> {
+pub fn set_checksum(
+    block: &mut [u8],
+    dir_ino: u32,
+    generation: u32,
+    seed: u32,
+    crc: &impl Crc32c,
+) -> Result<()> {
     let c = checksum_of(block, dir_ino, generation, seed, crc)?;
     let at = block.len().saturating_sub(4);
     put_u32(block, at, c)
@@ -248,12 +283,21 @@ pub fn set_checksum(block: &mut [u8], dir_ino: u32, generation: u32, seed: u32, 
 
 /// Checks a directory block: tail present, checksum correct, every entry
 /// well formed.
-pub fn verify_block(block: &[u8], dir_ino: u32, generation: u32, seed: u32, crc: &impl Crc32c) -> Result<()> {
-    let t = block.len().checked_sub(TAIL_SIZE).ok_or(FormatError::Truncated {
-        what: "directory block",
-        need: TAIL_SIZE,
-        have: block.len(),
-    })?;
+pub fn verify_block(
+    block: &[u8],
+    dir_ino: u32,
+    generation: u32,
+    seed: u32,
+    crc: &impl Crc32c,
+) -> Result<()> {
+    let t = block
+        .len()
+        .checked_sub(TAIL_SIZE)
+        .ok_or(FormatError::Truncated {
+            what: "directory block",
+            need: TAIL_SIZE,
+            have: block.len(),
+        })?;
     if get_u32(block, t)? != 0
         || usize::from(get_u16(block, t.saturating_add(4))?) != TAIL_SIZE
         || get_u8(block, t.saturating_add(7))? != TAIL_MARK
@@ -284,7 +328,11 @@ pub fn find_room(block: &[u8], name_len: usize) -> Result<Option<usize>> {
     let need = rec_len_for(name_len);
     for e in entries(block) {
         let e = e?;
-        let used = if e.ino == 0 { 0 } else { rec_len_for(e.name.len()) };
+        let used = if e.ino == 0 {
+            0
+        } else {
+            rec_len_for(e.name.len())
+        };
         if e.rec_len >= used.saturating_add(need) {
             return Ok(Some(e.offset));
         }
@@ -341,9 +389,11 @@ pub fn remove_at(block: &mut [u8], off: usize) -> Result<()> {
         if e.offset == off {
             match prev {
                 Some((p, p_rec)) => {
-                    let merged = u16::try_from(p_rec.saturating_add(e.rec_len)).map_err(|_| FormatError::BadDirEntry {
-                        offset: off,
-                        reason: "rec_len too large",
+                    let merged = u16::try_from(p_rec.saturating_add(e.rec_len)).map_err(|_| {
+                        FormatError::BadDirEntry {
+                            offset: off,
+                            reason: "rec_len too large",
+                        }
                     })?;
                     put_u16(block, p.saturating_add(4), merged)?;
                 }

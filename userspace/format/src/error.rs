@@ -108,10 +108,9 @@ impl fmt::Display for FormatError {
                 found,
                 expected,
             } => write!(f, "{what}: found {found}, expected {expected}"),
-            Self::TooSmall { blocks, need } => write!(
-                f,
-                "volume too small: {blocks} blocks, need at least {need}"
-            ),
+            Self::TooSmall { blocks, need } => {
+                write!(f, "volume too small: {blocks} blocks, need at least {need}")
+            }
             Self::TooLarge { blocks } => write!(
                 f,
                 "volume too large: {blocks} blocks exceed 32-bit block numbers"

@@ -38,7 +38,10 @@ impl FilterParams {
     pub fn for_blocks(blocks: u64) -> Self {
         let b = log2_ceil(blocks.max(2));
         let index_bits = b.saturating_sub(CHAIN_BITS).clamp(4, 24);
-        let bucket_bits = b.saturating_add(FALSE_CANDIDATE_BITS).saturating_sub(index_bits).clamp(8, 32);
+        let bucket_bits = b
+            .saturating_add(FALSE_CANDIDATE_BITS)
+            .saturating_sub(index_bits)
+            .clamp(8, 32);
         Self {
             index_bits,
             bucket_bits,
@@ -58,7 +61,8 @@ impl FilterParams {
     /// Expected false-candidate probability per lookup with `blocks` stored,
     /// as log2 (negative).
     pub fn false_candidate_log2(&self, blocks: u64) -> i64 {
-        i64::from(log2_ceil(blocks.max(1))).saturating_sub(i64::from(self.index_bits.saturating_add(self.bucket_bits)))
+        i64::from(log2_ceil(blocks.max(1)))
+            .saturating_sub(i64::from(self.index_bits.saturating_add(self.bucket_bits)))
     }
 }
 

@@ -31,12 +31,13 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Builds a fingerprint from a hash output (at most 32 bytes).
     pub fn from_slice(s: &[u8]) -> Result<Self> {
-        let len = u8::try_from(s.len()).ok().filter(|&l| usize::from(l) <= FP_MAX).ok_or(
-            FormatError::BadField {
+        let len = u8::try_from(s.len())
+            .ok()
+            .filter(|&l| usize::from(l) <= FP_MAX)
+            .ok_or(FormatError::BadField {
                 field: "fingerprint length",
                 value: s.len() as u64,
-            },
-        )?;
+            })?;
         let mut bytes = [0u8; FP_MAX];
         put_bytes(&mut bytes, 0, s)?;
         Ok(Self { bytes, len })
@@ -44,7 +45,9 @@ impl Fingerprint {
 
     /// The fingerprint bytes.
     pub fn as_slice(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&self.bytes)
+        self.bytes
+            .get(..usize::from(self.len))
+            .unwrap_or(&self.bytes)
     }
 }
 
@@ -103,7 +106,13 @@ pub fn checksum_of(block: &[u8], group: u32, j: u32, seed: u32, crc: &impl Crc32
 }
 
 /// Stores the checksum of store block `j` of group `g`.
-pub fn set_checksum(block: &mut [u8], group: u32, j: u32, seed: u32, crc: &impl Crc32c) -> Result<()> {
+pub fn set_checksum(
+    block: &mut [u8],
+    group: u32,
+    j: u32,
+    seed: u32,
+    crc: &impl Crc32c,
+) -> Result<()> {
     let c = checksum_of(block, group, j, seed, crc)?;
     let at = block.len().saturating_sub(4);
     put_u32(block, at, c)
@@ -111,7 +120,14 @@ pub fn set_checksum(block: &mut [u8], group: u32, j: u32, seed: u32, crc: &impl 
 
 /// Verifies store block `j` of group `g`: checksum, and free entries all
 /// zero; returns the number of entries in use.
-pub fn verify_block(geo: &Geometry, block: &[u8], group: u32, j: u32, seed: u32, crc: &impl Crc32c) -> Result<u32> {
+pub fn verify_block(
+    geo: &Geometry,
+    block: &[u8],
+    group: u32,
+    j: u32,
+    seed: u32,
+    crc: &impl Crc32c,
+) -> Result<u32> {
     let at = block.len().saturating_sub(4);
     let stored = get_u32(block, at)?;
     let computed = checksum_of(block, group, j, seed, crc)?;
@@ -143,7 +159,13 @@ pub fn verify_block(geo: &Geometry, block: &[u8], group: u32, j: u32, seed: u32,
 }
 
 /// Formats an empty store block (all entries free) with its checksum.
-pub fn init_block(block: &mut [u8], group: u32, j: u32, seed: u32, crc: &impl Crc32c) -> Result<()> {
+pub fn init_block(
+    block: &mut [u8],
+    group: u32,
+    j: u32,
+    seed: u32,
+    crc: &impl Crc32c,
+) -> Result<()> {
     block.fill(0);
     set_checksum(block, group, j, seed, crc)
 }

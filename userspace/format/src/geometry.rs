@@ -16,8 +16,7 @@
 use super::error::{FormatError, Result};
 use super::superblock::*;
 use super::{
-    FingerprintAlgo, DESC_SIZE, FIRST_INO, FP_REFCOUNT_SIZE, FP_BLOCK_TAIL, INODE_SIZE,
-    ROOT_INO,
+    FingerprintAlgo, DESC_SIZE, FIRST_INO, FP_BLOCK_TAIL, FP_REFCOUNT_SIZE, INODE_SIZE, ROOT_INO,
 };
 
 /// Smallest number of data blocks a group must offer beyond its metadata;
@@ -46,6 +45,10 @@ pub struct GeometryParams {
 
 /// A validated volume layout. All fields are consistent with each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// `_sealed` is private so that no code outside this module, even in the
+// kernel crate that includes these files as a module, can build a
+// `Geometry`; `#[non_exhaustive]` would only restrict other crates.
+#[allow(clippy::manual_non_exhaustive)]
 pub struct Geometry {
     pub block_size: u32,
     pub log_block_size: u32,
@@ -159,7 +162,7 @@ fn is_power_of(mut n: u32, base: u32) -> bool {
     if n == 0 || base < 2 {
         return false;
     }
-    while n % base == 0 {
+    while n.checked_rem(base) == Some(0) {
         n /= base;
     }
     n == 1
@@ -199,8 +202,10 @@ impl Geometry {
         let itable_blocks = div32(ipg, inodes_per_block);
         let fp_entry_size = u32::from(p.fp_algo.size()).saturating_add(FP_REFCOUNT_SIZE);
         let fp_entries_per_block = div32(p.block_size.saturating_sub(FP_BLOCK_TAIL), fp_entry_size);
-        let fp_blocks_per_group =
-            to_u32(div_ceil(u64::from(blocks_per_group), u64::from(fp_entries_per_block)), "fp blocks")?;
+        let fp_blocks_per_group = to_u32(
+            div_ceil(u64::from(blocks_per_group), u64::from(fp_entries_per_block)),
+            "fp blocks",
+        )?;
         let desc_per_block = div32(p.block_size, DESC_SIZE);
 
         let device = p.device_blocks.min(MAX_BLOCKS);
@@ -216,18 +221,29 @@ impl Geometry {
         // its store in the region at the end for the at-end layout.
         let span = add(
             u64::from(blocks_per_group),
-            if p.fp_at_end { u64::from(fp_blocks_per_group) } else { 0 },
+            if p.fp_at_end {
+                u64::from(fp_blocks_per_group)
+            } else {
+                0
+            },
         );
         let mut groups = div_ceil(avail, span).max(1);
         // The primary descriptor table must fit in group 0 (no meta_bg).
         let g0_fixed = add(
             add(3, u64::from(itable_blocks)),
             add(
-                if p.fp_at_end { 0 } else { u64::from(fp_blocks_per_group) },
+                if p.fp_at_end {
+                    0
+                } else {
+                    u64::from(fp_blocks_per_group)
+                },
                 u64::from(MIN_GROUP_DATA_BLOCKS),
             ),
         );
-        let max_groups = div(mul(sub(u64::from(blocks_per_group), g0_fixed), bs), u64::from(DESC_SIZE));
+        let max_groups = div(
+            mul(sub(u64::from(blocks_per_group), g0_fixed), bs),
+            u64::from(DESC_SIZE),
+        );
         if groups > max_groups {
             return Err(FormatError::TooLarge {
                 blocks: p.device_blocks,
@@ -239,20 +255,33 @@ impl Geometry {
             let gdt_blocks = div_ceil(mul(groups, u64::from(DESC_SIZE)), bs);
             let full = mul(sub(groups, 1), span);
             let rest = avail.saturating_sub(full);
-            let last_store = if p.fp_at_end { u64::from(fp_blocks_per_group) } else { 0 };
-            let last_blocks = rest.saturating_sub(last_store).min(u64::from(blocks_per_group));
+            let last_store = if p.fp_at_end {
+                u64::from(fp_blocks_per_group)
+            } else {
+                0
+            };
+            let last_blocks = rest
+                .saturating_sub(last_store)
+                .min(u64::from(blocks_per_group));
             let g_last = to_u32(sub(groups, 1), "group count")?;
             let has_super = !p.sparse_super || sparse_group_has_super(g_last);
             let overhead = add(
                 add(if has_super { add(1, gdt_blocks) } else { 0 }, 2),
                 add(
                     u64::from(itable_blocks),
-                    if p.fp_at_end { 0 } else { u64::from(fp_blocks_per_group) },
+                    if p.fp_at_end {
+                        0
+                    } else {
+                        u64::from(fp_blocks_per_group)
+                    },
                 ),
             );
             if last_blocks >= add(overhead, u64::from(MIN_GROUP_DATA_BLOCKS)) {
                 let groups_end = add(
-                    add(u64::from(first_data_block), mul(sub(groups, 1), u64::from(blocks_per_group))),
+                    add(
+                        u64::from(first_data_block),
+                        mul(sub(groups, 1), u64::from(blocks_per_group)),
+                    ),
                     last_blocks,
                 );
                 let blocks_count = add(groups_end, mul(groups, last_store));
@@ -355,23 +384,79 @@ impl Geometry {
             sparse_super: sb.has_ro_compat(RO_COMPAT_SPARSE_SUPER),
         })?;
         let checks: [(&'static str, u64, u64); 14] = [
-            ("superblock.blocks_count", sb.blocks_count, u64::from(geo.blocks_count)),
-            ("superblock.first_data_block", u64::from(sb.first_data_block), u64::from(geo.first_data_block)),
-            ("superblock.blocks_per_group", u64::from(sb.blocks_per_group), u64::from(geo.blocks_per_group)),
-            ("superblock.group_count", u64::from(sb.group_count), u64::from(geo.group_count)),
-            ("superblock.inodes_count", u64::from(sb.inodes_count), u64::from(geo.inodes_count)),
-            ("superblock.inode_size", u64::from(sb.inode_size), u64::from(geo.inode_size)),
-            ("superblock.desc_size", u64::from(sb.desc_size), u64::from(DESC_SIZE)),
-            ("superblock.first_ino", u64::from(sb.first_ino), u64::from(FIRST_INO)),
-            ("superblock.fp_size", u64::from(sb.fp_size), u64::from(fp_algo.size())),
-            ("superblock.fp_entry_size", u64::from(sb.fp_entry_size), u64::from(geo.fp_entry_size)),
-            ("superblock.fp_entries_per_block", u64::from(sb.fp_entries_per_block), u64::from(geo.fp_entries_per_block)),
-            ("superblock.fp_blocks_per_group", u64::from(sb.fp_blocks_per_group), u64::from(geo.fp_blocks_per_group)),
-            ("superblock.gdt_blocks", u64::from(sb.gdt_blocks), u64::from(geo.gdt_blocks)),
+            (
+                "superblock.blocks_count",
+                sb.blocks_count,
+                u64::from(geo.blocks_count),
+            ),
+            (
+                "superblock.first_data_block",
+                u64::from(sb.first_data_block),
+                u64::from(geo.first_data_block),
+            ),
+            (
+                "superblock.blocks_per_group",
+                u64::from(sb.blocks_per_group),
+                u64::from(geo.blocks_per_group),
+            ),
+            (
+                "superblock.group_count",
+                u64::from(sb.group_count),
+                u64::from(geo.group_count),
+            ),
+            (
+                "superblock.inodes_count",
+                u64::from(sb.inodes_count),
+                u64::from(geo.inodes_count),
+            ),
+            (
+                "superblock.inode_size",
+                u64::from(sb.inode_size),
+                u64::from(geo.inode_size),
+            ),
+            (
+                "superblock.desc_size",
+                u64::from(sb.desc_size),
+                u64::from(DESC_SIZE),
+            ),
+            (
+                "superblock.first_ino",
+                u64::from(sb.first_ino),
+                u64::from(FIRST_INO),
+            ),
+            (
+                "superblock.fp_size",
+                u64::from(sb.fp_size),
+                u64::from(fp_algo.size()),
+            ),
+            (
+                "superblock.fp_entry_size",
+                u64::from(sb.fp_entry_size),
+                u64::from(geo.fp_entry_size),
+            ),
+            (
+                "superblock.fp_entries_per_block",
+                u64::from(sb.fp_entries_per_block),
+                u64::from(geo.fp_entries_per_block),
+            ),
+            (
+                "superblock.fp_blocks_per_group",
+                u64::from(sb.fp_blocks_per_group),
+                u64::from(geo.fp_blocks_per_group),
+            ),
+            (
+                "superblock.gdt_blocks",
+                u64::from(sb.gdt_blocks),
+                u64::from(geo.gdt_blocks),
+            ),
             (
                 "superblock.fp_region_start",
                 u64::from(sb.fp_region_start),
-                if geo.fp_at_end { u64::from(geo.groups_end) } else { 0 },
+                if geo.fp_at_end {
+                    u64::from(geo.groups_end)
+                } else {
+                    0
+                },
             ),
         ];
         for (what, found, expected) in checks {
@@ -514,14 +599,20 @@ impl Geometry {
                 value: u64::from(b),
             });
         }
-        Ok(div32(b.saturating_sub(self.first_data_block), self.blocks_per_group))
+        Ok(div32(
+            b.saturating_sub(self.first_data_block),
+            self.blocks_per_group,
+        ))
     }
 
     /// Index of block `b` within its group (its bit in the block bitmap and
     /// its entry in the group's fingerprint store).
     pub fn block_index_in_group(&self, b: u32) -> Result<u32> {
         self.group_of_block(b)?;
-        Ok(rem32(b.saturating_sub(self.first_data_block), self.blocks_per_group))
+        Ok(rem32(
+            b.saturating_sub(self.first_data_block),
+            self.blocks_per_group,
+        ))
     }
 
     /// Whether `b` is a block number a file may point to: inside a group.
@@ -542,9 +633,15 @@ impl Geometry {
     /// (store block number, byte offset of the entry in that block).
     pub fn fp_entry_location(&self, b: u32) -> Result<(u32, usize)> {
         let g = self.group_of_block(b)?;
-        let i = rem32(b.saturating_sub(self.first_data_block), self.blocks_per_group);
+        let i = rem32(
+            b.saturating_sub(self.first_data_block),
+            self.blocks_per_group,
+        );
         let l = self.group(g)?;
-        let blk = add(u64::from(l.fp_store), u64::from(div32(i, self.fp_entries_per_block)));
+        let blk = add(
+            u64::from(l.fp_store),
+            u64::from(div32(i, self.fp_entries_per_block)),
+        );
         let off = mul(
             u64::from(rem32(i, self.fp_entries_per_block)),
             u64::from(self.fp_entry_size),
@@ -561,7 +658,10 @@ impl Geometry {
             });
         }
         let l = self.group(g)?;
-        let idx = add(mul(u64::from(j), u64::from(self.fp_entries_per_block)), u64::from(e));
+        let idx = add(
+            mul(u64::from(j), u64::from(self.fp_entries_per_block)),
+            u64::from(e),
+        );
         let b = add(u64::from(l.first), idx);
         if idx >= u64::from(self.blocks_per_group) || b >= u64::from(l.end) {
             return Ok(None);
@@ -590,8 +690,14 @@ impl Geometry {
         let g = self.group_of_ino(ino)?;
         let idx = rem32(ino.saturating_sub(1), self.inodes_per_group);
         let l = self.group(g)?;
-        let blk = add(u64::from(l.inode_table), u64::from(div32(idx, self.inodes_per_block)));
-        let off = mul(u64::from(rem32(idx, self.inodes_per_block)), u64::from(self.inode_size)) as usize;
+        let blk = add(
+            u64::from(l.inode_table),
+            u64::from(div32(idx, self.inodes_per_block)),
+        );
+        let off = mul(
+            u64::from(rem32(idx, self.inodes_per_block)),
+            u64::from(self.inode_size),
+        ) as usize;
         Ok((to_u32(blk, "block")?, off))
     }
 
@@ -607,7 +713,10 @@ impl Geometry {
             add(u64::from(self.first_data_block), 1),
             u64::from(div32(g, self.desc_per_block)),
         );
-        let off = mul(u64::from(rem32(g, self.desc_per_block)), u64::from(DESC_SIZE)) as usize;
+        let off = mul(
+            u64::from(rem32(g, self.desc_per_block)),
+            u64::from(DESC_SIZE),
+        ) as usize;
         Ok((to_u32(blk, "block")?, off))
     }
 
@@ -648,8 +757,16 @@ impl Geometry {
             desc_size: DESC_SIZE as u16,
             first_ino: FIRST_INO,
             feature_ro_compat: RO_COMPAT_UNINIT_BG
-                | if self.sparse_super { RO_COMPAT_SPARSE_SUPER } else { 0 },
-            feature_incompat: if self.fp_at_end { INCOMPAT_FP_AT_END } else { 0 },
+                | if self.sparse_super {
+                    RO_COMPAT_SPARSE_SUPER
+                } else {
+                    0
+                },
+            feature_incompat: if self.fp_at_end {
+                INCOMPAT_FP_AT_END
+            } else {
+                0
+            },
             state: STATE_VALID,
             errors: ERRORS_RO,
             fp_algo: self.fp_algo.code(),

@@ -147,9 +147,21 @@ impl GroupDesc {
     pub fn validate(&self, geo: &Geometry, group: u32) -> Result<()> {
         let l = geo.group(group)?;
         let pos: [(&'static str, u32, u32); 4] = [
-            ("group descriptor.block_bitmap", self.block_bitmap, l.block_bitmap),
-            ("group descriptor.inode_bitmap", self.inode_bitmap, l.inode_bitmap),
-            ("group descriptor.inode_table", self.inode_table, l.inode_table),
+            (
+                "group descriptor.block_bitmap",
+                self.block_bitmap,
+                l.block_bitmap,
+            ),
+            (
+                "group descriptor.inode_bitmap",
+                self.inode_bitmap,
+                l.inode_bitmap,
+            ),
+            (
+                "group descriptor.inode_table",
+                self.inode_table,
+                l.inode_table,
+            ),
             ("group descriptor.fp_store", self.fp_store, l.fp_store),
         ];
         for (what, found, expected) in pos {
@@ -162,11 +174,31 @@ impl GroupDesc {
             }
         }
         let limits: [(&'static str, u32, u32); 5] = [
-            ("group descriptor.free_blocks", self.free_blocks, l.fresh_free_blocks()),
-            ("group descriptor.free_inodes", self.free_inodes, geo.inodes_per_group),
-            ("group descriptor.used_dirs", self.used_dirs, geo.inodes_per_group),
-            ("group descriptor.itable_unused", self.itable_unused, geo.inodes_per_group),
-            ("group descriptor.fp_used", self.fp_used, l.fresh_free_blocks()),
+            (
+                "group descriptor.free_blocks",
+                self.free_blocks,
+                l.fresh_free_blocks(),
+            ),
+            (
+                "group descriptor.free_inodes",
+                self.free_inodes,
+                geo.inodes_per_group,
+            ),
+            (
+                "group descriptor.used_dirs",
+                self.used_dirs,
+                geo.inodes_per_group,
+            ),
+            (
+                "group descriptor.itable_unused",
+                self.itable_unused,
+                geo.inodes_per_group,
+            ),
+            (
+                "group descriptor.fp_used",
+                self.fp_used,
+                l.fresh_free_blocks(),
+            ),
         ];
         for (field, value, max) in limits {
             if value > max {

@@ -238,7 +238,13 @@ impl Inode {
 
     /// Checksum: crc32c from the volume seed over the inode number and
     /// generation (LE) and bytes 0..252 of the inode.
-    pub fn checksum_of(buf: &[u8], ino: u32, generation: u32, seed: u32, crc: &impl Crc32c) -> Result<u32> {
+    pub fn checksum_of(
+        buf: &[u8],
+        ino: u32,
+        generation: u32,
+        seed: u32,
+        crc: &impl Crc32c,
+    ) -> Result<u32> {
         let c = crc.crc32c(seed, &ino.to_le_bytes());
         let c = crc.crc32c(c, &generation.to_le_bytes());
         Ok(crc.crc32c(c, slice(buf, 0, off::CHECKSUM)?))
@@ -327,7 +333,12 @@ pub fn block_path(ptrs_per_block: u32, file_block: u64) -> Option<BlockPath> {
     if i < p2 {
         return Some(BlockPath {
             depth: 2,
-            offsets: [DIND_BLOCK as u32, i.checked_div(p)? as u32, i.checked_rem(p)? as u32, 0],
+            offsets: [
+                DIND_BLOCK as u32,
+                i.checked_div(p)? as u32,
+                i.checked_rem(p)? as u32,
+                0,
+            ],
         });
     }
     let i = i.checked_sub(p2)?;

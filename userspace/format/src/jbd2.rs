@@ -45,7 +45,12 @@ pub mod off {
 }
 
 /// Encodes a clean, empty v2 journal superblock into `buf` (one block).
-pub fn encode_fresh_superblock(buf: &mut [u8], block_size: u32, maxlen: u32, uuid: &[u8; 16]) -> Result<()> {
+pub fn encode_fresh_superblock(
+    buf: &mut [u8],
+    block_size: u32,
+    maxlen: u32,
+    uuid: &[u8; 16],
+) -> Result<()> {
     if maxlen < MIN_JOURNAL_BLOCKS {
         return Err(FormatError::BadField {
             field: "journal size in blocks",
