@@ -286,7 +286,13 @@ impl Geometry {
                 );
                 let blocks_count = add(groups_end, mul(groups, last_store));
                 let group_count = to_u32(groups, "group count")?;
-                let inodes_count = to_u32(mul(groups, u64::from(ipg)), "inode count")?;
+                // Inode numbers are 32-bit: more inodes than that is a bad
+                // inodes_per_group for this size, like too few.
+                let inodes = mul(groups, u64::from(ipg));
+                let inodes_count = u32::try_from(inodes).map_err(|_| FormatError::BadField {
+                    field: "inodes_count",
+                    value: inodes,
+                })?;
                 if u64::from(inodes_count) <= u64::from(FIRST_INO) {
                     return Err(FormatError::BadField {
                         field: "inodes_count",
