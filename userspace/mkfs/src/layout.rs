@@ -119,10 +119,10 @@ pub fn geometry_for(o: &Options, device_blocks: u64) -> Result<Geometry, PlanErr
         if ipg > cap {
             if let InodeSpec::Count(n) = o.inodes {
                 return Err(PlanError::Other(anyhow::anyhow!(
-                    "-N {n}: at most {} inodes fit on this volume ({} groups of at most {cap} \
-                     inodes); ask for fewer inodes or a larger volume",
+                    "-N {n}: at most {} inodes fit on this volume ({groups} group{} of at \
+                     most {cap} inodes); ask for fewer inodes or a larger volume",
                     cap * groups,
-                    groups
+                    if groups == 1 { "" } else { "s" }
                 )));
             }
             ipg = cap;
@@ -185,8 +185,10 @@ pub fn min_blocks(o: &Options) -> u64 {
 /// numbers, and the primary descriptor table must fit in group 0).
 pub fn max_blocks(o: &Options) -> u64 {
     let ok = |n: u64| geometry_for(o, n).is_ok();
-    if ok(MAX_BLOCKS) {
-        return MAX_BLOCKS;
+    // 2^32 blocks is accepted (the last one goes unused): exactly 16 TiB
+    // at 4 KiB.
+    if ok(MAX_BLOCKS + 1) {
+        return MAX_BLOCKS + 1;
     }
     // Binary search: past the limit every size fails (too many groups for
     // the descriptor table in group 0), below it every size works.
@@ -394,8 +396,8 @@ mod tests {
 
     #[test]
     fn largest_volumes() {
-        assert_eq!(max_blocks(&opts(4096)), MAX_BLOCKS);
-        assert_eq!(max_blocks(&opts(2048)), MAX_BLOCKS);
+        assert_eq!(max_blocks(&opts(4096)), MAX_BLOCKS + 1);
+        assert_eq!(max_blocks(&opts(2048)), MAX_BLOCKS + 1);
         let m = max_blocks(&opts(1024));
         assert!(plan(&opts(1024), m).is_ok());
         assert!(matches!(

@@ -158,8 +158,18 @@ fn run(o: &Options) -> Result<()> {
             confirm(&format!("{dev} contains {what}"))?;
         }
     }
+    // A new or short image file grows (sparsely) to the size asked for.
+    let want_bytes = match o.size {
+        Some(cli::SizeSpec::Bytes(n)) => n,
+        Some(cli::SizeSpec::Blocks(n)) => n.saturating_mul(bs),
+        None => 0,
+    };
+    // The host file system may not allow the whole size (ext4 stops 4 KiB
+    // short of 16 TiB); the volume itself is what must fit.
     let vol_bytes = u64::from(plan.geo.blocks_count) * bs;
-    target.extend(vol_bytes)?;
+    if want_bytes <= vol_bytes || target.extend(want_bytes).is_err() {
+        target.extend(vol_bytes)?;
+    }
 
     let img = image::build(o, &plan)?;
     if !o.quiet {
