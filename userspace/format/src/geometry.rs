@@ -33,7 +33,7 @@ pub struct GeometryParams {
     pub block_size: u32,
     /// Blocks available on the device (the volume may use fewer).
     pub device_blocks: u64,
-    /// Inodes per group; a multiple of the inodes per block.
+    /// Inodes per group; a multiple of the inodes per block and of 8.
     pub inodes_per_group: u32,
     /// Fingerprint algorithm.
     pub fp_algo: FingerprintAlgo,
@@ -193,7 +193,14 @@ impl Geometry {
         let inode_size = INODE_SIZE;
         let inodes_per_block = div32(p.block_size, inode_size);
         let ipg = p.inodes_per_group;
-        if ipg == 0 || rem32(ipg, inodes_per_block) != 0 || ipg > blocks_per_group {
+        // Whole inode-table blocks, and whole inode-bitmap bytes: the
+        // bitmap's checksum covers its first inodes_per_group / 8 bytes, so
+        // with a partial last byte some inodes' bits would go unchecked.
+        if ipg == 0
+            || rem32(ipg, inodes_per_block) != 0
+            || rem32(ipg, 8) != 0
+            || ipg > blocks_per_group
+        {
             return Err(FormatError::BadField {
                 field: "inodes_per_group",
                 value: u64::from(ipg),
