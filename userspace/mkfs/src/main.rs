@@ -57,7 +57,9 @@ fn main() -> ExitCode {
 
 fn human_blocks(blocks: u64, bs: u32) -> String {
     let bytes = blocks.saturating_mul(u64::from(bs));
-    if bytes >= 1 << 30 {
+    if bytes >= 1 << 40 {
+        format!("{:.1} TiB", bytes as f64 / (1u64 << 40) as f64)
+    } else if bytes >= 1 << 30 {
         format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
     } else if bytes >= 1 << 20 {
         format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
@@ -225,8 +227,12 @@ fn write_image(
     } else {
         ProgressBar::hidden()
     };
+    // Step lines as mke2fs prints them; above the bar on a terminal.
     let say = |m: &str| {
-        if !o.quiet && !tty {
+        if o.quiet {
+        } else if tty {
+            bar.suspend(|| println!("{m}"));
+        } else {
             println!("{m}");
         }
     };

@@ -256,3 +256,52 @@ fn mkfs_t_livedfs_finds_the_tool_on_path() {
     );
     assert_eq!(ch.sb.label_str(), "through-mkfs");
 }
+
+#[test]
+fn asks_before_overwriting_on_a_terminal() {
+    // util-linux script(1) gives mkfs a terminal; the answer comes on it.
+    if sh("script", &["-V"]).is_none() {
+        eprintln!("skipped: no script(1) to provide a terminal");
+        return;
+    }
+    let d = tmpdir();
+    let img = d.path().join("img");
+    ok(&mkfs(&["-q", img.to_str().unwrap(), "64m"]));
+    let before = fs::read(&img).unwrap();
+    let on_tty = |answer: &str| {
+        let cmd = format!("'{}' -L again '{}'", bin().display(), img.display());
+        let mut c = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let o = c.wait_with_output().unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = on_tty("n\n");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("contains a livedfs file system") && out.contains("Proceed anyway? (y,N)"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was written"), "{out}");
+    assert!(fs::read(&img).unwrap() == before);
+    let (code, out) = on_tty("y\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Writing superblocks"), "{out}");
+    assert_eq!(
+        check_image(&img, &Expect::default()).sb.label_str(),
+        "again"
+    );
+}
