@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C shims for function-like macros (kmem_cache_create, alloc_inode_sb):
- * bindgen sees no function to bind, so Rust calls these instead.
+ * C shims for function-like macros (kmem_cache_create, alloc_inode_sb) and
+ * page-cache glue made of static inlines (see helpers.h).
  */
+#include <linux/buffer_head.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
 #include "helpers.h"
 
 struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int size,
@@ -18,4 +21,129 @@ struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int siz
 void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
 {
 	return alloc_inode_sb(sb, cache, GFP_KERNEL);
+}
+
+/*
+ * Writeback: every dirty folio goes through __block_write_full_folio with
+ * the Rust writeback get_block, which allocates (and later deduplicates)
+ * each delayed block. Like block_write_full_folio, which is not exported:
+ * the part of a folio past EOF is zeroed, a folio wholly past EOF skipped.
+ */
+static int livedfs_write_folio(struct folio *folio, struct writeback_control *wbc)
+{
+	struct inode *inode = folio->mapping->host;
+	loff_t i_size = i_size_read(inode);
+
+	if (folio_pos(folio) + folio_size(folio) <= i_size)
+		return __block_write_full_folio(inode, folio,
+						livedfs_get_block_writeback, wbc);
+	if (folio_pos(folio) >= i_size) {
+		folio_unlock(folio);
+		return 0;
+	}
+	folio_zero_segment(folio, offset_in_folio(folio, i_size), folio_size(folio));
+	return __block_write_full_folio(inode, folio, livedfs_get_block_writeback, wbc);
+}
+
+int livedfs_writepages(struct address_space *mapping, struct writeback_control *wbc)
+{
+	struct folio *folio = NULL;
+	int error = 0;
+
+	while ((folio = writeback_iter(mapping, wbc, folio, &error)))
+		error = livedfs_write_folio(folio, wbc);
+	return error;
+}
+
+/* mmap writes reserve space at page_mkwrite, like write(). */
+static vm_fault_t livedfs_page_mkwrite(struct vm_fault *vmf)
+{
+	struct inode *inode = file_inode(vmf->vma->vm_file);
+	int err;
+
+	sb_start_pagefault(inode->i_sb);
+	file_update_time(vmf->vma->vm_file);
+	err = block_page_mkwrite(vmf->vma, vmf, livedfs_get_block_prepare);
+	sb_end_pagefault(inode->i_sb);
+	return vmf_fs_error(err);
+}
+
+static const struct vm_operations_struct livedfs_file_vm_ops = {
+	.fault		= filemap_fault,
+	.map_pages	= filemap_map_pages,
+	.page_mkwrite	= livedfs_page_mkwrite,
+};
+
+int livedfs_file_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	file_accessed(file);
+	vma->vm_ops = &livedfs_file_vm_ops;
+	return 0;
+}
+
+/* Truncated delayed buffers give their reservations back. */
+void livedfs_invalidate_folio(struct folio *folio, size_t offset, size_t length)
+{
+	struct buffer_head *head = folio_buffers(folio), *bh;
+	size_t stop = offset + length, cur = 0;
+	unsigned int delayed = 0;
+
+	if (head) {
+		bh = head;
+		do {
+			size_t next = cur + bh->b_size;
+
+			if (next > stop)
+				break;
+			if (cur >= offset && buffer_delay(bh)) {
+				clear_buffer_delay(bh);
+				delayed++;
+			}
+			cur = next;
+			bh = bh->b_this_page;
+		} while (bh != head);
+	}
+	if (delayed)
+		livedfs_release_delayed(folio->mapping->host, delayed);
+	block_invalidate_folio(folio, offset, length);
+}
+
+/*
+ * Zeroes [pos, pos + len) of a file through the page cache (write_begin,
+ * zero, write_end), for the partial blocks at the edges of a punched hole.
+ * Only for blocks already mapped: the caller skips holes.
+ */
+int livedfs_zero_range(struct inode *inode, loff_t pos, loff_t len)
+{
+	struct address_space *mapping = inode->i_mapping;
+	const struct address_space_operations *aops = mapping->a_ops;
+
+	while (len > 0) {
+		struct folio *folio;
+		void *fsdata = NULL;
+		size_t off = offset_in_page(pos);
+		unsigned int n = min_t(loff_t, PAGE_SIZE - off, len);
+		int err;
+
+		err = aops->write_begin(NULL, mapping, pos, n, &folio, &fsdata);
+		if (err)
+			return err;
+		folio_zero_range(folio, offset_in_folio(folio, pos), n);
+		err = aops->write_end(NULL, mapping, pos, n, n, folio, fsdata);
+		if (err < 0)
+			return err;
+		pos += n;
+		len -= n;
+	}
+	return 0;
+}
+
+void livedfs_inode_lock(struct inode *inode)
+{
+	inode_lock(inode);
+}
+
+void livedfs_inode_unlock(struct inode *inode)
+{
+	inode_unlock(inode);
 }

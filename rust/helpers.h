@@ -1,14 +1,37 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* C shims for function-like macros that bindgen cannot see. */
+/*
+ * C shims: function-like macros bindgen cannot see, and a little page-cache
+ * glue that is all static inlines and macros in C (writepages, mmap,
+ * invalidate_folio). The decisions stay in Rust: these call back into the
+ * Rust `livedfs_get_block_*` functions.
+ */
 #ifndef LIVEDFS_HELPERS_H
 #define LIVEDFS_HELPERS_H
 
 #include <linux/fs.h>
+#include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/writeback.h>
 
 struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int size,
 					      unsigned int align,
 					      void (*ctor)(void *));
 void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache);
+
+/* Implemented in Rust (rust/vfs/fstype.rs). */
+int livedfs_get_block_prepare(struct inode *inode, sector_t iblock,
+			      struct buffer_head *bh, int create);
+int livedfs_get_block_writeback(struct inode *inode, sector_t iblock,
+				struct buffer_head *bh, int create);
+void livedfs_release_delayed(struct inode *inode, unsigned int n);
+
+/* Implemented in helpers.c. */
+int livedfs_writepages(struct address_space *mapping, struct writeback_control *wbc);
+int livedfs_file_mmap(struct file *file, struct vm_area_struct *vma);
+void livedfs_invalidate_folio(struct folio *folio, size_t offset, size_t length);
+
+int livedfs_zero_range(struct inode *inode, loff_t pos, loff_t len);
+void livedfs_inode_lock(struct inode *inode);
+void livedfs_inode_unlock(struct inode *inode);
 
 #endif

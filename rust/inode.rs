@@ -1,62 +1,128 @@
-//! Reading inodes from the inode table and following their block maps.
+//! Inodes: reading and writing them in the inode table, their block maps
+//! (allocation at writeback, truncation, hole punching), eviction and the
+//! orphan list.
 //!
 //! An inode is decoded, checksummed and validated by the format crate
 //! before the VFS sees it; block pointers are checked when followed, so a
 //! corrupted map yields EUCLEAN for that file, never a wild read.
+//!
+//! The block map of an inode is protected by its `map` mutex: readers
+//! (`map_block`) and writers (allocation at writeback, truncate) take it.
 
+use crate::balloc;
 use crate::errors::{corrupt, corrupt_msg};
+use crate::format::codec::{get_u32, put_u32};
 use crate::format::group::BG_INODE_UNINIT;
-use crate::format::inode::{self as finode, Inode as DiskInode, N_BLOCKS};
+use crate::format::inode::{self as finode, Inode as DiskInode, Timestamp, N_BLOCKS, N_DIRECT};
 use crate::format::{FIRST_INO, ROOT_INO};
-use crate::super_::sbi;
-use crate::vfs::inode::{Iget, InodeKind};
+use crate::super_::{now, sbi, SbInfo};
+use crate::vfs::inode::{Iget, InodeKind, NewInode};
 use crate::vfs::{Buffer, Inode, InodeRef, SuperBlock};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNode};
+use kernel::sync::Mutex;
 
-/// livedfs's private per-inode data (next to the VFS inode).
-pub(crate) struct InodeData {
-    /// The block map (or device numbers), as on disk.
+/// Bytes of the fast-symlink buffer (target + NUL).
+pub(crate) const FAST_LINK_LEN: usize = finode::FAST_SYMLINK_MAX + 1;
+
+/// The block map and what belongs with it, under `InodeData::map`.
+pub(crate) struct MapState {
+    /// The 15 pointers of the on-disk inode (or device numbers).
     pub(crate) block: [u32; N_BLOCKS],
-    pub(crate) flags: u32,
-    pub(crate) generation: u32,
-    /// A fast symlink's target, NUL-terminated (`i_link` points here).
-    pub(crate) fast_link: [u8; finode::FAST_SYMLINK_MAX + 1],
+    /// File-system blocks mapped (data and indirect), as on disk.
+    pub(crate) blocks: u64,
+    /// Indirect blocks reserved for delayed allocation but not allocated:
+    /// keys from `indirect_key`.
+    pending: RBTree<u64, ()>,
+    /// Last allocation (file block, disk block): the goal for the next.
+    last_alloc: Option<(u64, u32)>,
 }
 
-impl Default for InodeData {
-    fn default() -> Self {
-        Self {
-            block: [0; N_BLOCKS],
-            flags: 0,
-            generation: 0,
-            fast_link: [0; finode::FAST_SYMLINK_MAX + 1],
-        }
+/// Attributes kept outside the VFS inode, under `InodeData::meta`.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct MetaState {
+    pub(crate) flags: u32,
+    pub(crate) generation: u32,
+    pub(crate) crtime: Timestamp,
+    pub(crate) next_orphan: u32,
+    pub(crate) dtime: i64,
+}
+
+/// livedfs's private per-inode data (next to the VFS inode).
+#[pin_data]
+pub(crate) struct InodeData {
+    #[pin]
+    pub(crate) map: Mutex<MapState>,
+    #[pin]
+    pub(crate) meta: Mutex<MetaState>,
+    /// Data blocks reserved by delayed allocation, not yet allocated.
+    pub(crate) reserved: AtomicU64,
+    /// A fast symlink's target, NUL-terminated (`i_link` points here);
+    /// written only while the inode is I_NEW.
+    pub(crate) fast_link: UnsafeCell<[u8; FAST_LINK_LEN]>,
+}
+
+// SAFETY: `fast_link` is written only while the inode is I_NEW (one owner)
+// and only read afterwards; everything else is locks and atomics.
+unsafe impl Sync for InodeData {}
+// SAFETY: as above.
+unsafe impl Send for InodeData {}
+
+impl InodeData {
+    /// Initial state of a freshly allocated in-memory inode.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            map <- new_mutex!(MapState {
+                block: [0; N_BLOCKS],
+                blocks: 0,
+                pending: RBTree::new(),
+                last_alloc: None,
+            }),
+            meta <- new_mutex!(MetaState::default()),
+            reserved: AtomicU64::new(0),
+            fast_link: UnsafeCell::new([0; FAST_LINK_LEN]),
+        })
+    }
+
+    /// The generation number (for checksums of the inode's blocks).
+    pub(crate) fn generation(&self) -> u32 {
+        self.meta.lock().generation
     }
 }
 
-/// Reads and validates on-disk inode `ino`.
-fn read_disk_inode(sb: &SuperBlock, ino: u32) -> Result<DiskInode> {
+/// Reads on-disk inode `ino`. `allow_deleted`: accept a zero link count
+/// (orphan processing).
+fn read_disk_inode(sb: &SuperBlock, ino: u32, allow_deleted: bool) -> Result<DiskInode> {
     let info = sbi(sb)?;
     let geo = &info.geo;
     let g = geo.group_of_ino(ino).map_err(|e| corrupt(sb, "inode number", e))?;
-    let desc = info.groups.get(g as usize).ok_or(EINVAL)?;
+    let (flags, unused) = {
+        let st = info.alloc.lock();
+        let d = st.groups.get(g as usize).ok_or(EINVAL)?;
+        (d.flags, d.itable_unused)
+    };
     let idx = ino.saturating_sub(1).checked_rem(geo.inodes_per_group).unwrap_or(0);
     // An inode past the group's high-water mark was never written: a
     // directory entry pointing there is corruption, and its bytes are junk.
-    if desc.flags & BG_INODE_UNINIT != 0 || idx >= geo.inodes_per_group.saturating_sub(desc.itable_unused) {
+    if flags & BG_INODE_UNINIT != 0 || idx >= geo.inodes_per_group.saturating_sub(unused) {
         return Err(corrupt_msg(sb, format_args!("inode {} is in an uninitialised part of group {}", ino, g)));
     }
     let (blk, off) = geo.inode_location(ino).map_err(|e| corrupt(sb, "inode number", e))?;
     let bh = Buffer::read(sb, u64::from(blk))?;
-    let raw = bh
-        .data()
-        .get(off..off.saturating_add(geo.inode_size as usize))
-        .ok_or(EINVAL)?;
-    let di = DiskInode::decode(raw, ino, info.seed, &crate::vfs::crc::KernelCrc).map_err(|e| {
-        pr_err!("livedfs ({}): inode {}:\n", sb.id(), ino);
-        corrupt(sb, "inode", e)
-    })?;
-    if !di.in_use() || di.links_count == 0 {
+    let di = bh
+        .read_with(|data| {
+            data.get(off..off.saturating_add(geo.inode_size as usize))
+                .map(|raw| DiskInode::decode(raw, ino, info.seed, &crate::vfs::crc::KernelCrc))
+        })
+        .ok_or(EINVAL)?
+        .map_err(|e| {
+            pr_err!("livedfs ({}): inode {}:\n", sb.id(), ino);
+            corrupt(sb, "inode", e)
+        })?;
+    if di.mode == 0 || (!allow_deleted && (di.links_count == 0 || di.dtime != 0)) {
         return Err(corrupt_msg(sb, format_args!("deleted inode {} referenced", ino)));
     }
     di.validate(geo).map_err(|e| {
@@ -66,17 +132,8 @@ fn read_disk_inode(sb: &SuperBlock, ino: u32) -> Result<DiskInode> {
     Ok(di)
 }
 
-/// Gets inode `ino` (from the inode cache, or read from disk).
-pub(crate) fn iget(sb: &SuperBlock, ino: u32) -> Result<InodeRef> {
-    if ino != ROOT_INO && ino < FIRST_INO {
-        return Err(corrupt_msg(sb, format_args!("reserved inode {} referenced", ino)));
-    }
-    let mut new = match crate::vfs::inode::iget(sb, ino)? {
-        Iget::Cached(i) => return Ok(i),
-        Iget::New(n) => n,
-    };
-    // On any error below, dropping `new` fails the I_NEW inode.
-    let di = read_disk_inode(sb, ino)?;
+/// Fills a new in-memory inode from its on-disk copy.
+pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) -> Result {
     let bs512 = u64::from(sbi(sb)?.geo.block_size / 512);
     new.set_attrs(
         di.mode,
@@ -92,10 +149,19 @@ pub(crate) fn iget(sb: &SuperBlock, ino: u32) -> Result<InodeRef> {
             (di.ctime.sec, di.ctime.nsec),
         ],
     );
-    let data = new.data_mut();
-    data.block = di.block;
-    data.flags = di.flags;
-    data.generation = di.generation;
+    {
+        let data = new.inode().data();
+        let mut m = data.map.lock();
+        m.block = di.block;
+        m.blocks = di.blocks;
+        drop(m);
+        let mut meta = data.meta.lock();
+        meta.flags = di.flags;
+        meta.generation = di.generation;
+        meta.crtime = di.crtime;
+        meta.next_orphan = di.next_orphan;
+        meta.dtime = di.dtime;
+    }
     let kind = if di.is_dir() {
         InodeKind::Dir
     } else if di.is_reg() {
@@ -103,51 +169,540 @@ pub(crate) fn iget(sb: &SuperBlock, ino: u32) -> Result<InodeRef> {
     } else if di.is_fast_symlink() {
         let bytes = di.fast_symlink_bytes();
         let n = (di.size as usize).min(finode::FAST_SYMLINK_MAX);
-        if let (Some(dst), Some(src)) = (data.fast_link.get_mut(..n), bytes.get(..n)) {
+        if let (Some(dst), Some(src)) = (new.fast_link_mut().get_mut(..n), bytes.get(..n)) {
             dst.copy_from_slice(src);
         }
         InodeKind::FastSymlink
     } else if di.is_symlink() {
-        // Slow symlinks need the page cache: the read-write issue.
-        return Err(crate::errors::eopnotsupp());
+        InodeKind::SlowSymlink
     } else {
         // Device numbers: major in block[0], minor in block[1].
         let dev = (di.block[0] << 20) | (di.block[1] & 0xfffff);
         InodeKind::Special(di.mode, dev)
     };
     new.set_kind(kind);
+    Ok(())
+}
+
+fn iget_inner(sb: &SuperBlock, ino: u32, allow_deleted: bool) -> Result<InodeRef> {
+    if ino != ROOT_INO && ino < FIRST_INO {
+        return Err(corrupt_msg(sb, format_args!("reserved inode {} referenced", ino)));
+    }
+    let mut new = match crate::vfs::inode::iget(sb, ino)? {
+        Iget::Cached(i) => return Ok(i),
+        Iget::New(n) => n,
+    };
+    // On any error below, dropping `new` fails the I_NEW inode.
+    let di = read_disk_inode(sb, ino, allow_deleted)?;
+    fill_inode(&mut new, &di, sb)?;
     Ok(new.finish())
 }
 
-/// Maps block `file_block` of `inode` to a device block (`None` = hole),
-/// following indirect blocks and checking every pointer.
-pub(crate) fn map_block(inode: &Inode, file_block: u64) -> Result<Option<u32>> {
-    let sb = inode.sb();
-    let geo = &sbi(sb)?.geo;
-    let Some(path) = finode::block_path(geo.ptrs_per_block(), file_block) else {
+/// Gets inode `ino` (from the inode cache, or read from disk).
+pub(crate) fn iget(sb: &SuperBlock, ino: u32) -> Result<InodeRef> {
+    iget_inner(sb, ino, false)
+}
+
+/// The on-disk image of an in-memory inode.
+pub(crate) fn disk_image(inode: &Inode) -> DiskInode {
+    let data = inode.data();
+    let (block, blocks) = {
+        let m = data.map.lock();
+        (m.block, m.blocks)
+    };
+    let meta = *data.meta.lock();
+    let (uid, gid) = inode.uid_gid();
+    let [a, m, c] = inode.times();
+    let mut di = DiskInode {
+        mode: inode.mode(),
+        uid,
+        gid,
+        links_count: inode.nlink(),
+        size: inode.size(),
+        blocks,
+        atime: Timestamp { sec: a.0, nsec: a.1 },
+        mtime: Timestamp { sec: m.0, nsec: m.1 },
+        ctime: Timestamp { sec: c.0, nsec: c.1 },
+        crtime: meta.crtime,
+        flags: meta.flags,
+        generation: meta.generation,
+        next_orphan: meta.next_orphan,
+        dtime: meta.dtime,
+        block,
+    };
+    if di.is_device() {
+        let dev = inode.rdev();
+        di.block = [0; N_BLOCKS];
+        di.block[0] = dev >> 20;
+        di.block[1] = dev & 0xfffff;
+    }
+    di
+}
+
+/// Writes `di` as inode `ino` into the inode table; `sync` waits for it.
+pub(crate) fn write_disk_inode(sb: &SuperBlock, ino: u32, di: &DiskInode, sync: bool) -> Result {
+    let info = sbi(sb)?;
+    let geo = &info.geo;
+    let (blk, off) = geo.inode_location(ino).map_err(|e| corrupt(sb, "inode number", e))?;
+    let bh = Buffer::read(sb, u64::from(blk))?;
+    bh.modify(|data| match data.get_mut(off..off.saturating_add(geo.inode_size as usize)) {
+        Some(slot) => di.encode(slot, ino, info.seed, &crate::vfs::crc::KernelCrc).map_err(|_| EINVAL),
+        None => Err(EINVAL),
+    })?;
+    if sync {
+        bh.sync()?;
+    }
+    Ok(())
+}
+
+/// `super_operations.write_inode`.
+pub(crate) fn write_inode(inode: &Inode, sync: bool) -> Result {
+    if inode.is_bad() {
+        return Ok(());
+    }
+    write_disk_inode(inode.sb(), inode.ino(), &disk_image(inode), sync)
+}
+
+/// Identity of the indirect block reached by the first `level` steps of a
+/// block path (for delayed-allocation reservations).
+fn indirect_key(path: &finode::BlockPath, level: usize) -> u64 {
+    let o = &path.offsets;
+    let mut k = (level as u64) << 60 | u64::from(o[0]) << 40;
+    if level >= 2 {
+        k |= u64::from(o[1]) << 20;
+    }
+    if level >= 3 {
+        k |= u64::from(o[2]);
+    }
+    k
+}
+
+/// Reads pointer `idx` of indirect block `blk`, checking it.
+fn read_ptr(sb: &SuperBlock, info: &SbInfo, ino: u32, blk: u32, idx: u32) -> Result<u32> {
+    if !info.geo.is_data_block(blk) {
+        return Err(corrupt_msg(sb, format_args!("inode {} indirect pointer {} out of range", ino, blk)));
+    }
+    let bh = Buffer::read(sb, u64::from(blk))?;
+    let p = get_u32(bh.data(), (idx as usize).saturating_mul(4)).map_err(|e| corrupt(sb, "indirect block", e))?;
+    if p != 0 && !info.geo.is_data_block(p) {
+        return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, p)));
+    }
+    Ok(p)
+}
+
+/// Looks `file_block` up in a locked map.
+fn lookup_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &MapState, file_block: u64) -> Result<Option<u32>> {
+    let Some(path) = finode::block_path(info.geo.ptrs_per_block(), file_block) else {
         return Ok(None);
     };
-    let data = inode.data();
-    let mut ptr = data.block.get(path.offsets[0] as usize).copied().unwrap_or(0);
+    let mut ptr = m.block.get(path.offsets[0] as usize).copied().unwrap_or(0);
+    if ptr != 0 && !info.geo.is_data_block(ptr) {
+        return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, ptr)));
+    }
     for level in 1..=path.depth {
         if ptr == 0 {
             return Ok(None);
         }
-        if !geo.is_data_block(ptr) {
-            return Err(corrupt_msg(
-                sb,
-                format_args!("inode {} indirect pointer {} out of range", inode.ino(), ptr),
-            ));
-        }
-        let bh = Buffer::read(sb, u64::from(ptr))?;
-        let idx = path.offsets.get(level).copied().unwrap_or(0) as usize;
-        ptr = crate::format::codec::get_u32(bh.data(), idx.saturating_mul(4)).map_err(|e| corrupt(sb, "indirect block", e))?;
-    }
-    if ptr != 0 && !geo.is_data_block(ptr) {
-        return Err(corrupt_msg(
-            sb,
-            format_args!("inode {} block pointer {} out of range", inode.ino(), ptr),
-        ));
+        ptr = read_ptr(sb, info, ino, ptr, path.offsets.get(level).copied().unwrap_or(0))?;
     }
     Ok((ptr != 0).then_some(ptr))
+}
+
+/// Maps block `file_block` of `inode` to a device block (`None` = hole).
+pub(crate) fn map_block(inode: &Inode, file_block: u64) -> Result<Option<u32>> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let m = inode.data().map.lock();
+    lookup_locked(sb, info, inode.ino(), &m, file_block)
+}
+
+/// Records, as reserved, the indirect blocks missing on the path to
+/// `file_block` that are not reserved yet; returns their keys.
+fn reserve_indirect(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState, file_block: u64) -> Result<KVec<u64>> {
+    let path = finode::block_path(info.geo.ptrs_per_block(), file_block).ok_or(EFBIG)?;
+    let mut ptr = m.block.get(path.offsets[0] as usize).copied().unwrap_or(0);
+    let mut added = KVec::new();
+    for level in 1..=path.depth {
+        if ptr == 0 {
+            let key = indirect_key(&path, level);
+            if m.pending.get(&key).is_none() {
+                added.push(key, GFP_KERNEL)?;
+                let node = RBTreeNode::new(key, (), GFP_KERNEL)?;
+                m.pending.insert(node);
+            }
+        } else {
+            ptr = read_ptr(sb, info, ino, ptr, path.offsets.get(level).copied().unwrap_or(0))?;
+        }
+    }
+    Ok(added)
+}
+
+/// Prepares `file_block` for a buffered write: `Some(block)` if already
+/// mapped; otherwise reserves space for it (and its indirect blocks) for
+/// allocation at writeback and returns `None`. ENOSPC here reaches the
+/// writer.
+pub(crate) fn prepare_block(inode: &Inode, file_block: u64) -> Result<Option<u32>> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let data = inode.data();
+    let mut m = data.map.lock();
+    if let Some(b) = lookup_locked(sb, info, inode.ino(), &m, file_block)? {
+        return Ok(Some(b));
+    }
+    let added = reserve_indirect(sb, info, inode.ino(), &mut m, file_block)?;
+    if let Err(e) = balloc::reserve(info, (added.len() as u64).saturating_add(1)) {
+        for k in added.iter() {
+            m.pending.remove(k);
+        }
+        return Err(e);
+    }
+    data.reserved.fetch_add(1, Ordering::Relaxed);
+    Ok(None)
+}
+
+fn count_pending(m: &MapState) -> u64 {
+    m.pending.iter().fold(0u64, |a, _| a.saturating_add(1))
+}
+
+/// Releases `n` delayed-allocation reservations of `inode` (its delayed
+/// blocks were truncated before writeback).
+pub(crate) fn release_reserved(inode: &Inode, n: u64) {
+    let Ok(info) = sbi(inode.sb()) else { return };
+    let data = inode.data();
+    let mut m = data.map.lock();
+    let r = data.reserved.load(Ordering::Relaxed);
+    let n = n.min(r);
+    data.reserved.store(r.saturating_sub(n), Ordering::Relaxed);
+    let mut total = n;
+    if r.saturating_sub(n) == 0 {
+        // No delayed block left: the indirect reservations go too.
+        let pending = count_pending(&m);
+        m.pending = RBTree::new();
+        total = total.saturating_add(pending);
+    }
+    drop(m);
+    balloc::unreserve(info, total);
+}
+
+/// Allocates a block for `file_block` at writeback (consuming the
+/// reservation made at write time if `delayed`), allocating missing
+/// indirect blocks on the way; returns the data block.
+pub(crate) fn allocate_block(inode: &Inode, file_block: u64, delayed: bool) -> Result<u32> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let ino = inode.ino();
+    let data = inode.data();
+    let mut m = data.map.lock();
+    if let Some(b) = lookup_locked(sb, info, ino, &m, file_block)? {
+        return Ok(b);
+    }
+    let path = finode::block_path(info.geo.ptrs_per_block(), file_block).ok_or(EFBIG)?;
+    let geo = &info.geo;
+    // Goal: right after the previous allocation if it was the previous
+    // file block, else the start of the inode's group's data.
+    let goal = match m.last_alloc {
+        Some((fb, b)) if fb.saturating_add(1) == file_block => b.saturating_add(1),
+        _ => {
+            let g = geo.group_of_ino(ino).unwrap_or(0);
+            geo.group(g).map(|l| l.data_start).unwrap_or(0)
+        }
+    };
+    let mut new_blocks = 0u64;
+    // Walk down, allocating each missing indirect block (zeroed).
+    let mut parent: Option<u32> = None; // indirect block holding the next pointer
+    let mut idx = path.offsets[0];
+    for level in 1..=path.depth {
+        let cur = match parent {
+            None => m.block.get(idx as usize).copied().unwrap_or(0),
+            Some(p) => read_ptr(sb, info, ino, p, idx)?,
+        };
+        let cur = if cur == 0 {
+            let key = indirect_key(&path, level);
+            let was_reserved = m.pending.remove(&key).is_some();
+            let b = balloc::alloc_block(sb, info, goal, was_reserved)?;
+            let bh = Buffer::new_zeroed(sb, u64::from(b))?;
+            bh.modify(|_| ());
+            set_ptr(sb, info, &mut m, parent, idx, b)?;
+            new_blocks = new_blocks.saturating_add(1);
+            b
+        } else {
+            cur
+        };
+        parent = Some(cur);
+        idx = path.offsets.get(level).copied().unwrap_or(0);
+    }
+    let use_reservation = delayed && data.reserved.load(Ordering::Relaxed) > 0;
+    let b = balloc::alloc_block(sb, info, goal, use_reservation)?;
+    if use_reservation {
+        let r = data.reserved.load(Ordering::Relaxed);
+        data.reserved.store(r.saturating_sub(1), Ordering::Relaxed);
+    }
+    set_ptr(sb, info, &mut m, parent, idx, b)?;
+    new_blocks = new_blocks.saturating_add(1);
+    m.blocks = m.blocks.saturating_add(new_blocks);
+    m.last_alloc = Some((file_block, b));
+    let bs512 = u64::from(geo.block_size / 512);
+    inode.set_sectors(m.blocks.saturating_mul(bs512));
+    if data.reserved.load(Ordering::Relaxed) == 0 && m.pending.iter().next().is_some() {
+        let pending = count_pending(&m);
+        m.pending = RBTree::new();
+        balloc::unreserve(info, pending);
+    }
+    drop(m);
+    inode.mark_dirty();
+    Ok(b)
+}
+
+/// Sets a pointer: in the inode (`parent` None) or in indirect block
+/// `parent`.
+fn set_ptr(sb: &SuperBlock, info: &SbInfo, m: &mut MapState, parent: Option<u32>, idx: u32, b: u32) -> Result {
+    match parent {
+        None => {
+            let slot = m.block.get_mut(idx as usize).ok_or(EINVAL)?;
+            *slot = b;
+            Ok(())
+        }
+        Some(p) => {
+            if !info.geo.is_data_block(p) {
+                return Err(corrupt_msg(sb, format_args!("indirect block {} out of range", p)));
+            }
+            let bh = Buffer::read(sb, u64::from(p))?;
+            bh.modify_exclusive(|d| put_u32(d, (idx as usize).saturating_mul(4), b).map_err(|_| EINVAL))
+        }
+    }
+}
+
+/// Frees the data blocks of `[start, end)` (file blocks) and the indirect
+/// blocks left empty; returns the number of blocks freed.
+fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState, start: u64, end: u64) -> Result<u64> {
+    let ppb = u64::from(info.geo.ptrs_per_block());
+    let mut freed = 0u64;
+    // Direct blocks.
+    for i in 0..N_DIRECT {
+        let fb = i as u64;
+        if fb >= start && fb < end {
+            if let Some(slot) = m.block.get_mut(i) {
+                if *slot != 0 {
+                    release_data_block(sb, info, *slot)?;
+                    *slot = 0;
+                    freed = freed.saturating_add(1);
+                }
+            }
+        }
+    }
+    // Indirect trees: (index in the inode, depth, first file block covered,
+    // blocks covered).
+    let mut base = N_DIRECT as u64;
+    let mut span = ppb;
+    for (slot_idx, depth) in [(finode::IND_BLOCK, 1u32), (finode::DIND_BLOCK, 2), (finode::TIND_BLOCK, 3)] {
+        let root = m.block.get(slot_idx).copied().unwrap_or(0);
+        if root != 0 && start < base.saturating_add(span) && end > base {
+            let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end)?;
+            freed = freed.saturating_add(n);
+            if empty {
+                release_meta_block(sb, info, root)?;
+                freed = freed.saturating_add(1);
+                if let Some(s) = m.block.get_mut(slot_idx) {
+                    *s = 0;
+                }
+            }
+        }
+        base = base.saturating_add(span);
+        span = span.saturating_mul(ppb);
+    }
+    m.blocks = m.blocks.saturating_sub(freed);
+    m.last_alloc = None;
+    Ok(freed)
+}
+
+/// Frees `[start, end)` below indirect block `blk` of the given depth
+/// covering file blocks from `base`; returns (blocks freed, whether `blk`
+/// is now empty and should be freed by the caller).
+#[allow(clippy::too_many_arguments)]
+fn free_tree(sb: &SuperBlock, info: &SbInfo, ino: u32, blk: u32, depth: u32, base: u64, start: u64, end: u64) -> Result<(u64, bool)> {
+    if !info.geo.is_data_block(blk) {
+        return Err(corrupt_msg(sb, format_args!("inode {} indirect pointer {} out of range", ino, blk)));
+    }
+    let ppb = u64::from(info.geo.ptrs_per_block());
+    let child_span = (1..depth).fold(1u64, |a, _| a.saturating_mul(ppb));
+    let bh = Buffer::read(sb, u64::from(blk))?;
+    let mut freed = 0u64;
+    let mut nonzero = 0u64;
+    for i in 0..ppb {
+        let cbase = base.saturating_add(i.saturating_mul(child_span));
+        let cend = cbase.saturating_add(child_span);
+        let p = get_u32(bh.data(), (i as usize).saturating_mul(4)).map_err(|e| corrupt(sb, "indirect block", e))?;
+        if p == 0 {
+            continue;
+        }
+        if cend <= start || cbase >= end {
+            nonzero = nonzero.saturating_add(1);
+            continue;
+        }
+        if depth == 1 {
+            if !info.geo.is_data_block(p) {
+                return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, p)));
+            }
+            release_data_block(sb, info, p)?;
+            freed = freed.saturating_add(1);
+            bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))?;
+        } else {
+            let (n, empty) = free_tree(sb, info, ino, p, depth.saturating_sub(1), cbase, start, end)?;
+            freed = freed.saturating_add(n);
+            if empty {
+                release_meta_block(sb, info, p)?;
+                freed = freed.saturating_add(1);
+                bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))?;
+            } else {
+                nonzero = nonzero.saturating_add(1);
+            }
+        }
+    }
+    Ok((freed, nonzero == 0))
+}
+
+/// Releases a data block of a file (the dedup issue turns this into a
+/// reference-count decrement).
+fn release_data_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
+    balloc::free_block(sb, info, b)
+}
+
+/// Frees a metadata block (indirect) and drops its pending writes.
+fn release_meta_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
+    if let Ok(bh) = Buffer::read(sb, u64::from(b)) {
+        bh.forget();
+    }
+    balloc::free_block(sb, info, b)
+}
+
+/// Frees the blocks of file blocks `[start, end)` of `inode`.
+pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let mut m = inode.data().map.lock();
+    free_range_locked(sb, info, inode.ino(), &mut m, start, end)?;
+    let bs512 = u64::from(info.geo.block_size / 512);
+    inode.set_sectors(m.blocks.saturating_mul(bs512));
+    drop(m);
+    inode.mark_dirty();
+    Ok(())
+}
+
+/// Frees every block past `size` bytes.
+pub(crate) fn truncate_blocks(inode: &Inode, size: u64) -> Result {
+    let bs = u64::from(sbi(inode.sb())?.geo.block_size);
+    let first = size.saturating_add(bs.saturating_sub(1)).checked_div(bs).unwrap_or(0);
+    free_range(inode, first, u64::MAX)
+}
+
+/// `super_operations.evict_inode`: an inode with no links left loses its
+/// blocks and its number.
+pub(crate) fn evict(inode: &Inode) {
+    crate::vfs::inode::truncate_pages_final(inode);
+    let sb = inode.sb();
+    if inode.nlink() == 0 && !inode.is_bad() && !sb.is_rdonly() {
+        if let Err(e) = delete_inode(inode) {
+            pr_err!("livedfs ({}): could not free inode {}: {:?}\n", sb.id(), inode.ino(), e);
+        }
+    }
+    // Any delayed reservations left (should be none after truncation).
+    let left = inode.data().reserved.load(Ordering::Relaxed);
+    if left > 0 {
+        release_reserved(inode, left);
+    }
+    crate::vfs::inode::clear(inode);
+}
+
+fn delete_inode(inode: &Inode) -> Result {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let is_dir = inode.mode() & finode::S_IFMT == finode::S_IFDIR;
+    let has_blocks = !matches!(inode.mode() & finode::S_IFMT, finode::S_IFCHR | finode::S_IFBLK)
+        && !(inode.mode() & finode::S_IFMT == finode::S_IFLNK && inode.data().map.lock().blocks == 0);
+    if has_blocks {
+        free_range(inode, 0, u64::MAX)?;
+    }
+    orphan_remove(sb, info, inode)?;
+    inode.data().meta.lock().dtime = now();
+    inode.set_size(0);
+    write_inode(inode, false)?;
+    crate::ialloc::free_inode(sb, info, inode.ino(), is_dir)
+}
+
+/// Puts `inode` (now without links, still open) on the orphan list, so a
+/// crash before its last close still frees it at the next mount.
+pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
+    let info = sbi(sb)?;
+    let mut d = info.disk.lock();
+    let head = d.sb.orphan_head;
+    if head == inode.ino() {
+        return Ok(());
+    }
+    inode.data().meta.lock().next_orphan = head;
+    write_inode(inode, false)?;
+    d.sb.orphan_head = inode.ino();
+    drop(d);
+    crate::super_::write_super(sb, info, false)
+}
+
+/// Removes `inode` from the orphan list (at eviction).
+fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Result {
+    let ino = inode.ino();
+    let next = inode.data().meta.lock().next_orphan;
+    let mut d = info.disk.lock();
+    if d.sb.orphan_head == ino {
+        d.sb.orphan_head = next;
+        drop(d);
+        inode.data().meta.lock().next_orphan = 0;
+        return crate::super_::write_super(sb, info, false);
+    }
+    // Find the predecessor on disk (the list is short: open, unlinked files).
+    let mut cur = d.sb.orphan_head;
+    let mut steps = 0u32;
+    while cur != 0 && steps < info.geo.inodes_count {
+        let mut di = read_disk_inode(sb, cur, true)?;
+        if di.next_orphan == ino {
+            di.next_orphan = next;
+            // Keep an in-core copy of the predecessor in step.
+            if let Some(pred) = crate::vfs::inode::lookup_cached(sb, cur) {
+                pred.data().meta.lock().next_orphan = next;
+                write_inode(&pred, false)?;
+            } else {
+                write_disk_inode(sb, cur, &di, false)?;
+            }
+            break;
+        }
+        cur = di.next_orphan;
+        steps = steps.saturating_add(1);
+    }
+    drop(d);
+    inode.data().meta.lock().next_orphan = 0;
+    Ok(())
+}
+
+/// At a read-write mount: frees the inodes left on the orphan list by a
+/// crash (unlinked while open).
+pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
+    let mut cur = info.disk.lock().sb.orphan_head;
+    let mut n = 0u32;
+    while cur != 0 && n < info.geo.inodes_count {
+        if !info.geo.valid_ino(cur) {
+            return Err(corrupt_msg(sb, format_args!("orphan list points to inode {}", cur)));
+        }
+        let inode = iget_inner(sb, cur, true)?;
+        let next = inode.data().meta.lock().next_orphan;
+        if inode.nlink() != 0 {
+            // Linked again before the crash: just take it off the list.
+            orphan_remove(sb, info, &inode)?;
+            write_inode(&inode, false)?;
+        }
+        // With no links, the final iput evicts and frees it.
+        drop(inode);
+        cur = next;
+        n = n.saturating_add(1);
+    }
+    if n > 0 {
+        pr_info!("livedfs ({}): freed {} orphan inode(s)\n", sb.id(), n);
+    }
+    Ok(())
 }

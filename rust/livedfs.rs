@@ -11,14 +11,19 @@
 //! - `super_`, `inode`, `dir`, `options`, `errors`: the file system;
 //! - `kunit_tests`: in-kernel tests, run by KUnit at insmod.
 //!
-//! Supported so far: mounting (validating superblock, geometry and group
-//! descriptors), the root directory, lookup and readdir, inode reading,
-//! statfs; mounts are read-only until write support lands.
+//! Supported so far: a read-write POSIX file system (files through the
+//! page cache with delayed allocation, directories, links, symlinks,
+//! device nodes, rename with RENAME_NOREPLACE/EXCHANGE, truncate, hole
+//! punching, SEEK_DATA/SEEK_HOLE, mmap, O_DIRECT through the page cache,
+//! orphan list); mounting validates superblock, geometry and every group
+//! descriptor. Deduplication and journaling come next.
 
 use kernel::prelude::*;
 
+mod balloc;
 mod dir;
 mod errors;
+mod file;
 #[allow(
     unused_attributes,
     unused_imports,
@@ -29,8 +34,10 @@ mod errors;
 )]
 #[path = "../userspace/format/src/lib.rs"]
 mod format;
+mod ialloc;
 mod inode;
 mod kunit_tests;
+mod namei;
 mod options;
 mod super_;
 mod sys;

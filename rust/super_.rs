@@ -1,5 +1,4 @@
-//! Mounting: reading and validating the superblock and group descriptors,
-//! the root inode, statfs and mount options.
+//! Mounting, the superblock, statfs, options, sync and unmount.
 //!
 //! Nothing read from the disk is trusted before the format crate has
 //! validated it: the superblock's geometry is re-derived from its primary
@@ -7,6 +6,10 @@
 //! checksummed and must point exactly where the geometry says. A volume
 //! that is not livedfs is refused with EINVAL, a corrupted one with
 //! EUCLEAN, each with a dmesg line naming the device.
+//!
+//! Free counts live in the group descriptors (updated with every
+//! allocation) and, summed, in memory; the superblock's copies are written
+//! at sync and unmount, like ext4's lazy counters.
 
 use crate::errors::corrupt;
 use crate::format::group::GroupDesc;
@@ -16,19 +19,68 @@ use crate::options::MountOptions;
 use crate::vfs::crc::KernelCrc;
 use crate::vfs::fstype::SeqWriter;
 use crate::vfs::{Buffer, SuperBlock};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
 /// `statfs` f_type and `s_magic`: "LDFS".
 pub(crate) const LIVEDFS_MAGIC: u64 = 0x4C44_4653;
 
+/// Allocation state, under `SbInfo::alloc`.
+pub(crate) struct AllocState {
+    pub(crate) groups: KVVec<GroupDesc>,
+    /// Per group: bit 0 = block bitmap checksum verified, bit 1 = inode
+    /// bitmap verified (once per mount, then kept current by us).
+    checked: KVVec<u8>,
+}
+
+impl AllocState {
+    pub(crate) fn bitmap_checked(&self, g: u32) -> bool {
+        self.checked.get(g as usize).is_some_and(|c| c & 1 != 0)
+    }
+    pub(crate) fn set_bitmap_checked(&mut self, g: u32) {
+        if let Some(c) = self.checked.get_mut(g as usize) {
+            *c |= 1;
+        }
+    }
+    pub(crate) fn ibitmap_checked(&self, g: u32) -> bool {
+        self.checked.get(g as usize).is_some_and(|c| c & 2 != 0)
+    }
+    pub(crate) fn set_ibitmap_checked(&mut self, g: u32) {
+        if let Some(c) = self.checked.get_mut(g as usize) {
+            *c |= 2;
+        }
+    }
+}
+
+/// The on-disk superblock as we keep it, under `SbInfo::disk`.
+pub(crate) struct DiskState {
+    pub(crate) sb: Superblock,
+    bh: Buffer,
+    offset: usize,
+}
+
 /// Per-mount state, hung off `s_fs_info`.
+#[pin_data]
 pub(crate) struct SbInfo {
     pub(crate) geo: Geometry,
-    pub(crate) disk_sb: Superblock,
     /// Checksum seed: crc32c of the UUID.
     pub(crate) seed: u32,
-    pub(crate) groups: KVVec<GroupDesc>,
-    pub(crate) opts: MountOptions,
+    /// Blocks kept for root (`r_blocks_count`).
+    pub(crate) r_blocks: u32,
+    /// Free blocks (sum of the descriptors).
+    pub(crate) free_blocks: AtomicU64,
+    /// Free inodes (sum of the descriptors).
+    pub(crate) free_inodes: AtomicU64,
+    /// Blocks reserved by delayed allocation, not yet allocated.
+    pub(crate) reserved: AtomicU64,
+    #[pin]
+    pub(crate) alloc: Mutex<AllocState>,
+    #[pin]
+    pub(crate) disk: Mutex<DiskState>,
+    #[pin]
+    pub(crate) opts: Mutex<MountOptions>,
 }
 
 /// The private data of a mounted livedfs super block.
@@ -36,23 +88,29 @@ pub(crate) fn sbi(sb: &SuperBlock) -> Result<&SbInfo> {
     sb.info().ok_or(EINVAL)
 }
 
+/// Seconds since the epoch.
+pub(crate) fn now() -> i64 {
+    crate::vfs::real_seconds()
+}
+
 /// Reads the primary superblock (1024 bytes at byte 1024) with the
-/// device's current block size.
-fn read_superblock(sb: &SuperBlock, bs: u32) -> Result<Superblock> {
+/// device's current block size; returns it with its buffer and offset.
+fn read_superblock(sb: &SuperBlock, bs: u32) -> Result<(Superblock, Buffer, usize)> {
     let off = fsb::SUPERBLOCK_OFFSET;
     let bh = Buffer::read(sb, off.checked_div(u64::from(bs)).unwrap_or(0))?;
     let start = off.checked_rem(u64::from(bs)).unwrap_or(0) as usize;
-    let bytes = bh
-        .data()
-        .get(start..start.saturating_add(fsb::SUPERBLOCK_SIZE))
-        .ok_or(EINVAL)?;
-    match Superblock::decode(bytes, &KernelCrc) {
-        Ok(s) => Ok(s),
-        Err(e @ (FormatError::BadMagic | FormatError::UnsupportedVersion { .. })) => {
+    let decoded = bh.read_with(|data| {
+        data.get(start..start.saturating_add(fsb::SUPERBLOCK_SIZE))
+            .map(|bytes| Superblock::decode(bytes, &KernelCrc))
+    });
+    match decoded {
+        Some(Ok(s)) => Ok((s, bh, start)),
+        Some(Err(e @ (FormatError::BadMagic | FormatError::UnsupportedVersion { .. }))) => {
             pr_err!("livedfs ({}): can't mount: {}\n", sb.id(), e);
             Err(EINVAL)
         }
-        Err(e) => Err(corrupt(sb, "superblock", e)),
+        Some(Err(e)) => Err(corrupt(sb, "superblock", e)),
+        None => Err(EINVAL),
     }
 }
 
@@ -68,11 +126,16 @@ fn read_groups(sb: &SuperBlock, geo: &Geometry, seed: u32) -> Result<KVVec<Group
             Some((b, bh)) if b == blk => bh,
             _ => Buffer::read(sb, u64::from(blk))?,
         };
-        let bytes = bh.data().get(off..off.saturating_add(DESC_SIZE as usize)).ok_or(EINVAL)?;
-        let d = GroupDesc::decode(bytes, g, seed, &KernelCrc).map_err(|e| {
-            pr_err!("livedfs ({}): group {} descriptor:\n", sb.id(), g);
-            corrupt(sb, "group descriptor", e)
-        })?;
+        let d = bh
+            .read_with(|data| {
+                data.get(off..off.saturating_add(DESC_SIZE as usize))
+                    .map(|bytes| GroupDesc::decode(bytes, g, seed, &KernelCrc))
+            })
+            .ok_or(EINVAL)?
+            .map_err(|e| {
+                pr_err!("livedfs ({}): group {} descriptor:\n", sb.id(), g);
+                corrupt(sb, "group descriptor", e)
+            })?;
         d.validate(geo, g).map_err(|e| {
             pr_err!("livedfs ({}): group {} descriptor:\n", sb.id(), g);
             corrupt(sb, "group descriptor", e)
@@ -83,13 +146,57 @@ fn read_groups(sb: &SuperBlock, geo: &Geometry, seed: u32) -> Result<KVVec<Group
     Ok(groups)
 }
 
+/// Writes the in-memory superblock (with current free counts) to disk;
+/// waits for the write if `wait`.
+pub(crate) fn write_super(sb: &SuperBlock, info: &SbInfo, wait: bool) -> Result {
+    let mut d = info.disk.lock();
+    d.sb.free_blocks = info.free_blocks.load(Ordering::Relaxed);
+    d.sb.free_inodes = info.free_inodes.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
+    d.sb.write_time = now();
+    let (off, copy) = (d.offset, d.sb.clone());
+    let r = d.bh.modify(|data| {
+        match data.get_mut(off..off.saturating_add(fsb::SUPERBLOCK_SIZE)) {
+            Some(bytes) => copy.encode(bytes, &KernelCrc).map_err(|_| EINVAL),
+            None => Err(EINVAL),
+        }
+    });
+    r?;
+    if wait {
+        d.bh.sync()?;
+    }
+    let _ = sb;
+    Ok(())
+}
+
+/// Marks the volume in use (not clean) for a read-write mount.
+fn mark_mounted(sb: &SuperBlock, info: &SbInfo) -> Result {
+    {
+        let mut d = info.disk.lock();
+        d.sb.state &= !fsb::STATE_VALID;
+        d.sb.mount_count = d.sb.mount_count.saturating_add(1);
+        d.sb.mount_time = now();
+    }
+    write_super(sb, info, true)
+}
+
+/// Marks the volume clean (unmount or remount read-only).
+fn mark_clean(sb: &SuperBlock, info: &SbInfo) -> Result {
+    {
+        let mut d = info.disk.lock();
+        if d.sb.state & fsb::STATE_ERROR == 0 {
+            d.sb.state |= fsb::STATE_VALID;
+        }
+    }
+    write_super(sb, info, true)
+}
+
 /// `fill_super`: validates the volume and sets up the mount.
 pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let bs0 = sb.set_min_block_size(1024).map_err(|e| {
         pr_err!("livedfs ({}): unable to set a block size\n", sb.id());
         e
     })?;
-    let disk_sb = read_superblock(sb, bs0)?;
+    let (disk_sb, _, _) = read_superblock(sb, bs0)?;
     let geo = Geometry::from_superblock(&disk_sb).map_err(|e| corrupt(sb, "superblock", e))?;
     if sb.set_block_size(geo.block_size).is_err() {
         pr_err!(
@@ -99,6 +206,9 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         );
         return Err(EINVAL);
     }
+    // Re-read with the volume's block size: this buffer is the one we
+    // write the superblock through.
+    let (disk_sb, sbh, sb_off) = read_superblock(sb, geo.block_size)?;
     let dev_blocks = crate::vfs::super_block::device_blocks(sb);
     if dev_blocks < u64::from(geo.blocks_count) {
         pr_err!(
@@ -125,32 +235,46 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     }
     let seed = csum::volume_seed(&KernelCrc, &disk_sb.uuid);
     let groups = read_groups(sb, &geo, seed)?;
+    let free_blocks = groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_blocks)));
+    let free_inodes = groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_inodes)));
+    let mut checked = KVVec::with_capacity(groups.len(), GFP_KERNEL)?;
+    for _ in 0..groups.len() {
+        checked.push(0u8, GFP_KERNEL)?;
+    }
 
     let max_bytes = geo.max_file_size().min(i64::MAX as u64) as i64;
     sb.setup(LIVEDFS_MAGIC, max_bytes, &disk_sb.uuid);
-    // Write support lands with the read-write issue; until then every
-    // mount is read-only, said plainly rather than failing writes later.
-    sb.force_rdonly();
-    let info = KBox::new(
-        SbInfo {
+    let r_blocks = disk_sb.r_blocks_count;
+    let info = KBox::pin_init(
+        pin_init!(SbInfo {
             geo,
-            disk_sb,
             seed,
-            groups,
-            opts: opts.clone(),
-        },
+            r_blocks,
+            free_blocks: AtomicU64::new(free_blocks),
+            free_inodes: AtomicU64::new(free_inodes),
+            reserved: AtomicU64::new(0),
+            alloc <- new_mutex!(AllocState { groups, checked }),
+            disk <- new_mutex!(DiskState { sb: disk_sb, bh: sbh, offset: sb_off }),
+            opts <- new_mutex!(opts.clone()),
+        }),
         GFP_KERNEL,
     )?;
     sb.set_info(info);
+    let info = sbi(sb)?;
 
     let root = crate::inode::iget(sb, ROOT_INO)?;
     if root.mode() & crate::format::inode::S_IFMT != crate::format::inode::S_IFDIR {
         return Err(crate::errors::corrupt_msg(sb, format_args!("root inode is not a directory")));
     }
     sb.set_root(root)?;
+    if !sb.is_rdonly() {
+        mark_mounted(sb, info)?;
+        crate::inode::process_orphans(sb, info)?;
+    }
     pr_info!(
-        "livedfs ({}): mounted read-only: {} blocks of {} bytes, {} groups, {} fingerprints{}\n",
+        "livedfs ({}): mounted {}: {} blocks of {} bytes, {} groups, {} fingerprints{}\n",
         sb.id(),
+        if sb.is_rdonly() { "read-only" } else { "read-write" },
         geo.blocks_count,
         geo.block_size,
         geo.group_count,
@@ -160,17 +284,51 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     Ok(())
 }
 
-/// `reconfigure` (remount).
-pub(crate) fn reconfigure(sb: &SuperBlock, _opts: &MountOptions, want_ro: bool) -> Result {
-    if !want_ro {
-        pr_err!("livedfs ({}): read-write mounts are not supported yet\n", sb.id());
-        return Err(EROFS);
+/// `reconfigure` (remount): options and read-only/read-write switches.
+pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -> Result {
+    let info = sbi(sb)?;
+    let was_ro = sb.is_rdonly();
+    if want_ro && !was_ro {
+        // Going read-only: everything dirty has been synced by the VFS.
+        mark_clean(sb, info)?;
+    } else if !want_ro && was_ro {
+        let unknown_ro = info.disk.lock().sb.feature_ro_compat & !fsb::RO_COMPAT_KNOWN;
+        if unknown_ro != 0 {
+            pr_err!("livedfs ({}): unknown read-only-compatible features: stay read-only\n", sb.id());
+            return Err(EROFS);
+        }
+        mark_mounted(sb, info)?;
+    }
+    if opts.errors.is_some() {
+        info.opts.lock().errors = opts.errors;
     }
     Ok(())
 }
 
-/// `put_super`: nothing to write back yet (read-only).
-pub(crate) fn put_super(_sb: &SuperBlock) {}
+/// `sync_fs`: the superblock with current counts.
+pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
+    if sb.is_rdonly() {
+        return Ok(());
+    }
+    let info = sbi(sb)?;
+    write_super(sb, info, wait)?;
+    if wait {
+        crate::vfs::super_block::sync_device(sb)?;
+    }
+    Ok(())
+}
+
+/// `put_super`: mark the volume clean on the way out.
+pub(crate) fn put_super(sb: &SuperBlock) {
+    if sb.is_rdonly() {
+        return;
+    }
+    if let Ok(info) = sbi(sb) {
+        if let Err(e) = mark_clean(sb, info) {
+            pr_err!("livedfs ({}): could not write the superblock at unmount: {:?}\n", sb.id(), e);
+        }
+    }
+}
 
 /// What `statfs` reports.
 pub(crate) struct StatFs {
@@ -185,19 +343,21 @@ pub(crate) struct StatFs {
     pub(crate) fsid: [i32; 2],
 }
 
-/// `statfs`: counts summed from the group descriptors.
+/// `statfs`: free blocks exclude delayed-allocation reservations, so `df`
+/// never promises space a pending write already claimed.
 pub(crate) fn statfs(sb: &SuperBlock) -> Result<StatFs> {
     let info = sbi(sb)?;
-    let free_blocks = info.groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_blocks)));
-    let free_files = info.groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_inodes)));
-    let reserved = u64::from(info.disk_sb.r_blocks_count);
-    let u = &info.disk_sb.uuid;
+    let free = info
+        .free_blocks
+        .load(Ordering::Relaxed)
+        .saturating_sub(info.reserved.load(Ordering::Relaxed));
+    let uuid = info.disk.lock().sb.uuid;
     let word = |i: usize| -> i32 {
         let b = [
-            u.get(i).copied().unwrap_or(0),
-            u.get(i.saturating_add(1)).copied().unwrap_or(0),
-            u.get(i.saturating_add(2)).copied().unwrap_or(0),
-            u.get(i.saturating_add(3)).copied().unwrap_or(0),
+            uuid.get(i).copied().unwrap_or(0),
+            uuid.get(i.saturating_add(1)).copied().unwrap_or(0),
+            uuid.get(i.saturating_add(2)).copied().unwrap_or(0),
+            uuid.get(i.saturating_add(3)).copied().unwrap_or(0),
         ];
         i32::from_le_bytes(b)
     };
@@ -205,10 +365,10 @@ pub(crate) fn statfs(sb: &SuperBlock) -> Result<StatFs> {
         magic: LIVEDFS_MAGIC,
         block_size: info.geo.block_size,
         blocks: u64::from(info.geo.blocks_count),
-        free_blocks,
-        avail_blocks: free_blocks.saturating_sub(reserved),
+        free_blocks: free,
+        avail_blocks: free.saturating_sub(u64::from(info.r_blocks)),
         files: u64::from(info.geo.inodes_count),
-        free_files,
+        free_files: info.free_inodes.load(Ordering::Relaxed),
         name_len: crate::format::dirent::NAME_MAX as u32,
         fsid: [word(0) ^ word(8), word(4) ^ word(12)],
     })
@@ -217,7 +377,7 @@ pub(crate) fn statfs(sb: &SuperBlock) -> Result<StatFs> {
 /// `show_options`: options that differ from the defaults.
 pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     let Ok(info) = sbi(sb) else { return };
-    if let Some(e) = info.opts.errors {
+    if let Some(e) = info.opts.lock().errors {
         m.put(b",errors=");
         m.put(e.name().as_bytes());
     }

@@ -40,3 +40,7 @@ pub(crate) type bindings_kstatfs = kernel::bindings::kstatfs;
 /// The opaque `fs_context` of kernel::bindings (the type
 /// `file_system_type` names); `fs_context` above is its full definition.
 pub(crate) type bindings_fs_context = kernel::bindings::fs_context;
+
+/// The opaque `iattr` of kernel::bindings (the type `inode_operations`
+/// names); `iattr` above is its full definition.
+pub(crate) type bindings_iattr = kernel::bindings::iattr;

@@ -23,8 +23,13 @@ mkdir -p "$root/lib/modules/$KREL/extra" "$root/tests"
 cp "$BUSYBOX" "$root/bin/busybox"
 cp "$KO" "$root/lib/modules/$KREL/extra/livedfs.ko"
 # Tools: every static binary the workspace builds for the guest.
-for t in mkfs.livedfs fsck.livedfs livedfs posix-test; do
-    [ -x "$TOOLS/$t" ] && cp "$TOOLS/$t" "$root/sbin/"
+# Cargo can't put a dot in a binary name: mkfs-livedfs is installed as
+# mkfs.livedfs (and fsck-livedfs as fsck.livedfs), where mkfs -t finds it.
+for t in "$TOOLS"/mkfs-livedfs "$TOOLS"/fsck-livedfs; do
+    if [ -x "$t" ]; then cp "$t" "$root/sbin/$(basename "$t" | sed 's/-livedfs$/.livedfs/')"; fi
+done
+for t in livedfs posix-test difftest datatest; do
+    if [ -x "$TOOLS/$t" ]; then cp "$TOOLS/$t" "$root/sbin/"; fi
 done
 cp "$LIVEDFS_ROOT"/tests/guest/*.sh "$root/tests/"
 cp "$LIVEDFS_ROOT/tests/guest/init" "$root/init"

@@ -1,12 +1,13 @@
 //! Buffer heads: one metadata block of the device, cached by the block
-//! layer and shared by every reader of that block.
+//! layer and shared by every user of that block; and the buffer heads the
+//! page cache hands to `get_block` callbacks.
 
 use crate::sys;
 use crate::vfs::SuperBlock;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 
-/// A held reference to an up-to-date buffer head (released on drop).
+/// A held reference to an up-to-date metadata buffer (released on drop).
 pub(crate) struct Buffer {
     bh: NonNull<sys::buffer_head>,
 }
@@ -14,6 +15,9 @@ pub(crate) struct Buffer {
 // SAFETY: a buffer head reference may be used and released from any
 // thread; the block layer synchronises its state.
 unsafe impl Send for Buffer {}
+// SAFETY: shared access only reads the block through `read_with` (under
+// the buffer lock) or `data` (callers exclude writers by their own locks).
+unsafe impl Sync for Buffer {}
 
 impl Buffer {
     /// Reads block `block` of `sb`'s device (synchronously, through the
@@ -32,25 +36,135 @@ impl Buffer {
         }
     }
 
-    /// The block's bytes.
-    ///
-    /// Readers copy structures out of this slice and validate them; writers
-    /// (later: under the journal's buffer lock) never hand out a `&mut`
-    /// while a reader of the same `Buffer` holds this slice.
-    pub(crate) fn data(&self) -> &[u8] {
-        // SAFETY: `bh` is a referenced buffer head (held until drop), whose
-        // `b_data` points to `b_size` bytes of page memory that stay mapped
-        // while the reference is held.
+    /// A buffer for a block just allocated as metadata: not read from the
+    /// disk, zero-filled, up to date (and not yet dirty).
+    pub(crate) fn new_zeroed(sb: &SuperBlock, block: u64) -> Result<Self> {
+        // SAFETY: as in `read`; sb_getblk returns a referenced buffer head
+        // (never NULL with the default __GFP_NOFAIL, checked anyway).
+        let bh = unsafe { sys::sb_getblk(sb.as_ptr(), block) };
+        let bh = NonNull::new(bh).ok_or(ENOMEM)?;
+        let b = Self { bh };
+        // SAFETY: we hold a reference; the lock excludes readers of stale
+        // contents while we clear the block.
         unsafe {
-            let bh = self.bh.as_ptr();
-            core::slice::from_raw_parts((*bh).b_data as *const u8, (*bh).b_size)
+            sys::lock_buffer(bh.as_ptr());
+            core::ptr::write_bytes((*bh.as_ptr()).b_data.cast::<u8>(), 0, (*bh.as_ptr()).b_size);
+            sys::set_buffer_uptodate(bh.as_ptr());
+            sys::unlock_buffer(bh.as_ptr());
         }
+        Ok(b)
+    }
+
+    fn raw_slice(&self) -> (*mut u8, usize) {
+        // SAFETY: we hold a reference; `b_data` points to `b_size` bytes of
+        // page memory that stay mapped while the reference is held.
+        unsafe { ((*self.bh.as_ptr()).b_data.cast::<u8>(), (*self.bh.as_ptr()).b_size) }
+    }
+
+    /// The block's bytes, unlocked: only for blocks whose writers the
+    /// caller excludes by its own lock (directory blocks under the
+    /// directory's i_rwsem, indirect blocks under the inode's map lock).
+    pub(crate) fn data(&self) -> &[u8] {
+        let (p, n) = self.raw_slice();
+        // SAFETY: see `raw_slice`; the caller's lock excludes writers.
+        unsafe { core::slice::from_raw_parts(p, n) }
+    }
+
+    /// Reads the block under the buffer lock (for blocks shared between
+    /// inodes, such as inode-table blocks).
+    pub(crate) fn read_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let (p, n) = self.raw_slice();
+        // SAFETY: the buffer lock excludes `modify` on this buffer head;
+        // the slice does not outlive the closure.
+        unsafe {
+            sys::lock_buffer(self.bh.as_ptr());
+            let r = f(core::slice::from_raw_parts(p, n));
+            sys::unlock_buffer(self.bh.as_ptr());
+            r
+        }
+    }
+
+    /// Changes the block under the buffer lock and marks it dirty.
+    pub(crate) fn modify<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let (p, n) = self.raw_slice();
+        // SAFETY: the buffer lock makes this the only access through a
+        // lock-taking path; the mutable slice does not outlive the closure.
+        unsafe {
+            sys::lock_buffer(self.bh.as_ptr());
+            let r = f(core::slice::from_raw_parts_mut(p, n));
+            sys::unlock_buffer(self.bh.as_ptr());
+            sys::mark_buffer_dirty(self.bh.as_ptr());
+            r
+        }
+    }
+
+    /// Changes a block the caller's lock protects (see [`Self::data`]) and
+    /// marks it dirty.
+    pub(crate) fn modify_exclusive<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        self.modify(f)
+    }
+
+    /// Writes the buffer now if dirty and waits; EIO on a write error.
+    pub(crate) fn sync(&self) -> Result {
+        // SAFETY: we hold a reference.
+        let r = unsafe { sys::sync_dirty_buffer(self.bh.as_ptr()) };
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(())
+    }
+
+    /// Drops the buffer and discards pending writes (the block was freed).
+    pub(crate) fn forget(self) {
+        let bh = self.bh.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: we own one reference, consumed by bforget.
+        unsafe { sys::__bforget(bh) };
     }
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        // SAFETY: we own one reference to `bh`, taken by sb_bread.
+        // SAFETY: we own one reference, taken by sb_bread or sb_getblk.
         unsafe { sys::brelse(self.bh.as_ptr()) };
+    }
+}
+
+/// A buffer head handed to a `get_block` callback by the page cache: the
+/// callback maps it to a disk block or marks it delayed.
+pub(crate) struct BhResult(*mut sys::buffer_head);
+
+impl BhResult {
+    /// # Safety
+    ///
+    /// `bh` must be the live buffer head passed to `get_block`, used only
+    /// during that call.
+    pub(crate) unsafe fn from_raw(bh: *mut sys::buffer_head) -> Self {
+        Self(bh)
+    }
+
+    /// Maps the buffer to `block`.
+    pub(crate) fn map(&mut self, sb: &SuperBlock, block: u64) {
+        // SAFETY: live buffer head during get_block (constructor contract).
+        unsafe { sys::map_bh(self.0, sb.as_ptr(), block) };
+    }
+
+    /// Marks the buffer newly allocated (its old contents are meaningless).
+    pub(crate) fn set_new(&mut self) {
+        // SAFETY: as above.
+        unsafe { sys::set_buffer_new(self.0) };
+    }
+
+    /// Marks the buffer delayed: space is reserved, the block is chosen at
+    /// writeback.
+    pub(crate) fn set_delay(&mut self) {
+        // SAFETY: as above.
+        unsafe { sys::set_buffer_delay(self.0) };
+    }
+
+    /// Whether the buffer is delayed.
+    pub(crate) fn is_delay(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { sys::buffer_delay(self.0) != 0 }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::options::MountOptions;
 use crate::sys;
-use crate::vfs::{DirEmitter, Inode, SuperBlock};
+use crate::vfs::{BhResult, Dentry, DirEmitter, Inode, SuperBlock};
 use core::ffi::c_int;
 use kernel::c_str;
 use kernel::prelude::*;
@@ -188,6 +188,9 @@ unsafe extern "C" fn kill_sb(sb: *mut sys::super_block) {
 pub(crate) static SUPER_OPS: Ops<sys::super_operations> = Ops(sys::super_operations {
     alloc_inode: Some(crate::vfs::inode::alloc_inode),
     free_inode: Some(crate::vfs::inode::free_inode),
+    write_inode: Some(sop_write_inode),
+    evict_inode: Some(sop_evict_inode),
+    sync_fs: Some(sop_sync_fs),
     statfs: Some(sop_statfs),
     show_options: Some(sop_show_options),
     put_super: Some(sop_put_super),
@@ -195,6 +198,28 @@ pub(crate) static SUPER_OPS: Ops<sys::super_operations> = Ops(sys::super_operati
     // for which zero (NULL) is the documented "not implemented".
     ..unsafe { core::mem::zeroed() }
 });
+
+unsafe extern "C" fn sop_write_inode(inode: *mut sys::inode, wbc: *mut sys::writeback_control) -> c_int {
+    // SAFETY: the VFS passes one of our live inodes and its writeback
+    // control for the duration of the call.
+    let (inode, sync) = unsafe {
+        (
+            Inode::from_raw(inode),
+            (*wbc).sync_mode == sys::writeback_sync_modes_WB_SYNC_ALL,
+        )
+    };
+    to_c(crate::inode::write_inode(inode, sync))
+}
+
+unsafe extern "C" fn sop_evict_inode(inode: *mut sys::inode) {
+    // SAFETY: the VFS evicts one of our inodes; nobody else uses it now.
+    crate::inode::evict(unsafe { Inode::from_raw(inode) });
+}
+
+unsafe extern "C" fn sop_sync_fs(sb: *mut sys::super_block, wait: c_int) -> c_int {
+    // SAFETY: our live super block, s_umount held by the VFS.
+    to_c(crate::super_::sync_fs(unsafe { SuperBlock::from_raw(sb) }, wait != 0))
+}
 
 unsafe extern "C" fn sop_put_super(sb: *mut sys::super_block) {
     // SAFETY: called once at unmount on our live super block.
@@ -253,34 +278,86 @@ fn err_ptr<T>(e: Error) -> *mut T {
 /// Directory inode operations.
 pub(crate) static DIR_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
     lookup: Some(iop_lookup),
+    create: Some(iop_create),
+    link: Some(iop_link),
+    unlink: Some(iop_unlink),
+    symlink: Some(iop_symlink),
+    mkdir: Some(iop_mkdir),
+    rmdir: Some(iop_rmdir),
+    mknod: Some(iop_mknod),
+    rename: Some(iop_rename),
+    setattr: Some(iop_setattr),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
 
 /// Regular-file inode operations.
-pub(crate) static FILE_IOPS: Ops<sys::inode_operations> = Ops(
-    // SAFETY: zero (NULL) means "not implemented" for every member.
-    unsafe { core::mem::zeroed() },
-);
+pub(crate) static FILE_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
+    setattr: Some(iop_setattr),
+    // SAFETY: zero (NULL) means "not implemented" for every other member.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// Symlinks whose target is in a data block.
+pub(crate) static SYMLINK_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
+    get_link: Some(sys::page_get_link),
+    setattr: Some(iop_setattr),
+    // SAFETY: zero (NULL) means "not implemented" for every other member.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// Symlinks whose target is in the inode (`i_link`).
+pub(crate) static FAST_SYMLINK_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
+    get_link: Some(sys::simple_get_link),
+    setattr: Some(iop_setattr),
+    // SAFETY: zero (NULL) means "not implemented" for every other member.
+    ..unsafe { core::mem::zeroed() }
+});
 
 /// Device, fifo and socket inode operations.
-pub(crate) static SPECIAL_IOPS: Ops<sys::inode_operations> = Ops(
-    // SAFETY: zero (NULL) means "not implemented" for every member.
-    unsafe { core::mem::zeroed() },
-);
+pub(crate) static SPECIAL_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
+    setattr: Some(iop_setattr),
+    // SAFETY: zero (NULL) means "not implemented" for every other member.
+    ..unsafe { core::mem::zeroed() }
+});
 
 /// Directory file operations.
 pub(crate) static DIR_FOPS: Ops<sys::file_operations> = Ops(sys::file_operations {
     llseek: Some(sys::generic_file_llseek),
     read: Some(sys::generic_read_dir),
     iterate_shared: Some(fop_iterate_shared),
+    fsync: Some(fop_fsync),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
 
 /// Regular-file file operations.
 pub(crate) static FILE_FOPS: Ops<sys::file_operations> = Ops(sys::file_operations {
-    llseek: Some(sys::generic_file_llseek),
+    llseek: Some(fop_llseek),
+    read_iter: Some(fop_read_iter),
+    write_iter: Some(fop_write_iter),
+    mmap: Some(sys::livedfs_file_mmap),
+    open: Some(fop_open),
+    fsync: Some(fop_fsync),
+    splice_read: Some(sys::filemap_splice_read),
+    splice_write: Some(sys::iter_file_splice_write),
+    fallocate: Some(fop_fallocate),
+    // SAFETY: zero (NULL) means "not implemented" for every other member.
+    ..unsafe { core::mem::zeroed() }
+});
+
+/// Address-space operations of regular files and slow symlinks.
+pub(crate) static AOPS: Ops<sys::address_space_operations> = Ops(sys::address_space_operations {
+    read_folio: Some(aop_read_folio),
+    readahead: Some(aop_readahead),
+    writepages: Some(sys::livedfs_writepages),
+    dirty_folio: Some(sys::block_dirty_folio),
+    write_begin: Some(aop_write_begin),
+    write_end: Some(sys::generic_write_end),
+    bmap: Some(aop_bmap),
+    invalidate_folio: Some(sys::livedfs_invalidate_folio),
+    is_partially_uptodate: Some(sys::block_is_partially_uptodate),
+    error_remove_folio: Some(sys::generic_error_remove_folio),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -309,4 +386,363 @@ unsafe extern "C" fn fop_iterate_shared(file: *mut sys::file, ctx: *mut sys::dir
     // dir_context for the duration of the call.
     let (dir, mut emitter) = unsafe { (Inode::from_raw((*file).f_inode), DirEmitter::from_raw(ctx)) };
     to_c(crate::dir::readdir(dir, &mut emitter))
+}
+
+// ---- namespace operations ----
+
+/// # Safety
+/// `d` must be a live dentry passed by the VFS to a namespace operation.
+unsafe fn dentry<'a>(d: *mut sys::dentry) -> &'a Dentry {
+    // SAFETY: caller's contract; the parent is locked, so the name is stable.
+    unsafe { Dentry::from_raw(d) }
+}
+
+unsafe extern "C" fn iop_create(
+    idmap: *mut sys::mnt_idmap,
+    dir: *mut sys::inode,
+    d: *mut sys::dentry,
+    mode: sys::umode_t,
+    _excl: bool,
+) -> c_int {
+    // SAFETY: VFS namespace callback: live directory (locked) and dentry.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), dentry(d)) };
+    to_c(crate::namei::create(idmap, dir, d, mode))
+}
+
+unsafe extern "C" fn iop_mknod(
+    idmap: *mut sys::mnt_idmap,
+    dir: *mut sys::inode,
+    d: *mut sys::dentry,
+    mode: sys::umode_t,
+    rdev: sys::dev_t,
+) -> c_int {
+    // SAFETY: as above.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), dentry(d)) };
+    to_c(crate::namei::mknod(idmap, dir, d, mode, rdev))
+}
+
+unsafe extern "C" fn iop_mkdir(
+    idmap: *mut sys::mnt_idmap,
+    dir: *mut sys::inode,
+    d: *mut sys::dentry,
+    mode: sys::umode_t,
+) -> c_int {
+    // SAFETY: as above.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), dentry(d)) };
+    to_c(crate::namei::mkdir(idmap, dir, d, mode))
+}
+
+unsafe extern "C" fn iop_symlink(
+    idmap: *mut sys::mnt_idmap,
+    dir: *mut sys::inode,
+    d: *mut sys::dentry,
+    target: *const kernel::ffi::c_char,
+) -> c_int {
+    // SAFETY: as above; `target` is a NUL-terminated kernel copy of the
+    // user's string, at most PATH_MAX bytes.
+    let (dir, d, target) = unsafe { (Inode::from_raw(dir), dentry(d), crate::vfs::c_str_bytes(target, 4096)) };
+    to_c(crate::namei::symlink(idmap, dir, d, target))
+}
+
+unsafe extern "C" fn iop_link(old: *mut sys::dentry, dir: *mut sys::inode, d: *mut sys::dentry) -> c_int {
+    // SAFETY: as above; the old dentry is positive and held.
+    let (old, dir, d) = unsafe { (dentry(old), Inode::from_raw(dir), dentry(d)) };
+    to_c(crate::namei::link(old, dir, d))
+}
+
+unsafe extern "C" fn iop_unlink(dir: *mut sys::inode, d: *mut sys::dentry) -> c_int {
+    // SAFETY: as above.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), dentry(d)) };
+    to_c(crate::namei::unlink(dir, d))
+}
+
+unsafe extern "C" fn iop_rmdir(dir: *mut sys::inode, d: *mut sys::dentry) -> c_int {
+    // SAFETY: as above.
+    let (dir, d) = unsafe { (Inode::from_raw(dir), dentry(d)) };
+    to_c(crate::namei::rmdir(dir, d))
+}
+
+unsafe extern "C" fn iop_rename(
+    _idmap: *mut sys::mnt_idmap,
+    old_dir: *mut sys::inode,
+    old: *mut sys::dentry,
+    new_dir: *mut sys::inode,
+    new: *mut sys::dentry,
+    flags: u32,
+) -> c_int {
+    // SAFETY: the VFS holds the rename lock and both parents' i_rwsem.
+    let (od, o, nd, n) = unsafe { (Inode::from_raw(old_dir), dentry(old), Inode::from_raw(new_dir), dentry(new)) };
+    to_c(crate::namei::rename(od, o, nd, n, flags))
+}
+
+unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry, attr: *mut sys::bindings_iattr) -> c_int {
+    let attr = attr.cast::<sys::iattr>();
+    // SAFETY: the VFS holds the inode's i_rwsem; `attr` is live for the
+    // call; the dentry is positive.
+    unsafe {
+        let r = sys::setattr_prepare(idmap, d, attr.cast());
+        if r != 0 {
+            return r;
+        }
+        let inode = (*d).d_inode;
+        let valid = (*attr).ia_valid;
+        if valid & sys::ATTR_SIZE != 0 && (*attr).ia_size != sys::i_size_read(inode) {
+            let size = (*attr).ia_size;
+            let r = sys::inode_newsize_ok(inode, size);
+            if r != 0 {
+                return r;
+            }
+            let i = Inode::from_raw(inode);
+            let is_reg = i.mode() & crate::format::inode::S_IFMT == crate::format::inode::S_IFREG;
+            if is_reg && size < sys::i_size_read(inode) {
+                // Zero the rest of the new last block on disk.
+                let r = sys::block_truncate_page((*inode).i_mapping, size, Some(livedfs_get_block_read));
+                if r != 0 {
+                    return r;
+                }
+            }
+            sys::truncate_setsize(inode, size);
+            if is_reg {
+                if let Err(e) = crate::file::truncate_to(i, size.max(0) as u64) {
+                    return e.to_errno();
+                }
+            }
+        }
+        sys::setattr_copy(idmap, inode, attr.cast());
+        Inode::from_raw(inode).mark_dirty();
+    }
+    0
+}
+
+// ---- file operations ----
+
+unsafe extern "C" fn fop_open(inode: *mut sys::inode, file: *mut sys::file) -> c_int {
+    // SAFETY: the VFS opens one of our files; O_DIRECT is accepted and
+    // served through the page cache (see file.rs).
+    unsafe {
+        (*file).f_mode |= FMODE_CAN_ODIRECT;
+        sys::generic_file_open(inode, file)
+    }
+}
+
+const FMODE_CAN_ODIRECT: sys::fmode_t = 1 << 22;
+const FALLOC_FL_KEEP_SIZE: c_int = 0x01;
+const FALLOC_FL_PUNCH_HOLE: c_int = 0x02;
+
+unsafe extern "C" fn fop_read_iter(iocb: *mut sys::kiocb, to: *mut sys::iov_iter) -> isize {
+    // SAFETY: live iocb and iterator for the call. Direct reads are served
+    // by the page cache, which is coherent with every write.
+    unsafe {
+        (*iocb).ki_flags &= !(sys::IOCB_DIRECT as kernel::ffi::c_int);
+        sys::generic_file_read_iter(iocb, to)
+    }
+}
+
+unsafe extern "C" fn fop_write_iter(iocb: *mut sys::kiocb, from: *mut sys::iov_iter) -> isize {
+    // SAFETY: live iocb and iterator for the call. An O_DIRECT write goes
+    // through the page cache and is written back before returning, so the
+    // data reaches the disk (and the dedup path) as a direct write would.
+    unsafe {
+        let direct = (*iocb).ki_flags & (sys::IOCB_DIRECT as kernel::ffi::c_int) != 0;
+        (*iocb).ki_flags &= !(sys::IOCB_DIRECT as kernel::ffi::c_int);
+        let n = sys::generic_file_write_iter(iocb, from);
+        if direct && n > 0 {
+            let end = (*iocb).ki_pos;
+            let mapping = (*(*iocb).ki_filp).f_mapping;
+            let r = sys::filemap_write_and_wait_range(mapping, end.saturating_sub(n as i64), end.saturating_sub(1));
+            if r != 0 {
+                return r as isize;
+            }
+        }
+        n
+    }
+}
+
+unsafe extern "C" fn fop_llseek(file: *mut sys::file, offset: sys::loff_t, whence: c_int) -> sys::loff_t {
+    let whence_u = whence as u32;
+    if whence_u != sys::SEEK_DATA && whence_u != sys::SEEK_HOLE {
+        // SAFETY: live file for the call.
+        return unsafe { sys::generic_file_llseek(file, offset, whence) };
+    }
+    // SAFETY: live file; the map walk needs delayed blocks allocated, so
+    // write the file back first.
+    unsafe {
+        let inode = Inode::from_raw((*file).f_inode);
+        let r = sys::filemap_write_and_wait_range(inode.mapping(), 0, i64::MAX);
+        if r != 0 {
+            return sys::loff_t::from(r);
+        }
+        if offset < 0 {
+            return sys::loff_t::from(ENXIO.to_errno());
+        }
+        match crate::file::seek_data_hole(inode, offset as u64, whence_u == sys::SEEK_DATA) {
+            Ok(pos) => sys::vfs_setpos(file, pos.min(i64::MAX as u64) as i64, (*inode.sb().as_ptr()).s_maxbytes),
+            Err(e) => sys::loff_t::from(e.to_errno()),
+        }
+    }
+}
+
+unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sys::loff_t, _datasync: c_int) -> c_int {
+    // SAFETY: live file for the call. Without a journal yet: write the
+    // data, the inode, then every dirty metadata buffer, and flush.
+    unsafe {
+        let r = sys::file_write_and_wait_range(file, start, end);
+        if r != 0 {
+            return r;
+        }
+        let inode = (*file).f_inode;
+        let r = sys::sync_inode_metadata(inode, 1);
+        if r != 0 {
+            return r;
+        }
+        to_c(crate::vfs::super_block::sync_device(Inode::from_raw(inode).sb()))
+    }
+}
+
+unsafe extern "C" fn fop_fallocate(file: *mut sys::file, mode: c_int, offset: sys::loff_t, len: sys::loff_t) -> kernel::ffi::c_long {
+    if mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) {
+        // Allocation can't be promised: zero blocks are holes in livedfs.
+        return crate::errors::eopnotsupp().to_errno() as kernel::ffi::c_long;
+    }
+    if offset < 0 || len <= 0 {
+        return EINVAL.to_errno() as kernel::ffi::c_long;
+    }
+    // SAFETY: live file (opened for writing: the VFS checked); we take the
+    // inode lock as truncate does.
+    unsafe {
+        let raw = (*file).f_inode;
+        let inode = Inode::from_raw(raw);
+        sys::livedfs_inode_lock(raw);
+        let r = punch(inode, offset as u64, (offset as u64).saturating_add(len as u64));
+        sys::livedfs_inode_unlock(raw);
+        to_c(r) as kernel::ffi::c_long
+    }
+}
+
+/// Punches `[start, end)` (inode locked).
+fn punch(inode: &Inode, start: u64, end: u64) -> Result {
+    let end = end.min(inode.size());
+    if start >= end {
+        return Ok(());
+    }
+    let bs = u64::from(crate::super_::sbi(inode.sb())?.geo.block_size);
+    let raw = inode.as_ptr();
+    // SAFETY: inode locked by the caller; these page-cache calls are what
+    // truncate does under the same lock.
+    unsafe {
+        let r = sys::filemap_write_and_wait_range(inode.mapping(), start as i64, end.saturating_sub(1) as i64);
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+        // Partial blocks at the edges keep their block, zeroed.
+        let head_end = start.saturating_add(bs).checked_div(bs).unwrap_or(0).saturating_mul(bs).min(end);
+        if start.checked_rem(bs).unwrap_or(0) != 0 && crate::inode::map_block(inode, start.checked_div(bs).unwrap_or(0))?.is_some() {
+            let r = sys::livedfs_zero_range(raw, start as i64, head_end.saturating_sub(start) as i64);
+            if r != 0 {
+                return Err(Error::from_errno(r));
+            }
+        }
+        let tail_start = end.checked_div(bs).unwrap_or(0).saturating_mul(bs).max(head_end);
+        if end.checked_rem(bs).unwrap_or(0) != 0 && tail_start < end && crate::inode::map_block(inode, end.checked_div(bs).unwrap_or(0))?.is_some() {
+            let r = sys::livedfs_zero_range(raw, tail_start as i64, end.saturating_sub(tail_start) as i64);
+            if r != 0 {
+                return Err(Error::from_errno(r));
+            }
+        }
+        let r = sys::filemap_write_and_wait_range(inode.mapping(), start as i64, end.saturating_sub(1) as i64);
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+        sys::truncate_pagecache_range(raw, start as i64, end.saturating_sub(1) as i64);
+    }
+    crate::file::punch_blocks(inode, start, end)?;
+    inode.touch_cm();
+    inode.mark_dirty();
+    Ok(())
+}
+
+// ---- address-space operations ----
+
+/// # Safety
+/// Arguments as the page cache passes them to a `get_block_t`.
+unsafe fn get_block_args<'a>(inode: *mut sys::inode, bh: *mut sys::buffer_head) -> (&'a Inode, BhResult) {
+    // SAFETY: caller's contract: a live inode of ours and its buffer head.
+    unsafe { (Inode::from_raw(inode), BhResult::from_raw(bh)) }
+}
+
+/// `get_block_t` for reads (holes stay unmapped).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_get_block_read(
+    inode: *mut sys::inode,
+    iblock: sys::sector_t,
+    bh: *mut sys::buffer_head,
+    _create: c_int,
+) -> c_int {
+    // SAFETY: called by the page cache with a live inode and buffer.
+    let (inode, mut bh) = unsafe { get_block_args(inode, bh) };
+    to_c(crate::file::get_block_read(inode, iblock, &mut bh))
+}
+
+/// `get_block_t` at write time (reserve, map delayed).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_get_block_prepare(
+    inode: *mut sys::inode,
+    iblock: sys::sector_t,
+    bh: *mut sys::buffer_head,
+    _create: c_int,
+) -> c_int {
+    // SAFETY: called by the page cache with a live inode and buffer.
+    let (inode, mut bh) = unsafe { get_block_args(inode, bh) };
+    to_c(crate::file::get_block_prepare(inode, iblock, &mut bh))
+}
+
+/// `get_block_t` at writeback (allocate).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_get_block_writeback(
+    inode: *mut sys::inode,
+    iblock: sys::sector_t,
+    bh: *mut sys::buffer_head,
+    _create: c_int,
+) -> c_int {
+    // SAFETY: called by writeback with a live inode and a buffer of a
+    // locked folio.
+    let (inode, mut bh) = unsafe { get_block_args(inode, bh) };
+    to_c(crate::file::get_block_writeback(inode, iblock, &mut bh))
+}
+
+/// Called by invalidate_folio for truncated delayed buffers.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_release_delayed(inode: *mut sys::inode, n: u32) {
+    // SAFETY: a live inode of ours, its folio locked by the caller.
+    crate::inode::release_reserved(unsafe { Inode::from_raw(inode) }, u64::from(n));
+}
+
+unsafe extern "C" fn aop_read_folio(_file: *mut sys::file, folio: *mut sys::folio) -> c_int {
+    // SAFETY: the page cache passes a locked folio of one of our files.
+    unsafe { sys::mpage_read_folio(folio, Some(livedfs_get_block_read)) }
+}
+
+unsafe extern "C" fn aop_readahead(rac: *mut sys::readahead_control) {
+    // SAFETY: live readahead control for the call.
+    unsafe { sys::mpage_readahead(rac, Some(livedfs_get_block_read)) }
+}
+
+unsafe extern "C" fn aop_write_begin(
+    _file: *mut sys::file,
+    mapping: *mut sys::address_space,
+    pos: sys::loff_t,
+    len: u32,
+    foliop: *mut *mut sys::folio,
+    _fsdata: *mut *mut kernel::ffi::c_void,
+) -> c_int {
+    // SAFETY: the page cache's write_begin contract, passed through.
+    unsafe { sys::block_write_begin(mapping, pos, len, foliop, Some(livedfs_get_block_prepare)) }
+}
+
+unsafe extern "C" fn aop_bmap(mapping: *mut sys::address_space, block: sys::sector_t) -> sys::sector_t {
+    // SAFETY: live mapping; delayed blocks have no address until written.
+    unsafe {
+        let _ = sys::filemap_write_and_wait_range(mapping, 0, i64::MAX);
+        sys::generic_block_bmap(mapping, block, Some(livedfs_get_block_read))
+    }
 }

@@ -4,7 +4,6 @@
 use crate::inode::InodeData;
 use crate::sys;
 use crate::vfs::SuperBlock;
-use core::cell::UnsafeCell;
 use core::ptr::{addr_of, addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::c_str;
@@ -12,11 +11,11 @@ use kernel::prelude::*;
 use kernel::types::Opaque;
 
 /// livedfs's in-memory inode: private data next to the VFS inode, like
-/// ext2's `ext2_inode_info` around `vfs_inode`.
+/// ext2's `ext2_inode_info` around `vfs_inode`. The private data has its
+/// own locks (pinned in place, initialised in `alloc_inode`).
 #[repr(C)]
 pub(crate) struct FsInode {
-    /// Written only while the inode is I_NEW (exclusively ours), read after.
-    data: UnsafeCell<InodeData>,
+    data: InodeData,
     vfs: Opaque<sys::inode>,
 }
 
@@ -79,9 +78,13 @@ pub(crate) unsafe extern "C" fn alloc_inode(sb: *mut sys::super_block) -> *mut s
         return core::ptr::null_mut();
     }
     // SAFETY: `fi` is a valid slab object whose `vfs` part the constructor
-    // initialised; `data` is uninitialised memory we now initialise.
+    // initialised; `data` is uninitialised memory we now initialise in
+    // place (it never moves: slab objects are not relocated).
     unsafe {
-        addr_of_mut!((*fi).data).write(UnsafeCell::new(InodeData::default()));
+        if InodeData::new().__pinned_init(addr_of_mut!((*fi).data)).is_err() {
+            sys::kmem_cache_free(cache, fi.cast());
+            return core::ptr::null_mut();
+        }
         Opaque::raw_get(addr_of!((*fi).vfs))
     }
 }
@@ -139,10 +142,104 @@ impl Inode {
 
     /// livedfs's private data for this inode.
     pub(crate) fn data(&self) -> &InodeData {
-        // SAFETY: `self` is a livedfs inode, so it sits inside an FsInode;
-        // `data` is written only through `NewInode` while the inode is I_NEW
-        // and not yet visible to anyone else.
-        unsafe { &*(*container_of(self.as_ptr())).data.get() }
+        // SAFETY: `self` is a livedfs inode, so it sits inside an FsInode
+        // whose `data` was initialised in alloc_inode and lives as long as
+        // the inode; it is only mutated through its own locks and atomics.
+        unsafe { &(*container_of(self.as_ptr())).data }
+    }
+
+    /// Link count.
+    pub(crate) fn nlink(&self) -> u32 {
+        // SAFETY: plain read of a live inode's field.
+        unsafe { (*self.as_ptr()).__bindgen_anon_1.i_nlink }
+    }
+
+    /// Owner, group, and the three VFS timestamps, for write_inode.
+    pub(crate) fn uid_gid(&self) -> (u32, u32) {
+        // SAFETY: i_uid_read/i_gid_read only read the live inode.
+        unsafe { (sys::i_uid_read(self.as_ptr()), sys::i_gid_read(self.as_ptr())) }
+    }
+
+    /// (atime, mtime, ctime) as (seconds, nanoseconds).
+    pub(crate) fn times(&self) -> [(i64, u32); 3] {
+        let conv = |t: sys::timespec64| (t.tv_sec, t.tv_nsec.clamp(0, 999_999_999) as u32);
+        // SAFETY: the getters only read the live inode.
+        unsafe {
+            [
+                conv(sys::inode_get_atime(self.as_ptr())),
+                conv(sys::inode_get_mtime(self.as_ptr())),
+                conv(sys::inode_get_ctime(self.as_ptr())),
+            ]
+        }
+    }
+
+    /// Sets `i_blocks` (caller holds the inode's map lock).
+    pub(crate) fn set_sectors(&self, sectors: u64) {
+        // SAFETY: i_blocks is protected by the file system's own lock,
+        // which the caller holds (the map lock).
+        unsafe { (*self.as_ptr()).i_blocks = sectors };
+    }
+
+    /// Device number of a device node (encoded).
+    pub(crate) fn rdev(&self) -> u32 {
+        // SAFETY: plain read of a live inode's field.
+        unsafe { (*self.as_ptr()).i_rdev }
+    }
+
+    /// Sets the size (caller holds i_rwsem, as i_size_write requires).
+    pub(crate) fn set_size(&self, size: u64) {
+        // SAFETY: the caller holds the inode lock (documented contract).
+        unsafe { sys::i_size_write(self.as_ptr(), size.min(i64::MAX as u64) as i64) };
+    }
+
+    /// Marks the inode dirty so write_inode will store it.
+    pub(crate) fn mark_dirty(&self) {
+        // SAFETY: live inode; I_DIRTY is the flag set mark_inode_dirty uses.
+        unsafe { sys::__mark_inode_dirty(self.as_ptr(), sys::I_DIRTY as kernel::ffi::c_int) };
+    }
+
+    /// Sets ctime and mtime to now (directory or data changed).
+    pub(crate) fn touch_cm(&self) {
+        // SAFETY: live inode; the caller holds the inode lock.
+        unsafe {
+            let now = sys::inode_set_ctime_current(self.as_ptr());
+            sys::inode_set_mtime_to_ts(self.as_ptr(), now);
+        }
+    }
+
+    /// Sets ctime to now (metadata changed).
+    pub(crate) fn touch_c(&self) {
+        // SAFETY: live inode; the caller holds the inode lock.
+        unsafe {
+            sys::inode_set_ctime_current(self.as_ptr());
+        }
+    }
+
+    pub(crate) fn inc_nlink(&self) {
+        // SAFETY: live inode; callers hold the inode lock (VFS namei rules).
+        unsafe { sys::inc_nlink(self.as_ptr()) };
+    }
+
+    pub(crate) fn drop_nlink(&self) {
+        // SAFETY: as above; callers check nlink > 0 first.
+        unsafe { sys::drop_nlink(self.as_ptr()) };
+    }
+
+    pub(crate) fn clear_nlink(&self) {
+        // SAFETY: as above.
+        unsafe { sys::clear_nlink(self.as_ptr()) };
+    }
+
+    /// Whether the inode is marked bad (its on-disk copy failed checks).
+    pub(crate) fn is_bad(&self) -> bool {
+        // SAFETY: only reads the live inode.
+        unsafe { sys::is_bad_inode(self.as_ptr()) }
+    }
+
+    /// The inode's page cache.
+    pub(crate) fn mapping(&self) -> *mut sys::address_space {
+        // SAFETY: i_mapping is set at allocation and never changes.
+        unsafe { (*self.as_ptr()).i_mapping }
     }
 }
 
@@ -179,7 +276,7 @@ impl Drop for InodeRef {
 /// An inode just created by `iget_locked` (I_NEW): ours alone until
 /// [`NewInode::finish`] unlocks it; dropped unfinished, it is failed
 /// (`iget_failed`), so a half-read inode is never visible.
-pub(crate) struct NewInode(NonNull<sys::inode>);
+pub(crate) struct NewInode(NonNull<sys::inode>, bool);
 
 /// Result of looking an inode up in the inode cache.
 pub(crate) enum Iget {
@@ -195,7 +292,7 @@ pub(crate) fn iget(sb: &SuperBlock, ino: u32) -> Result<Iget> {
     // SAFETY: `p` is a live inode we hold a reference to.
     let state = unsafe { (*p.as_ptr()).i_state };
     if state & sys::I_NEW != 0 {
-        Ok(Iget::New(NewInode(p)))
+        Ok(Iget::New(NewInode(p, false)))
     } else {
         Ok(Iget::Cached(InodeRef(p)))
     }
@@ -213,6 +310,8 @@ fn ts(sec: i64, nsec: u32) -> sys::timespec64 {
 pub(crate) enum InodeKind {
     Dir,
     Regular,
+    /// A symlink whose target is in a data block (read via the page cache).
+    SlowSymlink,
     /// A symlink whose target (NUL-terminated) is in the private data.
     FastSymlink,
     /// A device node, fifo or socket: (mode, device number).
@@ -224,11 +323,18 @@ impl NewInode {
         self.0.as_ptr()
     }
 
-    /// The private data, writable while I_NEW.
-    pub(crate) fn data_mut(&mut self) -> &mut InodeData {
+    /// The inode (I_NEW: ours alone until `finish`).
+    pub(crate) fn inode(&self) -> &Inode {
+        // SAFETY: the inode is live while we hold it.
+        unsafe { Inode::from_raw(self.ptr()) }
+    }
+
+    /// The fast-symlink buffer, writable while I_NEW.
+    pub(crate) fn fast_link_mut(&mut self) -> &mut [u8; crate::inode::FAST_LINK_LEN] {
         // SAFETY: I_NEW: nobody else can reach this inode until `finish`,
-        // and `&mut self` makes this the only borrow.
-        unsafe { &mut *(*container_of(self.ptr())).data.get() }
+        // and `&mut self` makes this the only borrow of the buffer, which is
+        // read-only once the inode is visible.
+        unsafe { &mut *(*container_of(self.ptr())).data.fast_link.get() }
     }
 
     /// Fills the VFS inode's attributes.
@@ -274,19 +380,30 @@ impl NewInode {
                 }
             }
             InodeKind::Regular => {
-                // SAFETY: I_NEW inode; the tables are statics.
+                // SAFETY: I_NEW inode; the tables are statics; `i_data` is
+                // the inode's own address space.
                 unsafe {
                     (*i).i_op = &FILE_IOPS.0;
                     (*i).__bindgen_anon_3.i_fop = &FILE_FOPS.0;
+                    (*i).i_data.a_ops = &AOPS.0;
+                }
+            }
+            InodeKind::SlowSymlink => {
+                // SAFETY: I_NEW inode; page_get_link reads the target
+                // through the page cache, which must not use highmem.
+                unsafe {
+                    (*i).i_op = &SYMLINK_IOPS.0;
+                    (*i).i_data.a_ops = &AOPS.0;
+                    sys::inode_nohighmem(i);
                 }
             }
             InodeKind::FastSymlink => {
-                let link = self.data_mut().fast_link.as_mut_ptr();
+                let link = self.fast_link_mut().as_mut_ptr();
                 // SAFETY: I_NEW inode; `fast_link` lives inside the same
                 // FsInode as the VFS inode, so it outlives every use of
                 // `i_link`, and it is NUL-terminated (size < 60).
                 unsafe {
-                    (*i).i_op = &sys::simple_symlink_inode_operations;
+                    (*i).i_op = &FAST_SYMLINK_IOPS.0;
                     (*i).__bindgen_anon_4.i_link = link.cast();
                 }
             }
@@ -299,6 +416,31 @@ impl NewInode {
                 }
             }
         }
+    }
+
+    /// Sets owner, group and mode from the creating task and directory
+    /// (set-group-ID directories pass their group on), and the times to now.
+    pub(crate) fn init_owner(&mut self, idmap: *mut sys::mnt_idmap, dir: &Inode, mode: u16) {
+        let i = self.ptr();
+        // SAFETY: I_NEW inode, ours alone; inode_init_owner reads the
+        // parent (locked by the VFS) and the current credentials.
+        unsafe {
+            sys::inode_init_owner(idmap, i, dir.as_ptr(), mode);
+            let now = sys::inode_set_ctime_current(i);
+            sys::inode_set_mtime_to_ts(i, now);
+            sys::inode_set_atime_to_ts(i, now);
+            (*i).i_generation = random_u32();
+        }
+    }
+
+    /// Gives a created inode its dentry and makes it visible.
+    pub(crate) fn instantiate(self, dentry: &crate::vfs::Dentry) {
+        let p = self.0;
+        core::mem::forget(self);
+        // SAFETY: the inode is I_NEW, fully initialised and linked on disk;
+        // d_instantiate_new attaches it, unlocks it, and takes over our
+        // reference.
+        unsafe { sys::d_instantiate_new(dentry.as_ptr(), p.as_ptr()) };
     }
 
     /// Unlocks the inode and makes it visible.
@@ -314,8 +456,96 @@ impl NewInode {
 
 impl Drop for NewInode {
     fn drop(&mut self) {
-        // SAFETY: an I_NEW inode we did not finish: iget_failed marks it
-        // bad, unlocks it and drops our reference.
-        unsafe { sys::iget_failed(self.0.as_ptr()) };
+        if self.1 {
+            // SAFETY: a newly created inode whose creation failed: with no
+            // links, discard_new_inode unlocks it and the final iput evicts
+            // it, which frees it on disk.
+            unsafe {
+                sys::clear_nlink(self.0.as_ptr());
+                sys::discard_new_inode(self.0.as_ptr());
+            }
+        } else {
+            // SAFETY: an I_NEW inode we did not finish: iget_failed marks it
+            // bad, unlocks it and drops our reference.
+            unsafe { sys::iget_failed(self.0.as_ptr()) };
+        }
+    }
+}
+
+/// Allocates a VFS inode for a new on-disk inode `ino` (already allocated in
+/// the inode bitmap) and hashes it I_NEW. Dropped unfinished, it is
+/// discarded (and, with no links, freed on disk at eviction).
+pub(crate) fn create(sb: &SuperBlock, ino: u32) -> Result<NewInode> {
+    // SAFETY: live super block; new_inode returns a referenced inode of
+    // ours (from alloc_inode) or NULL.
+    let p = NonNull::new(unsafe { sys::new_inode(sb.as_ptr()) }).ok_or(ENOMEM)?;
+    // SAFETY: the new inode is ours alone; insert_inode_locked hashes it
+    // with I_NEW, failing if the number is in use (corruption).
+    let r = unsafe {
+        (*p.as_ptr()).i_ino = ino as kernel::ffi::c_ulong;
+        sys::insert_inode_locked(p.as_ptr())
+    };
+    if r != 0 {
+        // SAFETY: not hashed; plain drop of our reference. Zero links so
+        // eviction does not touch the on-disk inode someone else owns.
+        unsafe {
+            sys::clear_nlink(p.as_ptr());
+            sys::make_bad_inode(p.as_ptr());
+            sys::iput(p.as_ptr());
+        }
+        return Err(crate::errors::corrupt_msg(sb, format_args!("inode {} allocated twice", ino)));
+    }
+    Ok(NewInode(p, true))
+}
+
+/// Drops the inode's page cache for good (eviction).
+pub(crate) fn truncate_pages_final(inode: &Inode) {
+    // SAFETY: called from evict_inode, the last user of the inode.
+    unsafe { sys::truncate_inode_pages_final(&mut (*inode.as_ptr()).i_data) };
+}
+
+/// Finishes eviction (`clear_inode`).
+pub(crate) fn clear(inode: &Inode) {
+    // SAFETY: called once, at the end of evict_inode.
+    unsafe { sys::clear_inode(inode.as_ptr()) };
+}
+
+/// The in-core inode `ino`, if cached (no disk read).
+pub(crate) fn lookup_cached(sb: &SuperBlock, ino: u32) -> Option<InodeRef> {
+    // SAFETY: live super block; ilookup returns a referenced inode or NULL
+    // (waiting for I_NEW inodes to be set up).
+    let p = unsafe { sys::ilookup(sb.as_ptr(), ino as kernel::ffi::c_ulong) };
+    NonNull::new(p).map(InodeRef)
+}
+
+/// A random 32-bit number (inode generations).
+pub(crate) fn random_u32() -> u32 {
+    // SAFETY: the kernel's random pool, callable from process context.
+    unsafe { sys::get_random_u32() }
+}
+
+/// Writes a slow symlink's target through the page cache.
+pub(crate) fn page_symlink(inode: &Inode, target: &[u8]) -> Result {
+    let mut buf = KVec::with_capacity(target.len().saturating_add(1), GFP_KERNEL)?;
+    buf.extend_from_slice(target, GFP_KERNEL)?;
+    buf.push(0, GFP_KERNEL)?;
+    // SAFETY: I_NEW inode with our address-space operations; `buf` is a
+    // NUL-terminated copy valid for the call; the length counts the NUL,
+    // as page_symlink expects.
+    let r = unsafe { sys::page_symlink(inode.as_ptr(), buf.as_ptr().cast(), buf.len() as kernel::ffi::c_int) };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
+
+/// Attaches an existing inode to a new dentry (hard link), taking a
+/// reference for it.
+pub(crate) fn instantiate_existing(dentry: &crate::vfs::Dentry, inode: &Inode) {
+    // SAFETY: the VFS holds the inode (via the old dentry) and the parent
+    // lock; d_instantiate consumes the reference ihold takes.
+    unsafe {
+        sys::ihold(inode.as_ptr());
+        sys::d_instantiate(dentry.as_ptr(), inode.as_ptr());
     }
 }

@@ -18,13 +18,15 @@
 
 pub(crate) mod buffer;
 pub(crate) mod crc;
+pub(crate) mod dentry;
 pub(crate) mod dir;
 pub(crate) mod fstype;
 pub(crate) mod inode;
 pub(crate) mod kunit;
 pub(crate) mod super_block;
 
-pub(crate) use buffer::Buffer;
+pub(crate) use buffer::{BhResult, Buffer};
+pub(crate) use dentry::Dentry;
 
 /// The bytes of a NUL-terminated C string, at most `max` of them.
 ///
@@ -60,3 +62,15 @@ impl core::fmt::Display for Name<'_> {
 pub(crate) use dir::DirEmitter;
 pub(crate) use inode::{Inode, InodeRef};
 pub(crate) use super_block::SuperBlock;
+
+/// Seconds since the epoch (wall clock).
+pub(crate) fn real_seconds() -> i64 {
+    // SAFETY: reads the timekeeping clock; callable from any context.
+    unsafe { crate::sys::ktime_get_real_seconds() }
+}
+
+/// Whether the current task may use the root reserve (CAP_SYS_RESOURCE).
+pub(crate) fn capable_sys_resource() -> bool {
+    // SAFETY: checks the current task's credentials.
+    unsafe { crate::sys::capable(crate::sys::CAP_SYS_RESOURCE as kernel::ffi::c_int) }
+}

@@ -63,12 +63,6 @@ impl SuperBlock {
         unsafe { (*self.as_ptr()).s_flags & sys::SB_RDONLY != 0 }
     }
 
-    /// Marks the mount read-only (during fill_super).
-    pub(crate) fn force_rdonly(&self) {
-        // SAFETY: fill_super runs with the super block exclusively ours.
-        unsafe { (*self.as_ptr()).s_flags |= sys::SB_RDONLY };
-    }
-
     /// Sets the fixed super block parameters during fill_super.
     pub(crate) fn setup(&self, magic: u64, max_bytes: i64, uuid: &[u8; 16]) {
         let sb = self.as_ptr();
@@ -79,6 +73,7 @@ impl SuperBlock {
             (*sb).s_maxbytes = max_bytes;
             (*sb).s_op = &crate::vfs::fstype::SUPER_OPS.0;
             (*sb).s_time_gran = 1;
+            (*sb).s_max_links = 65000;
             (*sb).s_time_min = i64::MIN;
             (*sb).s_time_max = i64::MAX;
             (*sb).s_uuid.b.copy_from_slice(uuid);
@@ -88,28 +83,32 @@ impl SuperBlock {
     /// The livedfs private data, once fill_super has installed it.
     pub(crate) fn info(&self) -> Option<&SbInfo> {
         // SAFETY: `s_fs_info` is either NULL or a pointer from
-        // `KBox::into_raw` installed by `set_info`, freed only in kill_sb
-        // after the last callback returned.
+        // `KBox::into_raw` installed by `set_info` (pinned: never moved),
+        // freed only in kill_sb after the last callback returned.
         unsafe { (*self.as_ptr()).s_fs_info.cast::<SbInfo>().as_ref() }
     }
 
     /// Installs the private data (fill_super); freed by [`Self::take_info`].
-    pub(crate) fn set_info(&self, info: KBox<SbInfo>) {
-        // SAFETY: fill_super runs with the super block exclusively ours.
-        unsafe { (*self.as_ptr()).s_fs_info = KBox::into_raw(info).cast() };
+    pub(crate) fn set_info(&self, info: Pin<KBox<SbInfo>>) {
+        // SAFETY: fill_super runs with the super block exclusively ours;
+        // the box stays where it is until `take_info` (pinning kept).
+        unsafe {
+            let b = Pin::into_inner_unchecked(info);
+            (*self.as_ptr()).s_fs_info = KBox::into_raw(b).cast();
+        }
     }
 
     /// Removes and returns the private data (kill_sb).
-    pub(crate) fn take_info(&self) -> Option<KBox<SbInfo>> {
+    pub(crate) fn take_info(&self) -> Option<Pin<KBox<SbInfo>>> {
         // SAFETY: kill_sb runs after every other user of the super block;
-        // the pointer came from `KBox::into_raw` in `set_info`.
+        // the pointer came from a pinned box in `set_info`.
         unsafe {
             let p = (*self.as_ptr()).s_fs_info.cast::<SbInfo>();
             (*self.as_ptr()).s_fs_info = core::ptr::null_mut();
             if p.is_null() {
                 None
             } else {
-                Some(KBox::from_raw(p))
+                Some(Pin::new_unchecked(KBox::from_raw(p)))
             }
         }
     }
@@ -135,4 +134,19 @@ pub(crate) fn device_blocks(sb: &SuperBlock) -> u64 {
     // SAFETY: live super block of a block-device file system; the helper
     // only reads the device's size.
     unsafe { crate::sys::sb_bdev_nr_blocks(sb.as_ptr()) }
+}
+
+/// Writes every dirty buffer of the device and flushes its cache.
+pub(crate) fn sync_device(sb: &SuperBlock) -> Result {
+    // SAFETY: live super block with a block device.
+    let r = unsafe { crate::sys::sync_blockdev((*sb.as_ptr()).s_bdev) };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    // SAFETY: as above.
+    let r = unsafe { crate::sys::blkdev_issue_flush((*sb.as_ptr()).s_bdev) };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
 }

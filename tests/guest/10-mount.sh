@@ -33,7 +33,7 @@ mark
 check_err "options: an unknown one is refused" "Invalid argument" mount -t livedfs -o bogus "$VOL" $M
 check_dmesg "options: the kernel names the unknown option" "Unknown parameter 'bogus'"
 check "options: errors=continue is accepted" mount -t livedfs -o errors=continue "$VOL" $M
-check "options: /proc/mounts shows errors=continue" grep -q "^$VOL $M livedfs ro,.*errors=continue" /proc/mounts
+check "options: /proc/mounts shows errors=continue" grep -q "^$VOL $M livedfs rw,.*errors=continue" /proc/mounts
 check "umount" umount $M
 
 mark

@@ -1,0 +1,178 @@
+//! Block allocation: the free blocks of each group are kept in its block
+//! bitmap; counts live in the group descriptors and, summed, in memory.
+//!
+//! Allocation is goal-directed (a file written sequentially is laid out
+//! sequentially): the search starts at the goal block's bit and moves
+//! forward through the groups. Space for delayed allocation is reserved at
+//! write time (`reserve`) and consumed at writeback, so ENOSPC reaches the
+//! writer, never the flusher. All bitmap and descriptor changes happen
+//! under the per-volume allocation lock.
+
+use crate::errors::{corrupt, corrupt_msg};
+use crate::format::bitmap;
+use crate::format::group::{bitmap_checksum, GroupDesc, BG_BLOCK_UNINIT};
+use crate::super_::{AllocState, SbInfo};
+use crate::vfs::{Buffer, SuperBlock};
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+/// Whether the caller may dig into the root reserve (`-m` of mkfs).
+fn may_use_reserve() -> bool {
+    crate::vfs::capable_sys_resource()
+}
+
+/// Blocks a writer may still reserve or allocate.
+pub(crate) fn available(info: &SbInfo) -> u64 {
+    let free = info.free_blocks.load(Ordering::Relaxed);
+    let reserved = info.reserved.load(Ordering::Relaxed);
+    let mut avail = free.saturating_sub(reserved);
+    if !may_use_reserve() {
+        avail = avail.saturating_sub(u64::from(info.r_blocks));
+    }
+    avail
+}
+
+/// Reserves `n` blocks for later (delayed) allocation; ENOSPC if the
+/// volume can't promise them.
+pub(crate) fn reserve(info: &SbInfo, n: u64) -> Result {
+    let _g = info.alloc.lock();
+    if available(info) < n {
+        return Err(ENOSPC);
+    }
+    info.reserved.fetch_add(n, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Gives back `n` reserved blocks that will not be allocated.
+pub(crate) fn unreserve(info: &SbInfo, n: u64) {
+    let _g = info.alloc.lock();
+    let r = info.reserved.load(Ordering::Relaxed);
+    info.reserved.store(r.saturating_sub(n), Ordering::Relaxed);
+}
+
+/// Writes group `g`'s descriptor into the primary descriptor table.
+pub(crate) fn write_desc(sb: &SuperBlock, info: &SbInfo, g: u32, d: &GroupDesc) -> Result {
+    let (blk, off) = info.geo.desc_location(g).map_err(|e| corrupt(sb, "group number", e))?;
+    let bh = Buffer::read(sb, u64::from(blk))?;
+    bh.modify(|data| {
+        let slot = data.get_mut(off..off.saturating_add(crate::format::DESC_SIZE as usize));
+        match slot {
+            Some(s) => d.encode(s, g, info.seed, &crate::vfs::crc::KernelCrc).map_err(|_| EINVAL),
+            None => Err(EINVAL),
+        }
+    })
+}
+
+/// Reads group `g`'s block bitmap, creating it if the group was never
+/// initialised (then the caller must write the descriptor).
+fn load_block_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut AllocState, g: u32) -> Result<Buffer> {
+    let geo = &info.geo;
+    let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+    let checked = st.bitmap_checked(g);
+    let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+    if d.flags & BG_BLOCK_UNINIT != 0 {
+        // Implied bitmap: the group's fixed metadata in use, the bits past
+        // a short last group's end set so they are never allocated.
+        let bh = Buffer::new_zeroed(sb, u64::from(l.block_bitmap))?;
+        let csum = bh.modify(|map| {
+            bitmap::set_range(map, 0, l.overhead() as usize);
+            bitmap::set_range(map, l.blocks() as usize, geo.blocks_per_group as usize);
+            bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc)
+        });
+        d.flags &= !BG_BLOCK_UNINIT;
+        d.block_bitmap_csum = csum;
+        let d = *d;
+        write_desc(sb, info, g, &d)?;
+        return Ok(bh);
+    }
+    let bh = Buffer::read(sb, u64::from(l.block_bitmap))?;
+    if !checked {
+        let want = d.block_bitmap_csum;
+        let ok = bh.read_with(|map| bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc) == want);
+        if !ok {
+            return Err(corrupt_msg(sb, format_args!("group {} block bitmap checksum mismatch", g)));
+        }
+        st.set_bitmap_checked(g);
+    }
+    Ok(bh)
+}
+
+/// Allocates one block, as near after `goal` as possible. `reserved`:
+/// the caller holds a reservation for it (delayed allocation), which is
+/// consumed; otherwise the block must be available now.
+pub(crate) fn alloc_block(sb: &SuperBlock, info: &SbInfo, goal: u32, reserved: bool) -> Result<u32> {
+    let geo = &info.geo;
+    let mut st = info.alloc.lock();
+    if !reserved && available(info) == 0 {
+        return Err(ENOSPC);
+    }
+    let ngroups = geo.group_count;
+    let start_group = geo.group_of_block(goal).unwrap_or(0);
+    for step in 0..ngroups {
+        let g = start_group.checked_add(step).map_or(0, |x| x.checked_rem(ngroups).unwrap_or(0));
+        let free = st.groups.get(g as usize).map_or(0, |d| d.free_blocks);
+        if free == 0 {
+            continue;
+        }
+        let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+        let bh = load_block_bitmap(sb, info, &mut st, g)?;
+        let from = if step == 0 && goal >= l.data_start && goal < l.end {
+            goal.saturating_sub(l.first) as usize
+        } else {
+            l.overhead() as usize
+        };
+        let end = l.blocks() as usize;
+        let found = bh.modify(|map| {
+            let bit = bitmap::find_zero_from(map, from, end)?;
+            bitmap::set(map, bit);
+            Some((bit, bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc)))
+        });
+        let Some((bit, csum)) = found else {
+            // The descriptor said free blocks but the bitmap has none.
+            return Err(corrupt_msg(sb, format_args!("group {} free count disagrees with its bitmap", g)));
+        };
+        let block = l.first.saturating_add(bit as u32);
+        if block < l.data_start {
+            return Err(corrupt_msg(sb, format_args!("group {} bitmap frees metadata block {}", g, block)));
+        }
+        let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+        d.free_blocks = d.free_blocks.saturating_sub(1);
+        d.block_bitmap_csum = csum;
+        let d = *d;
+        write_desc(sb, info, g, &d)?;
+        info.free_blocks.fetch_sub(1, Ordering::Relaxed);
+        if reserved {
+            let r = info.reserved.load(Ordering::Relaxed);
+            info.reserved.store(r.saturating_sub(1), Ordering::Relaxed);
+        }
+        return Ok(block);
+    }
+    Err(ENOSPC)
+}
+
+/// Frees block `b` (its bitmap bit must be set).
+pub(crate) fn free_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
+    let geo = &info.geo;
+    if !geo.is_data_block(b) {
+        return Err(corrupt_msg(sb, format_args!("freeing block {} outside the data area", b)));
+    }
+    let g = geo.group_of_block(b).map_err(|e| corrupt(sb, "block number", e))?;
+    let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+    let mut st = info.alloc.lock();
+    let bh = load_block_bitmap(sb, info, &mut st, g)?;
+    let bit = b.saturating_sub(l.first) as usize;
+    let (was, csum) = bh.modify(|map| {
+        let was = bitmap::clear(map, bit);
+        (was, bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc))
+    });
+    if !was {
+        return Err(corrupt_msg(sb, format_args!("block {} freed twice", b)));
+    }
+    let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+    d.free_blocks = d.free_blocks.saturating_add(1);
+    d.block_bitmap_csum = csum;
+    let d = *d;
+    write_desc(sb, info, g, &d)?;
+    info.free_blocks.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
