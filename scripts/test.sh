@@ -102,6 +102,7 @@ vm() {
 vm 00-boot.sh --disk scratch:64M
 vm 01-kunit.sh --kunit
 vm 10-mount.sh --disk vol:256M --disk zero:64M --image "ext4:$LIVEDFS_ROOT/build/ext4.img"
+vm 20-smoke.sh --disk vol:256M
 
 echo
 echo "$PASSED passed, $FAILED failed"

@@ -412,7 +412,7 @@ impl NewInode {
                 // socket or device operations.
                 unsafe {
                     (*i).i_op = &SPECIAL_IOPS.0;
-                    sys::init_special_inode(i, mode, sys::new_decode_dev(dev));
+                    sys::init_special_inode(i, mode, dev);
                 }
             }
         }
