@@ -10,6 +10,7 @@
 #include <linux/crc32c.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
+#include <linux/jbd2.h>
 #include <linux/mpage.h>
 #include <linux/pagemap.h>
 #include <linux/seq_file.h>

@@ -78,19 +78,11 @@ pub(crate) fn seek_data_hole(inode: &Inode, offset: u64, want_data: bool) -> Res
     }
     let bs = block_size(inode)?;
     let last = size.saturating_sub(1).checked_div(bs).unwrap_or(0);
-    let mut fb = offset.checked_div(bs).unwrap_or(0);
-    while fb <= last {
-        let mapped = inode::map_block(inode, fb)?.is_some();
-        if mapped == want_data {
-            let at = fb.saturating_mul(bs).max(offset);
-            return Ok(at.min(size));
-        }
-        fb = fb.saturating_add(1);
-    }
-    if want_data {
-        Err(ENXIO)
-    } else {
+    let fb = offset.checked_div(bs).unwrap_or(0);
+    match inode::next_data_or_hole(inode, fb, last, want_data)? {
+        Some(b) => Ok(b.saturating_mul(bs).max(offset).min(size)),
+        None if want_data => Err(ENXIO),
         // The implicit hole at end of file.
-        Ok(size)
+        None => Ok(size),
     }
 }

@@ -316,6 +316,71 @@ pub(crate) fn map_block(inode: &Inode, file_block: u64) -> Result<Option<u32>> {
     lookup_locked(sb, info, inode.ino(), &m, file_block)
 }
 
+/// Where the search for data or holes goes next: the first file block at
+/// or after `file_block` that is mapped (`want_data`) or a hole, up to
+/// `last` inclusive. Holes in indirect levels are skipped whole, so a
+/// sparse terabyte is crossed in a few steps.
+pub(crate) fn next_data_or_hole(inode: &Inode, file_block: u64, last: u64, want_data: bool) -> Result<Option<u64>> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let ppb = u64::from(info.geo.ptrs_per_block());
+    let m = inode.data().map.lock();
+    let mut fb = file_block;
+    while fb <= last {
+        let Some(path) = finode::block_path(info.geo.ptrs_per_block(), fb) else {
+            // Past the largest file: all hole.
+            return Ok(if want_data { None } else { Some(fb) });
+        };
+        let mut ptr = m.block.get(path.offsets[0] as usize).copied().unwrap_or(0);
+        let mut hole_level = if ptr == 0 { Some(0) } else { None };
+        for level in 1..=path.depth {
+            if ptr == 0 {
+                break;
+            }
+            ptr = read_ptr(sb, info, inode.ino(), ptr, path.offsets.get(level).copied().unwrap_or(0))?;
+            if ptr == 0 {
+                hole_level = Some(level);
+            }
+        }
+        match hole_level {
+            None => {
+                if want_data {
+                    return Ok(Some(fb));
+                }
+                fb = fb.saturating_add(1);
+            }
+            Some(level) => {
+                if !want_data {
+                    return Ok(Some(fb));
+                }
+                // The hole covers the rest of the subtree below `level`.
+                let span = (level..path.depth).fold(1u64, |a, _| a.saturating_mul(ppb));
+                let skip = if span <= 1 {
+                    1
+                } else {
+                    span.saturating_sub(
+                        fb.saturating_sub(first_block_of_level(&path, ppb)).checked_rem(span).unwrap_or(0),
+                    )
+                };
+                fb = fb.saturating_add(skip.max(1));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// First file block of the tree (direct, single, double or triple
+/// indirect) a path belongs to.
+fn first_block_of_level(path: &finode::BlockPath, ppb: u64) -> u64 {
+    let d = N_DIRECT as u64;
+    match path.depth {
+        0 => 0,
+        1 => d,
+        2 => d.saturating_add(ppb),
+        _ => d.saturating_add(ppb).saturating_add(ppb.saturating_mul(ppb)),
+    }
+}
+
 /// Records, as reserved, the indirect blocks missing on the path to
 /// `file_block` that are not reserved yet; returns their keys.
 fn reserve_indirect(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState, file_block: u64) -> Result<KVec<u64>> {

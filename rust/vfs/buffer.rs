@@ -104,6 +104,19 @@ impl Buffer {
         self.modify(f)
     }
 
+    /// Whether the block's contents were verified since it was read (the
+    /// flag lives in the buffer head and vanishes with it).
+    pub(crate) fn is_verified(&self) -> bool {
+        // SAFETY: we hold a reference; a state-bit test.
+        unsafe { sys::buffer_verified(self.bh.as_ptr()) != 0 }
+    }
+
+    /// Records that the contents were verified.
+    pub(crate) fn set_verified(&self) {
+        // SAFETY: we hold a reference; an atomic state-bit set.
+        unsafe { sys::set_buffer_verified(self.bh.as_ptr()) };
+    }
+
     /// Writes the buffer now if dirty and waits; EIO on a write error.
     pub(crate) fn sync(&self) -> Result {
         // SAFETY: we hold a reference.
