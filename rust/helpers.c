@@ -147,3 +147,8 @@ void livedfs_inode_unlock(struct inode *inode)
 {
 	inode_unlock(inode);
 }
+
+void livedfs_panic_on_error(void)
+{
+	panic("livedfs: errors=panic: corrupted volume (see messages above)");
+}

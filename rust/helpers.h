@@ -33,5 +33,6 @@ void livedfs_invalidate_folio(struct folio *folio, size_t offset, size_t length)
 int livedfs_zero_range(struct inode *inode, loff_t pos, loff_t len);
 void livedfs_inode_lock(struct inode *inode);
 void livedfs_inode_unlock(struct inode *inode);
+void __noreturn livedfs_panic_on_error(void);
 
 #endif

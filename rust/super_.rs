@@ -19,7 +19,7 @@ use crate::options::MountOptions;
 use crate::vfs::crc::KernelCrc;
 use crate::vfs::fstype::SeqWriter;
 use crate::vfs::{Buffer, SuperBlock};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -75,12 +75,31 @@ pub(crate) struct SbInfo {
     pub(crate) free_inodes: AtomicU64,
     /// Blocks reserved by delayed allocation, not yet allocated.
     pub(crate) reserved: AtomicU64,
+    /// Corruption was found: the superblock gets STATE_ERROR at next sync.
+    pub(crate) errors_seen: AtomicBool,
+    /// `errors=` default from the superblock.
+    sb_errors: u16,
     #[pin]
     pub(crate) alloc: Mutex<AllocState>,
     #[pin]
     pub(crate) disk: Mutex<DiskState>,
     #[pin]
     pub(crate) opts: Mutex<MountOptions>,
+}
+
+impl SbInfo {
+    /// What to do on corruption: the mount option, else the superblock's.
+    pub(crate) fn errors_behavior(&self) -> crate::options::ErrorsBehavior {
+        use crate::options::ErrorsBehavior as E;
+        if let Some(e) = self.opts.lock().errors {
+            return e;
+        }
+        match self.sb_errors {
+            fsb::ERRORS_CONTINUE => E::Continue,
+            fsb::ERRORS_PANIC => E::Panic,
+            _ => E::RemountRo,
+        }
+    }
 }
 
 /// The private data of a mounted livedfs super block.
@@ -150,6 +169,9 @@ fn read_groups(sb: &SuperBlock, geo: &Geometry, seed: u32) -> Result<KVVec<Group
 /// waits for the write if `wait`.
 pub(crate) fn write_super(sb: &SuperBlock, info: &SbInfo, wait: bool) -> Result {
     let mut d = info.disk.lock();
+    if info.errors_seen.load(Ordering::Relaxed) {
+        d.sb.state |= fsb::STATE_ERROR;
+    }
     d.sb.free_blocks = info.free_blocks.load(Ordering::Relaxed);
     d.sb.free_inodes = info.free_inodes.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
     d.sb.write_time = now();
@@ -253,6 +275,8 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             free_blocks: AtomicU64::new(free_blocks),
             free_inodes: AtomicU64::new(free_inodes),
             reserved: AtomicU64::new(0),
+            errors_seen: AtomicBool::new(false),
+            sb_errors: disk_sb.errors,
             alloc <- new_mutex!(AllocState { groups, checked }),
             disk <- new_mutex!(DiskState { sb: disk_sb, bh: sbh, offset: sb_off }),
             opts <- new_mutex!(opts.clone()),
@@ -307,10 +331,14 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
 
 /// `sync_fs`: the superblock with current counts.
 pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
+    let info = sbi(sb)?;
     if sb.is_rdonly() {
+        // Still record errors found since the last write.
+        if info.errors_seen.load(Ordering::Relaxed) && info.disk.lock().sb.state & fsb::STATE_ERROR == 0 {
+            write_super(sb, info, wait)?;
+        }
         return Ok(());
     }
-    let info = sbi(sb)?;
     write_super(sb, info, wait)?;
     if wait {
         crate::vfs::super_block::sync_device(sb)?;

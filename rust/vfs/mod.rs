@@ -63,6 +63,14 @@ pub(crate) use dir::DirEmitter;
 pub(crate) use inode::{Inode, InodeRef};
 pub(crate) use super_block::SuperBlock;
 
+/// errors=panic: the administrator asked for the machine to stop rather
+/// than run on a corrupted volume.
+pub(crate) fn panic_on_error(sb: &SuperBlock) -> ! {
+    let _ = sb;
+    // SAFETY: panic() never returns; the format string has no arguments.
+    unsafe { crate::sys::livedfs_panic_on_error() }
+}
+
 /// Seconds since the epoch (wall clock).
 pub(crate) fn real_seconds() -> i64 {
     // SAFETY: reads the timekeeping clock; callable from any context.

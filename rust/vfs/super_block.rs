@@ -63,6 +63,18 @@ impl SuperBlock {
         unsafe { (*self.as_ptr()).s_flags & sys::SB_RDONLY != 0 }
     }
 
+    /// Turns the mount read-only after errors (errors=remount-ro), as ext4
+    /// does: new writers are refused from here on.
+    pub(crate) fn set_rdonly_on_error(&self) {
+        // SAFETY: a single flag bit set on a live super block; the VFS
+        // reads s_flags without locks (sb_rdonly), and ext4 sets it the
+        // same way from its error handler.
+        unsafe {
+            let flags = core::ptr::addr_of_mut!((*self.as_ptr()).s_flags);
+            core::ptr::write_volatile(flags, core::ptr::read_volatile(flags) | sys::SB_RDONLY);
+        }
+    }
+
     /// Sets the fixed super block parameters during fill_super.
     pub(crate) fn setup(&self, magic: u64, max_bytes: i64, uuid: &[u8; 16]) {
         let sb = self.as_ptr();
