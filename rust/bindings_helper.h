@@ -11,6 +11,8 @@
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
 #include <linux/jbd2.h>
+#include <linux/timekeeping.h>
+#include <crypto/hash.h>
 #include <linux/mpage.h>
 #include <linux/pagemap.h>
 #include <linux/seq_file.h>

@@ -42,10 +42,14 @@ pub(crate) fn get_block_prepare(inode: &Inode, file_block: u64, bh: &mut BhResul
     Ok(())
 }
 
-/// `get_block` at writeback, for dirty buffers that are delayed or not
-/// mapped: allocate the block now.
+/// `get_block` at writeback, for every dirty buffer: regular-file data goes
+/// through the deduplication decision; a slow symlink's block is simply
+/// allocated.
 pub(crate) fn get_block_writeback(inode: &Inode, file_block: u64, bh: &mut BhResult) -> Result {
-    let delayed = bh.is_delay();
+    if inode.mode() & crate::format::inode::S_IFMT == crate::format::inode::S_IFREG {
+        return crate::dedup::write_block(inode, file_block, bh);
+    }
+    let delayed = bh.is_delay() && bh.block() == u64::MAX;
     let b = inode::allocate_block(inode, file_block, delayed)?;
     bh.map(inode.sb(), u64::from(b));
     bh.set_new();

@@ -33,6 +33,23 @@ static int livedfs_write_folio(struct folio *folio, struct writeback_control *wb
 {
 	struct inode *inode = folio->mapping->host;
 	loff_t i_size = i_size_read(inode);
+	struct buffer_head *head = folio_buffers(folio), *bh;
+
+	/*
+	 * Every dirty block of a regular file must pass the dedup decision,
+	 * also one already mapped (an overwrite: in place, copy-on-write or
+	 * shared). __block_write_full_folio calls get_block for delayed
+	 * buffers, so mark them; the block number tells a reserved new block
+	 * (all ones) from an overwrite.
+	 */
+	if (S_ISREG(inode->i_mode) && head) {
+		bh = head;
+		do {
+			if (buffer_dirty(bh) && buffer_mapped(bh) && !buffer_delay(bh))
+				set_buffer_delay(bh);
+			bh = bh->b_this_page;
+		} while (bh != head);
+	}
 
 	if (folio_pos(folio) + folio_size(folio) <= i_size)
 		return __block_write_full_folio(inode, folio,

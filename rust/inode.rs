@@ -449,32 +449,62 @@ pub(crate) fn release_reserved(inode: &Inode, n: u64) {
     balloc::unreserve(info, total);
 }
 
-/// Allocates a block for `file_block` at writeback (consuming the
-/// reservation made at write time if `delayed`), allocating missing
-/// indirect blocks on the way; returns the data block.
-pub(crate) fn allocate_block(inode: &Inode, file_block: u64, delayed: bool) -> Result<u32> {
-    let sb = inode.sb();
-    let info = sbi(sb)?;
-    let ino = inode.ino();
-    let data = inode.data();
-    let mut m = data.map.lock();
-    if let Some(b) = lookup_locked(sb, info, ino, &m, file_block)? {
-        return Ok(b);
-    }
-    let path = finode::block_path(info.geo.ptrs_per_block(), file_block).ok_or(EFBIG)?;
+/// The goal for allocating `file_block` of `inode`: right after the
+/// previous allocation if that was the previous file block, else the start
+/// of the data region of the inode's group.
+fn alloc_goal(info: &SbInfo, ino: u32, m: &MapState, file_block: u64) -> u32 {
     let geo = &info.geo;
-    // Goal: right after the previous allocation if it was the previous
-    // file block, else the start of the inode's group's data.
-    let goal = match m.last_alloc {
+    match m.last_alloc {
         Some((fb, b)) if fb.saturating_add(1) == file_block => b.saturating_add(1),
         _ => {
             let g = geo.group_of_ino(ino).unwrap_or(0);
             geo.group(g).map(|l| l.data_start).unwrap_or(0)
         }
-    };
-    let mut new_blocks = 0u64;
-    // Walk down, allocating each missing indirect block (zeroed).
-    let mut parent: Option<u32> = None; // indirect block holding the next pointer
+    }
+}
+
+/// Allocates a data block for `file_block` (not yet pointed to), near the
+/// file's previous one; `reserved`: consume one of the inode's delayed
+/// reservations.
+pub(crate) fn allocate_data_block(inode: &Inode, file_block: u64, reserved: bool) -> Result<u32> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let data = inode.data();
+    let mut m = data.map.lock();
+    let goal = alloc_goal(info, inode.ino(), &m, file_block);
+    let use_reservation = reserved && data.reserved.load(Ordering::Relaxed) > 0;
+    let b = balloc::alloc_block(sb, info, goal, use_reservation)?;
+    if use_reservation {
+        let r = data.reserved.load(Ordering::Relaxed);
+        data.reserved.store(r.saturating_sub(1), Ordering::Relaxed);
+    }
+    m.last_alloc = Some((file_block, b));
+    Ok(b)
+}
+
+/// Gives back the indirect-block reservations once no delayed block is
+/// left.
+fn release_pending(info: &SbInfo, m: &mut MapState) {
+    let pending = count_pending(m);
+    if pending > 0 {
+        m.pending = RBTree::new();
+        balloc::unreserve(info, pending);
+    }
+}
+
+/// Points `file_block` of `inode` at `b` (0 makes it a hole), allocating
+/// missing indirect blocks on the way; returns the previous pointer. The
+/// caller deals with the block previously pointed to.
+pub(crate) fn set_pointer(inode: &Inode, file_block: u64, b: u32) -> Result<Option<u32>> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let ino = inode.ino();
+    let data = inode.data();
+    let mut m = data.map.lock();
+    let path = finode::block_path(info.geo.ptrs_per_block(), file_block).ok_or(EFBIG)?;
+    let goal = alloc_goal(info, ino, &m, file_block);
+    let mut added = 0u64;
+    let mut parent: Option<u32> = None;
     let mut idx = path.offsets[0];
     for level in 1..=path.depth {
         let cur = match parent {
@@ -482,39 +512,56 @@ pub(crate) fn allocate_block(inode: &Inode, file_block: u64, delayed: bool) -> R
             Some(p) => read_ptr(sb, info, ino, p, idx)?,
         };
         let cur = if cur == 0 {
+            if b == 0 {
+                return Ok(None); // a hole already
+            }
             let key = indirect_key(&path, level);
             let was_reserved = m.pending.remove(&key).is_some();
-            let b = balloc::alloc_block(sb, info, goal, was_reserved)?;
-            let bh = Buffer::new_zeroed(sb, u64::from(b))?;
+            let nb = balloc::alloc_block(sb, info, goal, was_reserved)?;
+            let bh = Buffer::new_zeroed(sb, u64::from(nb))?;
             bh.modify(|_| ());
-            set_ptr(sb, info, &mut m, parent, idx, b)?;
-            new_blocks = new_blocks.saturating_add(1);
-            b
+            set_ptr(sb, info, &mut m, parent, idx, nb)?;
+            added = added.saturating_add(1);
+            nb
         } else {
             cur
         };
         parent = Some(cur);
         idx = path.offsets.get(level).copied().unwrap_or(0);
     }
-    let use_reservation = delayed && data.reserved.load(Ordering::Relaxed) > 0;
-    let b = balloc::alloc_block(sb, info, goal, use_reservation)?;
-    if use_reservation {
-        let r = data.reserved.load(Ordering::Relaxed);
-        data.reserved.store(r.saturating_sub(1), Ordering::Relaxed);
-    }
+    let prev = match parent {
+        None => m.block.get(idx as usize).copied().unwrap_or(0),
+        Some(p) => read_ptr(sb, info, ino, p, idx)?,
+    };
     set_ptr(sb, info, &mut m, parent, idx, b)?;
-    new_blocks = new_blocks.saturating_add(1);
-    m.blocks = m.blocks.saturating_add(new_blocks);
-    m.last_alloc = Some((file_block, b));
-    let bs512 = u64::from(geo.block_size / 512);
+    if prev == 0 && b != 0 {
+        added = added.saturating_add(1);
+    }
+    m.blocks = m.blocks.saturating_add(added);
+    if prev != 0 && b == 0 {
+        m.blocks = m.blocks.saturating_sub(1);
+    }
+    let bs512 = u64::from(info.geo.block_size / 512);
     inode.set_sectors(m.blocks.saturating_mul(bs512));
-    if data.reserved.load(Ordering::Relaxed) == 0 && m.pending.iter().next().is_some() {
-        let pending = count_pending(&m);
-        m.pending = RBTree::new();
-        balloc::unreserve(info, pending);
+    if data.reserved.load(Ordering::Relaxed) == 0 {
+        release_pending(info, &mut m);
     }
     drop(m);
     inode.mark_dirty();
+    Ok((prev != 0).then_some(prev))
+}
+
+/// Allocates and maps a block for `file_block` of a directory or symlink
+/// (metadata: not fingerprinted), or returns the one already mapped.
+pub(crate) fn allocate_block(inode: &Inode, file_block: u64, delayed: bool) -> Result<u32> {
+    if let Some(b) = map_block(inode, file_block)? {
+        return Ok(b);
+    }
+    let b = allocate_data_block(inode, file_block, delayed)?;
+    if let Err(e) = set_pointer(inode, file_block, b) {
+        let _ = balloc::free_block(inode.sb(), sbi(inode.sb())?, b);
+        return Err(e);
+    }
     Ok(b)
 }
 
@@ -539,7 +586,7 @@ fn set_ptr(sb: &SuperBlock, info: &SbInfo, m: &mut MapState, parent: Option<u32>
 
 /// Frees the data blocks of `[start, end)` (file blocks) and the indirect
 /// blocks left empty; returns the number of blocks freed.
-fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState, start: u64, end: u64) -> Result<u64> {
+fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState, start: u64, end: u64, counted: bool) -> Result<u64> {
     let ppb = u64::from(info.geo.ptrs_per_block());
     let mut freed = 0u64;
     // Direct blocks.
@@ -548,7 +595,7 @@ fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState,
         if fb >= start && fb < end {
             if let Some(slot) = m.block.get_mut(i) {
                 if *slot != 0 {
-                    release_data_block(sb, info, *slot)?;
+                    release_data_block(sb, info, *slot, counted)?;
                     *slot = 0;
                     freed = freed.saturating_add(1);
                 }
@@ -562,7 +609,7 @@ fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState,
     for (slot_idx, depth) in [(finode::IND_BLOCK, 1u32), (finode::DIND_BLOCK, 2), (finode::TIND_BLOCK, 3)] {
         let root = m.block.get(slot_idx).copied().unwrap_or(0);
         if root != 0 && start < base.saturating_add(span) && end > base {
-            let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end)?;
+            let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end, counted)?;
             freed = freed.saturating_add(n);
             if empty {
                 release_meta_block(sb, info, root)?;
@@ -584,7 +631,17 @@ fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState,
 /// covering file blocks from `base`; returns (blocks freed, whether `blk`
 /// is now empty and should be freed by the caller).
 #[allow(clippy::too_many_arguments)]
-fn free_tree(sb: &SuperBlock, info: &SbInfo, ino: u32, blk: u32, depth: u32, base: u64, start: u64, end: u64) -> Result<(u64, bool)> {
+fn free_tree(
+    sb: &SuperBlock,
+    info: &SbInfo,
+    ino: u32,
+    blk: u32,
+    depth: u32,
+    base: u64,
+    start: u64,
+    end: u64,
+    counted: bool,
+) -> Result<(u64, bool)> {
     if !info.geo.is_data_block(blk) {
         return Err(corrupt_msg(sb, format_args!("inode {} indirect pointer {} out of range", ino, blk)));
     }
@@ -608,11 +665,11 @@ fn free_tree(sb: &SuperBlock, info: &SbInfo, ino: u32, blk: u32, depth: u32, bas
             if !info.geo.is_data_block(p) {
                 return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, p)));
             }
-            release_data_block(sb, info, p)?;
+            release_data_block(sb, info, p, counted)?;
             freed = freed.saturating_add(1);
             bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))?;
         } else {
-            let (n, empty) = free_tree(sb, info, ino, p, depth.saturating_sub(1), cbase, start, end)?;
+            let (n, empty) = free_tree(sb, info, ino, p, depth.saturating_sub(1), cbase, start, end, counted)?;
             freed = freed.saturating_add(n);
             if empty {
                 release_meta_block(sb, info, p)?;
@@ -626,10 +683,14 @@ fn free_tree(sb: &SuperBlock, info: &SbInfo, ino: u32, blk: u32, depth: u32, bas
     Ok((freed, nonzero == 0))
 }
 
-/// Releases a data block of a file (the dedup issue turns this into a
-/// reference-count decrement).
-fn release_data_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
-    balloc::free_block(sb, info, b)
+/// Releases a data block of a file: a reference of a regular file's
+/// (deduplicated, counted) block, or a directory or symlink block outright.
+fn release_data_block(sb: &SuperBlock, info: &SbInfo, b: u32, counted: bool) -> Result {
+    if counted {
+        crate::dedup::release_block(sb, info, b)
+    } else {
+        balloc::free_block(sb, info, b)
+    }
 }
 
 /// Frees a metadata block (indirect) and drops its pending writes.
@@ -644,8 +705,9 @@ fn release_meta_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
 pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
     let sb = inode.sb();
     let info = sbi(sb)?;
+    let counted = inode.mode() & finode::S_IFMT == finode::S_IFREG;
     let mut m = inode.data().map.lock();
-    free_range_locked(sb, info, inode.ino(), &mut m, start, end)?;
+    free_range_locked(sb, info, inode.ino(), &mut m, start, end, counted)?;
     let bs512 = u64::from(info.geo.block_size / 512);
     inode.set_sectors(m.blocks.saturating_mul(bs512));
     drop(m);

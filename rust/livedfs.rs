@@ -22,8 +22,11 @@ use kernel::prelude::*;
 
 mod balloc;
 mod dir;
+mod dedup;
 mod errors;
 mod file;
+mod fpfilter;
+mod fpstore;
 #[allow(
     unused_attributes,
     unused_imports,

@@ -28,6 +28,12 @@ impl ErrorsBehavior {
 pub(crate) struct MountOptions {
     /// `errors=`: `None` means the superblock's default.
     pub(crate) errors: Option<ErrorsBehavior>,
+    /// `noprefetch`: do not read a group's whole fingerprint store ahead
+    /// on first touch (the paper's variant without prefetching).
+    pub(crate) noprefetch: bool,
+    /// `verify`: byte-compare a candidate block before sharing it, on top
+    /// of the full fingerprint match.
+    pub(crate) verify: bool,
 }
 
 /// Applies one `key[=value]` option.
@@ -48,6 +54,22 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
         (b"errors", None) => {
             pr_err!("livedfs: errors= needs a value\n");
             Err(EINVAL)
+        }
+        (b"noprefetch", None) => {
+            opts.noprefetch = true;
+            Ok(())
+        }
+        (b"prefetch", None) => {
+            opts.noprefetch = false;
+            Ok(())
+        }
+        (b"verify", None) => {
+            opts.verify = true;
+            Ok(())
+        }
+        (b"noverify", None) => {
+            opts.verify = false;
+            Ok(())
         }
         // Let the VFS handle `source` and report anything else as unknown.
         _ => Err(ENOPARAM),

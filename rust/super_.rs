@@ -52,6 +52,14 @@ impl AllocState {
             *c |= 2;
         }
     }
+    pub(crate) fn fp_prefetched(&self, g: u32) -> bool {
+        self.checked.get(g as usize).is_some_and(|c| c & 4 != 0)
+    }
+    pub(crate) fn set_fp_prefetched(&mut self, g: u32) {
+        if let Some(c) = self.checked.get_mut(g as usize) {
+            *c |= 4;
+        }
+    }
 }
 
 /// The on-disk superblock as we keep it, under `SbInfo::disk`.
@@ -79,6 +87,14 @@ pub(crate) struct SbInfo {
     pub(crate) errors_seen: AtomicBool,
     /// `errors=` default from the superblock.
     sb_errors: u16,
+    /// The fingerprint hash.
+    pub(crate) hasher: crate::vfs::crypto::Hasher,
+    /// The in-memory fingerprint filter.
+    pub(crate) filter: crate::fpfilter::Filter,
+    /// Deduplication counters.
+    pub(crate) stats: crate::dedup::Stats,
+    /// Nanoseconds the mount spent building the filter.
+    pub(crate) filter_build_ns: AtomicU64,
     #[pin]
     pub(crate) alloc: Mutex<AllocState>,
     #[pin]
@@ -88,6 +104,16 @@ pub(crate) struct SbInfo {
 }
 
 impl SbInfo {
+    /// Whether to prefetch fingerprint stores (not mounted `noprefetch`).
+    pub(crate) fn prefetch(&self) -> bool {
+        !self.opts.lock().noprefetch
+    }
+
+    /// Whether to byte-compare candidates (mounted `verify`).
+    pub(crate) fn verify(&self) -> bool {
+        self.opts.lock().verify
+    }
+
     /// What to do on corruption: the mount option, else the superblock's.
     pub(crate) fn errors_behavior(&self) -> crate::options::ErrorsBehavior {
         use crate::options::ErrorsBehavior as E;
@@ -264,6 +290,15 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         checked.push(0u8, GFP_KERNEL)?;
     }
 
+    let hasher = crate::vfs::crypto::Hasher::new(match geo.fp_algo {
+        crate::format::FingerprintAlgo::Sha256 => b"sha256\0",
+        crate::format::FingerprintAlgo::Md5 => b"md5\0",
+    })
+    .map_err(|e| {
+        pr_err!("livedfs ({}): the kernel has no {} hash\n", sb.id(), geo.fp_algo.name());
+        e
+    })?;
+    let filter = crate::fpfilter::Filter::new()?;
     let max_bytes = geo.max_file_size().min(i64::MAX as u64) as i64;
     sb.setup(LIVEDFS_MAGIC, max_bytes, &disk_sb.uuid);
     let r_blocks = disk_sb.r_blocks_count;
@@ -277,6 +312,10 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             reserved: AtomicU64::new(0),
             errors_seen: AtomicBool::new(false),
             sb_errors: disk_sb.errors,
+            hasher,
+            filter,
+            stats: crate::dedup::Stats::default(),
+            filter_build_ns: AtomicU64::new(0),
             alloc <- new_mutex!(AllocState { groups, checked }),
             disk <- new_mutex!(DiskState { sb: disk_sb, bh: sbh, offset: sb_off }),
             opts <- new_mutex!(opts.clone()),
@@ -285,6 +324,13 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     )?;
     sb.set_info(info);
     let info = sbi(sb)?;
+
+    let t0 = crate::vfs::ktime_ns();
+    let n = crate::fpfilter::build(sb, info)?;
+    info.filter_build_ns.store(crate::vfs::ktime_ns().saturating_sub(t0), Ordering::Relaxed);
+    if n > 0 {
+        pr_info!("livedfs ({}): fingerprint filter: {} blocks\n", sb.id(), n);
+    }
 
     let root = crate::inode::iget(sb, ROOT_INO)?;
     if root.mode() & crate::format::inode::S_IFMT != crate::format::inode::S_IFDIR {
@@ -323,8 +369,13 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         }
         mark_mounted(sb, info)?;
     }
-    if opts.errors.is_some() {
-        info.opts.lock().errors = opts.errors;
+    {
+        let mut o = info.opts.lock();
+        if opts.errors.is_some() {
+            o.errors = opts.errors;
+        }
+        o.noprefetch = opts.noprefetch;
+        o.verify = opts.verify;
     }
     Ok(())
 }
@@ -405,8 +456,15 @@ pub(crate) fn statfs(sb: &SuperBlock) -> Result<StatFs> {
 /// `show_options`: options that differ from the defaults.
 pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     let Ok(info) = sbi(sb) else { return };
-    if let Some(e) = info.opts.lock().errors {
+    let o = info.opts.lock().clone();
+    if let Some(e) = o.errors {
         m.put(b",errors=");
         m.put(e.name().as_bytes());
+    }
+    if o.noprefetch {
+        m.put(b",noprefetch");
+    }
+    if o.verify {
+        m.put(b",verify");
     }
 }

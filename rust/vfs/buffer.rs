@@ -143,6 +143,16 @@ impl Drop for Buffer {
     }
 }
 
+/// Starts reading `count` blocks from `start` into the buffer cache without
+/// waiting (fingerprint-store prefetch).
+pub(crate) fn readahead(sb: &SuperBlock, start: u64, count: u32) {
+    for i in 0..u64::from(count) {
+        // SAFETY: live super block with a block device; readahead of a
+        // block inside the volume only fills the cache.
+        unsafe { sys::sb_breadahead(sb.as_ptr(), start.saturating_add(i)) };
+    }
+}
+
 /// A buffer head handed to a `get_block` callback by the page cache: the
 /// callback maps it to a disk block or marks it delayed.
 pub(crate) struct BhResult(*mut sys::buffer_head);
@@ -173,6 +183,37 @@ impl BhResult {
     pub(crate) fn set_delay(&mut self) {
         // SAFETY: as above.
         unsafe { sys::set_buffer_delay(self.0) };
+    }
+
+    /// The block the buffer is mapped to (`u64::MAX` while delayed-new).
+    pub(crate) fn block(&self) -> u64 {
+        // SAFETY: as above.
+        unsafe { (*self.0).b_blocknr }
+    }
+
+    /// The buffer's data (the folio is locked by the caller of get_block,
+    /// and stable while under writeback).
+    pub(crate) fn data(&self) -> &[u8] {
+        // SAFETY: as above; `b_data` points to `b_size` bytes of the locked
+        // folio, mapped in the kernel's direct map (no highmem on x86-64,
+        // and file mappings are never highmem here).
+        unsafe { core::slice::from_raw_parts((*self.0).b_data.cast::<u8>(), (*self.0).b_size) }
+    }
+
+    /// The block became a hole: nothing to write, nothing mapped.
+    pub(crate) fn unmap_clean(&mut self) {
+        // SAFETY: as above; clearing state bits of a buffer of a locked folio.
+        unsafe {
+            sys::clear_buffer_mapped(self.0);
+            sys::clear_buffer_new(self.0);
+            sys::clear_buffer_dirty(self.0);
+        }
+    }
+
+    /// The block needs no write (it is shared with identical data on disk).
+    pub(crate) fn clear_dirty(&mut self) {
+        // SAFETY: as above.
+        unsafe { sys::clear_buffer_dirty(self.0) };
     }
 
     /// Whether the buffer is delayed.

@@ -16,8 +16,11 @@
 //! - `crc`: the kernel's crc32c for the format crate.
 //! - `kunit`: hand-registered KUnit suites (6.12 has no Rust macro for it).
 
+use kernel::prelude::*;
+
 pub(crate) mod buffer;
 pub(crate) mod crc;
+pub(crate) mod crypto;
 pub(crate) mod dentry;
 pub(crate) mod dir;
 pub(crate) mod fstype;
@@ -71,6 +74,12 @@ pub(crate) fn panic_on_error(sb: &SuperBlock) -> ! {
     unsafe { crate::sys::livedfs_panic_on_error() }
 }
 
+/// A monotonic clock in nanoseconds.
+pub(crate) fn ktime_ns() -> u64 {
+    // SAFETY: reads the monotonic clock; callable from any context.
+    unsafe { crate::sys::ktime_get_ns() }
+}
+
 /// Seconds since the epoch (wall clock).
 pub(crate) fn real_seconds() -> i64 {
     // SAFETY: reads the timekeeping clock; callable from any context.
@@ -81,4 +90,28 @@ pub(crate) fn real_seconds() -> i64 {
 pub(crate) fn capable_sys_resource() -> bool {
     // SAFETY: checks the current task's credentials.
     unsafe { crate::sys::capable(crate::sys::CAP_SYS_RESOURCE as kernel::ffi::c_int) }
+}
+
+/// Inserts `v` at `at` (or at the end), shifting the rest up.
+pub(crate) fn vec_insert<T: Copy>(vec: &mut KVVec<T>, at: usize, v: T) -> Result {
+    vec.push(v, GFP_KERNEL)?;
+    let len = vec.len();
+    if let Some(tail) = vec.as_mut_slice().get_mut(at.min(len.saturating_sub(1))..) {
+        tail.rotate_right(1);
+    }
+    Ok(())
+}
+
+/// Removes the element at `at`, shifting the rest down.
+pub(crate) fn vec_remove<T: Copy>(vec: &mut KVVec<T>, at: usize) {
+    let len = vec.len();
+    if at >= len {
+        return;
+    }
+    if let Some(tail) = vec.as_mut_slice().get_mut(at..) {
+        tail.rotate_left(1);
+    }
+    // SAFETY: `len - 1` elements stay initialised (the removed one was
+    // rotated to the end); `T: Copy` has no destructor to run.
+    unsafe { vec.set_len(len.saturating_sub(1)) };
 }

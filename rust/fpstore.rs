@@ -1,0 +1,163 @@
+//! The fingerprint stores (paper §2.2, Fig. 3): for every block of a
+//! group, the fingerprint of its content and its reference count.
+//!
+//! Entry updates are read-modify-write inside one buffer-locked `modify`,
+//! so two updates of one store block never interleave; the group
+//! descriptor's `fp_used` count changes under the allocation lock. A group
+//! whose store was never written (BG_FP_UNINIT) gets it formatted on first
+//! use. The first access to a group's store reads the whole store ahead
+//! into the page cache (prefetch, paper §2.3) unless mounted `noprefetch`.
+
+use crate::balloc::write_desc;
+use crate::errors::{corrupt, corrupt_msg};
+use crate::format::fpstore::{self, Fingerprint, FpEntry, REFCOUNT_MAX};
+use crate::format::group::BG_FP_UNINIT;
+use crate::super_::SbInfo;
+use crate::vfs::{Buffer, SuperBlock};
+use kernel::prelude::*;
+
+/// Formats group `g`'s store if it was never written, and prefetches it on
+/// first touch.
+fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
+    let geo = &info.geo;
+    let mut st = info.alloc.lock();
+    let d = *st.groups.get(g as usize).ok_or(EINVAL)?;
+    if d.flags & BG_FP_UNINIT != 0 {
+        let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+        for j in 0..geo.fp_blocks_per_group {
+            let bh = Buffer::new_zeroed(sb, u64::from(l.fp_store.saturating_add(j)))?;
+            bh.modify(|data| fpstore::init_block(data, g, j, info.seed, &crate::vfs::crc::KernelCrc))
+                .map_err(|e| corrupt(sb, "fingerprint store block", e))?;
+            bh.set_verified();
+        }
+        let dm = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+        dm.flags &= !BG_FP_UNINIT;
+        let dd = *dm;
+        write_desc(sb, info, g, &dd)?;
+        st.set_fp_prefetched(g);
+        return Ok(());
+    }
+    if !st.fp_prefetched(g) {
+        st.set_fp_prefetched(g);
+        drop(st);
+        if info.prefetch() {
+            let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+            crate::vfs::buffer::readahead(sb, u64::from(l.fp_store), geo.fp_blocks_per_group);
+        }
+    }
+    Ok(())
+}
+
+/// The store block holding block `b`'s entry, read and verified, and the
+/// entry's offset in it.
+fn entry_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<(Buffer, usize, u32, u32)> {
+    let geo = &info.geo;
+    let g = geo.group_of_block(b).map_err(|e| corrupt(sb, "block number", e))?;
+    prepare_group(sb, info, g)?;
+    let (blk, off) = geo.fp_entry_location(b).map_err(|e| corrupt(sb, "block number", e))?;
+    let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+    let j = blk.saturating_sub(l.fp_store);
+    let bh = Buffer::read(sb, u64::from(blk))?;
+    if !bh.is_verified() {
+        bh.read_with(|data| fpstore::verify_block(geo, data, g, j, info.seed, &crate::vfs::crc::KernelCrc))
+            .map_err(|e| {
+                pr_err!("livedfs ({}): group {} fingerprint store block {}:\n", sb.id(), g, j);
+                corrupt(sb, "fingerprint store", e)
+            })?;
+        bh.set_verified();
+    }
+    Ok((bh, off, g, j))
+}
+
+/// Changes `fp_used` of group `g` by +1 or -1.
+fn count_used(sb: &SuperBlock, info: &SbInfo, g: u32, up: bool) -> Result {
+    let mut st = info.alloc.lock();
+    let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+    d.fp_used = if up { d.fp_used.saturating_add(1) } else { d.fp_used.saturating_sub(1) };
+    let dd = *d;
+    write_desc(sb, info, g, &dd)
+}
+
+/// Block `b`'s entry.
+pub(crate) fn get(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<FpEntry> {
+    let (bh, off, _, _) = entry_block(sb, info, b)?;
+    let fs = usize::from(info.geo.fp_algo.size());
+    bh.read_with(|data| fpstore::read_entry(data, off, fs)).map_err(|e| corrupt(sb, "fingerprint entry", e))
+}
+
+/// Records a newly written block: fingerprint `fp`, one reference.
+pub(crate) fn set_new(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) -> Result {
+    let (bh, off, g, j) = entry_block(sb, info, b)?;
+    let was = bh.modify(|data| -> core::result::Result<u32, crate::format::FormatError> {
+        let fs = fp.as_slice().len();
+        let old = fpstore::read_entry(data, off, fs)?.refcount;
+        fpstore::write_entry(data, off, fp.as_slice(), 1)?;
+        fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)?;
+        Ok(old)
+    });
+    let was = was.map_err(|e| corrupt(sb, "fingerprint entry", e))?;
+    if was != 0 {
+        return Err(corrupt_msg(sb, format_args!("block {} allocated while its refcount was {}", b, was)));
+    }
+    count_used(sb, info, g, true)
+}
+
+/// Replaces the fingerprint of a block with one reference (overwritten in
+/// place).
+pub(crate) fn set_fingerprint(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) -> Result {
+    let (bh, off, g, j) = entry_block(sb, info, b)?;
+    bh.modify(|data| -> core::result::Result<(), crate::format::FormatError> {
+        fpstore::write_entry(data, off, fp.as_slice(), 1)?;
+        fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)
+    })
+    .map_err(|e| corrupt(sb, "fingerprint entry", e))
+}
+
+/// Adds a reference to block `b`, whose fingerprint must be `fp`; false
+/// (and nothing changed) if the entry no longer holds `fp` or its count is
+/// saturated.
+pub(crate) fn add_ref(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) -> Result<bool> {
+    let (bh, off, g, j) = entry_block(sb, info, b)?;
+    bh.modify(|data| -> core::result::Result<bool, crate::format::FormatError> {
+        let fs = fp.as_slice().len();
+        let e = fpstore::read_entry(data, off, fs)?;
+        if e.refcount == 0 || e.refcount >= REFCOUNT_MAX || e.fingerprint.as_slice() != fp.as_slice() {
+            return Ok(false);
+        }
+        fpstore::write_refcount(data, off, fs, e.refcount.saturating_add(1))?;
+        fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)?;
+        Ok(true)
+    })
+    .map_err(|e| corrupt(sb, "fingerprint entry", e))
+}
+
+/// Drops a reference to block `b`; returns the references left and the
+/// fingerprint it had. At zero the entry is cleared (the caller frees the
+/// block and forgets the fingerprint).
+pub(crate) fn drop_ref(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<(u32, Fingerprint)> {
+    let (bh, off, g, j) = entry_block(sb, info, b)?;
+    let fs = usize::from(info.geo.fp_algo.size());
+    let r = bh.modify(|data| -> core::result::Result<Option<(u32, Fingerprint)>, crate::format::FormatError> {
+        let e = fpstore::read_entry(data, off, fs)?;
+        if e.refcount == 0 {
+            return Ok(None);
+        }
+        let left = e.refcount.saturating_sub(1);
+        if left == 0 {
+            fpstore::write_entry(data, off, e.fingerprint.as_slice(), 0)?;
+        } else {
+            fpstore::write_refcount(data, off, fs, left)?;
+        }
+        fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)?;
+        Ok(Some((left, e.fingerprint)))
+    });
+    match r.map_err(|e| corrupt(sb, "fingerprint entry", e))? {
+        Some((left, fp)) => {
+            if left == 0 {
+                count_used(sb, info, g, false)?;
+            }
+            Ok((left, fp))
+        }
+        None => Err(corrupt_msg(sb, format_args!("data block {} has refcount 0 but is referenced", b))),
+    }
+}

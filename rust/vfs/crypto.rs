@@ -1,0 +1,62 @@
+//! Fingerprints through the kernel crypto API (`sha256` or `md5` shash,
+//! hardware accelerated where the CPU offers it).
+
+use crate::format::fpstore::{Fingerprint, FP_MAX};
+use crate::sys;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// An allocated hash transform; freed on drop.
+pub(crate) struct Hasher {
+    tfm: NonNull<sys::crypto_shash>,
+    len: usize,
+}
+
+// SAFETY: a shash transform may be used concurrently by several callers
+// when, as here, each digest uses its own on-stack descriptor
+// (crypto_shash_tfm_digest); it is freed once, on drop.
+unsafe impl Send for Hasher {}
+// SAFETY: as above.
+unsafe impl Sync for Hasher {}
+
+impl Hasher {
+    /// Allocates the transform named `name` (`b"sha256\0"`, `b"md5\0"`).
+    pub(crate) fn new(name: &'static [u8]) -> Result<Self> {
+        // SAFETY: `name` is NUL-terminated and static; the call returns a
+        // transform or an ERR_PTR.
+        let p = unsafe { sys::crypto_alloc_shash(name.as_ptr().cast(), 0, 0) };
+        // An ERR_PTR is a negative errno in the top page of addresses.
+        let as_errno = p as isize;
+        if (-4095..0).contains(&as_errno) {
+            return Err(Error::from_errno(as_errno as i32));
+        }
+        let tfm = NonNull::new(p).ok_or(ENOMEM)?;
+        // SAFETY: valid transform.
+        let len = unsafe { sys::crypto_shash_digestsize(tfm.as_ptr()) } as usize;
+        if len == 0 || len > FP_MAX {
+            // SAFETY: valid transform, freed once.
+            unsafe { sys::crypto_free_shash(tfm.as_ptr()) };
+            return Err(EINVAL);
+        }
+        Ok(Self { tfm, len })
+    }
+
+    /// The fingerprint of `data`.
+    pub(crate) fn digest(&self, data: &[u8]) -> Result<Fingerprint> {
+        let mut out = [0u8; FP_MAX];
+        // SAFETY: valid transform; `data` readable for its length; `out`
+        // has room for the digest size checked in `new`.
+        let r = unsafe { sys::crypto_shash_tfm_digest(self.tfm.as_ptr(), data.as_ptr(), data.len() as u32, out.as_mut_ptr()) };
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+        Fingerprint::from_slice(out.get(..self.len).unwrap_or(&out)).map_err(|_| EINVAL)
+    }
+}
+
+impl Drop for Hasher {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new`, freed once here.
+        unsafe { sys::crypto_free_shash(self.tfm.as_ptr()) };
+    }
+}
