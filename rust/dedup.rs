@@ -95,8 +95,15 @@ pub(crate) fn release_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
 pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> Result {
     let sb = inode.sb();
     let info = sbi(sb)?;
-    // A delayed buffer holds one reservation taken at write time.
+    // A delayed-new buffer holds one of the inode's reservations; an
+    // overwrite of a mapped block one copy-on-write reservation.
     let reserved = bh.is_delay() && bh.block() == u64::MAX;
+    let cow_reserved = bh.take_cow_reservation();
+    let give_back_cow = |info: &SbInfo| {
+        if cow_reserved {
+            crate::balloc::unreserve(info, 1);
+        }
+    };
     let old = inode::map_block(inode, file_block)?;
     bump(&info.stats.logical_written);
     let data = bh.data();
@@ -110,6 +117,7 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
         if reserved {
             inode::release_reserved(inode, 1);
         }
+        give_back_cow(info);
         bh.unmap_clean();
         bump(&info.stats.zero_blocks);
         return Ok(());
@@ -124,6 +132,7 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
         if reserved {
             inode::release_reserved(inode, 1);
         }
+        give_back_cow(info);
         bh.map(sb, u64::from(c));
         bh.clear_dirty();
         bump(&info.stats.dup_hits);
@@ -137,6 +146,7 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
             info.filter.remove(&e.fingerprint, o)?;
             fpstore::set_fingerprint(sb, info, o, &fp)?;
             info.filter.insert(&fp, o)?;
+            give_back_cow(info);
             bh.map(sb, u64::from(o));
             bump(&info.stats.unique_written);
             return Ok(());
@@ -144,7 +154,12 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
         bump(&info.stats.cow_breaks);
     }
     // A new block: first write of this file block, or copy-on-write.
-    let b = inode::allocate_data_block(inode, file_block, reserved)?;
+    let b = if cow_reserved && !reserved {
+        inode::allocate_cow_block(inode, file_block)?
+    } else {
+        give_back_cow(info);
+        inode::allocate_data_block(inode, file_block, reserved)?
+    };
     fpstore::set_new(sb, info, b, &fp)?;
     info.filter.insert(&fp, b)?;
     inode::set_pointer(inode, file_block, b)?;

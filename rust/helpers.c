@@ -4,9 +4,83 @@
  * page-cache glue made of static inlines (see helpers.h).
  */
 #include <linux/buffer_head.h>
+#include <linux/jbd2.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include "helpers.h"
+
+/*
+ * A dirty buffer over an already-mapped block holds one reservation for a
+ * possible copy-on-write at writeback (the block may be shared by then).
+ */
+#define BH_LivedfsCow BH_JBDPrivateStart
+
+/* Reserves for every mapped, not yet reserved buffer of `folio` in
+ * [from, to); on failure gives back what it took. */
+static int livedfs_reserve_overwrites(struct inode *inode, struct folio *folio,
+				      size_t from, size_t to)
+{
+	struct buffer_head *head = folio_buffers(folio), *bh;
+	size_t cur = 0;
+	unsigned int n = 0;
+	int err;
+
+	if (!head || !S_ISREG(inode->i_mode))
+		return 0;
+	bh = head;
+	do {
+		size_t next = cur + bh->b_size;
+
+		if (next > from && cur < to && buffer_mapped(bh) &&
+		    !buffer_delay(bh) && !test_and_set_bit(BH_LivedfsCow, &bh->b_state))
+			n++;
+		cur = next;
+		bh = bh->b_this_page;
+	} while (bh != head);
+	if (!n)
+		return 0;
+	err = livedfs_reserve_cow(inode, n);
+	if (err) {
+		/* Undo: the bits just set, in the same range. */
+		cur = 0;
+		bh = head;
+		do {
+			size_t next = cur + bh->b_size;
+
+			if (n && next > from && cur < to && buffer_mapped(bh) &&
+			    !buffer_delay(bh) && test_and_clear_bit(BH_LivedfsCow, &bh->b_state))
+				n--;
+			cur = next;
+			bh = bh->b_this_page;
+		} while (bh != head);
+	}
+	return err;
+}
+
+int livedfs_write_begin(struct file *file, struct address_space *mapping,
+			loff_t pos, unsigned int len, struct folio **foliop,
+			void **fsdata)
+{
+	int err = block_write_begin(mapping, pos, len, foliop,
+				    livedfs_get_block_prepare);
+	size_t from;
+
+	if (err)
+		return err;
+	from = offset_in_folio(*foliop, pos);
+	err = livedfs_reserve_overwrites(mapping->host, *foliop, from, from + len);
+	if (err) {
+		folio_unlock(*foliop);
+		folio_put(*foliop);
+		*foliop = NULL;
+	}
+	return err;
+}
+
+bool livedfs_test_clear_cow(struct buffer_head *bh)
+{
+	return test_and_clear_bit(BH_LivedfsCow, &bh->b_state);
+}
 
 struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int size,
 					      unsigned int align,
@@ -81,6 +155,14 @@ static vm_fault_t livedfs_page_mkwrite(struct vm_fault *vmf)
 	sb_start_pagefault(inode->i_sb);
 	file_update_time(vmf->vma->vm_file);
 	err = block_page_mkwrite(vmf->vma, vmf, livedfs_get_block_prepare);
+	if (!err) {
+		/* The folio is locked: reserve for overwrites of mapped blocks. */
+		struct folio *folio = page_folio(vmf->page);
+
+		err = livedfs_reserve_overwrites(inode, folio, 0, folio_size(folio));
+		if (err)
+			folio_unlock(folio);
+	}
 	sb_end_pagefault(inode->i_sb);
 	return vmf_fs_error(err);
 }
@@ -103,7 +185,7 @@ void livedfs_invalidate_folio(struct folio *folio, size_t offset, size_t length)
 {
 	struct buffer_head *head = folio_buffers(folio), *bh;
 	size_t stop = offset + length, cur = 0;
-	unsigned int delayed = 0;
+	unsigned int delayed = 0, cow = 0;
 
 	if (head) {
 		bh = head;
@@ -116,12 +198,16 @@ void livedfs_invalidate_folio(struct folio *folio, size_t offset, size_t length)
 				clear_buffer_delay(bh);
 				delayed++;
 			}
+			if (cur >= offset && test_and_clear_bit(BH_LivedfsCow, &bh->b_state))
+				cow++;
 			cur = next;
 			bh = bh->b_this_page;
 		} while (bh != head);
 	}
 	if (delayed)
 		livedfs_release_delayed(folio->mapping->host, delayed);
+	if (cow)
+		livedfs_release_cow(folio->mapping->host, cow);
 	block_invalidate_folio(folio, offset, length);
 }
 

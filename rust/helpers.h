@@ -24,9 +24,15 @@ int livedfs_get_block_prepare(struct inode *inode, sector_t iblock,
 int livedfs_get_block_writeback(struct inode *inode, sector_t iblock,
 				struct buffer_head *bh, int create);
 void livedfs_release_delayed(struct inode *inode, unsigned int n);
+int livedfs_reserve_cow(struct inode *inode, unsigned int n);
+void livedfs_release_cow(struct inode *inode, unsigned int n);
 
 /* Implemented in helpers.c. */
 int livedfs_writepages(struct address_space *mapping, struct writeback_control *wbc);
+int livedfs_write_begin(struct file *file, struct address_space *mapping,
+			loff_t pos, unsigned int len, struct folio **foliop,
+			void **fsdata);
+bool livedfs_test_clear_cow(struct buffer_head *bh);
 int livedfs_file_mmap(struct file *file, struct vm_area_struct *vma);
 void livedfs_invalidate_folio(struct folio *folio, size_t offset, size_t length);
 

@@ -329,7 +329,12 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let n = crate::fpfilter::build(sb, info)?;
     info.filter_build_ns.store(crate::vfs::ktime_ns().saturating_sub(t0), Ordering::Relaxed);
     if n > 0 {
-        pr_info!("livedfs ({}): fingerprint filter: {} blocks\n", sb.id(), n);
+        pr_info!(
+            "livedfs ({}): fingerprint filter: {} blocks, {} bytes\n",
+            sb.id(),
+            info.filter.entries(),
+            info.filter.memory_bytes()
+        );
     }
 
     let root = crate::inode::iget(sb, ROOT_INO)?;

@@ -216,6 +216,13 @@ impl BhResult {
         unsafe { sys::clear_buffer_dirty(self.0) };
     }
 
+    /// Takes the buffer's copy-on-write reservation flag (set at write time
+    /// for an overwrite of a mapped block): true if it had one.
+    pub(crate) fn take_cow_reservation(&mut self) -> bool {
+        // SAFETY: as above; an atomic bit operation.
+        unsafe { sys::livedfs_test_clear_cow(self.0) }
+    }
+
     /// Whether the buffer is delayed.
     pub(crate) fn is_delay(&self) -> bool {
         // SAFETY: as above.

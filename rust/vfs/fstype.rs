@@ -352,7 +352,7 @@ pub(crate) static AOPS: Ops<sys::address_space_operations> = Ops(sys::address_sp
     readahead: Some(aop_readahead),
     writepages: Some(sys::livedfs_writepages),
     dirty_folio: Some(sys::block_dirty_folio),
-    write_begin: Some(aop_write_begin),
+    write_begin: Some(sys::livedfs_write_begin),
     write_end: Some(sys::generic_write_end),
     bmap: Some(aop_bmap),
     invalidate_folio: Some(sys::livedfs_invalidate_folio),
@@ -710,6 +710,28 @@ pub(crate) unsafe extern "C" fn livedfs_get_block_writeback(
     to_c(crate::file::get_block_writeback(inode, iblock, &mut bh))
 }
 
+/// Reserves `n` blocks for possible copy-on-write of overwritten blocks
+/// (0 or -ENOSPC).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_reserve_cow(inode: *mut sys::inode, n: u32) -> c_int {
+    // SAFETY: a live inode of ours.
+    let inode = unsafe { Inode::from_raw(inode) };
+    match crate::super_::sbi(inode.sb()) {
+        Ok(info) => to_c(crate::balloc::reserve(info, u64::from(n))),
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Gives back `n` copy-on-write reservations (buffers truncated).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_release_cow(inode: *mut sys::inode, n: u32) {
+    // SAFETY: a live inode of ours.
+    let inode = unsafe { Inode::from_raw(inode) };
+    if let Ok(info) = crate::super_::sbi(inode.sb()) {
+        crate::balloc::unreserve(info, u64::from(n));
+    }
+}
+
 /// Called by invalidate_folio for truncated delayed buffers.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn livedfs_release_delayed(inode: *mut sys::inode, n: u32) {
@@ -727,17 +749,6 @@ unsafe extern "C" fn aop_readahead(rac: *mut sys::readahead_control) {
     unsafe { sys::mpage_readahead(rac, Some(livedfs_get_block_read)) }
 }
 
-unsafe extern "C" fn aop_write_begin(
-    _file: *mut sys::file,
-    mapping: *mut sys::address_space,
-    pos: sys::loff_t,
-    len: u32,
-    foliop: *mut *mut sys::folio,
-    _fsdata: *mut *mut kernel::ffi::c_void,
-) -> c_int {
-    // SAFETY: the page cache's write_begin contract, passed through.
-    unsafe { sys::block_write_begin(mapping, pos, len, foliop, Some(livedfs_get_block_prepare)) }
-}
 
 unsafe extern "C" fn aop_bmap(mapping: *mut sys::address_space, block: sys::sector_t) -> sys::sector_t {
     // SAFETY: live mapping; delayed blocks have no address until written.
