@@ -13,11 +13,12 @@
 # failure. Logs: build/test-logs/, build/vm-logs/.
 source "$(dirname "$0")/lib.sh"
 
-flavour=base only=""
+flavour=base only="" long=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --flavour) flavour=$2; shift 2 ;;
         --only) only=$2; shift 2 ;;
+        --long) long=1; shift ;;
         -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
@@ -103,6 +104,15 @@ vm 00-boot.sh --disk scratch:64M
 vm 01-kunit.sh --kunit
 vm 10-mount.sh --disk vol:256M --disk zero:64M --image "ext4:$LIVEDFS_ROOT/build/ext4.img"
 vm 20-smoke.sh --disk vol:256M
+vm 30-posix.sh --disk vol:1G
+vm 40-difftest.sh --disk vol:1G
+if [ $long -eq 1 ]; then
+    vm 50-data.sh --timeout 3600 --disk vol:8G 4G
+else
+    vm 50-data.sh --timeout 900 --disk vol:2G 1G
+fi
+vm 60-enospc.sh --disk vol:256M
+vm 70-dedup.sh --disk vol:512M
 
 echo
 echo "$PASSED passed, $FAILED failed"

@@ -7,7 +7,7 @@ mkdir -p $M /tmp/ref
 check "mkfs" mkfs.livedfs -q -F "$VOL"
 check "mount" mount -t livedfs "$VOL" $M
 mkdir -p $M/t
-difftest run --seed 42 --ops 4000 --procs 4 --dup-ratio 0.5 $M/t /tmp/ref
+difftest run --seed 42 --ops 20000 --procs 4 --dup-ratio 0.5 $M/t /tmp/ref
 check "difftest: livedfs and tmpfs agree" test $? -eq 0
 difftest manifest /tmp/ref > /tmp/ref.manifest
 check "umount" umount $M
