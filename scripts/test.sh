@@ -87,11 +87,17 @@ log "5/5 VM tests"
 INITRD="$LIVEDFS_ROOT/build/base.cpio"
 "$LIVEDFS_ROOT/scripts/build-initramfs.sh" "$KDIR" "$INITRD"
 mkfs.ext4 -q -F "$LIVEDFS_ROOT/build/ext4.img" 64M
+# vm SCRIPT [vm.sh options] [-- script arguments]
 vm() {
     local name=$1; shift
     case "$name" in *$only*) ;; *) return 0 ;; esac
+    local opts=() args=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = -- ]; then shift; args=("$@"); break; fi
+        opts+=("$1"); shift
+    done
     local out
-    out=$("$LIVEDFS_ROOT/scripts/vm.sh" --kdir "$KDIR" --initramfs "$INITRD" "$@" "$name" 2> "$LOGS/vm-$name.err" | tail -n 1) || true
+    out=$("$LIVEDFS_ROOT/scripts/vm.sh" --kdir "$KDIR" --initramfs "$INITRD" "${opts[@]}" "$name" "${args[@]}" 2> "$LOGS/vm-$name.err" | tail -n 1) || true
     cat "$LOGS/vm-$name.err" >&2
     local p f
     p=$(echo "$out" | sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1/p')
@@ -107,9 +113,9 @@ vm 20-smoke.sh --disk vol:256M
 vm 30-posix.sh --disk vol:1G
 vm 40-difftest.sh --disk vol:1G
 if [ $long -eq 1 ]; then
-    vm 50-data.sh --timeout 3600 --disk vol:8G 4G
+    vm 50-data.sh --timeout 3600 --disk vol:8G -- 4G
 else
-    vm 50-data.sh --timeout 900 --disk vol:2G 1G
+    vm 50-data.sh --timeout 900 --disk vol:2G -- 1G
 fi
 vm 60-enospc.sh --disk vol:256M
 vm 70-dedup.sh --disk vol:512M
