@@ -36,6 +36,30 @@ pub(crate) struct Stats {
     pub(crate) cow_breaks: AtomicU64,
     /// Blocks whose last reference went away.
     pub(crate) blocks_freed: AtomicU64,
+    /// File block pointers to data blocks (the sum of all refcounts).
+    pub(crate) referenced: AtomicU64,
+}
+
+/// Counter `which` for sysfs (the order of the names in helpers.c).
+pub(crate) fn stat_value(info: &SbInfo, which: i32) -> u64 {
+    let s = &info.stats;
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    match which {
+        0 => get(&s.logical_written),
+        1 => get(&s.unique_written),
+        2 => get(&s.dup_hits),
+        3 => get(&s.false_candidates),
+        4 => get(&s.zero_blocks),
+        5 => get(&s.cow_breaks),
+        6 => get(&s.blocks_freed),
+        7 => info.alloc.lock().groups.iter().fold(0u64, |a, d| a.saturating_add(u64::from(d.fp_used))),
+        8 => get(&s.referenced),
+        9 => info.filter.entries(),
+        10 => info.filter.memory_bytes(),
+        11 => info.filter_build_ns.load(Ordering::Relaxed),
+        12 => u64::from(info.geo.block_size),
+        _ => 0,
+    }
 }
 
 fn bump(c: &AtomicU64) {

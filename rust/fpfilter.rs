@@ -141,6 +141,7 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
                     return Err(crate::errors::corrupt_msg(sb, format_args!("group {} store entry past the group's end", g)));
                 };
                 info.filter.insert(&ent.fingerprint, b)?;
+                info.stats.referenced.fetch_add(u64::from(ent.refcount), Ordering::Relaxed);
                 n = n.saturating_add(1);
             }
         }

@@ -99,6 +99,7 @@ pub(crate) fn set_new(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) 
     if was != 0 {
         return Err(corrupt_msg(sb, format_args!("block {} allocated while its refcount was {}", b, was)));
     }
+    info.stats.referenced.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     count_used(sb, info, g, true)
 }
 
@@ -129,6 +130,11 @@ pub(crate) fn add_ref(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) 
         Ok(true)
     })
     .map_err(|e| corrupt(sb, "fingerprint entry", e))
+    .inspect(|&added| {
+        if added {
+            info.stats.referenced.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        }
+    })
 }
 
 /// Drops a reference to block `b`; returns the references left and the
@@ -153,6 +159,7 @@ pub(crate) fn drop_ref(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<(u32, F
     });
     match r.map_err(|e| corrupt(sb, "fingerprint entry", e))? {
         Some((left, fp)) => {
+            info.stats.referenced.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
             if left == 0 {
                 count_used(sb, info, g, false)?;
             }

@@ -255,3 +255,126 @@ void livedfs_panic_on_error(void)
 {
 	panic("livedfs: errors=panic: corrupted volume (see messages above)");
 }
+
+/*
+ * sysfs: /sys/fs/livedfs/<device>/<counter>, one number per file. The
+ * values come from Rust (livedfs_stat_value); the names below are in the
+ * order of rust/stats.rs's `STAT_NAMES`.
+ */
+#include <linux/kobject.h>
+#include <linux/sysfs.h>
+#include <linux/completion.h>
+
+struct livedfs_sysfs {
+	struct kobject kobj;
+	struct completion released;
+	const void *info;
+};
+
+struct livedfs_stat_attr {
+	struct kobj_attribute attr;
+	int which;
+};
+
+static struct kset *livedfs_kset;
+
+static ssize_t livedfs_stat_show(struct kobject *kobj, struct kobj_attribute *attr,
+				 char *buf)
+{
+	struct livedfs_sysfs *s = container_of(kobj, struct livedfs_sysfs, kobj);
+	struct livedfs_stat_attr *a = container_of(attr, struct livedfs_stat_attr, attr);
+
+	return sysfs_emit(buf, "%llu\n", livedfs_stat_value(s->info, a->which));
+}
+
+#define LIVEDFS_STAT(n, i) \
+	static struct livedfs_stat_attr livedfs_attr_##n = { \
+		.attr = __ATTR(n, 0444, livedfs_stat_show, NULL), .which = i }
+
+LIVEDFS_STAT(logical_blocks_written, 0);
+LIVEDFS_STAT(unique_blocks_written, 1);
+LIVEDFS_STAT(duplicate_hits, 2);
+LIVEDFS_STAT(false_candidates, 3);
+LIVEDFS_STAT(zero_blocks, 4);
+LIVEDFS_STAT(cow_breaks, 5);
+LIVEDFS_STAT(blocks_freed, 6);
+LIVEDFS_STAT(physical_blocks_used, 7);
+LIVEDFS_STAT(logical_blocks_referenced, 8);
+LIVEDFS_STAT(filter_entries, 9);
+LIVEDFS_STAT(filter_bytes, 10);
+LIVEDFS_STAT(filter_build_ns, 11);
+LIVEDFS_STAT(block_size, 12);
+
+static struct attribute *livedfs_stat_attrs[] = {
+	&livedfs_attr_logical_blocks_written.attr.attr,
+	&livedfs_attr_unique_blocks_written.attr.attr,
+	&livedfs_attr_duplicate_hits.attr.attr,
+	&livedfs_attr_false_candidates.attr.attr,
+	&livedfs_attr_zero_blocks.attr.attr,
+	&livedfs_attr_cow_breaks.attr.attr,
+	&livedfs_attr_blocks_freed.attr.attr,
+	&livedfs_attr_physical_blocks_used.attr.attr,
+	&livedfs_attr_logical_blocks_referenced.attr.attr,
+	&livedfs_attr_filter_entries.attr.attr,
+	&livedfs_attr_filter_bytes.attr.attr,
+	&livedfs_attr_filter_build_ns.attr.attr,
+	&livedfs_attr_block_size.attr.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(livedfs_stat);
+
+static void livedfs_sysfs_release(struct kobject *kobj)
+{
+	struct livedfs_sysfs *s = container_of(kobj, struct livedfs_sysfs, kobj);
+
+	complete(&s->released);
+}
+
+static const struct kobj_type livedfs_ktype = {
+	.default_groups = livedfs_stat_groups,
+	.sysfs_ops = &kobj_sysfs_ops,
+	.release = livedfs_sysfs_release,
+};
+
+int livedfs_sysfs_init(void)
+{
+	livedfs_kset = kset_create_and_add("livedfs", NULL, fs_kobj);
+	return livedfs_kset ? 0 : -ENOMEM;
+}
+
+void livedfs_sysfs_exit(void)
+{
+	kset_unregister(livedfs_kset);
+}
+
+void *livedfs_sysfs_add(const char *name, const void *info)
+{
+	struct livedfs_sysfs *s = kzalloc(sizeof(*s), GFP_KERNEL);
+	int err;
+
+	if (!s)
+		return NULL;
+	s->info = info;
+	s->kobj.kset = livedfs_kset;
+	init_completion(&s->released);
+	err = kobject_init_and_add(&s->kobj, &livedfs_ktype, NULL, "%s", name);
+	if (err) {
+		kobject_put(&s->kobj);
+		wait_for_completion(&s->released);
+		kfree(s);
+		return NULL;
+	}
+	return s;
+}
+
+void livedfs_sysfs_del(void *p)
+{
+	struct livedfs_sysfs *s = p;
+
+	if (!s)
+		return;
+	kobject_del(&s->kobj);
+	kobject_put(&s->kobj);
+	wait_for_completion(&s->released);
+	kfree(s);
+}

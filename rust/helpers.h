@@ -41,4 +41,11 @@ void livedfs_inode_lock(struct inode *inode);
 void livedfs_inode_unlock(struct inode *inode);
 void __noreturn livedfs_panic_on_error(void);
 
+/* sysfs (helpers.c); values from Rust (rust/stats.rs). */
+unsigned long long livedfs_stat_value(const void *info, int which);
+int livedfs_sysfs_init(void);
+void livedfs_sysfs_exit(void);
+void *livedfs_sysfs_add(const char *name, const void *info);
+void livedfs_sysfs_del(void *p);
+
 #endif

@@ -61,7 +61,11 @@ struct Livedfs {
 
 impl kernel::Module for Livedfs {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        vfs::inode::init_cache()?;
+        vfs::sysfs::init()?;
+        if let Err(e) = vfs::inode::init_cache() {
+            vfs::sysfs::exit();
+            return Err(e);
+        }
         match vfs::fstype::Registration::new(module) {
             Ok(fs) => {
                 pr_info!("livedfs: registered\n");
@@ -69,6 +73,7 @@ impl kernel::Module for Livedfs {
             }
             Err(e) => {
                 vfs::inode::destroy_cache();
+                vfs::sysfs::exit();
                 Err(e)
             }
         }
@@ -81,5 +86,6 @@ impl Drop for Livedfs {
         // the cache (which reports any leaked inode).
         drop(self.fs.take());
         vfs::inode::destroy_cache();
+        vfs::sysfs::exit();
     }
 }

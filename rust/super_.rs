@@ -72,6 +72,9 @@ pub(crate) struct DiskState {
 /// Per-mount state, hung off `s_fs_info`.
 #[pin_data]
 pub(crate) struct SbInfo {
+    /// The sysfs directory reads this struct: first field, dropped first.
+    #[pin]
+    sysfs: Mutex<Option<crate::vfs::sysfs::SysfsEntry>>,
     pub(crate) geo: Geometry,
     /// Checksum seed: crc32c of the UUID.
     pub(crate) seed: u32,
@@ -304,6 +307,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let r_blocks = disk_sb.r_blocks_count;
     let info = KBox::pin_init(
         pin_init!(SbInfo {
+            sysfs <- new_mutex!(None),
             geo,
             seed,
             r_blocks,
@@ -342,6 +346,12 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         return Err(crate::errors::corrupt_msg(sb, format_args!("root inode is not a directory")));
     }
     sb.set_root(root)?;
+    let mut id = KVec::new();
+    id.extend_from_slice(sb.id().0, GFP_KERNEL)?;
+    match crate::vfs::sysfs::SysfsEntry::new(&id, info) {
+        Ok(e) => *info.sysfs.lock() = Some(e),
+        Err(_) => pr_warn!("livedfs ({}): no sysfs statistics for this mount\n", sb.id()),
+    }
     if !sb.is_rdonly() {
         mark_mounted(sb, info)?;
         crate::inode::process_orphans(sb, info)?;

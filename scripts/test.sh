@@ -119,6 +119,7 @@ else
 fi
 vm 60-enospc.sh --disk vol:256M
 vm 70-dedup.sh --disk vol:512M
+vm 71-dedup-stats.sh --disk vol:512M
 
 echo
 echo "$PASSED passed, $FAILED failed"

@@ -27,6 +27,7 @@ pub(crate) mod fstype;
 pub(crate) mod inode;
 pub(crate) mod kunit;
 pub(crate) mod super_block;
+pub(crate) mod sysfs;
 
 pub(crate) use buffer::{BhResult, Buffer};
 pub(crate) use dentry::Dentry;
