@@ -54,6 +54,11 @@ struct RunArgs {
     /// Print every operation and its outcome.
     #[arg(long, short)]
     verbose: bool,
+    /// Self-test of the checker: after operation K of process 0, corrupt
+    /// tree B behind difftest's back (flip the first byte of its first
+    /// non-empty regular file, or create a stray file if there is none).
+    #[arg(long, hide = true, value_name = "K")]
+    inject_b_fault: Option<u64>,
     /// The tree under test (an empty directory).
     a: PathBuf,
     /// The reference tree (an empty directory).
@@ -154,6 +159,9 @@ fn run(rep: &mut Report, a: &RunArgs) -> Result<()> {
             ]);
         if a.verbose {
             cmd.arg("--verbose");
+        }
+        if let Some(k) = a.inject_b_fault {
+            cmd.args(["--inject-b-fault", &k.to_string()]);
         }
         cmd.arg(&a.a).arg(&a.b);
         children.push((i, cmd.spawn().context("start a worker process")?));
@@ -261,6 +269,9 @@ fn worker(rep: &mut Report, index: usize, nops: u64, a: &RunArgs) -> Result<()> 
                 break;
             }
         }
+        if index == 0 && a.inject_b_fault == Some(k) {
+            inject_fault(&rb, &model)?;
+        }
         if oa.starts_with("ok") {
             ok += 1;
             model.apply(&op, &ra);
@@ -280,5 +291,30 @@ fn worker(rep: &mut Report, index: usize, nops: u64, a: &RunArgs) -> Result<()> 
     } else {
         rep.fail(&name, &format!("{diverged} operations diverged"));
     }
+    Ok(())
+}
+
+/// Corrupt tree B (see `--inject-b-fault`).
+fn inject_fault(rb: &Path, model: &Model) -> Result<()> {
+    for (p, k) in &model.entries {
+        if *k != ops::Kind::File {
+            continue;
+        }
+        let path = rb.join(p);
+        let Ok(fd) = sys::open(&path, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0) else {
+            continue;
+        };
+        let mut b = [0u8; 1];
+        if sys::pread(&fd, &mut b, 0) == Ok(1) {
+            b[0] ^= 0xff;
+            sys::pwrite(&fd, &b, 0).map_err(|e| anyhow::anyhow!("inject: {e}"))?;
+            emit(&format!("info: injected a fault: flipped byte 0 of B/{p}"));
+            return Ok(());
+        }
+    }
+    let path = rb.join("injected-stray-file");
+    sys::open(&path, libc::O_WRONLY | libc::O_CREAT, 0o644)
+        .map_err(|e| anyhow::anyhow!("inject: {e}"))?;
+    emit("info: injected a fault: created B/injected-stray-file");
     Ok(())
 }
