@@ -66,16 +66,17 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Looks for an existing block holding exactly `data` (fingerprint `fp`)
-/// other than `exclude`, and takes a reference to it.
+/// Looks, under the filter guard of `fp`, for an existing block holding
+/// exactly `data` other than `exclude`, and takes a reference to it.
 fn find_duplicate(
     sb: &SuperBlock,
     info: &SbInfo,
+    guard: &crate::fpfilter::FilterGuard<'_>,
     fp: &crate::format::fpstore::Fingerprint,
     data: &[u8],
     exclude: Option<u32>,
 ) -> Result<Option<u32>> {
-    let cands = info.filter.candidates(fp)?;
+    let cands = guard.candidates()?;
     for &c in cands.iter() {
         if Some(c) == exclude {
             continue;
@@ -148,7 +149,12 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
     }
 
     let fp = info.hasher.digest(data)?;
-    if let Some(c) = find_duplicate(sb, info, &fp, data, old)? {
+    // Decide under the filter guard of `fp` (lookup, confirm, share or
+    // record atomically); change the file's map and drop the old block's
+    // reference after releasing it (they take other locks).
+    let mut guard = info.filter.lock(&fp)?;
+    if let Some(c) = find_duplicate(sb, info, &guard, &fp, data, old)? {
+        drop(guard);
         inode::set_pointer(inode, file_block, c)?;
         if let Some(o) = old {
             release_block(sb, info, o)?;
@@ -167,9 +173,10 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
         let e = fpstore::get(sb, info, o)?;
         if e.refcount == 1 {
             // Ours alone: rewrite in place under the new fingerprint.
-            info.filter.remove(&e.fingerprint, o)?;
             fpstore::set_fingerprint(sb, info, o, &fp)?;
-            info.filter.insert(&fp, o)?;
+            guard.insert(o)?;
+            drop(guard);
+            info.filter.remove(&e.fingerprint, o)?;
             give_back_cow(info);
             bh.map(sb, u64::from(o));
             bump(&info.stats.unique_written);
@@ -185,7 +192,8 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
         inode::allocate_data_block(inode, file_block, reserved)?
     };
     fpstore::set_new(sb, info, b, &fp)?;
-    info.filter.insert(&fp, b)?;
+    guard.insert(b)?;
+    drop(guard);
     inode::set_pointer(inode, file_block, b)?;
     if let Some(o) = old {
         release_block(sb, info, o)?;

@@ -27,6 +27,36 @@ pub(crate) struct Filter {
     entries: AtomicU64,
 }
 
+/// The locked part of the filter holding one fingerprint.
+pub(crate) struct FilterGuard<'a> {
+    shard: kernel::sync::lock::Guard<'a, Shard, kernel::sync::lock::mutex::MutexBackend>,
+    key: u64,
+    entries: &'a AtomicU64,
+}
+
+impl FilterGuard<'_> {
+    /// Blocks whose fingerprint may be the locked one (to be confirmed on
+    /// disk).
+    pub(crate) fn candidates(&self) -> Result<KVec<u32>> {
+        let k = self.key;
+        let start = self.shard.partition_point(|e| e.0 < k);
+        let mut out = KVec::new();
+        for e in self.shard.iter().skip(start).take_while(|e| e.0 == k) {
+            out.push(e.1, GFP_KERNEL)?;
+        }
+        Ok(out)
+    }
+
+    /// Remembers that block `b` holds the locked fingerprint.
+    pub(crate) fn insert(&mut self, b: u32) -> Result {
+        let k = self.key;
+        let at = self.shard.partition_point(|e| (e.0, e.1) < (k, b));
+        crate::vfs::vec_insert(&mut self.shard, at, (k, b))?;
+        self.entries.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// The fingerprint's first 64 bits, the key entries are sorted by.
 fn key(fp: &Fingerprint) -> u64 {
     crate::format::filter::bits(fp.as_slice(), 0, 32) << 32 | crate::format::filter::bits(fp.as_slice(), 32, 32)
@@ -53,26 +83,23 @@ impl Filter {
         self.shards.get(shard_of(k)).map(|s| &**s).ok_or(EINVAL)
     }
 
-    /// Blocks whose fingerprint may be `fp` (to be confirmed on disk).
-    pub(crate) fn candidates(&self, fp: &Fingerprint) -> Result<KVec<u32>> {
+    /// Locks the part of the filter holding `fp`. While the guard lives,
+    /// no other writer can look up or record that fingerprint: the
+    /// dedup decision for a block (lookup, confirm, allocate or share,
+    /// record) is atomic, so concurrent writers of identical data end with
+    /// one copy. Never take a second guard while holding one.
+    pub(crate) fn lock(&self, fp: &Fingerprint) -> Result<FilterGuard<'_>> {
         let k = key(fp);
-        let s = self.shard(k)?.lock();
-        let start = s.partition_point(|e| e.0 < k);
-        let mut out = KVec::new();
-        for e in s.iter().skip(start).take_while(|e| e.0 == k) {
-            out.push(e.1, GFP_KERNEL)?;
-        }
-        Ok(out)
+        Ok(FilterGuard {
+            shard: self.shard(k)?.lock(),
+            key: k,
+            entries: &self.entries,
+        })
     }
 
     /// Remembers that block `b` holds fingerprint `fp`.
     pub(crate) fn insert(&self, fp: &Fingerprint, b: u32) -> Result {
-        let k = key(fp);
-        let mut s = self.shard(k)?.lock();
-        let at = s.partition_point(|e| (e.0, e.1) < (k, b));
-        crate::vfs::vec_insert(&mut s, at, (k, b))?;
-        self.entries.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        self.lock(fp)?.insert(b)
     }
 
     /// Forgets that block `b` holds fingerprint `fp`.

@@ -598,7 +598,15 @@ fn set_ptr(sb: &SuperBlock, info: &SbInfo, m: &mut MapState, parent: Option<u32>
 
 /// Frees the data blocks of `[start, end)` (file blocks) and the indirect
 /// blocks left empty; returns the number of blocks freed.
-fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState, start: u64, end: u64, counted: bool) -> Result<u64> {
+fn free_range_locked(
+    sb: &SuperBlock,
+    info: &SbInfo,
+    ino: u32,
+    m: &mut MapState,
+    start: u64,
+    end: u64,
+    mut later: Option<&mut KVec<u32>>,
+) -> Result<u64> {
     let ppb = u64::from(info.geo.ptrs_per_block());
     let mut freed = 0u64;
     // Direct blocks.
@@ -607,7 +615,7 @@ fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState,
         if fb >= start && fb < end {
             if let Some(slot) = m.block.get_mut(i) {
                 if *slot != 0 {
-                    release_data_block(sb, info, *slot, counted)?;
+                    release_data_block(sb, info, *slot, &mut later)?;
                     *slot = 0;
                     freed = freed.saturating_add(1);
                 }
@@ -621,7 +629,7 @@ fn free_range_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState,
     for (slot_idx, depth) in [(finode::IND_BLOCK, 1u32), (finode::DIND_BLOCK, 2), (finode::TIND_BLOCK, 3)] {
         let root = m.block.get(slot_idx).copied().unwrap_or(0);
         if root != 0 && start < base.saturating_add(span) && end > base {
-            let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end, counted)?;
+            let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end, &mut later)?;
             freed = freed.saturating_add(n);
             if empty {
                 release_meta_block(sb, info, root)?;
@@ -652,7 +660,7 @@ fn free_tree(
     base: u64,
     start: u64,
     end: u64,
-    counted: bool,
+    later: &mut Option<&mut KVec<u32>>,
 ) -> Result<(u64, bool)> {
     if !info.geo.is_data_block(blk) {
         return Err(corrupt_msg(sb, format_args!("inode {} indirect pointer {} out of range", ino, blk)));
@@ -677,11 +685,11 @@ fn free_tree(
             if !info.geo.is_data_block(p) {
                 return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, p)));
             }
-            release_data_block(sb, info, p, counted)?;
+            release_data_block(sb, info, p, later)?;
             freed = freed.saturating_add(1);
             bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))?;
         } else {
-            let (n, empty) = free_tree(sb, info, ino, p, depth.saturating_sub(1), cbase, start, end, counted)?;
+            let (n, empty) = free_tree(sb, info, ino, p, depth.saturating_sub(1), cbase, start, end, later)?;
             freed = freed.saturating_add(n);
             if empty {
                 release_meta_block(sb, info, p)?;
@@ -696,12 +704,17 @@ fn free_tree(
 }
 
 /// Releases a data block of a file: a reference of a regular file's
-/// (deduplicated, counted) block, or a directory or symlink block outright.
-fn release_data_block(sb: &SuperBlock, info: &SbInfo, b: u32, counted: bool) -> Result {
-    if counted {
-        crate::dedup::release_block(sb, info, b)
-    } else {
-        balloc::free_block(sb, info, b)
+/// (deduplicated, counted) block is queued in `later`, to be dropped once
+/// the map lock is released (dropping a reference takes the filter lock,
+/// which writeback takes before the map lock); a directory or symlink block
+/// is freed outright.
+fn release_data_block(sb: &SuperBlock, info: &SbInfo, b: u32, later: &mut Option<&mut KVec<u32>>) -> Result {
+    match later {
+        Some(v) => {
+            v.push(b, GFP_KERNEL)?;
+            Ok(())
+        }
+        None => balloc::free_block(sb, info, b),
     }
 }
 
@@ -718,13 +731,26 @@ pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
     let sb = inode.sb();
     let info = sbi(sb)?;
     let counted = inode.mode() & finode::S_IFMT == finode::S_IFREG;
+    let mut later = KVec::new();
     let mut m = inode.data().map.lock();
-    free_range_locked(sb, info, inode.ino(), &mut m, start, end, counted)?;
+    let r = free_range_locked(
+        sb,
+        info,
+        inode.ino(),
+        &mut m,
+        start,
+        end,
+        if counted { Some(&mut later) } else { None },
+    );
     let bs512 = u64::from(info.geo.block_size / 512);
     inode.set_sectors(m.blocks.saturating_mul(bs512));
     drop(m);
     inode.mark_dirty();
-    Ok(())
+    // The pointers are gone from the map: now drop their references.
+    for &b in later.iter() {
+        crate::dedup::release_block(sb, info, b)?;
+    }
+    r.map(|_| ())
 }
 
 /// Frees every block past `size` bytes.
