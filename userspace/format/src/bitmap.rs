@@ -36,15 +36,25 @@ pub fn clear(map: &mut [u8], i: usize) -> bool {
     }
 }
 
+/// Bits `map` holds.
+fn bits_in(map: &[u8]) -> usize {
+    map.len().saturating_mul(8)
+}
+
 /// Sets bits `start..end`.
 pub fn set_range(map: &mut [u8], start: usize, end: usize) {
-    for i in start..end {
+    // Bits past the end are never written: stop at the end of the map, so
+    // a wild `end` costs nothing (rather than a 2^64-step loop).
+    for i in start..end.min(bits_in(map)) {
         set(map, i);
     }
 }
 
 /// First clear bit in `start..end`, if any.
 pub fn find_zero(map: &[u8], start: usize, end: usize) -> Option<usize> {
+    // Bits past the end of the map read as set: no zero lies there, so a
+    // wild `end` is cut to the map rather than scanned bit by bit.
+    let end = end.min(bits_in(map));
     let mut i = start;
     while i < end {
         // Skip whole full bytes quickly.
@@ -68,8 +78,11 @@ pub fn find_zero_from(map: &[u8], goal: usize, end: usize) -> Option<usize> {
     find_zero(map, goal, end).or_else(|| find_zero(map, 0, goal))
 }
 
-/// Number of set bits in `0..n`.
+/// Number of set bits in `0..n`; bits past the end of the map count as
+/// set, as [`test`] reads them.
 pub fn count_set(map: &[u8], n: usize) -> usize {
+    let past = n.saturating_sub(bits_in(map));
+    let n = n.min(bits_in(map));
     let full = n / 8;
     let mut c: usize = map.iter().take(full).map(|b| b.count_ones() as usize).sum();
     for i in full.saturating_mul(8)..n {
@@ -77,5 +90,5 @@ pub fn count_set(map: &[u8], n: usize) -> usize {
             c = c.saturating_add(1);
         }
     }
-    c
+    c.saturating_add(past)
 }
