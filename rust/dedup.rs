@@ -114,6 +114,58 @@ pub(crate) fn release_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
     Ok(())
 }
 
+/// Reflink (and out-of-band dedup): makes `dst`'s blocks of the range
+/// point at `src`'s, each shared block's reference count raised, the
+/// blocks `dst` pointed to before released. Holes stay holes.
+pub(crate) fn remap(src: &Inode, pos_in: u64, dst: &Inode, pos_out: u64, len: u64, dedup: bool) -> Result {
+    let sb = src.sb();
+    let info = sbi(sb)?;
+    let bs = u64::from(info.geo.block_size);
+    if pos_in.checked_rem(bs) != Some(0) || pos_out.checked_rem(bs) != Some(0) {
+        return Err(EINVAL);
+    }
+    let first_in = pos_in / bs;
+    let first_out = pos_out / bs;
+    let n = len.saturating_add(bs.saturating_sub(1)) / bs;
+    for i in 0..n {
+        let fb_in = first_in.saturating_add(i);
+        let fb_out = first_out.saturating_add(i);
+        let b = inode::map_block(src, fb_in)?;
+        let old = inode::map_block(dst, fb_out)?;
+        if b == old {
+            continue; // already shared (or both holes)
+        }
+        match b {
+            None => {
+                if !dedup {
+                    if let Some(o) = old {
+                        inode::set_pointer(dst, fb_out, 0)?;
+                        release_block(sb, info, o)?;
+                    }
+                }
+            }
+            Some(b) => {
+                let e = fpstore::get(sb, info, b)?;
+                if e.refcount == 0 {
+                    return Err(crate::errors::corrupt_msg(
+                        sb,
+                        format_args!("inode {} points to free block {}", src.ino(), b),
+                    ));
+                }
+                if !fpstore::add_ref(sb, info, b, &e.fingerprint)? {
+                    // Saturated: this block can't be shared any further.
+                    return Err(Error::from_errno(-31)); // EMLINK
+                }
+                inode::set_pointer(dst, fb_out, b)?;
+                if let Some(o) = old {
+                    release_block(sb, info, o)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The writeback decision for block `file_block` of regular file `inode`,
 /// whose buffer `bh` is dirty: map it where its contents belong and say
 /// whether it must be written.

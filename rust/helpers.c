@@ -378,3 +378,40 @@ void livedfs_sysfs_del(void *p)
 	wait_for_completion(&s->released);
 	kfree(s);
 }
+
+/*
+ * FICLONE / FICLONERANGE / FIDEDUPERANGE: lock both inodes, let the VFS
+ * check the request (and, for dedup, compare the data) and write back both
+ * ranges, drop the destination's cached pages, then share the blocks
+ * (livedfs_remap_blocks, in Rust, on the same reference counts as inline
+ * deduplication).
+ */
+loff_t livedfs_remap_file_range(struct file *file_in, loff_t pos_in,
+				struct file *file_out, loff_t pos_out,
+				loff_t len, unsigned int remap_flags)
+{
+	struct inode *src = file_inode(file_in), *dst = file_inode(file_out);
+	loff_t ret;
+
+	if (remap_flags & ~(REMAP_FILE_DEDUP | REMAP_FILE_ADVISORY))
+		return -EINVAL;
+	lock_two_nondirectories(src, dst);
+	ret = generic_remap_file_range_prep(file_in, pos_in, file_out, pos_out,
+					    &len, remap_flags);
+	if (ret < 0 || len == 0)
+		goto out;
+	truncate_inode_pages_range(&dst->i_data, pos_out,
+				   round_up(pos_out + len, i_blocksize(dst)) - 1);
+	ret = livedfs_remap_blocks(src, pos_in, dst, pos_out, len,
+				   !!(remap_flags & REMAP_FILE_DEDUP));
+	if (ret < 0)
+		goto out;
+	if (!(remap_flags & REMAP_FILE_DEDUP) && pos_out + len > i_size_read(dst))
+		i_size_write(dst, pos_out + len);
+	inode_set_mtime_to_ts(dst, inode_set_ctime_current(dst));
+	mark_inode_dirty(dst);
+	ret = len;
+out:
+	unlock_two_nondirectories(src, dst);
+	return ret;
+}

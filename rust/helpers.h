@@ -48,4 +48,11 @@ void livedfs_sysfs_exit(void);
 void *livedfs_sysfs_add(const char *name, const void *info);
 void livedfs_sysfs_del(void *p);
 
+/* Reflink and out-of-band dedup (helpers.c); blocks shared in Rust. */
+loff_t livedfs_remap_file_range(struct file *file_in, loff_t pos_in,
+				struct file *file_out, loff_t pos_out,
+				loff_t len, unsigned int remap_flags);
+int livedfs_remap_blocks(struct inode *src, loff_t pos_in, struct inode *dst,
+			 loff_t pos_out, loff_t len, bool dedup);
+
 #endif

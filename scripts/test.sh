@@ -121,6 +121,7 @@ vm 60-enospc.sh --disk vol:256M
 vm 70-dedup.sh --disk vol:512M
 vm 71-dedup-stats.sh --disk vol:512M
 vm 72-dedup-concurrent.sh --disk vol:512M
+vm 73-reflink.sh --disk vol:512M
 
 echo
 echo "$PASSED passed, $FAILED failed"

@@ -342,6 +342,7 @@ pub(crate) static FILE_FOPS: Ops<sys::file_operations> = Ops(sys::file_operation
     splice_read: Some(sys::filemap_splice_read),
     splice_write: Some(sys::iter_file_splice_write),
     fallocate: Some(fop_fallocate),
+    remap_file_range: Some(sys::livedfs_remap_file_range),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -730,6 +731,27 @@ pub(crate) unsafe extern "C" fn livedfs_release_cow(inode: *mut sys::inode, n: u
     if let Ok(info) = crate::super_::sbi(inode.sb()) {
         crate::balloc::unreserve(info, u64::from(n));
     }
+}
+
+/// Shares the blocks of `[pos_in, pos_in + len)` of `src` into `dst` at
+/// `pos_out` (both inodes locked, ranges written back and checked by the
+/// VFS, block aligned but for a tail at the source's end of file).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_remap_blocks(
+    src: *mut sys::inode,
+    pos_in: sys::loff_t,
+    dst: *mut sys::inode,
+    pos_out: sys::loff_t,
+    len: sys::loff_t,
+    dedup: bool,
+) -> c_int {
+    // SAFETY: two live, locked inodes of ours (the VFS checked both are
+    // regular files on this super block).
+    let (src, dst) = unsafe { (Inode::from_raw(src), Inode::from_raw(dst)) };
+    if pos_in < 0 || pos_out < 0 || len <= 0 {
+        return EINVAL.to_errno();
+    }
+    to_c(crate::dedup::remap(src, pos_in as u64, dst, pos_out as u64, len as u64, dedup))
 }
 
 /// Called by invalidate_folio for truncated delayed buffers.
