@@ -122,6 +122,7 @@ vm 70-dedup.sh --disk vol:512M
 vm 71-dedup-stats.sh --disk vol:512M
 vm 72-dedup-concurrent.sh --disk vol:512M
 vm 73-reflink.sh --disk vol:512M
+vm 74-dedup-variants.sh --disk vol:512M
 
 echo
 echo "$PASSED passed, $FAILED failed"
