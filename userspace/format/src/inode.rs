@@ -306,14 +306,16 @@ pub struct BlockPath {
 /// Maps a file block index to its path through the block map, or `None`
 /// past the largest file the map can address.
 pub fn block_path(ptrs_per_block: u32, file_block: u64) -> Option<BlockPath> {
-    // p <= 1024, so p^3 < 2^30: the checked operations below never fail
-    // for real block sizes, but none of them can panic either.
+    // p <= 1024 for real block sizes, so p^3 <= 2^30. For any u32 p, p^2
+    // fits a u64; p^3 may not, and then saturates: every u64 block index
+    // is below the true p^3, as it is below u64::MAX. (Failing instead
+    // would leave even direct blocks unmapped.) Nothing here can panic.
     let p = u64::from(ptrs_per_block);
     if p == 0 {
         return None;
     }
-    let p2 = p.checked_mul(p)?;
-    let p3 = p2.checked_mul(p)?;
+    let p2 = p.saturating_mul(p);
+    let p3 = p2.saturating_mul(p);
     let d = N_DIRECT as u64;
     let i = file_block;
     if i < d {
