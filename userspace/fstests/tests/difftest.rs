@@ -269,3 +269,24 @@ fn manifest_escapes_odd_names() {
     assert_eq!(m.code, 0, "{}", m.out);
     assert!(m.out.contains("\na%20b%3Dc%25d%0A type=reg "), "{}", m.out);
 }
+
+#[test]
+fn sync_every_keeps_the_trees_equal() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let r = difftest_run(
+        a.path(),
+        b.path(),
+        "9",
+        "1000",
+        "2",
+        &["--sync-every", "100"],
+    );
+    assert_clean(&r, "difftest run --sync-every");
+    assert_eq!(r.passes(), 3, "{}", r.out);
+    let r = run(BIN, &[&"run", &"--drop-caches", &a.path(), &b.path()]);
+    assert_eq!(
+        r.code, 2,
+        "--drop-caches without --sync-every is a usage error:\n{}",
+        r.out
+    );
+}

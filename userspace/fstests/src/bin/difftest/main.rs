@@ -51,6 +51,15 @@ struct RunArgs {
     /// random data.
     #[arg(long, default_value_t = 0.3, value_parser = parse_ratio)]
     dup_ratio: f64,
+    /// Every N operations of each process, syncfs both trees (0: never),
+    /// so later operations work on written-back data.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    sync_every: u64,
+    /// With --sync-every: also drop the page, dentry and inode caches
+    /// (writes 3 to /proc/sys/vm/drop_caches; root only), so that reads
+    /// come from the disk. Meant for a test VM.
+    #[arg(long, requires = "sync_every")]
+    drop_caches: bool,
     /// Print every operation and its outcome.
     #[arg(long, short)]
     verbose: bool,
@@ -160,6 +169,12 @@ fn run(rep: &mut Report, a: &RunArgs) -> Result<()> {
         if a.verbose {
             cmd.arg("--verbose");
         }
+        if a.sync_every > 0 {
+            cmd.args(["--sync-every", &a.sync_every.to_string()]);
+        }
+        if a.drop_caches {
+            cmd.arg("--drop-caches");
+        }
         if let Some(k) = a.inject_b_fault {
             cmd.args(["--inject-b-fault", &k.to_string()]);
         }
@@ -246,6 +261,9 @@ fn worker(rep: &mut Report, index: usize, nops: u64, a: &RunArgs) -> Result<()> 
         format!("p{index} (seed {seed}): {nops} operations with the same outcome on A and B");
     let mut done = 0;
     for k in 0..nops {
+        if a.sync_every > 0 && k > 0 && k % a.sync_every == 0 {
+            sync_trees(&ra, &rb, a.drop_caches)?;
+        }
         if k % 50 == 0 {
             model = Model::scan(&ra);
         }
@@ -290,6 +308,20 @@ fn worker(rep: &mut Report, index: usize, nops: u64, a: &RunArgs) -> Result<()> 
         rep.pass(&name);
     } else {
         rep.fail(&name, &format!("{diverged} operations diverged"));
+    }
+    Ok(())
+}
+
+/// syncfs both trees, and drop the caches if asked.
+fn sync_trees(ra: &Path, rb: &Path, drop_caches: bool) -> Result<()> {
+    for r in [ra, rb] {
+        let fd = sys::open(r, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+            .map_err(|e| anyhow::anyhow!("open {}: {e}", r.display()))?;
+        sys::syncfs(&fd).map_err(|e| anyhow::anyhow!("syncfs {}: {e}", r.display()))?;
+    }
+    if drop_caches {
+        std::fs::write("/proc/sys/vm/drop_caches", b"3")
+            .context("write /proc/sys/vm/drop_caches")?;
     }
     Ok(())
 }
