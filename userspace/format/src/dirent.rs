@@ -342,38 +342,47 @@ pub fn find_room(block: &[u8], name_len: usize) -> Result<Option<usize>> {
 
 /// Inserts an entry into the space found by [`find_room`] at `at`; returns
 /// the new entry's offset (its stable readdir position).
+///
+/// `at` must be the offset of an entry of the block (the chain is walked
+/// to it, validating every entry on the way), `ino` non-zero, `name` valid
+/// and `ft` at most [`FT_MAX`]; otherwise the block is left untouched and
+/// an error returned, so a stale or wild offset can't corrupt the block.
 pub fn insert_at(block: &mut [u8], at: usize, ino: u32, name: &[u8], ft: u8) -> Result<usize> {
+    let bad = |reason| FormatError::BadDirEntry { offset: at, reason };
     if !valid_name(name) {
-        return Err(FormatError::BadDirEntry {
-            offset: at,
-            reason: "invalid name",
-        });
+        return Err(bad("invalid name"));
     }
-    let e_ino = get_u32(block, at)?;
-    let e_rec = usize::from(get_u16(block, at.saturating_add(4))?);
-    let e_name = usize::from(get_u8(block, at.saturating_add(6))?);
+    if ino == 0 {
+        return Err(bad("inode 0"));
+    }
+    if ft > FT_MAX {
+        return Err(bad("bad file type"));
+    }
+    let mut found = None;
+    for e in entries(block) {
+        let e = e?;
+        if e.offset == at {
+            found = Some((e.ino, e.rec_len, e.name.len()));
+            break;
+        }
+        if e.offset > at {
+            break;
+        }
+    }
+    let (e_ino, e_rec, e_name) = found.ok_or(bad("no entry at this offset"))?;
     let need = rec_len_for(name.len());
     if e_ino == 0 {
         if e_rec < need {
-            return Err(FormatError::BadDirEntry {
-                offset: at,
-                reason: "no room",
-            });
+            return Err(bad("no room"));
         }
         write_entry(block, at, ino, e_rec, name, ft)?;
         return Ok(at);
     }
     let used = rec_len_for(e_name);
     if e_rec < used.saturating_add(need) {
-        return Err(FormatError::BadDirEntry {
-            offset: at,
-            reason: "no room",
-        });
+        return Err(bad("no room"));
     }
-    let u16_used = u16::try_from(used).map_err(|_| FormatError::BadDirEntry {
-        offset: at,
-        reason: "rec_len too large",
-    })?;
+    let u16_used = u16::try_from(used).map_err(|_| bad("rec_len too large"))?;
     put_u16(block, at.saturating_add(4), u16_used)?;
     let new = at.saturating_add(used);
     write_entry(block, new, ino, e_rec.saturating_sub(used), name, ft)?;
