@@ -71,20 +71,22 @@ pub fn read_entry(block: &[u8], off: usize, fp_size: usize) -> Result<FpEntry> {
 /// Writes the entry at byte `off` of a store block; a zero refcount writes
 /// a zero (free) entry whatever the fingerprint.
 pub fn write_entry(block: &mut [u8], off: usize, fp: &[u8], refcount: u32) -> Result<()> {
+    // The whole entry must fit before anything is written.
+    let len = fp.len().saturating_add(4);
+    let have = block.len();
+    let dst = block
+        .get_mut(off..off.saturating_add(len))
+        .ok_or(FormatError::Truncated {
+            what: "fingerprint entry",
+            need: off.saturating_add(len),
+            have,
+        })?;
     if refcount == 0 {
-        let len = fp.len().saturating_add(4);
-        let dst = block
-            .get_mut(off..off.saturating_add(len))
-            .ok_or(FormatError::Truncated {
-                what: "fingerprint entry",
-                need: off.saturating_add(len),
-                have: 0,
-            })?;
         dst.fill(0);
         return Ok(());
     }
-    put_bytes(block, off, fp)?;
-    put_u32(block, off.saturating_add(fp.len()), refcount)
+    put_bytes(dst, 0, fp)?;
+    put_u32(dst, fp.len(), refcount)
 }
 
 /// Sets only the refcount of the entry at `off`.
