@@ -190,6 +190,8 @@ pub fn write_entry(
         offset: off,
         reason: "name too long",
     })?;
+    // The header and name must fit before anything is written.
+    slice(block, off, ENTRY_HEADER.saturating_add(name.len()))?;
     put_u32(block, off, ino)?;
     put_u16(block, off.saturating_add(4), rec)?;
     put_u8(block, off.saturating_add(6), nl)?;
