@@ -11,7 +11,7 @@
 use crate::errors::{corrupt, corrupt_msg};
 use crate::format::bitmap;
 use crate::format::group::{bitmap_checksum, GroupDesc, BG_BLOCK_UNINIT};
-use crate::super_::{AllocState, SbInfo};
+use crate::super_::{AllocState, BusyGroup, SbInfo};
 use crate::vfs::{Buffer, SuperBlock};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -21,9 +21,14 @@ fn may_use_reserve() -> bool {
     crate::vfs::capable_sys_resource()
 }
 
-/// Blocks a writer may still reserve or allocate.
+/// Blocks a writer may still reserve or allocate (freed blocks still busy
+/// until their transaction commits are not counted).
 pub(crate) fn available(info: &SbInfo) -> u64 {
-    let free = info.free_blocks.load(Ordering::Relaxed);
+    available_locked(info, info.busy_blocks.load(Ordering::Relaxed))
+}
+
+fn available_locked(info: &SbInfo, busy: u64) -> u64 {
+    let free = info.free_blocks.load(Ordering::Relaxed).saturating_sub(busy);
     let reserved = info.reserved.load(Ordering::Relaxed);
     let mut avail = free.saturating_sub(reserved);
     if !may_use_reserve() {
@@ -33,14 +38,77 @@ pub(crate) fn available(info: &SbInfo) -> u64 {
 }
 
 /// Reserves `n` blocks for later (delayed) allocation; ENOSPC if the
-/// volume can't promise them.
+/// volume can't promise them. Blocks waiting for a commit to become free
+/// are waited for once (a commit), as ext4 retries.
 pub(crate) fn reserve(info: &SbInfo, n: u64) -> Result {
-    let _g = info.alloc.lock();
-    if available(info) < n {
-        return Err(ENOSPC);
+    for attempt in 0..2 {
+        {
+            let st = info.alloc.lock();
+            if available_locked(info, st.busy_blocks) >= n {
+                info.reserved.fetch_add(n, Ordering::Relaxed);
+                return Ok(());
+            }
+            if st.busy_blocks == 0 || attempt == 1 {
+                return Err(ENOSPC);
+            }
+        }
+        // Outside any handle (write_begin and page_mkwrite hold none).
+        if crate::vfs::journal::current().is_some() {
+            return Err(ENOSPC);
+        }
+        if let Some(j) = &info.journal {
+            j.force_commit()?;
+        }
     }
-    info.reserved.fetch_add(n, Ordering::Relaxed);
+    Err(ENOSPC)
+}
+
+/// Whether bit `bit` of group `g` was freed by an uncommitted transaction.
+fn is_busy(st: &AllocState, g: u32, bit: usize) -> bool {
+    st.busy.get(&g).is_some_and(|b| bitmap::test(&b.map, bit))
+}
+
+/// Records block `bit` of group `g` as freed in transaction `tid`.
+fn mark_busy(info: &SbInfo, st: &mut AllocState, g: u32, bit: usize, tid: u32) -> Result {
+    if st.busy.get(&g).is_none() {
+        let bytes = (info.geo.blocks_per_group / 8) as usize;
+        let map = KVec::from_elem(0u8, bytes, GFP_KERNEL)?;
+        let node = kernel::rbtree::RBTreeNode::new(g, BusyGroup { map, tid, count: 0 }, GFP_KERNEL)?;
+        st.busy.insert(node);
+    }
+    if let Some(b) = st.busy.get_mut(&g) {
+        if !bitmap::set(&mut b.map, bit) {
+            b.count = b.count.saturating_add(1);
+            st.busy_blocks = st.busy_blocks.saturating_add(1);
+        }
+        b.tid = tid;
+    }
+    info.busy_blocks.store(st.busy_blocks, Ordering::Relaxed);
     Ok(())
+}
+
+/// After transaction `tid` committed: the blocks it (and earlier ones)
+/// freed may be allocated again. Runs in the journal's commit thread: no
+/// allocation here.
+pub(crate) fn release_busy(info: &SbInfo, tid: u32) {
+    let mut st = info.alloc.lock();
+    let mut released = 0u64;
+    let mut cursor = st.busy.cursor_front();
+    while let Some(c) = cursor {
+        let (&g, b) = c.current();
+        // jbd2's tid_geq: tids wrap around.
+        if (tid.wrapping_sub(b.tid) as i32) >= 0 {
+            released = released.saturating_add(b.count);
+            let (next, node) = c.remove_current();
+            drop(node);
+            // At the end, remove_current steps back to an examined node.
+            cursor = next.filter(|n| *n.current().0 > g);
+        } else {
+            cursor = c.move_next();
+        }
+    }
+    st.busy_blocks = st.busy_blocks.saturating_sub(released);
+    info.busy_blocks.store(st.busy_blocks, Ordering::Relaxed);
 }
 
 /// Gives back `n` reserved blocks that will not be allocated.
@@ -60,7 +128,7 @@ pub(crate) fn write_desc(sb: &SuperBlock, info: &SbInfo, g: u32, d: &GroupDesc) 
             Some(s) => d.encode(s, g, info.seed, &crate::vfs::crc::KernelCrc).map_err(|_| EINVAL),
             None => Err(EINVAL),
         }
-    })
+    })?
 }
 
 /// Reads group `g`'s block bitmap, creating it if the group was never
@@ -78,7 +146,7 @@ fn load_block_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut AllocState, g: u32
             bitmap::set_range(map, 0, l.overhead() as usize);
             bitmap::set_range(map, l.blocks() as usize, geo.blocks_per_group as usize);
             bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc)
-        });
+        })?;
         d.flags &= !BG_BLOCK_UNINIT;
         d.block_bitmap_csum = csum;
         let d = *d;
@@ -122,11 +190,30 @@ pub(crate) fn alloc_block(sb: &SuperBlock, info: &SbInfo, goal: u32, reserved: b
             l.overhead() as usize
         };
         let end = l.blocks() as usize;
-        let found = bh.modify(|map| {
-            let bit = bitmap::find_zero_from(map, from, end)?;
-            bitmap::set(map, bit);
-            Some((bit, bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc)))
+        // Free in the bitmap and not freed by an uncommitted transaction.
+        let pick = bh.read_with(|map| {
+            let search = |lo: usize, hi: usize| -> Option<usize> {
+                let mut at = lo;
+                while at < hi {
+                    let bit = bitmap::find_zero(map, at, hi)?;
+                    if !is_busy(&st, g, bit) {
+                        return Some(bit);
+                    }
+                    at = bit.saturating_add(1);
+                }
+                None
+            };
+            search(from, end).or_else(|| search(l.overhead() as usize, from))
         });
+        let Some(pick) = pick else {
+            continue; // everything free here is still busy
+        };
+        let found = bh.modify(|map| {
+            if bitmap::set(map, pick) {
+                return None;
+            }
+            Some((pick, bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc)))
+        })?;
         let Some((bit, csum)) = found else {
             // The descriptor said free blocks but the bitmap has none.
             return Err(corrupt_msg(sb, format_args!("group {} free count disagrees with its bitmap", g)));
@@ -164,9 +251,13 @@ pub(crate) fn free_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
     let (was, csum) = bh.modify(|map| {
         let was = bitmap::clear(map, bit);
         (was, bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc))
-    });
+    })?;
     if !was {
         return Err(corrupt_msg(sb, format_args!("block {} freed twice", b)));
+    }
+    // Not reusable before this transaction commits.
+    if let Some(tid) = crate::journal::current_tid() {
+        mark_busy(info, &mut st, g, bit, tid)?;
     }
     let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
     d.free_blocks = d.free_blocks.saturating_add(1);

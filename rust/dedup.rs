@@ -128,6 +128,7 @@ pub(crate) fn remap(src: &Inode, pos_in: u64, dst: &Inode, pos_out: u64, len: u6
     let first_out = pos_out / bs;
     let n = len.saturating_add(bs.saturating_sub(1)) / bs;
     for i in 0..n {
+        let _h = crate::journal::start(sb, crate::journal::CREDITS_REMAP, 0)?;
         let fb_in = first_in.saturating_add(i);
         let fb_out = first_out.saturating_add(i);
         let b = inode::map_block(src, fb_in)?;
@@ -247,6 +248,12 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
     guard.insert(b)?;
     drop(guard);
     inode::set_pointer(inode, file_block, b)?;
+    // data=ordered: the new block's data reaches the disk before the
+    // transaction that points to it commits.
+    if let Some(h) = crate::vfs::journal::current() {
+        let bs = u64::from(info.geo.block_size);
+        h.order_data(inode.jinode(), file_block.saturating_mul(bs), bs)?;
+    }
     if let Some(o) = old {
         release_block(sb, info, o)?;
     }

@@ -53,7 +53,7 @@ fn change_block<R>(dir: &Inode, bh: &Buffer, f: impl FnOnce(&mut [u8]) -> Result
         dirent::set_checksum(data, dir.ino(), generation, info.seed, &crate::vfs::crc::KernelCrc)
             .map_err(|_| EINVAL)?;
         Ok(r)
-    })
+    })?
 }
 
 fn nblocks(dir: &Inode) -> Result<u64> {

@@ -56,9 +56,26 @@ pub(crate) fn get_block_writeback(inode: &Inode, file_block: u64, bh: &mut BhRes
     Ok(())
 }
 
-/// Frees the blocks past a new, smaller size (after the page cache was cut).
-pub(crate) fn truncate_to(inode: &Inode, size: u64) -> Result {
-    inode::truncate_blocks(inode, size)
+/// Frees the blocks past a new, smaller size (after the page cache was
+/// cut). The inode is on the orphan list meanwhile, so a crash between the
+/// truncation's transactions is finished at the next mount.
+pub(crate) fn truncate_to(inode: &Inode, size: u64, old_size: u64) -> Result {
+    if size >= old_size {
+        return Ok(());
+    }
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    {
+        let _h = crate::journal::start(sb, crate::journal::CREDITS_NAMEI, 0)?;
+        inode::orphan_add(sb, inode)?;
+    }
+    inode::truncate_blocks(inode, size)?;
+    if inode.nlink() > 0 {
+        let _h = crate::journal::start(sb, crate::journal::CREDITS_NAMEI, 0)?;
+        inode::orphan_remove(sb, info, inode)?;
+        inode::store(inode)?;
+    }
+    Ok(())
 }
 
 /// Frees the whole blocks inside `[start, end)` bytes (the caller zeroed

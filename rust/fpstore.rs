@@ -23,11 +23,21 @@ fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
     let mut st = info.alloc.lock();
     let d = *st.groups.get(g as usize).ok_or(EINVAL)?;
     if d.flags & BG_FP_UNINIT != 0 {
+        // Formatted outside the journal (hundreds of blocks, once per
+        // group), written and waited for before the descriptor's flag
+        // change is journaled: a crash before that leaves the flag set and
+        // the blocks unused.
         let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+        let mut bufs = KVec::with_capacity(geo.fp_blocks_per_group as usize, GFP_KERNEL)?;
         for j in 0..geo.fp_blocks_per_group {
-            let bh = Buffer::new_zeroed(sb, u64::from(l.fp_store.saturating_add(j)))?;
-            bh.modify(|data| fpstore::init_block(data, g, j, info.seed, &crate::vfs::crc::KernelCrc))
+            let bh = Buffer::new_zeroed_direct(sb, u64::from(l.fp_store.saturating_add(j)))?;
+            bh.fill_direct(|data| fpstore::init_block(data, g, j, info.seed, &crate::vfs::crc::KernelCrc))
                 .map_err(|e| corrupt(sb, "fingerprint store block", e))?;
+            bh.write_async();
+            bufs.push(bh, GFP_KERNEL)?;
+        }
+        for bh in bufs.iter() {
+            bh.wait()?;
             bh.set_verified();
         }
         let dm = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
@@ -94,7 +104,7 @@ pub(crate) fn set_new(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) 
         fpstore::write_entry(data, off, fp.as_slice(), 1)?;
         fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)?;
         Ok(old)
-    });
+    })?;
     let was = was.map_err(|e| corrupt(sb, "fingerprint entry", e))?;
     if was != 0 {
         return Err(corrupt_msg(sb, format_args!("block {} allocated while its refcount was {}", b, was)));
@@ -110,7 +120,7 @@ pub(crate) fn set_fingerprint(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Finge
     bh.modify(|data| -> core::result::Result<(), crate::format::FormatError> {
         fpstore::write_entry(data, off, fp.as_slice(), 1)?;
         fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)
-    })
+    })?
     .map_err(|e| corrupt(sb, "fingerprint entry", e))
 }
 
@@ -128,7 +138,7 @@ pub(crate) fn add_ref(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) 
         fpstore::write_refcount(data, off, fs, e.refcount.saturating_add(1))?;
         fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)?;
         Ok(true)
-    })
+    })?
     .map_err(|e| corrupt(sb, "fingerprint entry", e))
     .inspect(|&added| {
         if added {
@@ -156,7 +166,7 @@ pub(crate) fn drop_ref(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<(u32, F
         }
         fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)?;
         Ok(Some((left, e.fingerprint)))
-    });
+    })?;
     match r.map_err(|e| corrupt(sb, "fingerprint entry", e))? {
         Some((left, fp)) => {
             info.stats.referenced.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);

@@ -125,15 +125,35 @@ static int livedfs_write_folio(struct folio *folio, struct writeback_control *wb
 		} while (bh != head);
 	}
 
-	if (folio_pos(folio) + folio_size(folio) <= i_size)
-		return __block_write_full_folio(inode, folio,
-						livedfs_get_block_writeback, wbc);
+	handle_t *handle;
+	int err;
+
 	if (folio_pos(folio) >= i_size) {
 		folio_unlock(folio);
 		return 0;
 	}
-	folio_zero_segment(folio, offset_in_folio(folio, i_size), folio_size(folio));
-	return __block_write_full_folio(inode, folio, livedfs_get_block_writeback, wbc);
+	if (folio_pos(folio) + folio_size(folio) > i_size)
+		folio_zero_segment(folio, offset_in_folio(folio, i_size), folio_size(folio));
+	/*
+	 * One handle around the whole folio: the block decisions journal
+	 * their metadata in it, and since a transaction can't commit while a
+	 * handle is open, the folio is under writeback before the commit
+	 * that points to its new blocks waits for it (data=ordered).
+	 */
+	handle = livedfs_writeback_handle(inode, folio_size(folio) >> inode->i_blkbits);
+	if (IS_ERR(handle)) {
+		folio_redirty_for_writepage(wbc, folio);
+		folio_unlock(folio);
+		return PTR_ERR(handle);
+	}
+	err = __block_write_full_folio(inode, folio, livedfs_get_block_writeback, wbc);
+	if (handle) {
+		int err2 = jbd2_journal_stop(handle);
+
+		if (!err)
+			err = err2;
+	}
+	return err;
 }
 
 int livedfs_writepages(struct address_space *mapping, struct writeback_control *wbc)
@@ -414,4 +434,58 @@ loff_t livedfs_remap_file_range(struct file *file_in, loff_t pos_in,
 out:
 	unlock_two_nondirectories(src, dst);
 	return ret;
+}
+
+/*
+ * jbd2 glue: fields and callbacks of journal_t and handle_t that Rust sets
+ * or reads (the structures are large and config-dependent; only these few
+ * members are touched).
+ */
+void livedfs_journal_setup(journal_t *j, void *private, unsigned long commit_secs,
+			   void (*commit_cb)(journal_t *, transaction_t *))
+{
+	j->j_private = private;
+	j->j_commit_interval = commit_secs * HZ;
+	j->j_commit_callback = commit_cb;
+	j->j_submit_inode_data_buffers = NULL;
+	j->j_finish_inode_data_buffers = jbd2_journal_finish_inode_data_buffers;
+}
+
+void *livedfs_journal_private(journal_t *j)
+{
+	return j->j_private;
+}
+
+unsigned int livedfs_transaction_tid(transaction_t *t)
+{
+	return t->t_tid;
+}
+
+unsigned int livedfs_handle_tid(handle_t *h)
+{
+	return h->h_transaction->t_tid;
+}
+
+bool livedfs_journal_needs_recovery(journal_t *j)
+{
+	return j->j_superblock && j->j_superblock->s_start != 0;
+}
+
+handle_t *livedfs_journal_start(journal_t *j, int blocks, int revokes)
+{
+	return jbd2__journal_start(j, blocks, 0, revokes, GFP_NOFS, 0, 0);
+}
+
+/*
+ * jbd2 sizes its transactions from j_total_len, which for a journal opened
+ * with jbd2_journal_init_dev is the device block where the log ends, not
+ * the log's length: recompute the limit from the real log, as jbd2 does
+ * for a journal starting at block 0 (a quarter of it). Returns the limit.
+ */
+unsigned int livedfs_journal_fix_limits(journal_t *j)
+{
+	unsigned long len = j->j_last - j->j_first;
+
+	j->j_max_transaction_buffers = len / 4;
+	return j->j_max_transaction_buffers;
 }

@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/writeback.h>
+#include <linux/jbd2.h>
 
 struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int size,
 					      unsigned int align,
@@ -24,6 +25,7 @@ int livedfs_get_block_prepare(struct inode *inode, sector_t iblock,
 int livedfs_get_block_writeback(struct inode *inode, sector_t iblock,
 				struct buffer_head *bh, int create);
 void livedfs_release_delayed(struct inode *inode, unsigned int n);
+handle_t *livedfs_writeback_handle(struct inode *inode, unsigned int blocks);
 int livedfs_reserve_cow(struct inode *inode, unsigned int n);
 void livedfs_release_cow(struct inode *inode, unsigned int n);
 
@@ -54,5 +56,15 @@ loff_t livedfs_remap_file_range(struct file *file_in, loff_t pos_in,
 				loff_t len, unsigned int remap_flags);
 int livedfs_remap_blocks(struct inode *src, loff_t pos_in, struct inode *dst,
 			 loff_t pos_out, loff_t len, bool dedup);
+
+/* jbd2 glue (helpers.c). */
+void livedfs_journal_setup(journal_t *j, void *private, unsigned long commit_secs,
+			   void (*commit_cb)(journal_t *, transaction_t *));
+void *livedfs_journal_private(journal_t *j);
+unsigned int livedfs_transaction_tid(transaction_t *t);
+unsigned int livedfs_handle_tid(handle_t *h);
+bool livedfs_journal_needs_recovery(journal_t *j);
+handle_t *livedfs_journal_start(journal_t *j, int blocks, int revokes);
+unsigned int livedfs_journal_fix_limits(journal_t *j);
 
 #endif

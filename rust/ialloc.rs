@@ -24,7 +24,7 @@ fn load_inode_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut AllocState, g: u32
             // Bits past inodes_per_group are padding, kept set.
             bitmap::set_range(map, geo.inodes_per_group as usize, map.len().saturating_mul(8));
             bitmap_checksum(map.get(..bytes).unwrap_or(&[]), g, info.seed, &crate::vfs::crc::KernelCrc)
-        });
+        })?;
         d.flags &= !BG_INODE_UNINIT;
         d.inode_bitmap_csum = csum;
         d.itable_unused = geo.inodes_per_group;
@@ -87,7 +87,7 @@ pub(crate) fn alloc_inode(sb: &SuperBlock, info: &SbInfo, parent_group: u32, is_
             let bit = bitmap::find_zero(map, from, ipg)?;
             bitmap::set(map, bit);
             Some((bit, bitmap_checksum(map.get(..bytes).unwrap_or(&[]), g, info.seed, &crate::vfs::crc::KernelCrc)))
-        });
+        })?;
         let Some((bit, csum)) = found else {
             return Err(corrupt_msg(sb, format_args!("group {} free inode count disagrees with its bitmap", g)));
         };
@@ -125,7 +125,7 @@ pub(crate) fn free_inode(sb: &SuperBlock, info: &SbInfo, ino: u32, was_dir: bool
     let (was, csum) = bh.modify(|map| {
         let was = bitmap::clear(map, bit);
         (was, bitmap_checksum(map.get(..bytes).unwrap_or(&[]), g, info.seed, &crate::vfs::crc::KernelCrc))
-    });
+    })?;
     if !was {
         return Err(corrupt_msg(sb, format_args!("inode {} freed twice", ino)));
     }

@@ -49,6 +49,8 @@ pub(crate) struct MetaState {
     pub(crate) crtime: Timestamp,
     pub(crate) next_orphan: u32,
     pub(crate) dtime: i64,
+    /// Whether the inode is on the orphan list now.
+    pub(crate) orphan: bool,
 }
 
 /// livedfs's private per-inode data (next to the VFS inode).
@@ -63,6 +65,11 @@ pub(crate) struct InodeData {
     /// A fast symlink's target, NUL-terminated (`i_link` points here);
     /// written only while the inode is I_NEW.
     pub(crate) fast_link: UnsafeCell<[u8; FAST_LINK_LEN]>,
+    /// The last transaction that changed the inode (fsync commits it).
+    pub(crate) sync_tid: core::sync::atomic::AtomicU32,
+    /// jbd2's per-inode data (data=ordered), set up in alloc_inode.
+    #[pin]
+    pub(crate) jinode: kernel::types::Opaque<crate::sys::jbd2_inode>,
 }
 
 // SAFETY: `fast_link` is written only while the inode is I_NEW (one owner)
@@ -84,6 +91,12 @@ impl InodeData {
             meta <- new_mutex!(MetaState::default()),
             reserved: AtomicU64::new(0),
             fast_link: UnsafeCell::new([0; FAST_LINK_LEN]),
+            sync_tid: core::sync::atomic::AtomicU32::new(0),
+            jinode <- kernel::types::Opaque::ffi_init(|p: *mut crate::sys::jbd2_inode| {
+                // SAFETY: all-zero is a valid initial state; alloc_inode
+                // then calls jbd2_journal_init_jbd_inode on it.
+                unsafe { p.write_bytes(0, 1) }
+            }),
         })
     }
 
@@ -248,19 +261,53 @@ pub(crate) fn write_disk_inode(sb: &SuperBlock, ino: u32, di: &DiskInode, sync: 
     bh.modify(|data| match data.get_mut(off..off.saturating_add(geo.inode_size as usize)) {
         Some(slot) => di.encode(slot, ino, info.seed, &crate::vfs::crc::KernelCrc).map_err(|_| EINVAL),
         None => Err(EINVAL),
-    })?;
+    })??;
     if sync {
         bh.sync()?;
     }
     Ok(())
 }
 
-/// `super_operations.write_inode`.
-pub(crate) fn write_inode(inode: &Inode, sync: bool) -> Result {
+/// Stores the in-memory inode into its table block: in the current
+/// transaction (whose id fsync will wait for), or directly without a
+/// journal.
+pub(crate) fn store(inode: &Inode) -> Result {
     if inode.is_bad() {
         return Ok(());
     }
-    write_disk_inode(inode.sb(), inode.ino(), &disk_image(inode), sync)
+    write_disk_inode(inode.sb(), inode.ino(), &disk_image(inode), false)?;
+    if let Some(tid) = crate::journal::current_tid() {
+        inode.data().sync_tid.store(tid, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// `super_operations.dirty_inode`: every change of an inode reaches its
+/// table block at once, in the transaction of the operation that made it
+/// (or a small one of its own), as ext4 does.
+pub(crate) fn dirty_inode(inode: &Inode) {
+    let sb = inode.sb();
+    if sb.is_rdonly() {
+        return;
+    }
+    let r = crate::journal::start(sb, crate::journal::CREDITS_INODE, 0).and_then(|_h| store(inode));
+    if let Err(e) = r {
+        pr_err!("livedfs ({}): could not store inode {}: {:?}\n", sb.id(), inode.ino(), e);
+    }
+}
+
+/// `super_operations.write_inode`: the inode is already in its table block
+/// (see `dirty_inode`); a synchronous write waits for it to be on disk.
+pub(crate) fn write_inode(inode: &Inode, sync: bool) -> Result {
+    if !sync || inode.is_bad() {
+        return Ok(());
+    }
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    match &info.journal {
+        Some(j) => j.complete(inode.data().sync_tid.load(Ordering::Relaxed)),
+        None => write_disk_inode(sb, inode.ino(), &disk_image(inode), true),
+    }
 }
 
 /// Identity of the indirect block reached by the first `level` steps of a
@@ -531,7 +578,7 @@ pub(crate) fn set_pointer(inode: &Inode, file_block: u64, b: u32) -> Result<Opti
             let was_reserved = m.pending.remove(&key).is_some();
             let nb = balloc::alloc_block(sb, info, goal, was_reserved)?;
             let bh = Buffer::new_zeroed(sb, u64::from(nb))?;
-            bh.modify(|_| ());
+            bh.modify(|_| ())?;
             set_ptr(sb, info, &mut m, parent, idx, nb)?;
             added = added.saturating_add(1);
             nb
@@ -591,7 +638,7 @@ fn set_ptr(sb: &SuperBlock, info: &SbInfo, m: &mut MapState, parent: Option<u32>
                 return Err(corrupt_msg(sb, format_args!("indirect block {} out of range", p)));
             }
             let bh = Buffer::read(sb, u64::from(p))?;
-            bh.modify_exclusive(|d| put_u32(d, (idx as usize).saturating_mul(4), b).map_err(|_| EINVAL))
+            bh.modify_exclusive(|d| put_u32(d, (idx as usize).saturating_mul(4), b).map_err(|_| EINVAL))?
         }
     }
 }
@@ -605,7 +652,7 @@ fn free_range_locked(
     m: &mut MapState,
     start: u64,
     end: u64,
-    mut later: Option<&mut KVec<u32>>,
+    rel: &mut Releaser,
 ) -> Result<u64> {
     let ppb = u64::from(info.geo.ptrs_per_block());
     let mut freed = 0u64;
@@ -615,7 +662,9 @@ fn free_range_locked(
         if fb >= start && fb < end {
             if let Some(slot) = m.block.get_mut(i) {
                 if *slot != 0 {
-                    release_data_block(sb, info, *slot, &mut later)?;
+                    if !rel.release(sb, info, *slot)? {
+                        break;
+                    }
                     *slot = 0;
                     freed = freed.saturating_add(1);
                 }
@@ -629,7 +678,7 @@ fn free_range_locked(
     for (slot_idx, depth) in [(finode::IND_BLOCK, 1u32), (finode::DIND_BLOCK, 2), (finode::TIND_BLOCK, 3)] {
         let root = m.block.get(slot_idx).copied().unwrap_or(0);
         if root != 0 && start < base.saturating_add(span) && end > base {
-            let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end, &mut later)?;
+            let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end, rel)?;
             freed = freed.saturating_add(n);
             if empty {
                 release_meta_block(sb, info, root)?;
@@ -660,7 +709,7 @@ fn free_tree(
     base: u64,
     start: u64,
     end: u64,
-    later: &mut Option<&mut KVec<u32>>,
+    rel: &mut Releaser,
 ) -> Result<(u64, bool)> {
     if !info.geo.is_data_block(blk) {
         return Err(corrupt_msg(sb, format_args!("inode {} indirect pointer {} out of range", ino, blk)));
@@ -685,16 +734,19 @@ fn free_tree(
             if !info.geo.is_data_block(p) {
                 return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, p)));
             }
-            release_data_block(sb, info, p, later)?;
+            if !rel.release(sb, info, p)? {
+                nonzero = nonzero.saturating_add(1);
+                break;
+            }
             freed = freed.saturating_add(1);
-            bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))?;
+            bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))??;
         } else {
-            let (n, empty) = free_tree(sb, info, ino, p, depth.saturating_sub(1), cbase, start, end, later)?;
+            let (n, empty) = free_tree(sb, info, ino, p, depth.saturating_sub(1), cbase, start, end, rel)?;
             freed = freed.saturating_add(n);
             if empty {
                 release_meta_block(sb, info, p)?;
                 freed = freed.saturating_add(1);
-                bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))?;
+                bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))??;
             } else {
                 nonzero = nonzero.saturating_add(1);
             }
@@ -703,54 +755,80 @@ fn free_tree(
     Ok((freed, nonzero == 0))
 }
 
-/// Releases a data block of a file: a reference of a regular file's
-/// (deduplicated, counted) block is queued in `later`, to be dropped once
-/// the map lock is released (dropping a reference takes the filter lock,
-/// which writeback takes before the map lock); a directory or symlink block
-/// is freed outright.
-fn release_data_block(sb: &SuperBlock, info: &SbInfo, b: u32, later: &mut Option<&mut KVec<u32>>) -> Result {
-    match later {
-        Some(v) => {
-            v.push(b, GFP_KERNEL)?;
-            Ok(())
+/// Collects the blocks a truncation step releases, within a budget (one
+/// journal transaction's worth).
+pub(crate) struct Releaser {
+    /// A regular file's (deduplicated, counted) blocks, whose references
+    /// are dropped once the map lock is released (dropping one takes the
+    /// filter lock, which writeback takes before the map lock); `None`
+    /// for directories and symlinks, whose blocks are freed at once.
+    later: Option<KVec<u32>>,
+    /// Data blocks this step may still release.
+    budget: u64,
+}
+
+impl Releaser {
+    /// Releases data block `b`; false once the budget is spent (the block
+    /// stays, the caller stops).
+    fn release(&mut self, sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<bool> {
+        if self.budget == 0 {
+            return Ok(false);
         }
-        None => balloc::free_block(sb, info, b),
+        self.budget = self.budget.saturating_sub(1);
+        match &mut self.later {
+            Some(v) => v.push(b, GFP_KERNEL)?,
+            None => release_meta_block(sb, info, b)?,
+        }
+        Ok(true)
     }
 }
 
-/// Frees a metadata block (indirect) and drops its pending writes.
+/// Frees a metadata block (indirect, directory or symlink block): revoked
+/// in the journal (an older logged copy must never be replayed over its
+/// next contents) and its cached buffer forgotten.
 fn release_meta_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
-    if let Ok(bh) = Buffer::read(sb, u64::from(b)) {
-        bh.forget();
+    match crate::vfs::journal::current() {
+        Some(h) => h.revoke(u64::from(b), None)?,
+        None => {
+            if let Ok(bh) = Buffer::read(sb, u64::from(b)) {
+                bh.forget();
+            }
+        }
     }
     balloc::free_block(sb, info, b)
 }
 
-/// Frees the blocks of file blocks `[start, end)` of `inode`.
+/// Frees the blocks of file blocks `[start, end)` of `inode`, in steps of
+/// at most `TRUNCATE_STEP` blocks, each step one transaction. The caller
+/// puts the inode on the orphan list first when a crash mid-way must be
+/// finished at the next mount.
 pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
     let sb = inode.sb();
     let info = sbi(sb)?;
     let counted = inode.mode() & finode::S_IFMT == finode::S_IFREG;
-    let mut later = KVec::new();
-    let mut m = inode.data().map.lock();
-    let r = free_range_locked(
-        sb,
-        info,
-        inode.ino(),
-        &mut m,
-        start,
-        end,
-        if counted { Some(&mut later) } else { None },
-    );
-    let bs512 = u64::from(info.geo.block_size / 512);
-    inode.set_sectors(m.blocks.saturating_mul(bs512));
-    drop(m);
-    inode.mark_dirty();
-    // The pointers are gone from the map: now drop their references.
-    for &b in later.iter() {
-        crate::dedup::release_block(sb, info, b)?;
+    loop {
+        let _h = crate::journal::start(sb, crate::journal::CREDITS_TRUNCATE, crate::journal::REVOKES_TRUNCATE)?;
+        let mut rel = Releaser {
+            later: if counted { Some(KVec::new()) } else { None },
+            budget: crate::journal::truncate_step(info),
+        };
+        let mut m = inode.data().map.lock();
+        let r = free_range_locked(sb, info, inode.ino(), &mut m, start, end, &mut rel);
+        let bs512 = u64::from(info.geo.block_size / 512);
+        inode.set_sectors(m.blocks.saturating_mul(bs512));
+        drop(m);
+        inode.mark_dirty();
+        // The pointers are gone from the map: now drop their references.
+        if let Some(later) = &rel.later {
+            for &b in later.iter() {
+                crate::dedup::release_block(sb, info, b)?;
+            }
+        }
+        r?;
+        if rel.budget > 0 {
+            return Ok(()); // the step ended before its budget: all done
+        }
     }
-    r.map(|_| ())
 }
 
 /// Frees every block past `size` bytes.
@@ -775,9 +853,17 @@ pub(crate) fn evict(inode: &Inode) {
     if left > 0 {
         release_reserved(inode, left);
     }
+    if let Ok(info) = sbi(sb) {
+        if let Some(j) = &info.journal {
+            crate::vfs::inode::release_jinode(j, inode);
+        }
+    }
     crate::vfs::inode::clear(inode);
 }
 
+/// Frees an inode without links: its blocks (in steps, on the orphan list
+/// since the unlink), then its number, in a last transaction that also
+/// takes it off the orphan list.
 fn delete_inode(inode: &Inode) -> Result {
     let sb = inode.sb();
     let info = sbi(sb)?;
@@ -787,10 +873,11 @@ fn delete_inode(inode: &Inode) -> Result {
     if has_blocks {
         free_range(inode, 0, u64::MAX)?;
     }
+    let _h = crate::journal::start(sb, crate::journal::CREDITS_NAMEI, 0)?;
     orphan_remove(sb, info, inode)?;
     inode.data().meta.lock().dtime = now();
     inode.set_size(0);
-    write_inode(inode, false)?;
+    store(inode)?;
     crate::ialloc::free_inode(sb, info, inode.ino(), is_dir)
 }
 
@@ -800,25 +887,39 @@ pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
     let info = sbi(sb)?;
     let mut d = info.disk.lock();
     let head = d.sb.orphan_head;
-    if head == inode.ino() {
-        return Ok(());
+    {
+        let mut meta = inode.data().meta.lock();
+        if meta.orphan || head == inode.ino() {
+            return Ok(());
+        }
+        meta.next_orphan = head;
+        meta.orphan = true;
     }
-    inode.data().meta.lock().next_orphan = head;
-    write_inode(inode, false)?;
+    store(inode)?;
     d.sb.orphan_head = inode.ino();
     drop(d);
     crate::super_::write_super(sb, info, false)
 }
 
 /// Removes `inode` from the orphan list (at eviction).
-fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Result {
+pub(crate) fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Result {
     let ino = inode.ino();
-    let next = inode.data().meta.lock().next_orphan;
+    let next = {
+        let meta = inode.data().meta.lock();
+        if !meta.orphan {
+            return Ok(());
+        }
+        meta.next_orphan
+    };
     let mut d = info.disk.lock();
     if d.sb.orphan_head == ino {
         d.sb.orphan_head = next;
         drop(d);
-        inode.data().meta.lock().next_orphan = 0;
+        {
+            let mut meta = inode.data().meta.lock();
+            meta.next_orphan = 0;
+            meta.orphan = false;
+        }
         return crate::super_::write_super(sb, info, false);
     }
     // Find the predecessor on disk (the list is short: open, unlinked files).
@@ -831,7 +932,7 @@ fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Result {
             // Keep an in-core copy of the predecessor in step.
             if let Some(pred) = crate::vfs::inode::lookup_cached(sb, cur) {
                 pred.data().meta.lock().next_orphan = next;
-                write_inode(&pred, false)?;
+                store(&pred)?;
             } else {
                 write_disk_inode(sb, cur, &di, false)?;
             }
@@ -841,12 +942,17 @@ fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Result {
         steps = steps.saturating_add(1);
     }
     drop(d);
-    inode.data().meta.lock().next_orphan = 0;
+    {
+        let mut meta = inode.data().meta.lock();
+        meta.next_orphan = 0;
+        meta.orphan = false;
+    }
     Ok(())
 }
 
-/// At a read-write mount: frees the inodes left on the orphan list by a
-/// crash (unlinked while open).
+/// At a read-write mount: finishes what a crash interrupted for the
+/// inodes on the orphan list: frees those without links (unlinked while
+/// open), truncates the others to their size (a truncation in progress).
 pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
     let mut cur = info.disk.lock().sb.orphan_head;
     let mut n = 0u32;
@@ -855,11 +961,16 @@ pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
             return Err(corrupt_msg(sb, format_args!("orphan list points to inode {}", cur)));
         }
         let inode = iget_inner(sb, cur, true)?;
-        let next = inode.data().meta.lock().next_orphan;
+        let next = {
+            let mut meta = inode.data().meta.lock();
+            meta.orphan = true;
+            meta.next_orphan
+        };
         if inode.nlink() != 0 {
-            // Linked again before the crash: just take it off the list.
+            truncate_blocks(&inode, inode.size())?;
+            let _h = crate::journal::start(sb, crate::journal::CREDITS_NAMEI, 0)?;
             orphan_remove(sb, info, &inode)?;
-            write_inode(&inode, false)?;
+            store(&inode)?;
         }
         // With no links, the final iput evicts and frees it.
         drop(inode);
@@ -867,7 +978,7 @@ pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
         n = n.saturating_add(1);
     }
     if n > 0 {
-        pr_info!("livedfs ({}): freed {} orphan inode(s)\n", sb.id(), n);
+        pr_info!("livedfs ({}): processed {} orphan inode(s)\n", sb.id(), n);
     }
     Ok(())
 }

@@ -18,6 +18,8 @@
 //! orphan list); mounting validates superblock, geometry and every group
 //! descriptor. Deduplication and journaling come next.
 
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 mod balloc;
@@ -38,6 +40,7 @@ mod fpstore;
 #[path = "../userspace/format/src/lib.rs"]
 mod format;
 mod ialloc;
+mod journal;
 mod inode;
 mod kunit_tests;
 mod namei;

@@ -8,7 +8,8 @@ use crate::dir::{self, Found};
 use crate::format::dirent::{file_type_of_mode, FT_DIR};
 use crate::format::inode::{self as finode, FAST_SYMLINK_MAX};
 use crate::ialloc;
-use crate::inode::{orphan_add, write_inode};
+use crate::inode::{orphan_add, store};
+use crate::journal::{self, CREDITS_NAMEI, CREDITS_RENAME};
 use crate::super_::sbi;
 use crate::vfs::inode::{InodeKind, NewInode};
 use crate::vfs::{Dentry, Inode};
@@ -55,7 +56,7 @@ fn new_inode(dir: &Inode, idmap: Idmap, mode: u16) -> Result<NewInode> {
 /// Writes the new inode, links it into `dir` as `dentry`, and makes it
 /// visible. On failure the inode is discarded (and freed on disk).
 fn finish_new(dir: &Inode, dentry: &Dentry, n: NewInode) -> Result {
-    write_inode(n.inode(), false)?;
+    store(n.inode())?;
     let ft = file_type_of_mode(n.inode().mode());
     dir::add_entry(dir, dentry.name(), n.inode().ino(), ft)?;
     n.instantiate(dentry);
@@ -65,6 +66,7 @@ fn finish_new(dir: &Inode, dentry: &Dentry, n: NewInode) -> Result {
 /// `create` (and `open(O_CREAT)`).
 pub(crate) fn create(idmap: Idmap, dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
     check_name(dentry.name())?;
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
     let mut n = new_inode(dir, idmap, finode::S_IFREG | (mode & !finode::S_IFMT))?;
     n.set_kind(InodeKind::Regular);
     finish_new(dir, dentry, n)
@@ -73,6 +75,7 @@ pub(crate) fn create(idmap: Idmap, dir: &Inode, dentry: &Dentry, mode: u16) -> R
 /// `mknod`: device nodes, fifos, sockets (and regular files).
 pub(crate) fn mknod(idmap: Idmap, dir: &Inode, dentry: &Dentry, mode: u16, rdev: u32) -> Result {
     check_name(dentry.name())?;
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
     let ft = mode & finode::S_IFMT;
     let mut n = new_inode(dir, idmap, mode)?;
     match ft {
@@ -88,6 +91,7 @@ pub(crate) fn mknod(idmap: Idmap, dir: &Inode, dentry: &Dentry, mode: u16, rdev:
 /// `mkdir`.
 pub(crate) fn mkdir(idmap: Idmap, dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
     check_name(dentry.name())?;
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
     let mut n = new_inode(dir, idmap, finode::S_IFDIR | (mode & !finode::S_IFMT))?;
     n.set_kind(InodeKind::Dir);
     n.inode().inc_nlink(); // "." (the entry in the parent is the other)
@@ -105,6 +109,7 @@ pub(crate) fn symlink(idmap: Idmap, dir: &Inode, dentry: &Dentry, target: &[u8])
     if target.is_empty() || target.len() >= bs {
         return Err(Error::from_errno(-crate::sys::ENAMETOOLONG));
     }
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
     let mut n = new_inode(dir, idmap, finode::S_IFLNK | 0o777)?;
     if target.len() < FAST_SYMLINK_MAX {
         if let Some(dst) = n.fast_link_mut().get_mut(..target.len()) {
@@ -132,6 +137,7 @@ pub(crate) fn symlink(idmap: Idmap, dir: &Inode, dentry: &Dentry, target: &[u8])
 /// `link`: another name for an existing inode.
 pub(crate) fn link(old: &Dentry, dir: &Inode, dentry: &Dentry) -> Result {
     check_name(dentry.name())?;
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
     let inode = old.inode().ok_or(ENOENT)?;
     let ft = file_type_of_mode(inode.mode());
     dir::add_entry(dir, dentry.name(), inode.ino(), ft)?;
@@ -157,6 +163,7 @@ fn drop_link(inode: &Inode) -> Result {
 /// `unlink`.
 pub(crate) fn unlink(dir: &Inode, dentry: &Dentry) -> Result {
     let inode = dentry.inode().ok_or(ENOENT)?;
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
     let f = dir::find_entry(dir, dentry.name())?.ok_or(ENOENT)?;
     if f.ino != inode.ino() {
         return Err(crate::errors::corrupt_msg(dir.sb(), format_args!("directory {} entry changed under us", dir.ino())));
@@ -171,6 +178,7 @@ pub(crate) fn rmdir(dir: &Inode, dentry: &Dentry) -> Result {
     if !dir::is_empty(inode)? {
         return Err(Error::from_errno(-crate::sys::ENOTEMPTY));
     }
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
     let f = dir::find_entry(dir, dentry.name())?.ok_or(ENOENT)?;
     dir::delete_entry(dir, &f)?;
     inode.set_size(0);
@@ -198,6 +206,7 @@ pub(crate) fn rename(old_dir: &Inode, old: &Dentry, new_dir: &Inode, new: &Dentr
     }
     let old_inode = old.inode().ok_or(ENOENT)?;
     let old_is_dir = is_dir_mode(old_inode.mode());
+    let _h = journal::start(old_dir.sb(), CREDITS_RENAME, 0)?;
     let same_dir = old_dir.ino() == new_dir.ino();
     let of: Found = dir::find_entry(old_dir, old.name())?.ok_or(ENOENT)?;
 

@@ -34,6 +34,26 @@ pub(crate) struct MountOptions {
     /// `verify`: byte-compare a candidate block before sharing it, on top
     /// of the full fingerprint match.
     pub(crate) verify: bool,
+    /// `nojournal`: metadata written in place, no jbd2 (the paper's
+    /// LiveDFS-S variant; after a crash run fsck.livedfs).
+    pub(crate) nojournal: bool,
+    /// `commit=N`: seconds between journal commits (default 5).
+    pub(crate) commit: Option<u32>,
+}
+
+/// Default seconds between commits, as ext4.
+pub(crate) const DEFAULT_COMMIT_SECS: u32 = 5;
+
+fn parse_u32(v: &[u8]) -> Option<u32> {
+    if v.is_empty() || v.len() > 9 {
+        return None;
+    }
+    let mut n = 0u32;
+    for &c in v {
+        let d = c.checked_sub(b'0').filter(|d| *d <= 9)?;
+        n = n.checked_mul(10)?.checked_add(u32::from(d))?;
+    }
+    Some(n)
 }
 
 /// Applies one `key[=value]` option.
@@ -66,6 +86,28 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
         (b"verify", None) => {
             opts.verify = true;
             Ok(())
+        }
+        (b"nojournal", None) => {
+            opts.nojournal = true;
+            Ok(())
+        }
+        (b"commit", Some(v)) => match parse_u32(v) {
+            Some(n) if n <= 86400 => {
+                opts.commit = Some(if n == 0 { DEFAULT_COMMIT_SECS } else { n });
+                Ok(())
+            }
+            _ => {
+                pr_err!("livedfs: commit= takes seconds (0 to 86400)\n");
+                Err(EINVAL)
+            }
+        },
+        (b"data", Some(v)) => {
+            if v == b"ordered" {
+                Ok(())
+            } else {
+                pr_err!("livedfs: only data=ordered is supported\n");
+                Err(EINVAL)
+            }
         }
         (b"noverify", None) => {
             opts.verify = false;

@@ -27,9 +27,23 @@ use kernel::sync::Mutex;
 /// `statfs` f_type and `s_magic`: "LDFS".
 pub(crate) const LIVEDFS_MAGIC: u64 = 0x4C44_4653;
 
+/// Blocks of one group freed by transactions not yet committed.
+pub(crate) struct BusyGroup {
+    /// One bit per block of the group.
+    pub(crate) map: KVec<u8>,
+    /// The latest transaction that freed a block here.
+    pub(crate) tid: u32,
+    /// Bits set.
+    pub(crate) count: u64,
+}
+
 /// Allocation state, under `SbInfo::alloc`.
 pub(crate) struct AllocState {
     pub(crate) groups: KVVec<GroupDesc>,
+    /// Freed but not yet committed, per group (see journal.rs).
+    pub(crate) busy: kernel::rbtree::RBTree<u32, BusyGroup>,
+    /// Total bits set in `busy`.
+    pub(crate) busy_blocks: u64,
     /// Per group: bit 0 = block bitmap checksum verified, bit 1 = inode
     /// bitmap verified (once per mount, then kept current by us).
     checked: KVVec<u8>,
@@ -86,6 +100,10 @@ pub(crate) struct SbInfo {
     pub(crate) free_inodes: AtomicU64,
     /// Blocks reserved by delayed allocation, not yet allocated.
     pub(crate) reserved: AtomicU64,
+    /// Mirror of `AllocState::busy_blocks` for lock-free readers.
+    pub(crate) busy_blocks: AtomicU64,
+    /// The journal (None with `nojournal` or a volume without one).
+    pub(crate) journal: Option<crate::vfs::journal::Journal>,
     /// Corruption was found: the superblock gets STATE_ERROR at next sync.
     pub(crate) errors_seen: AtomicBool,
     /// `errors=` default from the superblock.
@@ -194,9 +212,22 @@ fn read_groups(sb: &SuperBlock, geo: &Geometry, seed: u32) -> Result<KVVec<Group
     Ok(groups)
 }
 
-/// Writes the in-memory superblock (with current free counts) to disk;
-/// waits for the write if `wait`.
+/// Writes the in-memory superblock (with current free counts): in a
+/// transaction when journaled (its own handle if the task has none), else
+/// directly, waiting for the write if `wait`.
 pub(crate) fn write_super(sb: &SuperBlock, info: &SbInfo, wait: bool) -> Result {
+    let _h = crate::journal::start(sb, crate::journal::CREDITS_SUPER, 0)?;
+    let wait = wait && info.journal.is_none();
+    write_super_locked(info, wait)
+}
+
+/// Writes the superblock straight to disk and waits (unmount, after the
+/// journal is gone).
+fn write_super_direct(info: &SbInfo) -> Result {
+    write_super_locked(info, true)
+}
+
+fn write_super_locked(info: &SbInfo, wait: bool) -> Result {
     let mut d = info.disk.lock();
     if info.errors_seen.load(Ordering::Relaxed) {
         d.sb.state |= fsb::STATE_ERROR;
@@ -210,20 +241,23 @@ pub(crate) fn write_super(sb: &SuperBlock, info: &SbInfo, wait: bool) -> Result 
             Some(bytes) => copy.encode(bytes, &KernelCrc).map_err(|_| EINVAL),
             None => Err(EINVAL),
         }
-    });
+    })?;
     r?;
     if wait {
         d.bh.sync()?;
     }
-    let _ = sb;
     Ok(())
 }
 
-/// Marks the volume in use (not clean) for a read-write mount.
+/// Marks the volume in use (not clean) for a read-write mount, and the
+/// journal as possibly holding transactions.
 fn mark_mounted(sb: &SuperBlock, info: &SbInfo) -> Result {
     {
         let mut d = info.disk.lock();
         d.sb.state &= !fsb::STATE_VALID;
+        if info.journal.is_some() {
+            d.sb.feature_incompat |= fsb::INCOMPAT_RECOVER;
+        }
         d.sb.mount_count = d.sb.mount_count.saturating_add(1);
         d.sb.mount_time = now();
     }
@@ -239,6 +273,50 @@ fn mark_clean(sb: &SuperBlock, info: &SbInfo) -> Result {
         }
     }
     write_super(sb, info, true)
+}
+
+/// Opens and loads (replaying if needed) the journal, unless the volume has
+/// none or is mounted `nojournal` (refused if the journal needs replay).
+fn open_journal(
+    sb: &SuperBlock,
+    disk_sb: &Superblock,
+    geo: &Geometry,
+    opts: &MountOptions,
+) -> Result<Option<crate::vfs::journal::Journal>> {
+    if !disk_sb.has_compat(fsb::COMPAT_HAS_JOURNAL) {
+        if opts.nojournal {
+            return Ok(None);
+        }
+        return Ok(None);
+    }
+    let j = crate::vfs::journal::Journal::open(sb, disk_sb.journal_start, disk_sb.journal_blocks, geo.block_size)
+        .map_err(|e| {
+            pr_err!("livedfs ({}): can't open the journal\n", sb.id());
+            e
+        })?;
+    let recover = j.needs_recovery();
+    if opts.nojournal {
+        if recover {
+            pr_err!(
+                "livedfs ({}): the journal needs recovery: mount without nojournal once, or run fsck.livedfs\n",
+                sb.id()
+            );
+            return Err(EINVAL);
+        }
+        return Ok(None);
+    }
+    if recover {
+        pr_info!("livedfs ({}): recovering the journal\n", sb.id());
+    }
+    j.load().map_err(|e| {
+        pr_err!("livedfs ({}): can't load the journal (corrupted?): run fsck.livedfs\n", sb.id());
+        e
+    })?;
+    if recover {
+        pr_info!("livedfs ({}): journal recovered\n", sb.id());
+    }
+    pr_info!("livedfs ({}): journal: {} credits per handle at most\n", sb.id(), j.max_credits());
+    Ok(Some(j))
 }
 
 /// `fill_super`: validates the volume and sets up the mount.
@@ -259,7 +337,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     }
     // Re-read with the volume's block size: this buffer is the one we
     // write the superblock through.
-    let (disk_sb, sbh, sb_off) = read_superblock(sb, geo.block_size)?;
+    let (disk_sb, _, _) = read_superblock(sb, geo.block_size)?;
     let dev_blocks = crate::vfs::super_block::device_blocks(sb);
     if dev_blocks < u64::from(geo.blocks_count) {
         pr_err!(
@@ -279,6 +357,10 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         );
         return Err(EROFS);
     }
+    // The journal first: replaying it may change every structure below.
+    let journal = open_journal(sb, &disk_sb, &geo, opts)?;
+    let (disk_sb, sbh, sb_off) = read_superblock(sb, geo.block_size)?;
+    let geo = Geometry::from_superblock(&disk_sb).map_err(|e| corrupt(sb, "superblock", e))?;
     if disk_sb.state & fsb::STATE_ERROR != 0 {
         pr_warn!("livedfs ({}): volume has errors; run fsck.livedfs\n", sb.id());
     } else if disk_sb.state & fsb::STATE_VALID == 0 {
@@ -314,13 +396,20 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             free_blocks: AtomicU64::new(free_blocks),
             free_inodes: AtomicU64::new(free_inodes),
             reserved: AtomicU64::new(0),
+            busy_blocks: AtomicU64::new(0),
+            journal,
             errors_seen: AtomicBool::new(false),
             sb_errors: disk_sb.errors,
             hasher,
             filter,
             stats: crate::dedup::Stats::default(),
             filter_build_ns: AtomicU64::new(0),
-            alloc <- new_mutex!(AllocState { groups, checked }),
+            alloc <- new_mutex!(AllocState {
+                groups,
+                busy: kernel::rbtree::RBTree::new(),
+                busy_blocks: 0,
+                checked,
+            }),
             disk <- new_mutex!(DiskState { sb: disk_sb, bh: sbh, offset: sb_off }),
             opts <- new_mutex!(opts.clone()),
         }),
@@ -328,6 +417,10 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     )?;
     sb.set_info(info);
     let info = sbi(sb)?;
+    if let Some(j) = &info.journal {
+        let commit = opts.commit.unwrap_or(crate::options::DEFAULT_COMMIT_SECS);
+        j.setup((info as *const SbInfo).cast_mut().cast(), commit, crate::journal::commit_callback)?;
+    }
 
     let t0 = crate::vfs::ktime_ns();
     let n = crate::fpfilter::build(sb, info)?;
@@ -376,6 +469,9 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
     if want_ro && !was_ro {
         // Going read-only: everything dirty has been synced by the VFS.
         mark_clean(sb, info)?;
+        if let Some(j) = &info.journal {
+            j.force_commit()?;
+        }
     } else if !want_ro && was_ro {
         let unknown_ro = info.disk.lock().sb.feature_ro_compat & !fsb::RO_COMPAT_KNOWN;
         if unknown_ro != 0 {
@@ -391,36 +487,66 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         }
         o.noprefetch = opts.noprefetch;
         o.verify = opts.verify;
+        if opts.commit.is_some() {
+            o.commit = opts.commit;
+        }
     }
     Ok(())
 }
 
-/// `sync_fs`: the superblock with current counts.
+/// `sync_fs`: the superblock with current counts, and a journal commit.
 pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
     let info = sbi(sb)?;
     if sb.is_rdonly() {
         // Still record errors found since the last write.
-        if info.errors_seen.load(Ordering::Relaxed) && info.disk.lock().sb.state & fsb::STATE_ERROR == 0 {
+        if info.journal.is_none()
+            && info.errors_seen.load(Ordering::Relaxed)
+            && info.disk.lock().sb.state & fsb::STATE_ERROR == 0
+        {
             write_super(sb, info, wait)?;
         }
         return Ok(());
     }
     write_super(sb, info, wait)?;
-    if wait {
-        crate::vfs::super_block::sync_device(sb)?;
+    match &info.journal {
+        Some(j) => j.commit(wait)?,
+        None => {
+            if wait {
+                crate::vfs::super_block::sync_device(sb)?;
+            }
+        }
     }
     Ok(())
 }
 
-/// `put_super`: mark the volume clean on the way out.
+/// `put_super`: commit and close the journal, then mark the volume clean
+/// (and the journal empty) on the way out.
 pub(crate) fn put_super(sb: &SuperBlock) {
-    if sb.is_rdonly() {
-        return;
-    }
-    if let Ok(info) = sbi(sb) {
-        if let Err(e) = mark_clean(sb, info) {
+    let Ok(info) = sbi(sb) else { return };
+    let rdonly = sb.is_rdonly();
+    if !rdonly && info.journal.is_some() {
+        if let Err(e) = write_super(sb, info, false) {
             pr_err!("livedfs ({}): could not write the superblock at unmount: {:?}\n", sb.id(), e);
         }
+    }
+    if let Some(j) = &info.journal {
+        if let Err(e) = j.destroy() {
+            pr_err!("livedfs ({}): journal error at unmount: {:?}\n", sb.id(), e);
+            info.errors_seen.store(true, Ordering::Relaxed);
+        }
+    }
+    if rdonly {
+        return;
+    }
+    {
+        let mut d = info.disk.lock();
+        d.sb.feature_incompat &= !fsb::INCOMPAT_RECOVER;
+        if d.sb.state & fsb::STATE_ERROR == 0 && !info.errors_seen.load(Ordering::Relaxed) {
+            d.sb.state |= fsb::STATE_VALID;
+        }
+    }
+    if let Err(e) = write_super_direct(info) {
+        pr_err!("livedfs ({}): could not write the superblock at unmount: {:?}\n", sb.id(), e);
     }
 }
 
@@ -481,5 +607,14 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     }
     if o.verify {
         m.put(b",verify");
+    }
+    if o.nojournal {
+        m.put(b",nojournal");
+    }
+    if let Some(c) = o.commit {
+        let mut buf = [0u8; 16];
+        let mut w = crate::vfs::fstype::ByteWriter::new(&mut buf);
+        let _ = core::fmt::Write::write_fmt(&mut w, format_args!(",commit={}", c));
+        m.put(w.written());
     }
 }

@@ -45,9 +45,19 @@ impl Buffer {
         let bh = NonNull::new(bh).ok_or(ENOMEM)?;
         let b = Self { bh };
         // SAFETY: we hold a reference; the lock excludes readers of stale
-        // contents while we clear the block.
+        // contents while we clear the block, and jbd2 wants it held for
+        // create access.
+        unsafe { sys::lock_buffer(bh.as_ptr()) };
+        // A new metadata block joins the current transaction as created.
+        if let Some(h) = crate::vfs::journal::current() {
+            if let Err(e) = h.get_create_access(&b) {
+                // SAFETY: locked above.
+                unsafe { sys::unlock_buffer(bh.as_ptr()) };
+                return Err(e);
+            }
+        }
+        // SAFETY: locked above; we hold a reference.
         unsafe {
-            sys::lock_buffer(bh.as_ptr());
             core::ptr::write_bytes((*bh.as_ptr()).b_data.cast::<u8>(), 0, (*bh.as_ptr()).b_size);
             sys::set_buffer_uptodate(bh.as_ptr());
             sys::unlock_buffer(bh.as_ptr());
@@ -84,11 +94,69 @@ impl Buffer {
         }
     }
 
-    /// Changes the block under the buffer lock and marks it dirty.
-    pub(crate) fn modify<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    /// Changes the block under the buffer lock and marks it dirty: in the
+    /// current transaction when the task runs under a journal handle (the
+    /// journaled case), else directly (`nojournal`). A buffer the journal
+    /// owns is never changed outside a handle (that would corrupt jbd2's
+    /// view): that is refused with EIO and reported.
+    pub(crate) fn modify<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let handle = crate::vfs::journal::current();
+        match handle {
+            Some(h) => h.get_write_access(self)?,
+            None => {
+                // SAFETY: we hold a reference; a state-bit test.
+                if unsafe { sys::buffer_jbd(self.bh.as_ptr()) } != 0 {
+                    pr_err!("livedfs: BUG: journaled block {} changed outside a transaction\n", self.block());
+                    return Err(EIO);
+                }
+            }
+        }
         let (p, n) = self.raw_slice();
         // SAFETY: the buffer lock makes this the only access through a
         // lock-taking path; the mutable slice does not outlive the closure.
+        let r = unsafe {
+            sys::lock_buffer(self.bh.as_ptr());
+            let r = f(core::slice::from_raw_parts_mut(p, n));
+            sys::unlock_buffer(self.bh.as_ptr());
+            r
+        };
+        match handle {
+            Some(h) => h.dirty_metadata(self)?,
+            // SAFETY: we hold a reference.
+            None => unsafe { sys::mark_buffer_dirty(self.bh.as_ptr()) },
+        }
+        Ok(r)
+    }
+
+    /// Changes a block the caller's lock protects (see [`Self::data`]) and
+    /// marks it dirty, as [`Self::modify`].
+    pub(crate) fn modify_exclusive<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        self.modify(f)
+    }
+
+    /// A zero-filled buffer for a block formatted outside the journal.
+    pub(crate) fn new_zeroed_direct(sb: &SuperBlock, block: u64) -> Result<Self> {
+        // SAFETY: as in `read`.
+        let bh = unsafe { sys::sb_getblk(sb.as_ptr(), block) };
+        let bh = NonNull::new(bh).ok_or(ENOMEM)?;
+        let b = Self { bh };
+        // SAFETY: we hold a reference; the lock excludes other users while
+        // we clear the block.
+        unsafe {
+            sys::lock_buffer(bh.as_ptr());
+            core::ptr::write_bytes((*bh.as_ptr()).b_data.cast::<u8>(), 0, (*bh.as_ptr()).b_size);
+            sys::set_buffer_uptodate(bh.as_ptr());
+            sys::unlock_buffer(bh.as_ptr());
+        }
+        Ok(b)
+    }
+
+    /// Fills a buffer from `new_zeroed_direct` and marks it dirty, outside
+    /// any transaction.
+    pub(crate) fn fill_direct<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        let (p, n) = self.raw_slice();
+        // SAFETY: the buffer lock excludes other users; the block is not
+        // journaled (formatted once, before any transaction uses it).
         unsafe {
             sys::lock_buffer(self.bh.as_ptr());
             let r = f(core::slice::from_raw_parts_mut(p, n));
@@ -98,11 +166,43 @@ impl Buffer {
         }
     }
 
-    /// Changes a block the caller's lock protects (see [`Self::data`]) and
-    /// marks it dirty.
-    pub(crate) fn modify_exclusive<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
-        self.modify(f)
+    /// The raw buffer head (for the journal).
+    pub(crate) fn as_ptr(&self) -> *mut sys::buffer_head {
+        self.bh.as_ptr()
     }
+
+    /// Gives the reference up to a C function that consumes it.
+    pub(crate) fn into_raw(self) -> *mut sys::buffer_head {
+        let p = self.bh.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    /// The block number.
+    pub(crate) fn block(&self) -> u64 {
+        // SAFETY: we hold a reference.
+        unsafe { (*self.bh.as_ptr()).b_blocknr }
+    }
+
+    /// Starts writing the buffer if dirty, without waiting.
+    pub(crate) fn write_async(&self) {
+        // SAFETY: we hold a reference; write_dirty_buffer locks the buffer
+        // and submits it if dirty.
+        unsafe { sys::write_dirty_buffer(self.bh.as_ptr(), 0) };
+    }
+
+    /// Waits for a write started by [`Self::write_async`]; EIO if it failed.
+    pub(crate) fn wait(&self) -> Result {
+        // SAFETY: we hold a reference.
+        unsafe {
+            sys::wait_on_buffer(self.bh.as_ptr());
+            if sys::buffer_uptodate(self.bh.as_ptr()) == 0 {
+                return Err(EIO);
+            }
+        }
+        Ok(())
+    }
+
 
     /// Whether the block's contents were verified since it was read (the
     /// flag lives in the buffer head and vanishes with it).

@@ -189,6 +189,7 @@ pub(crate) static SUPER_OPS: Ops<sys::super_operations> = Ops(sys::super_operati
     alloc_inode: Some(crate::vfs::inode::alloc_inode),
     free_inode: Some(crate::vfs::inode::free_inode),
     write_inode: Some(sop_write_inode),
+    dirty_inode: Some(sop_dirty_inode),
     evict_inode: Some(sop_evict_inode),
     sync_fs: Some(sop_sync_fs),
     statfs: Some(sop_statfs),
@@ -209,6 +210,11 @@ unsafe extern "C" fn sop_write_inode(inode: *mut sys::inode, wbc: *mut sys::writ
         )
     };
     to_c(crate::inode::write_inode(inode, sync))
+}
+
+unsafe extern "C" fn sop_dirty_inode(inode: *mut sys::inode, _flags: c_int) {
+    // SAFETY: the VFS passes one of our live inodes.
+    crate::inode::dirty_inode(unsafe { Inode::from_raw(inode) });
 }
 
 unsafe extern "C" fn sop_evict_inode(inode: *mut sys::inode) {
@@ -249,6 +255,33 @@ unsafe extern "C" fn sop_statfs(dentry: *mut sys::dentry, buf: *mut sys::binding
             0
         }
         Err(e) => e.to_errno(),
+    }
+}
+
+/// Formats into a fixed buffer (no allocation), for small option strings.
+pub(crate) struct ByteWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> ByteWriter<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    /// The bytes written so far.
+    pub(crate) fn written(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
+impl core::fmt::Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len.saturating_add(s.len());
+        let dst = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -495,6 +528,7 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
             }
             let i = Inode::from_raw(inode);
             let is_reg = i.mode() & crate::format::inode::S_IFMT == crate::format::inode::S_IFREG;
+            let old_size = sys::i_size_read(inode).max(0) as u64;
             if is_reg && size < sys::i_size_read(inode) {
                 // Zero the rest of the new last block on disk.
                 let r = sys::block_truncate_page((*inode).i_mapping, size, Some(livedfs_get_block_read));
@@ -503,8 +537,11 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
                 }
             }
             sys::truncate_setsize(inode, size);
+            // A size change updates mtime and ctime (truncate(2) passes no
+            // time attributes; ATTR_MTIME, if given, is applied below).
+            Inode::from_raw(inode).touch_cm();
             if is_reg {
-                if let Err(e) = crate::file::truncate_to(i, size.max(0) as u64) {
+                if let Err(e) = crate::file::truncate_to(i, size.max(0) as u64, old_size) {
                     return e.to_errno();
                 }
             }
@@ -584,19 +621,37 @@ unsafe extern "C" fn fop_llseek(file: *mut sys::file, offset: sys::loff_t, whenc
 }
 
 unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sys::loff_t, _datasync: c_int) -> c_int {
-    // SAFETY: live file for the call. Without a journal yet: write the
-    // data, the inode, then every dirty metadata buffer, and flush.
+    // SAFETY: live file for the call. Write the data back (its blocks get
+    // decided and journaled), then commit the inode's last transaction
+    // (data=ordered: the commit waits for the data) and flush the cache;
+    // without a journal: the inode, every dirty metadata buffer, a flush.
     unsafe {
         let r = sys::file_write_and_wait_range(file, start, end);
         if r != 0 {
             return r;
         }
-        let inode = (*file).f_inode;
-        let r = sys::sync_inode_metadata(inode, 1);
-        if r != 0 {
-            return r;
+        let raw = (*file).f_inode;
+        let inode = Inode::from_raw(raw);
+        let sb = inode.sb();
+        let Ok(info) = crate::super_::sbi(sb) else {
+            return EINVAL.to_errno();
+        };
+        match &info.journal {
+            Some(j) => {
+                let tid = inode.data().sync_tid.load(core::sync::atomic::Ordering::Relaxed);
+                if let Err(e) = j.complete(tid) {
+                    return e.to_errno();
+                }
+                to_c(crate::vfs::super_block::flush_device(sb))
+            }
+            None => {
+                let r = sys::sync_inode_metadata(raw, 1);
+                if r != 0 {
+                    return r;
+                }
+                to_c(crate::vfs::super_block::sync_device(sb))
+            }
         }
-        to_c(crate::vfs::super_block::sync_device(Inode::from_raw(inode).sb()))
     }
 }
 
@@ -752,6 +807,20 @@ pub(crate) unsafe extern "C" fn livedfs_remap_blocks(
         return EINVAL.to_errno();
     }
     to_c(crate::dedup::remap(src, pos_in as u64, dst, pos_out as u64, len as u64, dedup))
+}
+
+/// Starts the handle a folio's writeback runs under (NULL without a
+/// journal, an ERR_PTR on failure).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_writeback_handle(inode: *mut sys::inode, blocks: u32) -> *mut sys::handle_t {
+    // SAFETY: a live inode of ours under writeback.
+    let inode = unsafe { Inode::from_raw(inode) };
+    let credits = crate::journal::CREDITS_WRITE.saturating_mul(blocks.max(1));
+    match crate::journal::start(inode.sb(), credits, 0) {
+        Ok(Some(h)) => h.into_raw(),
+        Ok(None) => core::ptr::null_mut(),
+        Err(e) => e.to_errno() as isize as *mut sys::handle_t,
+    }
 }
 
 /// Called by invalidate_folio for truncated delayed buffers.

@@ -85,7 +85,9 @@ pub(crate) unsafe extern "C" fn alloc_inode(sb: *mut sys::super_block) -> *mut s
             sys::kmem_cache_free(cache, fi.cast());
             return core::ptr::null_mut();
         }
-        Opaque::raw_get(addr_of!((*fi).vfs))
+        let vfs = Opaque::raw_get(addr_of!((*fi).vfs));
+        sys::jbd2_journal_init_jbd_inode((*fi).data.jinode.get(), vfs);
+        vfs
     }
 }
 
@@ -234,6 +236,11 @@ impl Inode {
     pub(crate) fn is_bad(&self) -> bool {
         // SAFETY: only reads the live inode.
         unsafe { sys::is_bad_inode(self.as_ptr()) }
+    }
+
+    /// jbd2's data for this inode.
+    pub(crate) fn jinode(&self) -> *mut sys::jbd2_inode {
+        self.data().jinode.get()
     }
 
     /// The inode's page cache.
@@ -550,5 +557,14 @@ pub(crate) fn instantiate_existing(dentry: &crate::vfs::Dentry, inode: &Inode) {
     unsafe {
         sys::ihold(inode.as_ptr());
         sys::d_instantiate(dentry.as_ptr(), inode.as_ptr());
+    }
+}
+
+/// Detaches the inode from the journal's ordered-data lists (eviction).
+pub(crate) fn release_jinode(journal: &crate::vfs::journal::Journal, inode: &Inode) {
+    if let Ok(j) = journal.as_ptr() {
+        // SAFETY: live journal; the inode's jbd2 data was initialised at
+        // allocation; called once, before clear_inode.
+        unsafe { sys::jbd2_journal_release_jbd_inode(j, inode.jinode()) };
     }
 }

@@ -25,6 +25,7 @@ pub(crate) mod dentry;
 pub(crate) mod dir;
 pub(crate) mod fstype;
 pub(crate) mod inode;
+pub(crate) mod journal;
 pub(crate) mod kunit;
 pub(crate) mod super_block;
 pub(crate) mod sysfs;

@@ -148,6 +148,16 @@ pub(crate) fn device_blocks(sb: &SuperBlock) -> u64 {
     unsafe { crate::sys::sb_bdev_nr_blocks(sb.as_ptr()) }
 }
 
+/// Flushes the device's volatile write cache.
+pub(crate) fn flush_device(sb: &SuperBlock) -> Result {
+    // SAFETY: live super block with a block device.
+    let r = unsafe { crate::sys::blkdev_issue_flush((*sb.as_ptr()).s_bdev) };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
+
 /// Writes every dirty buffer of the device and flushes its cache.
 pub(crate) fn sync_device(sb: &SuperBlock) -> Result {
     // SAFETY: live super block with a block device.

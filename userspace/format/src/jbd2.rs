@@ -44,26 +44,39 @@ pub mod off {
     pub const USERS: usize = 0x100;
 }
 
-/// Encodes a clean, empty v2 journal superblock into `buf` (one block).
+/// Encodes a clean, empty v2 journal superblock into `buf` (one block),
+/// for a journal occupying blocks `[start, start + blocks)` of the device.
 pub fn encode_fresh_superblock(
     buf: &mut [u8],
     block_size: u32,
-    maxlen: u32,
+    start: u32,
+    blocks: u32,
     uuid: &[u8; 16],
 ) -> Result<()> {
-    if maxlen < MIN_JOURNAL_BLOCKS {
+    if blocks < MIN_JOURNAL_BLOCKS {
         return Err(FormatError::BadField {
             field: "journal size in blocks",
-            value: u64::from(maxlen),
+            value: u64::from(blocks),
         });
     }
+    // The kernel opens the journal with jbd2_journal_init_dev, for which
+    // log block numbers are absolute device blocks: the log runs from the
+    // block after this superblock to the end of the extent.
+    let first = start.checked_add(1).ok_or(FormatError::BadField {
+        field: "journal start",
+        value: u64::from(start),
+    })?;
+    let maxlen = start.checked_add(blocks).ok_or(FormatError::BadField {
+        field: "journal end",
+        value: u64::from(start).saturating_add(u64::from(blocks)),
+    })?;
     need(buf, 1024, "journal superblock")?;
     buf.fill(0);
     put_be32(buf, off::MAGIC, MAGIC)?;
     put_be32(buf, off::BLOCKTYPE, SUPERBLOCK_V2)?;
     put_be32(buf, off::BLOCKSIZE, block_size)?;
     put_be32(buf, off::MAXLEN, maxlen)?;
-    put_be32(buf, off::FIRST, 1)?;
+    put_be32(buf, off::FIRST, first)?;
     put_be32(buf, off::SEQUENCE, 1)?;
     put_be32(buf, off::START, 0)?;
     put_bytes(buf, off::UUID, uuid)?;

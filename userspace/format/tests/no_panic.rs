@@ -174,7 +174,7 @@ proptest! {
         let _ = fpstore::set_checksum(&mut c, group, j, 0, &Crc);
         let _ = fpstore::init_block(&mut c, group, j, 0, &Crc);
         let _ = fpstore::Fingerprint::from_slice(&b[..b.len().min(fp_size)]);
-        let _ = jbd2::encode_fresh_superblock(&mut c, j, rc, &[0; 16]);
+        let _ = jbd2::encode_fresh_superblock(&mut c, j, 0, rc, &[0; 16]);
         let _ = jbd2::default_journal_blocks(u64::from(rc));
     }
 

@@ -718,7 +718,7 @@ fn jbd2_fresh_superblock() {
     use jbd2::off;
     for bs in BLOCK_SIZES {
         let mut b = vec![0x77u8; bs as usize];
-        jbd2::encode_fresh_superblock(&mut b, bs, 4096, &UUID).unwrap();
+        jbd2::encode_fresh_superblock(&mut b, bs, 0, 4096, &UUID).unwrap();
         assert_eq!(&b[0..4], &[0xC0, 0x3B, 0x39, 0x98]);
         assert_eq!(be32(&b, off::MAGIC), jbd2::MAGIC);
         assert_eq!(be32(&b, off::BLOCKTYPE), jbd2::SUPERBLOCK_V2);
@@ -750,10 +750,10 @@ fn jbd2_fresh_superblock() {
     }
     let mut b = vec![0u8; 4096];
     assert!(
-        jbd2::encode_fresh_superblock(&mut b, 4096, jbd2::MIN_JOURNAL_BLOCKS - 1, &UUID).is_err()
+        jbd2::encode_fresh_superblock(&mut b, 4096, 0, jbd2::MIN_JOURNAL_BLOCKS - 1, &UUID).is_err()
     );
-    assert!(jbd2::encode_fresh_superblock(&mut b[..1023], 1024, 1024, &UUID).is_err());
-    assert!(jbd2::encode_fresh_superblock(&mut b[..1024], 1024, 1024, &UUID).is_ok());
+    assert!(jbd2::encode_fresh_superblock(&mut b[..1023], 1024, 0, 1024, &UUID).is_err());
+    assert!(jbd2::encode_fresh_superblock(&mut b[..1024], 1024, 0, 1024, &UUID).is_ok());
     assert_eq!(jbd2::default_journal_blocks(2047), None);
     assert_eq!(jbd2::default_journal_blocks(2048), Some(1024));
     assert_eq!(jbd2::default_journal_blocks(1 << 28), Some(262_144));

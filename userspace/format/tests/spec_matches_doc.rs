@@ -593,7 +593,7 @@ fn journal_superblock_table() {
     assert_eq!(by_name["USERS"].size, 48 * 16);
     let uuid: [u8; 16] = *b"ABCDEFGHIJKLMNOP";
     let mut b = vec![0xeeu8; 4096];
-    jbd2::encode_fresh_superblock(&mut b, 4096, 0x0001_2345, &uuid).unwrap();
+    jbd2::encode_fresh_superblock(&mut b, 4096, 0, 0x0001_2345, &uuid).unwrap();
     let at = |n: &str| by_name[n].offset;
     assert_eq!(be32(&b, at("MAGIC")), jbd2::MAGIC);
     assert_eq!(be32(&b, at("BLOCKTYPE")), jbd2::SUPERBLOCK_V2);

@@ -242,7 +242,7 @@ pub fn build(o: &Options, plan: &Plan) -> Result<Image> {
     let mut zero_range = None;
     if let Some(j) = plan.journal {
         let mut jb = vec![0u8; bs];
-        jbd2::encode_fresh_superblock(&mut jb, geo.block_size, j.blocks, &o.uuid)
+        jbd2::encode_fresh_superblock(&mut jb, geo.block_size, j.start, j.blocks, &o.uuid)
             .map_err(fmt_err("the journal superblock"))?;
         blocks.push((j.start, jb));
         zero_range = Some((j.start + 1, j.blocks - 1));

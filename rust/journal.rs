@@ -1,0 +1,90 @@
+//! Journaling (paper §2.4): every metadata change — inodes, bitmaps, group
+//! descriptors, the superblock, directory and indirect blocks, fingerprint
+//! stores and refcounts, the orphan list — is made inside a jbd2 handle, so
+//! each operation reaches the disk atomically (paper Fig. 5), and the
+//! journal batches the writes. data=ordered: the data blocks a transaction
+//! points to are written before it commits (jbd2 waits for their writeback
+//! through the inode's jbd2 data); a dedup hit writes no data at all.
+//!
+//! Blocks freed in a transaction are not reused before it commits (a crash
+//! would otherwise leave the old owner pointing at someone else's data):
+//! the allocator keeps them busy until the commit callback clears them.
+//! Freed metadata blocks are also revoked, so replay never writes an old
+//! logged copy over what the block holds next.
+
+use crate::super_::{sbi, SbInfo};
+use crate::vfs::journal::Handle;
+use crate::vfs::SuperBlock;
+use kernel::prelude::*;
+
+/// Credits of one block's writeback decision: inode, two bitmaps, two
+/// descriptors, two store blocks, three new indirect blocks and three
+/// changed pointers, a bitmap/descriptor pair for lazy initialisation.
+pub(crate) const CREDITS_WRITE: u32 = 32;
+/// Credits of a namespace operation (create, link, unlink, mkdir, ...).
+pub(crate) const CREDITS_NAMEI: u32 = 64;
+/// Credits of a rename (up to four inodes and directories, an orphan).
+pub(crate) const CREDITS_RENAME: u32 = 128;
+/// Credits of one step of truncation: `TRUNCATE_STEP` blocks released,
+/// each touching a store block, a bitmap and a descriptor, plus indirect
+/// blocks, the inode and the orphan list.
+pub(crate) const CREDITS_TRUNCATE: u32 = 256;
+/// Revoke records of one step of truncation (freed indirect blocks).
+pub(crate) const REVOKES_TRUNCATE: u32 = 128;
+/// Blocks released per truncation step (fewer with a small journal).
+const TRUNCATE_STEP: u64 = 64;
+
+/// Blocks one truncation step may release, so that its changes fit the
+/// credits a handle can get from this volume's journal.
+pub(crate) fn truncate_step(info: &SbInfo) -> u64 {
+    match &info.journal {
+        Some(j) => (u64::from(j.max_credits()) / 4).clamp(8, TRUNCATE_STEP),
+        None => TRUNCATE_STEP,
+    }
+}
+/// Credits of an inode update (its table block).
+pub(crate) const CREDITS_INODE: u32 = 4;
+/// Credits of a superblock update.
+pub(crate) const CREDITS_SUPER: u32 = 2;
+/// Credits of sharing one block by reflink (store, inode, indirect, and the
+/// release of the block replaced).
+pub(crate) const CREDITS_REMAP: u32 = 24;
+
+/// Starts a handle for an operation on `sb` that changes at most
+/// `credits` metadata blocks (and revokes at most `revokes`); `None` when
+/// the volume is mounted without a journal. Nested in the task's current
+/// handle if there is one.
+pub(crate) fn start(sb: &SuperBlock, credits: u32, revokes: u32) -> Result<Option<Handle>> {
+    let info = sbi(sb)?;
+    match &info.journal {
+        Some(j) => j.start(credits, revokes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The current transaction id, if the task runs under a handle.
+pub(crate) fn current_tid() -> Option<u32> {
+    crate::vfs::journal::current().map(|h| h.tid())
+}
+
+/// Commit callback: blocks freed by the committed transaction may now be
+/// reused.
+///
+/// # Safety
+///
+/// Called by jbd2 with our journal (its private pointer is the SbInfo)
+/// and the transaction that just committed.
+pub(crate) unsafe extern "C" fn commit_callback(
+    j: *mut crate::sys::journal_t,
+    t: *mut crate::sys::transaction_t,
+) {
+    // SAFETY: jbd2's contract: `j` is our journal, set up with the SbInfo
+    // as private pointer, which outlives the journal (destroyed first).
+    let (info, tid) = unsafe {
+        let p = crate::vfs::journal::private_of(j).cast::<SbInfo>();
+        (p.as_ref(), crate::vfs::journal::tid_of(t))
+    };
+    if let Some(info) = info {
+        crate::balloc::release_busy(info, tid);
+    }
+}
