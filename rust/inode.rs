@@ -47,10 +47,7 @@ pub(crate) struct MetaState {
     pub(crate) flags: u32,
     pub(crate) generation: u32,
     pub(crate) crtime: Timestamp,
-    pub(crate) next_orphan: u32,
     pub(crate) dtime: i64,
-    /// Whether the inode is on the orphan list now.
-    pub(crate) orphan: bool,
 }
 
 /// livedfs's private per-inode data (next to the VFS inode).
@@ -67,6 +64,12 @@ pub(crate) struct InodeData {
     pub(crate) fast_link: UnsafeCell<[u8; FAST_LINK_LEN]>,
     /// The last transaction that changed the inode (fsync commits it).
     pub(crate) sync_tid: core::sync::atomic::AtomicU32,
+    /// On the orphan list (changed under the superblock's `disk` lock).
+    pub(crate) orphan: core::sync::atomic::AtomicBool,
+    /// Serialises stores of this inode into its table block, so the last
+    /// store carries the latest state (taken after `disk`, if both).
+    #[pin]
+    pub(crate) store_lock: Mutex<()>,
     /// jbd2's per-inode data (data=ordered), set up in alloc_inode.
     #[pin]
     pub(crate) jinode: kernel::types::Opaque<crate::sys::jbd2_inode>,
@@ -92,6 +95,8 @@ impl InodeData {
             reserved: AtomicU64::new(0),
             fast_link: UnsafeCell::new([0; FAST_LINK_LEN]),
             sync_tid: core::sync::atomic::AtomicU32::new(0),
+            orphan: core::sync::atomic::AtomicBool::new(false),
+            store_lock <- new_mutex!(()),
             jinode <- kernel::types::Opaque::ffi_init(|p: *mut crate::sys::jbd2_inode| {
                 // SAFETY: all-zero is a valid initial state; alloc_inode
                 // then calls jbd2_journal_init_jbd_inode on it.
@@ -172,7 +177,6 @@ pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) ->
         meta.flags = di.flags;
         meta.generation = di.generation;
         meta.crtime = di.crtime;
-        meta.next_orphan = di.next_orphan;
         meta.dtime = di.dtime;
     }
     let kind = if di.is_dir() {
@@ -216,8 +220,9 @@ pub(crate) fn iget(sb: &SuperBlock, ino: u32) -> Result<InodeRef> {
     iget_inner(sb, ino, false)
 }
 
-/// The on-disk image of an in-memory inode.
-pub(crate) fn disk_image(inode: &Inode) -> DiskInode {
+/// The on-disk image of an in-memory inode, whose orphan-list successor
+/// is `next_orphan`.
+pub(crate) fn disk_image(inode: &Inode, next_orphan: u32) -> DiskInode {
     let data = inode.data();
     let (block, blocks) = {
         let m = data.map.lock();
@@ -239,7 +244,7 @@ pub(crate) fn disk_image(inode: &Inode) -> DiskInode {
         crtime: meta.crtime,
         flags: meta.flags,
         generation: meta.generation,
-        next_orphan: meta.next_orphan,
+        next_orphan,
         dtime: meta.dtime,
         block,
     };
@@ -270,16 +275,49 @@ pub(crate) fn write_disk_inode(sb: &SuperBlock, ino: u32, di: &DiskInode, sync: 
 
 /// Stores the in-memory inode into its table block: in the current
 /// transaction (whose id fsync will wait for), or directly without a
-/// journal.
+/// journal. An inode on the orphan list is stored under the `disk` lock,
+/// which also guards the list its successor pointer comes from.
 pub(crate) fn store(inode: &Inode) -> Result {
     if inode.is_bad() {
         return Ok(());
     }
-    write_disk_inode(inode.sb(), inode.ino(), &disk_image(inode), false)?;
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let data = inode.data();
+    loop {
+        if data.orphan.load(Ordering::Acquire) {
+            let d = info.disk.lock();
+            return store_locked(inode, &d);
+        }
+        let _s = data.store_lock.lock();
+        if data.orphan.load(Ordering::Acquire) {
+            continue; // put on the list meanwhile: store under `disk`
+        }
+        return store_image(inode, 0);
+    }
+}
+
+/// Stores `inode` with the `disk` lock held (`d`).
+fn store_locked(inode: &Inode, d: &crate::super_::DiskState) -> Result {
+    let next = successor(&d.orphans, inode.ino());
+    let _s = inode.data().store_lock.lock();
+    store_image(inode, next)
+}
+
+fn store_image(inode: &Inode, next_orphan: u32) -> Result {
+    write_disk_inode(inode.sb(), inode.ino(), &disk_image(inode, next_orphan), false)?;
     if let Some(tid) = crate::journal::current_tid() {
         inode.data().sync_tid.store(tid, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// The inode after `ino` on the orphan list (0 at the end or if absent).
+fn successor(list: &KVec<u32>, ino: u32) -> u32 {
+    match list.iter().position(|&i| i == ino) {
+        Some(p) => list.get(p.saturating_add(1)).copied().unwrap_or(0),
+        None => 0,
+    }
 }
 
 /// `super_operations.dirty_inode`: every change of an inode reaches its
@@ -306,7 +344,11 @@ pub(crate) fn write_inode(inode: &Inode, sync: bool) -> Result {
     let info = sbi(sb)?;
     match &info.journal {
         Some(j) => j.complete(inode.data().sync_tid.load(Ordering::Relaxed)),
-        None => write_disk_inode(sb, inode.ino(), &disk_image(inode), true),
+        None => {
+            store(inode)?;
+            let (blk, _) = info.geo.inode_location(inode.ino()).map_err(|e| corrupt(sb, "inode number", e))?;
+            Buffer::read(sb, u64::from(blk))?.sync()
+        }
     }
 }
 
@@ -881,71 +923,62 @@ fn delete_inode(inode: &Inode) -> Result {
     crate::ialloc::free_inode(sb, info, inode.ino(), is_dir)
 }
 
-/// Puts `inode` (now without links, still open) on the orphan list, so a
-/// crash before its last close still frees it at the next mount.
+/// Puts `inode` on the orphan list (an unlinked file still open, or a
+/// truncation in progress), so a crash before it is done is finished at the
+/// next mount. The list is kept in memory too (`DiskState::orphans`, head
+/// first), the source of every successor pointer written to disk.
 pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
     let info = sbi(sb)?;
     let mut d = info.disk.lock();
-    let head = d.sb.orphan_head;
-    {
-        let mut meta = inode.data().meta.lock();
-        if meta.orphan || head == inode.ino() {
-            return Ok(());
-        }
-        meta.next_orphan = head;
-        meta.orphan = true;
+    let ino = inode.ino();
+    if d.orphans.iter().any(|&i| i == ino) {
+        return Ok(());
     }
-    store(inode)?;
-    d.sb.orphan_head = inode.ino();
-    drop(d);
-    crate::super_::write_super(sb, info, false)
+    crate::vfs::vec_insert_k(&mut d.orphans, 0, ino)?;
+    inode.data().orphan.store(true, Ordering::Release);
+    d.sb.orphan_head = ino;
+    store_locked(inode, &d)?;
+    crate::super_::write_super_in(info, &mut d)
 }
 
-/// Removes `inode` from the orphan list (at eviction).
+/// Takes `inode` off the orphan list: its predecessor (or the superblock)
+/// now points past it. The predecessor is updated on disk directly: its
+/// own stores also happen under the `disk` lock and read the list.
 pub(crate) fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Result {
     let ino = inode.ino();
-    let next = {
-        let meta = inode.data().meta.lock();
-        if !meta.orphan {
-            return Ok(());
-        }
-        meta.next_orphan
-    };
     let mut d = info.disk.lock();
-    if d.sb.orphan_head == ino {
-        d.sb.orphan_head = next;
-        drop(d);
-        {
-            let mut meta = inode.data().meta.lock();
-            meta.next_orphan = 0;
-            meta.orphan = false;
+    let Some(pos) = d.orphans.iter().position(|&i| i == ino) else {
+        return Ok(());
+    };
+    let next = d.orphans.get(pos.saturating_add(1)).copied().unwrap_or(0);
+    match pos.checked_sub(1).and_then(|p| d.orphans.get(p).copied()) {
+        None => {
+            d.sb.orphan_head = next;
+            crate::super_::write_super_in(info, &mut d)?;
         }
-        return crate::super_::write_super(sb, info, false);
-    }
-    // Find the predecessor on disk (the list is short: open, unlinked files).
-    let mut cur = d.sb.orphan_head;
-    let mut steps = 0u32;
-    while cur != 0 && steps < info.geo.inodes_count {
-        let mut di = read_disk_inode(sb, cur, true)?;
-        if di.next_orphan == ino {
+        Some(pred) => {
+            let mut di = read_disk_inode(sb, pred, true)?;
             di.next_orphan = next;
-            // Keep an in-core copy of the predecessor in step.
-            if let Some(pred) = crate::vfs::inode::lookup_cached(sb, cur) {
-                pred.data().meta.lock().next_orphan = next;
-                store(&pred)?;
-            } else {
-                write_disk_inode(sb, cur, &di, false)?;
-            }
-            break;
+            write_disk_inode(sb, pred, &di, false)?;
         }
-        cur = di.next_orphan;
-        steps = steps.saturating_add(1);
     }
-    drop(d);
-    {
-        let mut meta = inode.data().meta.lock();
-        meta.next_orphan = 0;
-        meta.orphan = false;
+    crate::vfs::vec_remove_k(&mut d.orphans, pos);
+    inode.data().orphan.store(false, Ordering::Release);
+    store_locked(inode, &d)
+}
+
+/// At mount: the orphan list as the disk holds it, into memory.
+pub(crate) fn load_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
+    let mut d = info.disk.lock();
+    let mut cur = d.sb.orphan_head;
+    let mut n = 0u32;
+    while cur != 0 {
+        if !info.geo.valid_ino(cur) || n >= info.geo.inodes_count || d.orphans.iter().any(|&i| i == cur) {
+            return Err(corrupt_msg(sb, format_args!("orphan list broken at inode {}", cur)));
+        }
+        d.orphans.push(cur, GFP_KERNEL)?;
+        cur = read_disk_inode(sb, cur, true)?.next_orphan;
+        n = n.saturating_add(1);
     }
     Ok(())
 }
@@ -954,27 +987,24 @@ pub(crate) fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Re
 /// inodes on the orphan list: frees those without links (unlinked while
 /// open), truncates the others to their size (a truncation in progress).
 pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
-    let mut cur = info.disk.lock().sb.orphan_head;
+    load_orphans(sb, info)?;
     let mut n = 0u32;
-    while cur != 0 && n < info.geo.inodes_count {
-        if !info.geo.valid_ino(cur) {
-            return Err(corrupt_msg(sb, format_args!("orphan list points to inode {}", cur)));
-        }
-        let inode = iget_inner(sb, cur, true)?;
-        let next = {
-            let mut meta = inode.data().meta.lock();
-            meta.orphan = true;
-            meta.next_orphan
-        };
+    loop {
+        let first = info.disk.lock().orphans.first().copied();
+        let Some(ino) = first else { break };
+        let inode = iget_inner(sb, ino, true)?;
+        inode.data().orphan.store(true, Ordering::Release);
         if inode.nlink() != 0 {
             truncate_blocks(&inode, inode.size())?;
             let _h = crate::journal::start(sb, crate::journal::CREDITS_NAMEI, 0)?;
             orphan_remove(sb, info, &inode)?;
-            store(&inode)?;
         }
-        // With no links, the final iput evicts and frees it.
+        // With no links, the final iput evicts it, which frees it and takes
+        // it off the list.
         drop(inode);
-        cur = next;
+        if info.disk.lock().orphans.first().copied() == Some(ino) {
+            return Err(corrupt_msg(sb, format_args!("orphan inode {} could not be released", ino)));
+        }
         n = n.saturating_add(1);
     }
     if n > 0 {

@@ -81,6 +81,8 @@ pub(crate) struct DiskState {
     pub(crate) sb: Superblock,
     bh: Buffer,
     offset: usize,
+    /// The orphan list, head first (see inode.rs).
+    pub(crate) orphans: KVec<u32>,
 }
 
 /// Per-mount state, hung off `s_fs_info`.
@@ -229,6 +231,15 @@ fn write_super_direct(info: &SbInfo) -> Result {
 
 fn write_super_locked(info: &SbInfo, wait: bool) -> Result {
     let mut d = info.disk.lock();
+    write_super_inner(info, &mut d, wait)
+}
+
+/// Writes the superblock (in the current transaction) with `disk` held.
+pub(crate) fn write_super_in(info: &SbInfo, d: &mut DiskState) -> Result {
+    write_super_inner(info, d, false)
+}
+
+fn write_super_inner(info: &SbInfo, d: &mut DiskState, wait: bool) -> Result {
     if info.errors_seen.load(Ordering::Relaxed) {
         d.sb.state |= fsb::STATE_ERROR;
     }
@@ -410,7 +421,12 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
                 busy_blocks: 0,
                 checked,
             }),
-            disk <- new_mutex!(DiskState { sb: disk_sb, bh: sbh, offset: sb_off }),
+            disk <- new_mutex!(DiskState {
+                sb: disk_sb,
+                bh: sbh,
+                offset: sb_off,
+                orphans: KVec::new(),
+            }),
             opts <- new_mutex!(opts.clone()),
         }),
         GFP_KERNEL,

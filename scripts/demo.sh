@@ -15,7 +15,7 @@ make -s module KDIR="$KDIR"
 log "booting the test VM (QEMU) with a 4 GiB disk"
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-"$LIVEDFS_ROOT/scripts/vm.sh" --kdir "$KDIR" --loglevel 4 --disk images:4G \
+"$LIVEDFS_ROOT/scripts/vm.sh" --kdir "$KDIR" --loglevel 4 --disk images:2G \
     --log "$out" demo.sh > /dev/null 2>&1 || true
 # The guest's own output, without the boot messages.
 sed -n '/^LIVEDFS-GUEST-BOOTED/,/^LIVEDFS-RESULT/p' "$out" | tr -d '\r' \

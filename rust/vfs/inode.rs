@@ -520,13 +520,6 @@ pub(crate) fn clear(inode: &Inode) {
     unsafe { sys::clear_inode(inode.as_ptr()) };
 }
 
-/// The in-core inode `ino`, if cached (no disk read).
-pub(crate) fn lookup_cached(sb: &SuperBlock, ino: u32) -> Option<InodeRef> {
-    // SAFETY: live super block; ilookup returns a referenced inode or NULL
-    // (waiting for I_NEW inodes to be set up).
-    let p = unsafe { sys::ilookup(sb.as_ptr(), ino as kernel::ffi::c_ulong) };
-    NonNull::new(p).map(InodeRef)
-}
 
 /// A random 32-bit number (inode generations).
 pub(crate) fn random_u32() -> u32 {

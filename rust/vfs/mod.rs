@@ -117,3 +117,27 @@ pub(crate) fn vec_remove<T: Copy>(vec: &mut KVVec<T>, at: usize) {
     // rotated to the end); `T: Copy` has no destructor to run.
     unsafe { vec.set_len(len.saturating_sub(1)) };
 }
+
+/// Inserts `v` at `at` (or at the end) of a KVec, shifting the rest up.
+pub(crate) fn vec_insert_k<T: Copy>(vec: &mut KVec<T>, at: usize, v: T) -> Result {
+    vec.push(v, GFP_KERNEL)?;
+    let len = vec.len();
+    if let Some(tail) = vec.as_mut_slice().get_mut(at.min(len.saturating_sub(1))..) {
+        tail.rotate_right(1);
+    }
+    Ok(())
+}
+
+/// Removes the element at `at` of a KVec, shifting the rest down.
+pub(crate) fn vec_remove_k<T: Copy>(vec: &mut KVec<T>, at: usize) {
+    let len = vec.len();
+    if at >= len {
+        return;
+    }
+    if let Some(tail) = vec.as_mut_slice().get_mut(at..) {
+        tail.rotate_left(1);
+    }
+    // SAFETY: `len - 1` elements stay initialised (the removed one was
+    // rotated to the end); `T: Copy` has no destructor to run.
+    unsafe { vec.set_len(len.saturating_sub(1)) };
+}
