@@ -535,6 +535,26 @@ pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
     Ok(())
 }
 
+/// `freeze_fs` (fsfreeze, snapshots): the journal is flushed home and
+/// locked, so the device holds a consistent volume with nothing to replay.
+pub(crate) fn freeze(sb: &SuperBlock) -> Result {
+    let info = sbi(sb)?;
+    match &info.journal {
+        Some(j) => j.freeze().inspect_err(|_| {
+            let _ = j.thaw();
+        }),
+        None => crate::vfs::super_block::sync_device(sb),
+    }
+}
+
+/// `unfreeze_fs`.
+pub(crate) fn thaw(sb: &SuperBlock) -> Result {
+    match &sbi(sb)?.journal {
+        Some(j) => j.thaw(),
+        None => Ok(()),
+    }
+}
+
 /// `put_super`: commit and close the journal, then mark the volume clean
 /// (and the journal empty) on the way out.
 pub(crate) fn put_super(sb: &SuperBlock) {

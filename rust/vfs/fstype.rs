@@ -195,6 +195,8 @@ pub(crate) static SUPER_OPS: Ops<sys::super_operations> = Ops(sys::super_operati
     statfs: Some(sop_statfs),
     show_options: Some(sop_show_options),
     put_super: Some(sop_put_super),
+    freeze_fs: Some(sop_freeze_fs),
+    unfreeze_fs: Some(sop_unfreeze_fs),
     // SAFETY: every other member is an optional function pointer or flag,
     // for which zero (NULL) is the documented "not implemented".
     ..unsafe { core::mem::zeroed() }
@@ -225,6 +227,16 @@ unsafe extern "C" fn sop_evict_inode(inode: *mut sys::inode) {
 unsafe extern "C" fn sop_sync_fs(sb: *mut sys::super_block, wait: c_int) -> c_int {
     // SAFETY: our live super block, s_umount held by the VFS.
     to_c(crate::super_::sync_fs(unsafe { SuperBlock::from_raw(sb) }, wait != 0))
+}
+
+unsafe extern "C" fn sop_freeze_fs(sb: *mut sys::super_block) -> c_int {
+    // SAFETY: the VFS freezes our live super block (writes already stopped).
+    to_c(crate::super_::freeze(unsafe { SuperBlock::from_raw(sb) }))
+}
+
+unsafe extern "C" fn sop_unfreeze_fs(sb: *mut sys::super_block) -> c_int {
+    // SAFETY: as above.
+    to_c(crate::super_::thaw(unsafe { SuperBlock::from_raw(sb) }))
 }
 
 unsafe extern "C" fn sop_put_super(sb: *mut sys::super_block) {

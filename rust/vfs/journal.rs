@@ -128,6 +128,24 @@ impl Journal {
         check(unsafe { sys::jbd2_journal_force_commit(self.ptr()?) })
     }
 
+    /// Freezes: no new handle starts, everything logged is written home.
+    pub(crate) fn freeze(&self) -> Result {
+        let j = self.ptr()?;
+        // SAFETY: live journal; updates stay locked until `thaw`, also on
+        // a flush error (the caller thaws).
+        unsafe {
+            sys::jbd2_journal_lock_updates(j);
+            check(sys::jbd2_journal_flush(j, 0))
+        }
+    }
+
+    /// Undoes `freeze`.
+    pub(crate) fn thaw(&self) -> Result {
+        // SAFETY: live journal locked by `freeze`.
+        unsafe { sys::jbd2_journal_unlock_updates(self.ptr()?) };
+        Ok(())
+    }
+
     /// Makes sure transaction `tid` is committed (fsync).
     pub(crate) fn complete(&self, tid: u32) -> Result {
         // SAFETY: live journal.

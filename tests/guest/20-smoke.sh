@@ -26,13 +26,17 @@ check "rename" mv $M/f $M/g
 check_eq "renamed content" hello "$(cat $M/g)"
 check "truncate down" truncate -s 3 $M/g
 check_eq "truncated" hel "$(cat $M/g)"
+check "fsfreeze -f (journal flushed and locked)" fsfreeze -f $M
+check "fsfreeze -u" fsfreeze -u $M
+check "writing after a thaw works" sh -c "echo thawed > $M/thawed"
 check "sync" sync
 check "umount" umount $M
 check "mount again" mount -t livedfs "$VOL" $M
+check_eq "written after the thaw" thawed "$(cat $M/thawed)"
 check_eq "big file survives" "$sum" "$(md5sum < $M/d/big)"
 check_eq "link survives" hel "$(cat $M/d/f2)"
 check_eq "slow symlink survives" "$long" "$(readlink $M/ls)"
-check "rm -rf everything" sh -c "rm -rf $M/d $M/g $M/s $M/ls $M/p $M/c"
+check "rm -rf everything" sh -c "rm -rf $M/d $M/g $M/s $M/ls $M/p $M/c $M/thawed"
 check_eq "ls shows only lost+found" "lost+found" "$(ls $M)"
 check "sync" sync
 check_eq "free blocks back to fresh" "$free0" "$(stat -f -c %f $M)"
