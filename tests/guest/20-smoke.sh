@@ -26,8 +26,8 @@ check "rename" mv $M/f $M/g
 check_eq "renamed content" hello "$(cat $M/g)"
 check "truncate down" truncate -s 3 $M/g
 check_eq "truncated" hel "$(cat $M/g)"
-check "fsfreeze -f (journal flushed and locked)" fsfreeze -f $M
-check "fsfreeze -u" fsfreeze -u $M
+check "fsfreeze --freeze (journal flushed and locked)" fsfreeze --freeze $M
+check "fsfreeze --unfreeze" fsfreeze --unfreeze $M
 check "writing after a thaw works" sh -c "echo thawed > $M/thawed"
 check "sync" sync
 check "umount" umount $M
