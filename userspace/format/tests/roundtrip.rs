@@ -750,7 +750,8 @@ fn jbd2_fresh_superblock() {
     }
     let mut b = vec![0u8; 4096];
     assert!(
-        jbd2::encode_fresh_superblock(&mut b, 4096, 0, jbd2::MIN_JOURNAL_BLOCKS - 1, &UUID).is_err()
+        jbd2::encode_fresh_superblock(&mut b, 4096, 0, jbd2::MIN_JOURNAL_BLOCKS - 1, &UUID)
+            .is_err()
     );
     assert!(jbd2::encode_fresh_superblock(&mut b[..1023], 1024, 0, 1024, &UUID).is_err());
     assert!(jbd2::encode_fresh_superblock(&mut b[..1024], 1024, 0, 1024, &UUID).is_ok());
