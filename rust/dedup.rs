@@ -8,9 +8,10 @@
 //! confirmed against the full fingerprint in its group's store (and, with
 //! `verify`, byte by byte). A confirmed duplicate is shared: the file's
 //! pointer is set to it and its reference count raised, and nothing is
-//! written. A unique block is written: in place if the file's old block is
-//! its alone, else to a newly allocated block (copy-on-write), with its
-//! fingerprint and a reference count of 1 recorded.
+//! written. A unique block is written to a newly allocated block (also
+//! when it overwrites one: copy-on-write, see `write_block`), with its
+//! fingerprint and a reference count of 1 recorded, and the file's old
+//! block released.
 
 use crate::fpstore;
 use crate::inode;
@@ -222,24 +223,20 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
         return Ok(());
     }
 
+    // A new block, also for an overwrite: never in place. A block
+    // rewritten in place would hold new data under its old fingerprint if
+    // the power failed between the data write and the commit of the new
+    // fingerprint, and a later write of the old data would then share it.
+    // Written elsewhere, the new data only counts once its transaction
+    // commits, and the old block, until then, keeps data and fingerprint
+    // together. The new block goes right after the old one if it can.
     if let Some(o) = old {
-        let e = fpstore::get(sb, info, o)?;
-        if e.refcount == 1 {
-            // Ours alone: rewrite in place under the new fingerprint.
-            fpstore::set_fingerprint(sb, info, o, &fp)?;
-            guard.insert(o)?;
-            drop(guard);
-            info.filter.remove(&e.fingerprint, o)?;
-            give_back_cow(info);
-            bh.map(sb, u64::from(o));
-            bump(&info.stats.unique_written);
-            return Ok(());
+        if fpstore::get(sb, info, o)?.refcount > 1 {
+            bump(&info.stats.cow_breaks);
         }
-        bump(&info.stats.cow_breaks);
     }
-    // A new block: first write of this file block, or copy-on-write.
     let b = if cow_reserved && !reserved {
-        inode::allocate_cow_block(inode, file_block)?
+        inode::allocate_cow_block(inode, file_block, old.map(|o| o.saturating_add(1)))?
     } else {
         give_back_cow(info);
         inode::allocate_data_block(inode, file_block, reserved)?

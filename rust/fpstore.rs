@@ -113,17 +113,6 @@ pub(crate) fn set_new(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) 
     count_used(sb, info, g, true)
 }
 
-/// Replaces the fingerprint of a block with one reference (overwritten in
-/// place).
-pub(crate) fn set_fingerprint(sb: &SuperBlock, info: &SbInfo, b: u32, fp: &Fingerprint) -> Result {
-    let (bh, off, g, j) = entry_block(sb, info, b)?;
-    bh.modify(|data| -> core::result::Result<(), crate::format::FormatError> {
-        fpstore::write_entry(data, off, fp.as_slice(), 1)?;
-        fpstore::set_checksum(data, g, j, info.seed, &crate::vfs::crc::KernelCrc)
-    })?
-    .map_err(|e| corrupt(sb, "fingerprint entry", e))
-}
-
 /// Adds a reference to block `b`, whose fingerprint must be `fp`; false
 /// (and nothing changed) if the entry no longer holds `fp` or its count is
 /// saturated.

@@ -573,11 +573,14 @@ pub(crate) fn allocate_data_block(inode: &Inode, file_block: u64, reserved: bool
 
 /// Allocates a block for a copy-on-write of `file_block`, consuming the
 /// copy-on-write reservation its buffer holds.
-pub(crate) fn allocate_cow_block(inode: &Inode, file_block: u64) -> Result<u32> {
+pub(crate) fn allocate_cow_block(inode: &Inode, file_block: u64, near: Option<u32>) -> Result<u32> {
     let sb = inode.sb();
     let info = sbi(sb)?;
     let mut m = inode.data().map.lock();
-    let goal = alloc_goal(info, inode.ino(), &m, file_block);
+    let goal = match m.last_alloc {
+        Some((fb, b)) if fb.saturating_add(1) == file_block => b.saturating_add(1),
+        _ => near.unwrap_or_else(|| alloc_goal(info, inode.ino(), &m, file_block)),
+    };
     let b = balloc::alloc_block(sb, info, goal, true)?;
     m.last_alloc = Some((file_block, b));
     Ok(b)
