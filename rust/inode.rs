@@ -70,6 +70,9 @@ pub(crate) struct InodeData {
     /// store carries the latest state (taken after `disk`, if both).
     #[pin]
     pub(crate) store_lock: Mutex<()>,
+    /// A large directory's in-memory index (see dir.rs), built on demand.
+    #[pin]
+    pub(crate) dindex: Mutex<Option<KBox<crate::dir::DirIndex>>>,
     /// jbd2's per-inode data (data=ordered), set up in alloc_inode.
     #[pin]
     pub(crate) jinode: kernel::types::Opaque<crate::sys::jbd2_inode>,
@@ -97,6 +100,7 @@ impl InodeData {
             sync_tid: core::sync::atomic::AtomicU32::new(0),
             orphan: core::sync::atomic::AtomicBool::new(false),
             store_lock <- new_mutex!(()),
+            dindex <- new_mutex!(None),
             jinode <- kernel::types::Opaque::ffi_init(|p: *mut crate::sys::jbd2_inode| {
                 // SAFETY: all-zero is a valid initial state; alloc_inode
                 // then calls jbd2_journal_init_jbd_inode on it.

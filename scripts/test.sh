@@ -110,6 +110,7 @@ vm 00-boot.sh --disk scratch:64M
 vm 01-kunit.sh --kunit
 vm 10-mount.sh --disk vol:256M --disk zero:64M --image "ext4:$LIVEDFS_ROOT/build/ext4.img"
 vm 20-smoke.sh --disk vol:256M
+vm 21-bigdir.sh --disk vol:512M
 vm 30-posix.sh --disk vol:1G
 vm 40-difftest.sh --disk vol:1G
 if [ $long -eq 1 ]; then
