@@ -8,6 +8,10 @@
 #   --disk NAME:SIZE    attach a sparse scratch disk (repeatable); the guest
 #                       finds it with `disk NAME`; SIZE as for truncate (4G)
 #   --image NAME:FILE   attach FILE itself as a disk (the guest writes to it)
+#   --logged-disk NAME:IMAGE:LOG  attach IMAGE (written by the guest) through
+#                       QEMU's blklogwrites driver: every write and flush the
+#                       guest sends is appended to LOG (dm-log-writes format,
+#                       512-byte sectors; LOG is created or truncated)
 #   --timeout SEC       kill the VM after SEC seconds (default 600)
 #   --mem MB            guest RAM (default 2048)      --smp N   vCPUs (default 2)
 #   --accel MODE        auto (default), tcg or kvm; auto probes KVM once
@@ -24,12 +28,13 @@
 # line printed is the summary: "N passed, N failed".
 source "$(dirname "$0")/lib.sh"
 
-disks=() images=() timeout=600 mem=2048 smp=2 accel=auto kunit=0 verbose=0
+disks=() images=() logged=() timeout=600 mem=2048 smp=2 accel=auto kunit=0 verbose=0
 kdir="" initramfs="" logfile="" loglevel=7
 while [ $# -gt 0 ]; do
     case "$1" in
         --disk) disks+=("$2"); shift 2 ;;
         --image) images+=("$2"); shift 2 ;;
+        --logged-disk) logged+=("$2"); shift 2 ;;
         --timeout) timeout=$2; shift 2 ;;
         --mem) mem=$2; shift 2 ;;
         --smp) smp=$2; shift 2 ;;
@@ -83,6 +88,22 @@ for d in "${images[@]}"; do
     [ -f "$file" ] || die "no image file $file"
     drive_args+=(-drive "file=$file,if=none,id=d$i,format=raw,cache=unsafe"
                  -device "virtio-blk-device,drive=d$i,serial=$name")
+    i=$((i + 1))
+done
+# A logged disk: the guest sees a write-back cache (so it flushes), no
+# discard or write-zeroes (plain writes only), and every request reaches
+# blklogwrites, which logs it after it completed on IMAGE; the log's
+# superblock is rewritten after every entry, so even the log of a killed
+# QEMU is readable.
+for d in "${logged[@]}"; do
+    IFS=: read -r name file lfile <<< "$d"
+    [ -f "$file" ] || die "no image file $file"
+    [ -n "$lfile" ] || die "--logged-disk NAME:IMAGE:LOG: no LOG"
+    : > "$lfile"
+    drive_args+=(-blockdev "driver=file,node-name=f$i,filename=$file,cache.no-flush=on"
+                 -blockdev "driver=file,node-name=l$i,filename=$lfile,cache.no-flush=on"
+                 -blockdev "driver=blklogwrites,node-name=d$i,file=f$i,log=l$i,log-sector-size=512,log-super-update-interval=1"
+                 -device "virtio-blk-device,drive=d$i,serial=$name,write-cache=on,discard=off,write-zeroes=off")
     i=$((i + 1))
 done
 
