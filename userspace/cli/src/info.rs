@@ -1,0 +1,562 @@
+//! `livedfs info DEVICE|IMAGE`: the superblock and feature summary, in the
+//! spirit of `dumpe2fs -h`: every superblock field in words, the derived
+//! geometry, the journal, the fingerprint layout and filter parameters.
+
+use crate::report::{Section, Value};
+use crate::util::{hex, human, time_str, uuid_str};
+use crate::volume::Volume;
+use anyhow::Result;
+use livedfs_format::filter::FilterParams;
+use livedfs_format::jbd2;
+use livedfs_format::superblock::*;
+use serde_json::json;
+
+/// Names of the feature bits set, in mkfs `-O` words where one exists.
+pub fn feature_names(sb: &Superblock) -> Vec<String> {
+    let mut v = Vec::new();
+    if sb.feature_compat & COMPAT_HAS_JOURNAL != 0 {
+        v.push("has_journal".to_string());
+    }
+    if sb.feature_ro_compat & RO_COMPAT_SPARSE_SUPER != 0 {
+        v.push("sparse_super".to_string());
+    }
+    if sb.feature_ro_compat & RO_COMPAT_UNINIT_BG != 0 {
+        v.push("uninit_bg".to_string());
+    }
+    if sb.feature_incompat & INCOMPAT_RECOVER != 0 {
+        v.push("needs_recovery".to_string());
+    }
+    if sb.feature_incompat & INCOMPAT_FP_AT_END != 0 {
+        v.push("^spatial_locality".to_string());
+    } else {
+        v.push("spatial_locality".to_string());
+    }
+    match sb.fingerprint_algo() {
+        Some(a) => v.push(a.name().to_string()),
+        None => v.push(format!("fp_algo_{}", sb.fp_algo)),
+    }
+    for (word, known, bits) in [
+        ("compat", COMPAT_KNOWN, sb.feature_compat),
+        ("incompat", INCOMPAT_KNOWN, sb.feature_incompat),
+        ("ro_compat", RO_COMPAT_KNOWN, sb.feature_ro_compat),
+    ] {
+        for bit in 0..32 {
+            let m = 1u32 << bit;
+            if bits & m != 0 && known & m == 0 {
+                v.push(format!("{word}_0x{m:x}"));
+            }
+        }
+    }
+    v
+}
+
+/// The state flags in words.
+pub fn state_words(state: u16) -> String {
+    let mut w = Vec::new();
+    w.push(if state & STATE_VALID != 0 {
+        "clean"
+    } else {
+        "not clean (mounted, or not cleanly unmounted)"
+    });
+    if state & STATE_ERROR != 0 {
+        w.push("with errors");
+    }
+    if state & STATE_ORPHANS != 0 {
+        w.push("orphans being processed");
+    }
+    let unknown = state & !(STATE_VALID | STATE_ERROR | STATE_ORPHANS);
+    let mut s = w.join(", ");
+    if unknown != 0 {
+        s.push_str(&format!(", unknown bits 0x{unknown:x}"));
+    }
+    s
+}
+
+/// The errors behaviour in words.
+pub fn errors_words(e: u16) -> String {
+    match e {
+        ERRORS_CONTINUE => "Continue".to_string(),
+        ERRORS_RO => "Remount read-only".to_string(),
+        ERRORS_PANIC => "Panic".to_string(),
+        x => format!("unknown ({x})"),
+    }
+}
+
+fn be32(b: &[u8], off: usize) -> u32 {
+    b.get(off..off + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+        .unwrap_or(0)
+}
+
+fn jbd2_incompat_words(f: u32) -> String {
+    let names = [
+        (0x1, "revoke"),
+        (0x2, "64bit"),
+        (0x4, "async_commit"),
+        (0x8, "csum_v2"),
+        (0x10, "csum_v3"),
+        (0x20, "fast_commit"),
+    ];
+    let mut v: Vec<String> = names
+        .iter()
+        .filter(|(m, _)| f & m != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let unknown = f & !0x3f;
+    if unknown != 0 {
+        v.push(format!("0x{unknown:x}"));
+    }
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(" ")
+    }
+}
+
+/// Every section of the report.
+pub fn sections(vol: &Volume) -> Result<Vec<Section>> {
+    let sb = &vol.sb;
+    let geo = &vol.geo;
+    let bs = u64::from(geo.block_size);
+    let mut out = Vec::new();
+
+    let mut s = Section::new("superblock", "");
+    let label = sb.label_str();
+    s.add(
+        "label",
+        "Filesystem volume name",
+        label,
+        if label.is_empty() { "<none>" } else { label },
+    );
+    let lm = sb.last_mounted_str();
+    s.add(
+        "last_mounted",
+        "Last mounted on",
+        lm,
+        if lm.is_empty() { "<not available>" } else { lm },
+    );
+    s.add(
+        "uuid",
+        "Filesystem UUID",
+        uuid_str(&sb.uuid),
+        uuid_str(&sb.uuid),
+    );
+    s.add("magic", "Filesystem magic", "LIVEDFS", "LIVEDFS\\0");
+    let ver = format!("{}.{}", sb.version_major, sb.version_minor);
+    s.add("version", "Format version", ver.clone(), ver);
+    let feats = feature_names(sb);
+    s.add(
+        "features",
+        "Filesystem features",
+        json!(feats),
+        feats.join(" "),
+    );
+    s.add(
+        "feature_compat",
+        "Compatible features",
+        sb.feature_compat,
+        format!("0x{:08x}", sb.feature_compat),
+    );
+    s.add(
+        "feature_incompat",
+        "Incompatible features",
+        sb.feature_incompat,
+        format!("0x{:08x}", sb.feature_incompat),
+    );
+    s.add(
+        "feature_ro_compat",
+        "Read-only compatible features",
+        sb.feature_ro_compat,
+        format!("0x{:08x}", sb.feature_ro_compat),
+    );
+    s.add(
+        "state",
+        "Filesystem state",
+        json!({"value": sb.state, "words": state_words(sb.state)}),
+        state_words(sb.state),
+    );
+    s.add(
+        "errors",
+        "Errors behavior",
+        json!({"value": sb.errors, "words": errors_words(sb.errors)}),
+        errors_words(sb.errors),
+    );
+    s.add(
+        "checksum_ok",
+        "Superblock checksum",
+        vol.sb_csum_ok,
+        if vol.sb_csum_ok {
+            "ok"
+        } else {
+            "BAD (run fsck.livedfs)"
+        },
+    );
+    s.num("inodes_count", "Inode count", u64::from(sb.inodes_count));
+    s.add(
+        "blocks_count",
+        "Block count",
+        sb.blocks_count,
+        format!("{} ({})", sb.blocks_count, human(sb.blocks_count * bs)),
+    );
+    s.add(
+        "r_blocks_count",
+        "Reserved block count",
+        sb.r_blocks_count,
+        format!(
+            "{} ({})",
+            sb.r_blocks_count,
+            human(u64::from(sb.r_blocks_count) * bs)
+        ),
+    );
+    s.add(
+        "free_blocks",
+        "Free blocks",
+        sb.free_blocks,
+        format!("{} ({})", sb.free_blocks, human(sb.free_blocks * bs)),
+    );
+    s.num("free_inodes", "Free inodes", u64::from(sb.free_inodes));
+    s.num(
+        "first_data_block",
+        "First block",
+        u64::from(sb.first_data_block),
+    );
+    s.num("block_size", "Block size", bs);
+    s.num(
+        "log_block_size",
+        "Log block size",
+        u64::from(sb.log_block_size),
+    );
+    s.num(
+        "blocks_per_group",
+        "Blocks per group",
+        u64::from(sb.blocks_per_group),
+    );
+    s.num(
+        "inodes_per_group",
+        "Inodes per group",
+        u64::from(sb.inodes_per_group),
+    );
+    s.num(
+        "inode_blocks_per_group",
+        "Inode blocks per group",
+        u64::from(geo.itable_blocks),
+    );
+    s.num("group_count", "Block groups", u64::from(sb.group_count));
+    s.num(
+        "gdt_blocks",
+        "Descriptor-table blocks",
+        u64::from(sb.gdt_blocks),
+    );
+    s.num("inode_size", "Inode size", u64::from(sb.inode_size));
+    s.num(
+        "desc_size",
+        "Group descriptor size",
+        u64::from(sb.desc_size),
+    );
+    s.num("first_ino", "First inode", u64::from(sb.first_ino));
+    s.add(
+        "max_file_size",
+        "Maximum file size",
+        geo.max_file_size(),
+        format!(
+            "{} bytes ({})",
+            geo.max_file_size(),
+            human(geo.max_file_size())
+        ),
+    );
+    for (key, label, t) in [
+        ("mkfs_time", "Filesystem created", sb.mkfs_time),
+        ("mount_time", "Last mount time", sb.mount_time),
+        ("write_time", "Last write time", sb.write_time),
+        ("lastcheck_time", "Last checked", sb.lastcheck_time),
+    ] {
+        s.add(key, label, t, time_str(t));
+    }
+    s.num("mount_count", "Mount count", u64::from(sb.mount_count));
+    s.add(
+        "max_mount_count",
+        "Maximum mount count",
+        sb.max_mount_count,
+        if sb.max_mount_count == 0 {
+            "0 (no check by count)".to_string()
+        } else {
+            sb.max_mount_count.to_string()
+        },
+    );
+    s.add(
+        "checkinterval",
+        "Check interval",
+        sb.checkinterval,
+        if sb.checkinterval == 0 {
+            "0 (none)".to_string()
+        } else {
+            format!("{} seconds", sb.checkinterval)
+        },
+    );
+    s.add(
+        "kbytes_written",
+        "Lifetime writes",
+        sb.kbytes_written,
+        human(sb.kbytes_written.saturating_mul(1024)),
+    );
+    s.num(
+        "def_resuid",
+        "Reserved blocks uid",
+        u64::from(sb.def_resuid),
+    );
+    s.num(
+        "def_resgid",
+        "Reserved blocks gid",
+        u64::from(sb.def_resgid),
+    );
+    s.add(
+        "default_mount_opts",
+        "Default mount options",
+        sb.default_mount_opts,
+        if sb.default_mount_opts == 0 {
+            "(none)".to_string()
+        } else {
+            format!("0x{:x}", sb.default_mount_opts)
+        },
+    );
+    s.add(
+        "orphan_head",
+        "First orphan inode",
+        sb.orphan_head,
+        if sb.orphan_head == 0 {
+            "0 (none)".to_string()
+        } else {
+            sb.orphan_head.to_string()
+        },
+    );
+    s.add(
+        "hash_seed",
+        "Directory hash seed",
+        hex(&sb.hash_seed),
+        hex(&sb.hash_seed),
+    );
+    out.push(s);
+
+    // Fingerprints and the filter.
+    let mut s = Section::new("fingerprints", "Deduplication");
+    let algo = sb
+        .fingerprint_algo()
+        .map(|a| a.name().to_string())
+        .unwrap_or_else(|| format!("unknown ({})", sb.fp_algo));
+    s.add(
+        "algorithm",
+        "Fingerprint algorithm",
+        json!({"code": sb.fp_algo, "name": algo}),
+        format!("{algo} ({}-byte fingerprints)", sb.fp_size),
+    );
+    s.num("fp_size", "Fingerprint size", u64::from(sb.fp_size));
+    s.num(
+        "fp_entry_size",
+        "Store entry size",
+        u64::from(sb.fp_entry_size),
+    );
+    s.num(
+        "fp_entries_per_block",
+        "Store entries per block",
+        u64::from(sb.fp_entries_per_block),
+    );
+    s.num(
+        "fp_blocks_per_group",
+        "Store blocks per group",
+        u64::from(sb.fp_blocks_per_group),
+    );
+    if geo.fp_at_end {
+        s.add(
+            "layout",
+            "Store placement",
+            "end",
+            format!(
+                "at the end of the device (no spatial locality), blocks {}..{}",
+                sb.fp_region_start,
+                geo.blocks_count.saturating_sub(1)
+            ),
+        );
+    } else {
+        s.add(
+            "layout",
+            "Store placement",
+            "group",
+            "in each group, before its data region (spatial locality)",
+        );
+    }
+    s.num(
+        "fp_region_start",
+        "Store region start",
+        u64::from(sb.fp_region_start),
+    );
+    let descs = vol.descs()?;
+    let used: u64 = descs.iter().map(|d| u64::from(d.desc.fp_used)).sum();
+    let groups_with_data = descs.iter().filter(|d| d.desc.fp_used > 0).count() as u64;
+    s.add(
+        "fp_entries_used",
+        "Store entries in use",
+        used,
+        format!("{used} (data blocks stored; {groups_with_data} groups hold data)"),
+    );
+    s.num("groups_with_data", "Groups holding data", groups_with_data);
+    let bad_descs = descs.iter().filter(|d| !d.csum_ok).count() as u64;
+    s.add(
+        "bad_descriptors",
+        "Descriptors with bad checksums",
+        bad_descs,
+        if bad_descs == 0 {
+            "0".to_string()
+        } else {
+            format!("{bad_descs} (run fsck.livedfs)")
+        },
+    );
+    let fp = FilterParams::for_blocks(u64::from(geo.blocks_count));
+    s.num(
+        "filter_index_bits",
+        "Filter index bits (n)",
+        u64::from(fp.index_bits),
+    );
+    s.num(
+        "filter_bucket_bits",
+        "Filter bucket bits (k)",
+        u64::from(fp.bucket_bits),
+    );
+    let rate = fp.false_candidate_log2(u64::from(geo.blocks_count));
+    s.add(
+        "filter_false_candidate_log2",
+        "Filter false-candidate rate",
+        rate,
+        format!("2^{rate} per lookup (volume full)"),
+    );
+    out.push(s);
+
+    // Journal.
+    let mut s = Section::new("journal", "Journal");
+    if sb.has_compat(COMPAT_HAS_JOURNAL) {
+        s.num("start", "Journal start block", u64::from(sb.journal_start));
+        s.add(
+            "blocks",
+            "Journal size",
+            sb.journal_blocks,
+            format!(
+                "{} blocks ({})",
+                sb.journal_blocks,
+                human(u64::from(sb.journal_blocks) * bs)
+            ),
+        );
+        let g = geo.group_of_block(sb.journal_start).unwrap_or(0);
+        s.num("group", "Journal group", u64::from(g));
+        s.add(
+            "needs_recovery",
+            "Needs recovery",
+            sb.has_incompat(INCOMPAT_RECOVER),
+            if sb.has_incompat(INCOMPAT_RECOVER) {
+                "yes (replayed at the next mount or by fsck.livedfs)"
+            } else {
+                "no"
+            },
+        );
+        match vol.read_block(sb.journal_start) {
+            Ok(jb) if be32(&jb, jbd2::off::MAGIC) == jbd2::MAGIC => {
+                let btype = be32(&jb, jbd2::off::BLOCKTYPE);
+                s.add(
+                    "sb_version",
+                    "Journal superblock",
+                    btype,
+                    match btype {
+                        jbd2::SUPERBLOCK_V2 => "jbd2 v2".to_string(),
+                        jbd2::SUPERBLOCK_V1 => "jbd2 v1".to_string(),
+                        x => format!("unexpected block type {x}"),
+                    },
+                );
+                let start = be32(&jb, jbd2::off::START);
+                s.add(
+                    "log_start",
+                    "Journal log start",
+                    start,
+                    if start == 0 {
+                        "0 (clean: nothing to replay)".to_string()
+                    } else {
+                        format!("{start} (transactions to replay)")
+                    },
+                );
+                s.num(
+                    "sequence",
+                    "Journal sequence",
+                    u64::from(be32(&jb, jbd2::off::SEQUENCE)),
+                );
+                s.num(
+                    "first",
+                    "Journal first log block",
+                    u64::from(be32(&jb, jbd2::off::FIRST)),
+                );
+                s.num(
+                    "maxlen",
+                    "Journal end (maxlen)",
+                    u64::from(be32(&jb, jbd2::off::MAXLEN)),
+                );
+                let inc = be32(&jb, jbd2::off::FEATURE_INCOMPAT);
+                s.add(
+                    "features",
+                    "Journal features",
+                    json!({"incompat": inc, "words": jbd2_incompat_words(inc)}),
+                    jbd2_incompat_words(inc),
+                );
+                let ct = jb.get(jbd2::off::CHECKSUM_TYPE).copied().unwrap_or(0);
+                s.add(
+                    "checksum_type",
+                    "Journal checksum type",
+                    ct,
+                    match ct {
+                        0 => "none".to_string(),
+                        jbd2::CSUM_TYPE_CRC32C => "crc32c".to_string(),
+                        x => format!("{x}"),
+                    },
+                );
+                s.num(
+                    "errno",
+                    "Journal errno",
+                    u64::from(be32(&jb, jbd2::off::ERRNO)),
+                );
+            }
+            Ok(_) => {
+                s.add(
+                    "sb_version",
+                    "Journal superblock",
+                    Value::Null,
+                    "MISSING (no jbd2 magic; run fsck.livedfs)",
+                );
+            }
+            Err(e) => {
+                s.add(
+                    "sb_version",
+                    "Journal superblock",
+                    Value::Null,
+                    format!("unreadable: {e}"),
+                );
+            }
+        }
+    } else {
+        s.add("present", "Journal", false, "none (nojournal volume)");
+    }
+    out.push(s);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_and_errors_in_words() {
+        assert_eq!(state_words(STATE_VALID), "clean");
+        assert_eq!(
+            state_words(STATE_ERROR),
+            "not clean (mounted, or not cleanly unmounted), with errors"
+        );
+        assert_eq!(errors_words(ERRORS_RO), "Remount read-only");
+        assert_eq!(errors_words(9), "unknown (9)");
+        assert_eq!(jbd2_incompat_words(0x12), "64bit csum_v3");
+        assert_eq!(jbd2_incompat_words(0), "(none)");
+    }
+}
