@@ -18,12 +18,15 @@
 # exits non-zero on any failure.
 #
 # Options:
-#   --points N        crash points (default 240; 5000 with --long)
+#   --points N        crash points at least (default 240; 5000 with --long):
+#                     every flush point of the log, and torn points for the
+#                     rest (at least half of N)
 #   --seed S          workload seed, also seeds the choice of points (default 1)
 #   --scenarios N     workload scenarios (default 60; 150 with --long)
 #   --long            the long run (at least 5000 points)
 #   --jobs N          checking VMs at once (default: number of CPUs)
-#   --flush-percent P share of flush points, the rest torn (default 40)
+#   --flush-points P  "all" (default), or the share of N in percent spread
+#                     over the log (the rest torn)
 #   --keep-failed N   failing points whose image is kept (default 10)
 #   --kdir DIR        kernel build tree (default: the cached test kernel)
 #   --initramfs FILE  use this base initramfs (e.g. with another module)
@@ -35,7 +38,7 @@
 # --point SPEC -o x.img`); VM logs: build/vm-logs/crash-*.log.
 source "$(dirname "$0")/lib.sh"
 
-points="" seed=1 scenarios="" long=0 jobs=$NPROC flush_percent=40 keep_failed=10
+points="" seed=1 scenarios="" long=0 jobs=$NPROC flush_points=all keep_failed=10
 kdir="" initramfs="" build=1 timeout=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,7 +47,7 @@ while [ $# -gt 0 ]; do
         --scenarios) scenarios=$2; shift 2 ;;
         --long) long=1; shift ;;
         --jobs) jobs=$2; shift 2 ;;
-        --flush-percent) flush_percent=$2; shift 2 ;;
+        --flush-points) flush_points=$2; shift 2 ;;
         --keep-failed) keep_failed=$2; shift 2 ;;
         --kdir) kdir=$2; shift 2 ;;
         --initramfs) initramfs=$2; shift 2 ;;
@@ -120,9 +123,11 @@ fi
 
 # 4. Check the crash points, --jobs VMs at once (each with its own copies:
 # QEMU locks its images).
-per_vm=$(( (points + jobs - 1) / jobs ))
+npoints=$("$HOST/crashtest" points --log "$W/log" --base "$W/base.img" --points "$points" \
+    --point-seed "$seed" --flush-points "$flush_points" | wc -l)
+per_vm=$(( (npoints + jobs - 1) / jobs ))
 [ -n "$timeout" ] || timeout=$(( 300 + per_vm * 8 ))
-log "check: $points crash points in $jobs VM(s)"
+log "check: $npoints crash points in $jobs VM(s)"
 pids=()
 for ((i = 0; i < jobs; i++)); do
     cp --sparse=always "$W/base.img" "$W/shard-$i.img"
@@ -131,7 +136,7 @@ for ((i = 0; i < jobs; i++)); do
         --smp 1 --mem 1536 --log "$LOGS/crash-check-$i.log" \
         --image "base:$W/shard-$i.img" --image "log:$W/shard-$i.log" \
         91-crash-check.sh "${wargs[@]}" --points "$points" --point-seed "$seed" \
-        --flush-percent "$flush_percent" --shard "$i/$jobs" > "$W/check-$i.out" 2>&1 &
+        --flush-points "$flush_points" --shard "$i/$jobs" > "$W/check-$i.out" 2>&1 &
     pids+=($!)
 done
 for ((i = 0; i < jobs; i++)); do
@@ -171,6 +176,6 @@ fi
 rm -f "$W/work.img"
 
 echo
-echo "crash test: seed $seed, $scenarios scenarios, $points points, $(( $(date +%s) - start ))s"
+echo "crash test: seed $seed, $scenarios scenarios, $npoints crash points, $(( $(date +%s) - start ))s"
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -7,10 +7,6 @@ VOL=$(disk vol)
 M=/mnt/crash
 mkdir -p $M
 check "mount the logged volume" mount -t livedfs "$VOL" $M
-if crashtest workload --mnt $M --dev "$VOL" "$@" > /tmp/workload.out 2>&1; then
-    pass "crashtest workload"
-else
-    fail "crashtest workload" "exit $?"
-fi
-cat /tmp/workload.out
+crashtest workload --mnt $M --dev "$VOL" "$@" 2>&1 | tee /tmp/workload.out
+check "crashtest workload ran to the end" grep -q '^crashtest workload: seed' /tmp/workload.out
 check "umount" umount $M

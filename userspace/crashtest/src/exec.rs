@@ -189,6 +189,7 @@ fn check(r: libc::c_int) -> io::Result<()> {
 /// Runs operations under a mount point.
 pub struct Executor {
     root: PathBuf,
+    held: std::collections::HashMap<crate::model::Ino, File>,
     /// Copy the data when FICLONE is not supported (host tests on file
     /// systems without reflink); never on livedfs.
     pub clone_fallback: bool,
@@ -199,6 +200,7 @@ impl Executor {
     pub fn new(root: &Path) -> Self {
         Executor {
             root: root.to_path_buf(),
+            held: Default::default(),
             clone_fallback: false,
         }
     }
@@ -212,7 +214,7 @@ impl Executor {
     }
 
     /// Runs one operation.
-    pub fn run(&self, op: &Op) -> io::Result<()> {
+    pub fn run(&mut self, op: &Op) -> io::Result<()> {
         match op {
             Op::Mkdir { path } => std::fs::create_dir(self.p(path)),
             Op::Create { path, .. } => OpenOptions::new()
@@ -240,6 +242,25 @@ impl Executor {
             }
             Op::Rename { from, to, .. } => std::fs::rename(self.p(from), self.p(to)),
             Op::Unlink { path, .. } => std::fs::remove_file(self.p(path)),
+            Op::UnlinkHold { path, ino } => {
+                let f = self.open_rw(path)?;
+                std::fs::remove_file(self.p(path))?;
+                self.held.insert(*ino, f);
+                Ok(())
+            }
+            Op::HeldWrite { ino, data } => {
+                let f = self
+                    .held
+                    .get(ino)
+                    .ok_or_else(|| io::Error::other(format!("orphan #{ino} not held")))?;
+                let end = f.metadata()?.len();
+                f.write_all_at(data, end)?;
+                f.sync_all()
+            }
+            Op::HeldClose { ino } => {
+                self.held.remove(ino);
+                Ok(())
+            }
             Op::Clone { src, dst, .. } => {
                 let s = File::open(self.p(src))?;
                 let d = OpenOptions::new()

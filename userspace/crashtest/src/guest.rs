@@ -394,7 +394,7 @@ pub fn check_point(cfg: &Config, img: &Path, hist: &History, seed: u64) -> Outco
 /// Sorts kernel lines into failures and notes.
 fn classify(lines: Vec<KLine>, o: &mut Outcome) {
     for l in lines {
-        if l.text.contains("taints kernel") {
+        if l.text.contains("taints kernel") || l.text.contains("callbacks suppressed") {
             continue;
         }
         if is_kernel_problem(&l) {

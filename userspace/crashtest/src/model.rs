@@ -49,6 +49,13 @@ pub enum Op {
     },
     /// unlink.
     Unlink { path: String, ino: Ino },
+    /// Open `path`, unlink it and keep it open: an orphan whose blocks the
+    /// file system must reclaim at the next mount after a crash.
+    UnlinkHold { path: String, ino: Ino },
+    /// Write `data` at the end of a held orphan and fsync it.
+    HeldWrite { ino: Ino, data: Vec<u8> },
+    /// Close a held orphan (the file system frees it).
+    HeldClose { ino: Ino },
     /// Create `dst` and FICLONE `src` into it (a reflink copy).
     Clone {
         src: String,
@@ -90,6 +97,7 @@ impl Op {
             Op::Write {
                 path, off, data, ..
             } => format!("write {path} {}+{}", off, data.len()),
+            Op::HeldWrite { ino, data } => format!("write orphan #{ino} +{}", data.len()),
             other => format!("{other:?}"),
         }
     }
@@ -299,10 +307,11 @@ impl Model {
                     self.drop_file(*r);
                 }
             }
-            Op::Unlink { path, ino } => {
+            Op::Unlink { path, ino } | Op::UnlinkHold { path, ino } => {
                 self.bind(path, None, vec![*ino]);
                 self.drop_file(*ino);
             }
+            Op::HeldWrite { .. } | Op::HeldClose { .. } => {}
             Op::Clone {
                 src_ino,
                 dst,

@@ -110,23 +110,28 @@ fn epochs(entries: &[Entry]) -> Vec<Epoch> {
 }
 
 /// Every flush point of the log: after each flush, after each FUA write,
-/// and the end.
+/// and the end; a point whose image equals the previous one's (no write
+/// in between) is left out.
 pub fn barrier_points(log: &Log) -> Vec<Point> {
     let mut out = Vec::new();
+    let mut changed = true; // the pristine image is a state too
     for (i, e) in log.entries.iter().enumerate() {
-        if e.is_flush() || (e.is_fua() && e.changes_device()) {
+        if e.changes_device() {
+            changed = true;
+        }
+        if (e.is_flush() || (e.is_fua() && e.changes_device())) && changed {
             out.push(Point {
                 base: i + 1,
                 extra: vec![],
             });
+            changed = false;
         }
     }
-    let end = Point {
-        base: log.entries.len(),
-        extra: vec![],
-    };
-    if out.last() != Some(&end) {
-        out.push(end);
+    if changed {
+        out.push(Point {
+            base: log.entries.len(),
+            extra: vec![],
+        });
     }
     out
 }
@@ -134,25 +139,28 @@ pub fn barrier_points(log: &Log) -> Vec<Point> {
 /// Options for choosing points.
 #[derive(Clone, Debug)]
 pub struct Choice {
-    /// How many points in all.
+    /// How many points at least.
     pub count: usize,
     /// Seed of the random choices.
     pub seed: u64,
-    /// Share of flush points (the rest are torn), in percent.
-    pub flush_percent: usize,
+    /// Flush points: `None` for every one of them (then torn points make
+    /// up the rest of `count`, and at least half of it), or the share of
+    /// `count` in percent, spread evenly over the log.
+    pub flush_percent: Option<usize>,
     /// First sector of the progress area (writes there are the
-    /// workload's "fsync completed" records): half the torn points crash
+    /// workload's "sync completed" records): half the torn points crash
     /// right after such a write, where a missing flush shows.
     pub progress_sector: Option<u64>,
 }
 
-/// Chooses `choice.count` distinct crash points, sorted by position.
+/// Chooses crash points, distinct, sorted by position.
 pub fn choose(log: &Log, choice: &Choice) -> Vec<Point> {
     let mut rng = Rng::new(choice.seed ^ 0x5eed_c7a5_4000_0001);
     let barriers = barrier_points(log);
-    let n_flush = (choice.count * choice.flush_percent / 100)
-        .max(1)
-        .min(barriers.len());
+    let n_flush = match choice.flush_percent {
+        None => barriers.len(),
+        Some(p) => (choice.count * p.min(100) / 100).max(1).min(barriers.len()),
+    };
     let mut set = std::collections::BTreeSet::new();
     // Flush points evenly spread over the log, the last always included.
     for k in 0..n_flush {
@@ -163,6 +171,10 @@ pub fn choose(log: &Log, choice: &Choice) -> Vec<Point> {
         };
         set.insert(barriers[idx].clone());
     }
+    let want = match choice.flush_percent {
+        None => set.len() + choice.count.saturating_sub(set.len()).max(choice.count / 2),
+        Some(_) => choice.count.max(set.len()),
+    };
     // Torn points.
     let eps: Vec<Epoch> = epochs(&log.entries)
         .into_iter()
@@ -183,7 +195,6 @@ pub fn choose(log: &Log, choice: &Choice) -> Vec<Point> {
             .collect(),
         None => vec![],
     };
-    let want = choice.count.max(set.len());
     let mut tries = 0usize;
     while set.len() < want && !eps.is_empty() && tries < want.saturating_mul(50) {
         tries += 1;
@@ -410,7 +421,7 @@ mod tests {
             &Choice {
                 count: 50,
                 seed: 1,
-                flush_percent: 40,
+                flush_percent: Some(40),
                 progress_sector: None,
             },
         );
@@ -444,7 +455,7 @@ mod tests {
             &Choice {
                 count: 30,
                 seed: 9,
-                flush_percent: 30,
+                flush_percent: None,
                 progress_sector: Some(4),
             },
         );

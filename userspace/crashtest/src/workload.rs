@@ -421,7 +421,26 @@ impl Workload {
                 });
                 self.maybe_sync(&to, i, 50, 0);
             }
-            92..=95 => {
+            92..=93 => {
+                // An orphan: unlinked while open, written and fsync'd, a
+                // syncfs while it is held (so it is on the orphan list on
+                // disk), then closed.
+                let Some((p, i)) = self.pick(None, 1) else {
+                    return;
+                };
+                self.push(Op::UnlinkHold { path: p, ino: i });
+                for _ in 0..self.rng.range(1, 2) {
+                    let n = self.rng.range(1, 256 * 1024) as usize;
+                    let data = self.patch(n);
+                    self.push(Op::HeldWrite { ino: i, data });
+                }
+                self.push(Op::Syncfs);
+                let n = self.rng.range(1, 64 * 1024) as usize;
+                let data = self.fresh(n);
+                self.push(Op::HeldWrite { ino: i, data });
+                self.push(Op::HeldClose { ino: i });
+            }
+            94..=96 => {
                 let Some((p, i)) = self.pick(None, 0) else {
                     return;
                 };
@@ -510,6 +529,9 @@ mod tests {
             "Rename",
             "Unlink",
             "Clone",
+            "UnlinkHold",
+            "HeldWrite",
+            "HeldClose",
         ] {
             assert!(kinds.contains(k), "no {k} in {kinds:?}");
         }

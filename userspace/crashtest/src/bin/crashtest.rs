@@ -66,9 +66,11 @@ struct PointArgs {
     /// Seed of the choice of points.
     #[arg(long, default_value_t = 1)]
     point_seed: u64,
-    /// Share of flush points, percent (the rest are torn points).
-    #[arg(long, default_value_t = 40)]
-    flush_percent: usize,
+    /// Flush points: "all" (then torn points make up the rest of
+    /// --points, and at least half of it), or a share of --points in
+    /// percent ("40"), spread over the log.
+    #[arg(long, default_value = "all")]
+    flush_points: String,
 }
 
 #[derive(Subcommand)]
@@ -209,13 +211,22 @@ fn summary(log: &Log) -> String {
     )
 }
 
-fn choice(p: &PointArgs, log: &Log, dev_len: u64) -> Choice {
-    Choice {
+fn choice(p: &PointArgs, log: &Log, dev_len: u64) -> Result<Choice> {
+    let flush_percent = match p.flush_points.trim_end_matches('%') {
+        "all" => None,
+        n => Some(n.parse::<usize>().with_context(|| {
+            format!(
+                "--flush-points {}: want all or a percentage",
+                p.flush_points
+            )
+        })?),
+    };
+    Ok(Choice {
         count: p.points,
         seed: p.point_seed,
-        flush_percent: p.flush_percent.min(100),
+        flush_percent,
         progress_sector: Some(dev_len.saturating_sub(PROGRESS_AREA) / u64::from(log.sector_size)),
-    }
+    })
 }
 
 fn main() -> Result<()> {
@@ -247,7 +258,7 @@ fn main() -> Result<()> {
         Cmd::Points { p, log, base } => {
             let (_, l) = load_log(&log)?;
             let len = device_size(&File::open(&base)?)?;
-            for pt in choose(&l, &choice(&p, &l, len)) {
+            for pt in choose(&l, &choice(&p, &l, len)?) {
                 println!("{pt}");
             }
             Ok(())
@@ -381,7 +392,7 @@ fn run_check(
             v.sort_by_key(|p| (p.end(), p.base));
             v
         }
-        None => choose(&l, &choice(p, &l, base_img.len() as u64)),
+        None => choose(&l, &choice(p, &l, base_img.len() as u64)?),
     };
     let total = points.len();
     let fsck = fsck.exists().then(|| fsck.to_path_buf());
