@@ -3,7 +3,9 @@
 # /dev/sdb; where the document shows output (lines starting with "#> "
 # after a command), the command must print exactly that.
 #
-# The documents are in the initramfs under /doc (build-initramfs.sh copies
+# Each command runs in its own subshell (no state but files is carried
+# over), with stdin from /dev/null (so a question fails instead of
+# waiting). The documents are in the initramfs under /doc (build-initramfs.sh copies
 # Documentation/*.md there).
 VOL=$(disk vol)
 DOCS=/doc
@@ -48,7 +50,7 @@ for doc in $DOCS/*.md; do
     for c in "$T/$name"/*.cmd; do
         i=${c%.cmd}; i=${i##*/}
         what="$name #$i: $(head -n 1 "$c" | cut -c1-60)"
-        ( . "$c" ) > "$T/$name/$i.out" 2> "$T/$name/$i.err"
+        ( . "$c" ) < /dev/null > "$T/$name/$i.out" 2> "$T/$name/$i.err"
         rc=$?
         ran=$((ran + 1))
         if [ $rc -ne 0 ]; then
