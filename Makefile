@@ -81,8 +81,19 @@ check-kdir:
 	       "scripts/setup.sh does it)." | fmt -w 78 >&2; \
 	  exit 1; fi
 
+# DKMS appends CC=clang LD=ld.lld (unversioned) for a kernel built with
+# clang; with LLVM=-16 the tools are clang-16 and ld.lld-16.
+ifneq ($(filter -%,$(LLVM)),)
+ifeq ($(origin CC),command line)
+KTOOLS += CC=$(CC)$(if $(filter clang,$(CC)),$(LLVM))
+endif
+ifeq ($(origin LD),command line)
+KTOOLS += LD=$(LD)$(if $(filter ld.lld,$(LD)),$(LLVM))
+endif
+endif
+
 module: check-kdir
-	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) RUSTC=$(RUSTC) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) RUSTC=$(RUSTC) $(KTOOLS) modules
 
 tools:
 	cd userspace && cargo build --release
