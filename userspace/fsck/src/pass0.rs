@@ -1,0 +1,561 @@
+//! Pass 0: the superblock (primary, or a backup when the primary is
+//! corrupt or `-b` names one), the journal (checked, and replayed unless
+//! `-n`), the group descriptors, the backup superblocks and descriptor
+//! tables, and the orphan list.
+
+use std::collections::{HashMap, HashSet};
+
+use livedfs_format::csum::volume_seed;
+use livedfs_format::fpstore;
+use livedfs_format::group::{GroupDesc, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT};
+use livedfs_format::inode::Inode;
+use livedfs_format::superblock::{
+    Superblock, COMPAT_HAS_JOURNAL, ERRORS_CONTINUE, ERRORS_PANIC, INCOMPAT_RECOVER,
+    SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+};
+use livedfs_format::{bitmap, Geometry, DESC_SIZE};
+
+use crate::crc::Crc;
+use crate::ctx::{Abort, Fsck, R};
+use crate::device::Device;
+use crate::journal::{self, JournalDev};
+use crate::problem::{PCtx, P};
+
+/// A superblock and its geometry, as found.
+pub struct Found {
+    pub sb: Superblock,
+    pub geo: Geometry,
+    /// Block the superblock was read from (None: the primary).
+    pub backup_block: Option<u64>,
+    /// Why the primary was not used.
+    pub primary_error: Option<String>,
+    /// The primary decoded but its checksum was wrong.
+    pub primary_csum_only: bool,
+}
+
+fn read_sb_at(dev: &Device, off: u64) -> Result<(Superblock, Geometry), String> {
+    let buf = dev
+        .read_at(off, SUPERBLOCK_SIZE)
+        .map_err(|e| e.to_string())?;
+    let sb = Superblock::decode(&buf, &Crc).map_err(|e| e.to_string())?;
+    let geo = Geometry::from_superblock(&sb).map_err(|e| e.to_string())?;
+    Ok((sb, geo))
+}
+
+/// Candidate backup superblock locations: (byte offset, block, block size).
+fn backup_candidates(dev: &Device) -> Vec<(u64, u64, u32)> {
+    let mut v = Vec::new();
+    for bs in [4096u32, 1024, 2048] {
+        let bpg = u64::from(bs) * 8;
+        let fdb = u64::from(bs == 1024);
+        for g in [1u64, 3, 5, 7, 9, 25, 27, 49] {
+            let b = fdb + g * bpg;
+            let off = b * u64::from(bs);
+            if off + SUPERBLOCK_SIZE as u64 <= dev.size {
+                v.push((off, b, bs));
+            }
+        }
+    }
+    v
+}
+
+/// The fields that change after mkfs (counters, state, times): a backup
+/// need not match the primary in these.
+pub fn static_view(sb: &Superblock) -> Superblock {
+    let mut s = sb.clone();
+    s.free_blocks = 0;
+    s.free_inodes = 0;
+    s.state = 0;
+    s.errors = 0;
+    s.mount_count = 0;
+    s.mount_time = 0;
+    s.write_time = 0;
+    s.lastcheck_time = 0;
+    s.last_mounted = [0; 64];
+    s.orphan_head = 0;
+    s.feature_incompat &= !INCOMPAT_RECOVER;
+    s.kbytes_written = 0;
+    s.label = [0; 32];
+    s.max_mount_count = 0;
+    s.checkinterval = 0;
+    s
+}
+
+/// Finds the superblock to use.
+pub fn find_superblock(dev: &Device, want: Option<u64>) -> Result<Found, String> {
+    if let Some(b) = want {
+        for bs in [1024u32, 2048, 4096] {
+            let off = b.saturating_mul(u64::from(bs));
+            if let Ok((sb, geo)) = read_sb_at(dev, off) {
+                if geo.block_size == bs {
+                    return Ok(Found {
+                        sb,
+                        geo,
+                        backup_block: Some(b),
+                        primary_error: None,
+                        primary_csum_only: false,
+                    });
+                }
+            }
+        }
+        return Err(format!("no valid livedfs superblock at block {b}"));
+    }
+    let primary = read_sb_at(dev, SUPERBLOCK_OFFSET);
+    let perr = match primary {
+        Ok((sb, geo)) => {
+            return Ok(Found {
+                sb,
+                geo,
+                backup_block: None,
+                primary_error: None,
+                primary_csum_only: false,
+            })
+        }
+        Err(e) => e,
+    };
+    let raw = dev.read_at(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE).ok();
+    let fields = raw
+        .as_ref()
+        .and_then(|r| Superblock::decode_fields(r).ok())
+        .filter(|_| {
+            raw.as_ref()
+                .is_some_and(|r| r[..8] == livedfs_format::superblock::MAGIC)
+        });
+    for (off, b, bs) in backup_candidates(dev) {
+        let Ok((bsb, bgeo)) = read_sb_at(dev, off) else {
+            continue;
+        };
+        if bgeo.block_size != bs {
+            continue;
+        }
+        // A primary whose checksum alone is wrong, with the backup's
+        // layout: keep its counters and state, fix the checksum.
+        if let Some(p) = &fields {
+            if static_view(p) == static_view(&bsb) {
+                let mut sb = bsb.clone();
+                merge_dynamic(&mut sb, p, &bgeo);
+                return Ok(Found {
+                    sb,
+                    geo: bgeo,
+                    backup_block: None,
+                    primary_error: Some(perr),
+                    primary_csum_only: true,
+                });
+            }
+        }
+        let mut sb = bsb;
+        if let Some(p) = &fields {
+            merge_dynamic(&mut sb, p, &bgeo);
+        }
+        return Ok(Found {
+            sb,
+            geo: bgeo,
+            backup_block: Some(b),
+            primary_error: Some(perr),
+            primary_csum_only: false,
+        });
+    }
+    if fields.is_none() {
+        return Err(format!(
+            "{perr}: no livedfs file system found (no valid primary or backup superblock)"
+        ));
+    }
+    Err(format!(
+        "the superblock is corrupt ({perr}) and no valid backup was found; try -b with a backup's block number"
+    ))
+}
+
+/// Takes the fields that change after mkfs from a damaged primary, each
+/// only if it is plausible.
+fn merge_dynamic(sb: &mut Superblock, p: &Superblock, geo: &Geometry) {
+    sb.state = p.state & 0x7;
+    if (ERRORS_CONTINUE..=ERRORS_PANIC).contains(&p.errors) {
+        sb.errors = p.errors;
+    }
+    sb.mount_count = p.mount_count;
+    sb.max_mount_count = p.max_mount_count;
+    sb.mount_time = p.mount_time;
+    sb.write_time = p.write_time;
+    sb.lastcheck_time = p.lastcheck_time;
+    sb.last_mounted = p.last_mounted;
+    sb.label = p.label;
+    sb.checkinterval = p.checkinterval;
+    sb.kbytes_written = p.kbytes_written;
+    if p.orphan_head == 0 || geo.valid_ino(p.orphan_head) {
+        sb.orphan_head = p.orphan_head;
+    }
+    if sb.has_compat(COMPAT_HAS_JOURNAL) {
+        sb.feature_incompat |= p.feature_incompat & INCOMPAT_RECOVER;
+    }
+}
+
+/// Loads the superblock into a new checker state.
+pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>) -> R<Fsck> {
+    let mut dev = dev;
+    let found = find_superblock(&dev, opts.superblock).map_err(Abort::Op)?;
+    let geo = found.geo;
+    dev.set_block_size(geo.block_size);
+    let need = u64::from(geo.blocks_count) * u64::from(geo.block_size);
+    if dev.size < need {
+        return Err(Abort::Op(format!(
+            "the device has {} blocks but the file system claims {}: wrong device or a truncated image",
+            dev.size / u64::from(geo.block_size),
+            geo.blocks_count
+        )));
+    }
+    let seed = volume_seed(&Crc, &found.sb.uuid);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let journal = if found.sb.has_compat(COMPAT_HAS_JOURNAL) {
+        Some((
+            found.sb.journal_start,
+            found.sb.journal_start + found.sb.journal_blocks,
+        ))
+    } else {
+        None
+    };
+    let progress =
+        crate::progress::Progress::new(opts.progress_fd, &opts.device.display().to_string());
+    let mut f = Fsck {
+        dev,
+        opts,
+        out,
+        sb: found.sb,
+        geo,
+        seed,
+        descs: Vec::new(),
+        desc_dirty: HashSet::new(),
+        sb_dirty: false,
+        found: 0,
+        fixed: 0,
+        unfixed: 0,
+        claims: Default::default(),
+        inodes: HashMap::new(),
+        dir_blocks: HashMap::new(),
+        journal,
+        stats: Default::default(),
+        progress,
+        now,
+        verify_all: false,
+    };
+    if let Some(e) = found.primary_error {
+        if found.primary_csum_only {
+            if f.fix(P::SB_CSUM, PCtx::new())? {
+                f.sb_dirty = true;
+            }
+        } else if let Some(b) = found.backup_block {
+            if f.fix(P::SB_PRIMARY_BAD, PCtx::new().blk(b as u32).s(e))? {
+                f.sb_dirty = true;
+            }
+        }
+    } else if let Some(b) = found.backup_block {
+        f.say(&format!("Using the superblock at block {b} (-b)"));
+        // e2fsck writes the primary back from the backup it was told to use.
+        f.sb_dirty = f.rw();
+    }
+    Ok(f)
+}
+
+/// The journal: check its superblock, replay it if needed.
+pub fn check_journal(f: &mut Fsck) -> R<()> {
+    let Some((start, end)) = f.journal else {
+        if f.sb.has_incompat(INCOMPAT_RECOVER) && f.fix(P::JOURNAL_RECOVER_FLAG, PCtx::new())? {
+            f.sb.feature_incompat &= !INCOMPAT_RECOVER;
+            f.sb_dirty = true;
+        }
+        return Ok(());
+    };
+    let jd = JournalDev::livedfs(start, end - start, u64::from(f.geo.blocks_count));
+    let recover_flag = f.sb.has_incompat(INCOMPAT_RECOVER);
+    let js = journal::read_super(&f.dev, &jd).and_then(|s| {
+        journal::check_features(&s)
+            .map(|()| s)
+            .map_err(|e| format!("unsupported: {e}"))
+    });
+    let js = match js {
+        Ok(s) => s,
+        Err(e) => {
+            let p = if e.starts_with("unsupported") {
+                P::JOURNAL_FEATURES
+            } else {
+                P::JOURNAL_SB_BAD
+            };
+            if f.fix(p, PCtx::new().s(e))? {
+                let uuid = f.sb.uuid;
+                journal::recreate(&mut f.dev, start, end - start, &uuid).map_err(Abort::Op)?;
+                f.sb.feature_incompat &= !INCOMPAT_RECOVER;
+                f.sb_dirty = true;
+            }
+            return Ok(());
+        }
+    };
+    if js.start == 0 {
+        if recover_flag && f.fix(P::JOURNAL_RECOVER_FLAG, PCtx::new())? {
+            f.sb.feature_incompat &= !INCOMPAT_RECOVER;
+            f.sb_dirty = true;
+        }
+        return Ok(());
+    }
+    if !f.rw() {
+        f.fix(P::JOURNAL_NEEDS_RECOVERY_RO, PCtx::new())?;
+        return Ok(());
+    }
+    let p = if recover_flag {
+        P::JOURNAL_RECOVER
+    } else {
+        P::JOURNAL_HAS_DATA
+    };
+    if !f.fix(p, PCtx::new())? {
+        return Ok(());
+    }
+    let report = journal::replay(&mut f.dev, &jd, &js);
+    match report {
+        Ok(r) => {
+            if f.opts.verbose {
+                f.say(&format!(
+                    "Journal: replayed transactions {}..{}, {} blocks, {} revoked",
+                    r.start_transaction,
+                    r.end_transaction.wrapping_sub(2),
+                    r.replayed,
+                    r.revoke_hits
+                ));
+            }
+            for b in &r.bad_targets {
+                f.fix(P::JOURNAL_BAD_TARGET, PCtx::new().blk(*b as u32))?;
+            }
+            // The superblock may have been replayed: read it again.
+            f.dev.sync()?;
+            let again = find_superblock(&f.dev, None).map_err(Abort::Op)?;
+            f.sb = again.sb;
+            f.geo = again.geo;
+            f.sb.feature_incompat &= !INCOMPAT_RECOVER;
+            f.sb_dirty = true;
+            f.write_super()?;
+            for e in r.errors {
+                if f.fix(P::JOURNAL_REPLAY_ERRORS, PCtx::new().s(e))? {
+                    f.sb.state |= livedfs_format::superblock::STATE_ERROR;
+                }
+            }
+        }
+        Err(e) => {
+            if f.fix(
+                P::JOURNAL_REPLAY_ERRORS,
+                PCtx::new().s(format!("{e}; the journal is cleared")),
+            )? {
+                let uuid = f.sb.uuid;
+                journal::recreate(&mut f.dev, start, end - start, &uuid).map_err(Abort::Op)?;
+                f.sb.feature_incompat &= !INCOMPAT_RECOVER;
+                f.sb_dirty = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a bitmap block looks written by the kernel or mkfs: the bits
+/// in `set_lo..set_hi` and `pad..` are all set.
+fn looks_init(map: &[u8], set_hi: usize, pad: usize) -> bool {
+    (0..set_hi).all(|i| bitmap::test(map, i)) && (pad..map.len() * 8).all(|i| bitmap::test(map, i))
+}
+
+/// A descriptor rebuilt from the geometry, with flags guessed from what
+/// the blocks hold; counts are recomputed by pass 5.
+fn rebuild_desc(f: &Fsck, g: u32) -> R<GroupDesc> {
+    let l = f.geo.group(g).map_err(|e| Abort::Op(e.to_string()))?;
+    let mut d = GroupDesc::fresh(&f.geo, &l);
+    let ipg = f.geo.inodes_per_group as usize;
+    let imap = f.read_block(l.inode_bitmap)?;
+    if looks_init(&imap, 0, ipg) {
+        d.flags &= !BG_INODE_UNINIT;
+        let hi = (0..ipg).rev().find(|&i| bitmap::test(&imap, i));
+        d.itable_unused = hi.map_or(f.geo.inodes_per_group, |h| {
+            f.geo.inodes_per_group - h as u32 - 1
+        });
+        d.inode_bitmap_csum =
+            livedfs_format::group::bitmap_checksum(&imap[..ipg / 8], g, f.seed, &Crc);
+    }
+    let bmap = f.read_block(l.block_bitmap)?;
+    if looks_init(&bmap, l.overhead() as usize, l.blocks() as usize) {
+        d.flags &= !BG_BLOCK_UNINIT;
+        d.block_bitmap_csum = livedfs_format::group::bitmap_checksum(&bmap, g, f.seed, &Crc);
+    }
+    let s0 = f.read_block(l.fp_store)?;
+    if fpstore::verify_block(&f.geo, &s0, g, 0, f.seed, &Crc).is_ok() {
+        d.flags &= !BG_FP_UNINIT;
+    }
+    Ok(d)
+}
+
+/// Reads and checks the primary descriptor table.
+pub fn check_descriptors(f: &mut Fsck) -> R<()> {
+    let n = f.geo.group_count;
+    let bs = f.geo.block_size as usize;
+    let first = f.geo.first_data_block + 1;
+    let table = f.dev.read_blocks(u64::from(first), f.geo.gdt_blocks)?;
+    let mut descs = Vec::with_capacity(n as usize);
+    let mut bad = Vec::new();
+    for g in 0..n {
+        let at = g as usize * DESC_SIZE as usize;
+        let raw = &table[at..at + DESC_SIZE as usize];
+        let fields = GroupDesc::decode_fields(raw).unwrap_or_default();
+        let csum_ok = GroupDesc::decode(raw, g, f.seed, &Crc).is_ok();
+        let valid = fields.validate(&f.geo, g);
+        descs.push(fields);
+        match (csum_ok, valid) {
+            (true, Ok(())) => {}
+            (false, Ok(())) => bad.push((g, None)),
+            (_, Err(e)) => bad.push((g, Some(e.to_string()))),
+        }
+    }
+    let _ = bs;
+    f.descs = descs;
+    for (g, why) in bad {
+        match why {
+            None => {
+                // Checksum only: the fields are plausible. A flag bit
+                // flipped would be believed, so rebuild when the flags
+                // disagree with what the blocks hold.
+                let r = rebuild_desc(f, g)?;
+                let d = f.descs[g as usize];
+                let flags_ok = r.flags & (BG_INODE_UNINIT | BG_BLOCK_UNINIT)
+                    == d.flags & (BG_INODE_UNINIT | BG_BLOCK_UNINIT);
+                if flags_ok {
+                    if f.fix(P::GD_CSUM, PCtx::new().grp(g))? {
+                        f.desc_changed(g);
+                    }
+                } else if f.fix(
+                    P::GD_BAD,
+                    PCtx::new()
+                        .grp(g)
+                        .s("checksum mismatch and flags disagree with the bitmaps"),
+                )? {
+                    f.descs[g as usize] = r;
+                    f.desc_changed(g);
+                } else {
+                    f.descs[g as usize] = r;
+                }
+            }
+            Some(e) => {
+                let r = rebuild_desc(f, g)?;
+                if f.fix(P::GD_BAD, PCtx::new().grp(g).s(e))? {
+                    f.desc_changed(g);
+                }
+                // Use the rebuilt one either way: the fields are unusable.
+                f.descs[g as usize] = r;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the backup superblocks and descriptor tables.
+pub fn check_backups(f: &mut Fsck) -> R<()> {
+    let bs = f.geo.block_size;
+    let want = static_view(&f.sb);
+    for g in 1..f.geo.group_count {
+        f.check_cancel()?;
+        let Ok(l) = f.geo.group(g) else { continue };
+        let (Some(sbb), Some(gdt)) = (l.super_block, l.gdt_start) else {
+            continue;
+        };
+        let off = u64::from(sbb) * u64::from(bs);
+        let raw = f.dev.read_at(off, SUPERBLOCK_SIZE)?;
+        let why = match Superblock::decode(&raw, &Crc) {
+            Err(e) => Some(e.to_string()),
+            Ok(b) if static_view(&b) != want => Some("layout or identity fields differ".into()),
+            Ok(_) => None,
+        };
+        let mut rewrite = false;
+        if let Some(why) = why {
+            rewrite = f.fix(P::SB_BACKUP_BAD, PCtx::new().grp(g).blk(sbb).s(why))?;
+        }
+        let table = f.dev.read_blocks(u64::from(gdt), f.geo.gdt_blocks)?;
+        let mut gd_bad = None;
+        for i in 0..f.geo.group_count {
+            let at = i as usize * DESC_SIZE as usize;
+            let r = GroupDesc::decode(&table[at..at + DESC_SIZE as usize], i, f.seed, &Crc)
+                .and_then(|d| d.validate(&f.geo, i));
+            if let Err(e) = r {
+                gd_bad = Some((i, e.to_string()));
+                break;
+            }
+        }
+        let mut rewrite_gdt = false;
+        if let Some((i, e)) = gd_bad {
+            rewrite_gdt = f.fix(
+                P::SB_BACKUP_GDT_BAD,
+                PCtx::new().grp(g).n(u64::from(i)).s(e),
+            )?;
+        }
+        if rewrite && f.rw() {
+            let mut buf = vec![0u8; bs as usize];
+            let mut s = f.sb.clone();
+            s.feature_incompat &= !INCOMPAT_RECOVER;
+            s.encode(&mut buf[..SUPERBLOCK_SIZE], &Crc)
+                .map_err(|e| Abort::Op(e.to_string()))?;
+            f.write_block(sbb, &buf)?;
+        }
+        if rewrite_gdt && f.rw() {
+            let mut t = vec![0u8; f.geo.gdt_blocks as usize * bs as usize];
+            for (i, d) in f.descs.iter().enumerate() {
+                let at = i * DESC_SIZE as usize;
+                d.encode(&mut t[at..at + DESC_SIZE as usize], i as u32, f.seed, &Crc)
+                    .map_err(|e| Abort::Op(e.to_string()))?;
+            }
+            for (k, chunk) in t.chunks(bs as usize).enumerate() {
+                f.write_block(gdt + k as u32, chunk)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The orphan list, as the kernel walks it at mount. Returns the orphans
+/// (inode, links) found; with writes allowed they are released (links 0)
+/// or marked for truncation by pass 1 (links > 0).
+pub fn load_orphans(f: &mut Fsck) -> R<Vec<(u32, u32)>> {
+    let mut v = Vec::new();
+    let mut seen = HashSet::new();
+    let mut cur = f.sb.orphan_head;
+    let mut prev: Option<u32> = None;
+    while cur != 0 {
+        let why = if !f.geo.valid_ino(cur) || cur < livedfs_format::FIRST_INO {
+            Some("not a valid inode number".to_string())
+        } else if !seen.insert(cur) {
+            Some("loop".to_string())
+        } else {
+            let raw = f.read_inode_raw(cur)?;
+            match Inode::decode(&raw, cur, f.seed, &Crc) {
+                Err(e) => Some(e.to_string()),
+                Ok(i) if i.mode == 0 || i.dtime != 0 => Some("inode not in use".into()),
+                Ok(i) if i.validate(&f.geo).is_err() => Some("inode invalid".into()),
+                Ok(i) => {
+                    v.push((cur, i.links_count));
+                    prev = Some(cur);
+                    cur = i.next_orphan;
+                    continue;
+                }
+            }
+        };
+        if let Some(why) = why {
+            if f.fix(P::ORPHAN_BAD, PCtx::new().ino(cur).s(why))? {
+                match prev {
+                    None => {
+                        f.sb.orphan_head = 0;
+                        f.sb_dirty = true;
+                    }
+                    Some(p) => {
+                        let raw = f.read_inode_raw(p)?;
+                        if let Ok(mut i) = Inode::decode(&raw, p, f.seed, &Crc) {
+                            i.next_orphan = 0;
+                            f.write_inode(p, &i)?;
+                        }
+                    }
+                }
+            }
+            break;
+        }
+    }
+    Ok(v)
+}

@@ -1,0 +1,186 @@
+//! Pass 6: fingerprint stores. Every refcount is recomputed from the block
+//! maps (pass 1 counted the regular-file pointers to each block) and
+//! compared with the store; metadata and free blocks must have empty (all
+//! zero) entries; blocks whose entry says they hold data but that no file
+//! points to are freed; store blocks must pass their checksum. The
+//! fingerprints of blocks in use are verified against their content — all
+//! of them with `-f`, otherwise those of files changed since the last
+//! check — and a wrong one is replaced by the true fingerprint of what the
+//! block holds.
+
+use livedfs_format::fpstore::{self, REFCOUNT_MAX};
+use livedfs_format::group::BG_FP_UNINIT;
+use livedfs_format::FingerprintAlgo;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use crate::crc::Crc;
+use crate::ctx::{Abort, Fsck, R};
+use crate::problem::{PCtx, P};
+
+/// The fingerprint of a block's content.
+pub fn fingerprint(algo: FingerprintAlgo, data: &[u8]) -> Vec<u8> {
+    match algo {
+        FingerprintAlgo::Sha256 => Sha256::digest(data).to_vec(),
+        FingerprintAlgo::Md5 => Md5::digest(data).to_vec(),
+    }
+}
+
+/// Runs pass 6.
+pub fn run(f: &mut Fsck) -> R<()> {
+    let groups = f.geo.group_count;
+    for g in 0..groups {
+        f.check_cancel()?;
+        f.progress.update(6, u64::from(g), u64::from(groups));
+        check_group(f, g)?;
+    }
+    Ok(())
+}
+
+fn check_group(f: &mut Fsck, g: u32) -> R<()> {
+    let l = f.geo.group(g).map_err(|e| Abort::Op(e.to_string()))?;
+    let fpb = f.geo.fp_blocks_per_group;
+    let epb = f.geo.fp_entries_per_block;
+    let es = f.geo.fp_entry_size as usize;
+    let fs = usize::from(f.geo.fp_algo.size());
+    let bs = f.geo.block_size as usize;
+    let has_data = (l.data_start..l.end).any(|b| f.claims.data.get(u64::from(b)));
+    let mut d = f.descs[g as usize];
+    let mut format = false;
+    if d.flags & BG_FP_UNINIT != 0 {
+        if !has_data {
+            return Ok(());
+        }
+        if !f.fix(P::FP_UNINIT_DATA, PCtx::new().grp(g))? {
+            return Ok(());
+        }
+        // The store may have been written after all (a flag bit lost):
+        // keep what verifies, format the rest.
+        d.flags &= !BG_FP_UNINIT;
+        f.descs[g as usize] = d;
+        f.desc_changed(g);
+        format = true;
+    }
+    let slack_at = epb as usize * es;
+    for j in 0..fpb {
+        let sb = l.fp_store + j;
+        let mut blk = f.read_block(sb)?;
+        let csum_ok = fpstore::checksum_of(&blk, g, j, f.seed, &Crc)
+            .is_ok_and(|c| c.to_le_bytes() == blk[bs - 4..]);
+        let mut dirty = false;
+        let mut rehash_all = false;
+        if !csum_ok {
+            if (format && blk.iter().all(|&b| b == 0))
+                || f.fix(P::FP_BLOCK_CSUM, PCtx::new().grp(g).n(u64::from(j)).blk(sb))?
+            {
+                dirty = true;
+                rehash_all = true;
+            } else {
+                continue;
+            }
+        }
+        if blk[slack_at..bs - 4].iter().any(|&b| b != 0)
+            && f.fix(P::FP_SLACK_NOT_ZERO, PCtx::new().grp(g).n(u64::from(j)))?
+        {
+            blk[slack_at..bs - 4].fill(0);
+            dirty = true;
+        }
+        for e in 0..epb {
+            let off = e as usize * es;
+            let ent = fpstore::read_entry(&blk, off, fs).map_err(|x| Abort::Op(x.to_string()))?;
+            let all_zero = blk[off..off + es].iter().all(|&b| b == 0);
+            let target = f.geo.fp_entry_block(g, j, e).ok().flatten();
+            let Some(b) = target else {
+                if !all_zero && f.fix(P::FP_SLACK_NOT_ZERO, PCtx::new().grp(g).n(u64::from(j)))? {
+                    blk[off..off + es].fill(0);
+                    dirty = true;
+                }
+                continue;
+            };
+            let count = f.claims.data_count(b);
+            let want = count.min(u64::from(REFCOUNT_MAX)) as u32;
+            if want == 0 {
+                if ent.refcount != 0 {
+                    let fixed = if f.claims.meta.get(u64::from(b)) || f.is_fixed_meta(b) {
+                        let what = if f.claims.meta.get(u64::from(b)) {
+                            "directory, symlink or indirect block"
+                        } else {
+                            "fixed metadata"
+                        };
+                        f.fix(
+                            P::FP_META_REFCOUNT,
+                            PCtx::new().blk(b).n(u64::from(ent.refcount)).s(what),
+                        )?
+                    } else {
+                        f.fix(P::FP_UNOWNED, PCtx::new().blk(b).n(u64::from(ent.refcount)))?
+                    };
+                    if fixed {
+                        blk[off..off + es].fill(0);
+                        dirty = true;
+                    }
+                } else if !all_zero && f.fix(P::FP_FREE_NOT_ZERO, PCtx::new().blk(b))? {
+                    blk[off..off + es].fill(0);
+                    dirty = true;
+                }
+                continue;
+            }
+            // A data block in use.
+            f.stats.data_blocks += 1;
+            if count > 1 {
+                f.stats.shared_blocks += 1;
+            }
+            let mut fp = ent.fingerprint.as_slice().to_vec();
+            let mut refcount = ent.refcount;
+            let mut need_hash = rehash_all || ent.refcount == 0;
+            if ent.refcount != want {
+                let p = if ent.refcount < want {
+                    P::FP_REFCOUNT_LOW
+                } else {
+                    P::FP_REFCOUNT_HIGH
+                };
+                if f.fix(
+                    p,
+                    PCtx::new()
+                        .blk(b)
+                        .n(u64::from(ent.refcount))
+                        .m(u64::from(want)),
+                )? {
+                    refcount = want;
+                    dirty = true;
+                } else {
+                    need_hash = false;
+                }
+            }
+            let verify = f.verify_all || f.claims.verify.get(u64::from(b));
+            if verify || need_hash {
+                let data = f.read_block(b)?;
+                let truth = fingerprint(f.geo.fp_algo, &data);
+                f.stats.verified += 1;
+                if data.iter().all(|&x| x == 0) {
+                    f.fix(P::FP_ZERO_BLOCK, PCtx::new().blk(b))?;
+                }
+                if truth != fp {
+                    if need_hash && ent.refcount == 0 {
+                        // A new entry (refcount was 0): its fingerprint
+                        // is part of the refcount repair.
+                        fp = truth;
+                        dirty = true;
+                    } else if f.fix(P::FP_WRONG, PCtx::new().blk(b))? {
+                        fp = truth;
+                        dirty = true;
+                    }
+                }
+            }
+            if dirty {
+                fpstore::write_entry(&mut blk, off, &fp, refcount)
+                    .map_err(|x| Abort::Op(x.to_string()))?;
+            }
+        }
+        if dirty && f.rw() {
+            fpstore::set_checksum(&mut blk, g, j, f.seed, &Crc)
+                .map_err(|x| Abort::Op(x.to_string()))?;
+            f.write_block(sb, &blk)?;
+        }
+    }
+    Ok(())
+}
