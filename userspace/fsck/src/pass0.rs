@@ -155,6 +155,19 @@ pub fn find_superblock(dev: &Device, want: Option<u64>) -> Result<Found, String>
             primary_csum_only: false,
         });
     }
+    // No backup (a one-group volume): a primary whose checksum alone is
+    // wrong is still usable.
+    if let Some(p) = &fields {
+        if let Ok(geo) = Geometry::from_superblock(p) {
+            return Ok(Found {
+                sb: p.clone(),
+                geo,
+                backup_block: None,
+                primary_error: Some(perr),
+                primary_csum_only: true,
+            });
+        }
+    }
     if fields.is_none() {
         return Err(format!(
             "{perr}: no livedfs file system found (no valid primary or backup superblock)"

@@ -468,7 +468,10 @@ fn check_counts(f: &mut Fsck) -> R<()> {
         let rec = f.inodes[&ino].clone();
         let ft = rec.mode & S_IFMT;
         let want_size = match ft {
-            S_IFREG => rec.last_fb.map(|l| (l + 1) * bs).filter(|&s| s > rec.size),
+            S_IFREG => rec
+                .last_fb
+                .filter(|&l| l * bs >= rec.size)
+                .map(|l| (l + 1) * bs),
             S_IFDIR => {
                 let n = f.dir_blocks.get(&ino).map_or(0, |v| v.len() as u64);
                 Some(n * bs).filter(|&s| s != rec.size)

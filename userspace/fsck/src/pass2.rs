@@ -45,6 +45,75 @@ fn live_entries(block: &[u8]) -> (Vec<Ent>, Option<String>) {
     (v, None)
 }
 
+/// The entries that can be read from a damaged block, as e2fsck's
+/// salvage: an entry with a sane `rec_len` but a bad name length gets the
+/// longest name that fits (names are NUL padded); one with a bad
+/// `rec_len` is kept if its name is sound, and the scan resumes at the
+/// next plausible entry.
+fn salvage(block: &[u8]) -> Vec<Ent> {
+    let end = block.len() - dirent::TAIL_SIZE;
+    let mut v = Vec::new();
+    let mut off = 0usize;
+    let rd = |o: usize| -> (u32, usize, usize, u8) {
+        (
+            u32::from_le_bytes([block[o], block[o + 1], block[o + 2], block[o + 3]]),
+            usize::from(u16::from_le_bytes([block[o + 4], block[o + 5]])),
+            usize::from(block[o + 6]),
+            block[o + 7],
+        )
+    };
+    let name_ok = |o: usize, n: usize| -> bool {
+        n > 0 && o + 8 + n <= end && dirent::valid_name(&block[o + 8..o + 8 + n])
+    };
+    while off + dirent::ENTRY_HEADER <= end {
+        let (ino, rec, nl, ft) = rd(off);
+        let rec_ok = rec >= 8 && rec % 4 == 0 && off + rec <= end;
+        if rec_ok {
+            if ino != 0 && ft <= dirent::FT_MAX {
+                let n = if rec >= dirent::rec_len_for(nl) && name_ok(off, nl) {
+                    Some(nl)
+                } else {
+                    (1..=(rec - 8).min(255)).rev().find(|&n| name_ok(off, n))
+                };
+                if let Some(n) = n {
+                    v.push(Ent {
+                        off,
+                        ino,
+                        ft,
+                        name: block[off + 8..off + 8 + n].to_vec(),
+                    });
+                }
+            }
+            off += rec;
+            continue;
+        }
+        if ino != 0 && ft <= dirent::FT_MAX && name_ok(off, nl) {
+            v.push(Ent {
+                off,
+                ino,
+                ft,
+                name: block[off + 8..off + 8 + nl].to_vec(),
+            });
+            off += dirent::rec_len_for(nl);
+        } else {
+            off += 4;
+        }
+        // Resume at the next plausible header.
+        while off + dirent::ENTRY_HEADER <= end {
+            let (i2, r2, n2, f2) = rd(off);
+            if r2 >= 8
+                && r2 % 4 == 0
+                && off + r2 <= end
+                && (i2 == 0 || (f2 <= dirent::FT_MAX && name_ok(off, n2)))
+            {
+                break;
+            }
+            off += 4;
+        }
+    }
+    v
+}
+
 /// Whether the tail is in place.
 fn tail_ok(block: &[u8]) -> bool {
     let t = block.len() - dirent::TAIL_SIZE;
@@ -264,7 +333,7 @@ fn check_dir(f: &mut Fsck, dir: u32) -> R<()> {
                     P::DIR_CORRUPT,
                     PCtx::new().ino(dir).n(fb as u64).blk(b).s(why),
                 )? {
-                    let (nb, _) = rebuild(bs, None, &ents);
+                    let (nb, _) = rebuild(bs, None, &salvage(&data));
                     data = nb;
                     ents = live_entries(&data).0;
                     dirty = true;
