@@ -598,10 +598,7 @@ impl Vol {
             fpstore::set_checksum(blk, 0, j as u32, self.seed, &Crc).unwrap();
         }
         for j in 0..n {
-            self.write(
-                l.fp_store + j as u32,
-                &self.store[j * bs..(j + 1) * bs].to_vec(),
-            );
+            self.write(l.fp_store + j as u32, &self.store[j * bs..(j + 1) * bs]);
         }
         self.desc.flags &= !(BG_BLOCK_UNINIT | BG_FP_UNINIT);
         self.desc.block_bitmap_csum = bitmap_checksum(&self.bmap, 0, self.seed, &Crc);
