@@ -1,0 +1,315 @@
+#!/usr/bin/env bash
+# The evaluation: the paper's experiments (Middleware 2011, §4) and today's
+# anchors, livedfs next to ext4 in ext3 mode, measured in one run on this
+# machine, written to Documentation/results.md with plots under
+# Documentation/results/.
+#
+#   scripts/evaluate.sh [--short] [--repeats N] [--phases LIST] [--no-build]
+#                       [--out DIR] [--keep]
+#
+#   --short      minutes instead of hours: the 3-image corpus, 1 repeat,
+#                ext3 and livedfs-all only, a 512 MiB file in a 256 MiB guest
+#   --repeats N  repeats of every timed figure (default 3, 1 with --short);
+#                the page shows medians and the spread (max - min)
+#   --phases L   comma-separated subset of: seq,powercut,corpus,mkfs
+#                (default all); the page is rendered from what ran
+#   --no-build   use the module and tools already built
+#   --out DIR    keep the run's raw records and logs in DIR (default
+#                build/eval/<date>); the page is rendered from DIR
+#   --keep       keep the virtual disks of the run (under DIR/disks)
+#
+# What runs (every file system on its own sparse host file of the same
+# size, attached the same way: raw, virtio-blk, cache=unsafe; guest page
+# cache dropped between phases; the same guest RAM for every phase):
+#   seq       A1 sequential unique write, A2 sequential read, A3 sequential
+#             duplicate write (tests/guest/eval-seq.sh): a file twice the
+#             guest's RAM, for ext3 and the paper's Table 1 variants
+#             (livedfs-J, -S, -SJ, -all) plus livedfs-md5
+#   powercut  A4: power cut after N seconds of sequential writing, then the
+#             mount that replays the journal (guest) and a full fsck of a
+#             copy of the cut volume (host): e2fsck -fy vs fsck.livedfs -fy
+#   corpus    B1 space, B2 insert time, B3 read-back time one and four at a
+#             time, mount time and filter memory against data stored
+#             (tests/guest/eval-corpus.sh), on the corpus of
+#             scripts/corpus.sh, compared with the ideal counted offline by
+#             userspace/corpus-count; fsck vs e2fsck of the filled volumes
+#   mkfs      scripts/bench-mkfs.sh (1 TiB sparse file, host)
+#
+# Runs as root (the corpus is built with loop mounts and debootstrap).
+# Everything it needs is installed by scripts/setup.sh and corpus.sh.
+source "$(dirname "$0")/lib.sh"
+
+short=0 repeats="" phases="seq,powercut,corpus,mkfs" build=1 out="" keep=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --short) short=1; shift ;;
+        --repeats) repeats=$2; shift 2 ;;
+        --phases) phases=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        --out) out=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+has_phase() { case ",$phases," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+
+if [ $short -eq 1 ]; then
+    : "${repeats:=1}"
+    MEM=256 SEQ_SIZE=512M PC_SECS=10 PC_DISK=2G
+    SEQ_VARIANTS=(ext3 livedfs-all)
+    PC_VARIANTS=(ext3 livedfs-all)
+    B_VARIANTS=(ext3 livedfs-all)
+    CORPUS_ARGS=(--short)
+    MODE=short
+else
+    : "${repeats:=3}"
+    MEM=512 SEQ_SIZE=1G PC_SECS=30 PC_DISK=8G
+    SEQ_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all livedfs-md5)
+    PC_VARIANTS=(ext3 livedfs-all)
+    B_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all)
+    CORPUS_ARGS=()
+    MODE=full
+fi
+[ -n "$out" ] || out="$LIVEDFS_ROOT/build/eval/$(date -u +%Y%m%d-%H%M%S)-$MODE"
+mkdir -p "$out/logs"
+out=$(cd "$out" && pwd)
+RECORDS="$out/records.txt"
+: > "$RECORDS"
+cd "$LIVEDFS_ROOT"
+started=$(date +%s)
+
+# rec KEY=VALUE...: a host-side record, in the guests' format. TAGS (e.g.
+# rep=2) is appended to it and to every record of a VM.
+TAGS=""
+rec() { echo "LIVEDFS-EVAL $* $TAGS" >> "$RECORDS"; }
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.6f\n", b - a }'; }
+
+# ---------------------------------------------------------------- build
+if [ $build -eq 1 ]; then
+    "$LIVEDFS_ROOT/scripts/setup.sh"
+fi
+if ! /usr/bin/python3 -c 'import matplotlib' 2> /dev/null; then
+    log "installing python3-matplotlib (plots)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-matplotlib > /dev/null \
+        || log "python3-matplotlib is not installable: the page will have no plots"
+fi
+KDIR=$("$LIVEDFS_ROOT/scripts/build-kernel.sh" base)
+TOOLS="$LIVEDFS_ROOT/userspace/target/release"
+if [ $build -eq 1 ]; then
+    log "building the module and the tools"
+    nice make -s module KDIR="$KDIR" > "$out/logs/build.log" 2>&1 || { cat "$out/logs/build.log"; die "module build failed"; }
+    (cd userspace && nice cargo build --release --quiet \
+        && RUSTFLAGS="-C target-feature=+crt-static" nice cargo build --release --quiet --target x86_64-unknown-linux-gnu) \
+        >> "$out/logs/build.log" 2>&1 || { cat "$out/logs/build.log"; die "userspace build failed"; }
+fi
+MKFS="$TOOLS/mkfs-livedfs" FSCK="$TOOLS/fsck-livedfs"
+[ -x "$MKFS" ] || die "$MKFS is missing (run without --no-build)"
+[ -x "$FSCK" ] || FSCK=""
+INITRD="$out/base.cpio"
+"$LIVEDFS_ROOT/scripts/build-initramfs.sh" "$KDIR" "$INITRD"
+
+# ---------------------------------------------------------------- machine
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+commit=$(git rev-parse --short=12 HEAD 2> /dev/null || echo unknown)
+git diff --quiet HEAD -- rust userspace scripts tests 2> /dev/null || commit="$commit+dirty"
+accel_file="$LIVEDFS_CACHE/accel-$(basename "$KDIR")"
+accel=$(cat "$accel_file" 2> /dev/null || echo tcg)
+cat > "$out/machine.json" <<EOF
+{"mode": "$MODE", "repeats": $repeats, "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+ "nproc": $(nproc), "cpu": "$cpu", "ram_kib": $(awk '/MemTotal/ { print $2 }' /proc/meminfo),
+ "host_kernel": "$(uname -r)", "guest_kernel": "$(cat "$KDIR/include/config/kernel.release")",
+ "qemu": "$(qemu-system-x86_64 --version | head -n 1 | sed 's/QEMU emulator version //')",
+ "accel": "$accel", "guest_mem_mib": $MEM, "guest_cpus": 2, "commit": "$commit",
+ "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
+ "seq_size": "$SEQ_SIZE", "powercut_seconds": $PC_SECS}
+EOF
+
+# vm LOGNAME [vm.sh options] -- SCRIPT ARGS...: one VM, its records appended
+# to the run's; a failed check or a kernel problem is recorded, not fatal.
+vm() {
+    local name=$1; shift
+    local opts=()
+    while [ "$1" != -- ]; do opts+=("$1"); shift; done
+    shift
+    local log="$out/logs/$name.log" rc=0
+    nice "$LIVEDFS_ROOT/scripts/vm.sh" --kdir "$KDIR" --initramfs "$INITRD" --mem "$MEM" \
+        --loglevel 4 --log "$log" "${opts[@]}" "$@" > "$out/logs/$name.out" 2>&1 || rc=$?
+    tr -d '\r' < "$log" | grep '^LIVEDFS-EVAL ' | sed "s/\$/ vm=$name $TAGS/" >> "$RECORDS" || true
+    # A power cut by design: the guest does not reach its end.
+    if [ -n "${EXPECT_CUT:-}" ] && [ $rc -ne 0 ] && grep -q '^cutting the power' "$log" \
+        && ! grep -qE '^FAIL|kernel reported' "$out/logs/$name.out"; then
+        rc=0
+    fi
+    if [ $rc -ne 0 ]; then
+        log "$name: the VM reported problems (kept in the results): $(grep -E '^vm.sh:|^FAIL' "$out/logs/$name.out" | head -n 3 | tr '\n' ' ')"
+        grep -E '^vm.sh:|^FAIL' "$out/logs/$name.out" | head -n 20 | while read -r l; do
+            rec phase=problem vm="$name" what="$(echo "$l" | tr ' =' '_:' | cut -c1-200)"
+        done
+    fi
+}
+
+# mkvol VARIANT FILE SIZE: a fresh sparse volume for VARIANT.
+mkvol() {
+    rm -f "$2"
+    truncate -s "$3" "$2"
+    case $1 in
+        ext3) mkfs.ext4 -q -F -t ext3 -E lazy_itable_init=0,lazy_journal_init=0 "$2" ;;
+        livedfs-J) "$MKFS" -q -F -O ^spatial_locality "$2" ;;
+        livedfs-md5) "$MKFS" -q -F -O md5 "$2" ;;
+        livedfs-*) "$MKFS" -q -F "$2" ;;
+        *) die "unknown variant $1" ;;
+    esac
+}
+
+# fsck_time VARIANT FILE TAG: time a full check of FILE with the variant's
+# checker (host), as a record.
+fsck_time() {
+    local v=$1 f=$2 tag=$3 t0 rc=0 t
+    case $v in
+        ext3) t0=$(date +%s.%N); e2fsck -fy "$f" > "$out/logs/fsck-$tag.log" 2>&1 || rc=$?; t=$(elapsed "$t0") ;;
+        *)
+            if [ -z "$FSCK" ]; then rec phase=fsck-$tag fs="$v" skipped=no_fsck.livedfs; return; fi
+            t0=$(date +%s.%N); "$FSCK" -fy "$f" > "$out/logs/fsck-$tag.log" 2>&1 || rc=$?; t=$(elapsed "$t0") ;;
+    esac
+    rec phase=fsck-"$tag" fs="$v" seconds="$t" exit="$rc"
+}
+
+disks="$out/disks"
+mkdir -p "$disks"
+[ $keep -eq 1 ] || trap 'rm -rf "$disks"' EXIT
+
+# ---------------------------------------------------------------- calibration
+# How much slower the emulated CPU is than the host's, for the page: the
+# same busybox commands on the host and (in eval-calib.sh) in the guest.
+calib() {
+    local f="$disks/calib" t0
+    head -c 64M /dev/urandom > "$f"
+    t0=$(date +%s.%N); busybox sha256sum "$f" > /dev/null; rec phase=calib where=host what=sha256_64MiB seconds="$(elapsed "$t0")"
+    t0=$(date +%s.%N); busybox md5sum "$f" > /dev/null; rec phase=calib where=host what=md5_64MiB seconds="$(elapsed "$t0")"
+    t0=$(date +%s.%N); busybox dd if=/dev/zero of=/dev/null bs=1M count=1024 2> /dev/null; rec phase=calib where=host what=memcpy_1GiB seconds="$(elapsed "$t0")"
+    rm -f "$f"
+    vm calib -- eval-calib.sh
+}
+calib
+
+# ---------------------------------------------------------------- seq (A1-A3)
+if has_phase seq; then
+    log "A1-A3: sequential write / read / duplicate write, $SEQ_SIZE, ${SEQ_VARIANTS[*]}, $repeats repeat(s)"
+    head -c "$(numfmt --from=iec "$SEQ_SIZE")" /dev/urandom > "$disks/src.img"
+    size=$(( $(numfmt --from=iec "$SEQ_SIZE") * 3 ))
+    opts=(--timeout $((3600 * repeats + 1800)) --image "src:$disks/src.img")
+    for v in "${SEQ_VARIANTS[@]}"; do
+        mkvol "$v" "$disks/seq-$v.img" "$size"
+        opts+=(--image "$v:$disks/seq-$v.img")
+    done
+    [ ${#SEQ_VARIANTS[@]} -le 7 ] || die "at most 7 variants fit in one VM (8 virtio disks)"
+    t0=$(date +%s)
+    vm seq "${opts[@]}" -- eval-seq.sh "$repeats" "${SEQ_VARIANTS[@]}"
+    log "A1-A3 done in $(( $(date +%s) - t0 ))s"
+    rm -f "$disks"/seq-*.img
+fi
+
+# ---------------------------------------------------------------- powercut (A4)
+if has_phase powercut; then
+    log "A4: power cut after ${PC_SECS}s of writing, then recovery, ${PC_VARIANTS[*]}, $repeats repeat(s)"
+    [ -f "$disks/src.img" ] || head -c "$(numfmt --from=iec "$SEQ_SIZE")" /dev/urandom > "$disks/src.img"
+    t0=$(date +%s)
+    for r in $(seq "$repeats"); do
+        TAGS="rep=$r"
+        for v in "${PC_VARIANTS[@]}"; do
+            img="$disks/pc-$v.img"
+            mkvol "$v" "$img" "$PC_DISK"
+            EXPECT_CUT=1 vm "pc-write-$v-$r" --timeout 900 --image "vol:$img" --image "src:$disks/src.img" \
+                -- eval-powercut.sh write "$v" "$PC_SECS"
+            cp --sparse=always "$img" "$img.fsck"
+            vm "pc-mount-$v-$r" --timeout 900 --image "vol:$img" --image "src:$disks/src.img" \
+                -- eval-powercut.sh mount "$v"
+            # The paper's A4 figure: the checker recovering the cut volume.
+            fsck_time "$v" "$img.fsck" "powercut"
+            rm -f "$img" "$img.fsck"
+        done
+    done
+    TAGS=""
+    log "A4 done in $(( $(date +%s) - t0 ))s"
+fi
+rm -f "$disks/src.img"
+
+# ---------------------------------------------------------------- corpus (B)
+if has_phase corpus; then
+    log "corpus: building or reusing the images (scripts/corpus.sh ${CORPUS_ARGS[*]})"
+    mapfile -t images < <(nice "$LIVEDFS_ROOT/scripts/corpus.sh" "${CORPUS_ARGS[@]}")
+    [ ${#images[@]} -gt 0 ] || die "no corpus images"
+    # The independent ideal.
+    (cd userspace && cargo build --release --quiet -p corpus-count)
+    key=$(for i in "${images[@]}"; do echo "$i"; done | sha256sum | cut -c1-12)
+    count_json="$LIVEDFS_CACHE/corpus/count-$key.json"
+    if [ ! -f "$count_json" ]; then
+        log "corpus-count: counting ${#images[@]} images"
+        nice "$TOOLS/corpus-count" --json "$count_json.tmp" "${images[@]}" > "$out/logs/corpus-count.txt"
+        mv "$count_json.tmp" "$count_json"
+    fi
+    cp "$count_json" "$out/corpus-count.json"
+    "$TOOLS/corpus-count" --from-json "$count_json" > "$out/corpus-count.txt"
+    cat "$out/corpus-count.txt" >&2
+    for i in "${images[@]}"; do cat "${i%.img}.json"; echo; done > "$out/corpus-meta.jsonl"
+    # The images concatenated at MiB offsets into one sparse file, the
+    # guest's `corpus` disk (microvm has 8 virtio slots: one disk for the
+    # whole corpus, and the cached images themselves are never attached).
+    concat="$LIVEDFS_CACHE/corpus/concat-$key.img"
+    specs=() off=0 total=0
+    for i in "${images[@]}"; do
+        mib=$(( $(stat -c %s "$i") / 1048576 ))
+        n=$(basename "$i" .img); n=${n%-*}
+        specs+=("$n:$off:$mib")
+        off=$((off + mib)) total=$((total + mib))
+    done
+    if [ ! -f "$concat" ]; then
+        log "corpus: concatenating ${#images[@]} images into one sparse disk ($total MiB)"
+        rm -f "$concat.tmp"
+        o=0
+        for i in "${images[@]}"; do
+            mib=$(( $(stat -c %s "$i") / 1048576 ))
+            nice dd if="$i" of="$concat.tmp" bs=1M seek="$o" conv=sparse,notrunc status=none
+            o=$((o + mib))
+        done
+        truncate -s "${total}M" "$concat.tmp"
+        mv "$concat.tmp" "$concat"
+    fi
+    vol_size=$(( total * 11 / 10 + 1024 ))M
+    log "B1-B3: importing ${#images[@]} images ($total MiB) into ${B_VARIANTS[*]}, $repeats repeat(s)"
+    for r in $(seq "$repeats"); do
+        TAGS="rep=$r"
+        for v in "${B_VARIANTS[@]}"; do
+            img="$disks/corpus-$v.img"
+            mkvol "$v" "$img" "$vol_size"
+            verify=0
+            [ "$r" -eq 1 ] && verify=1
+            t0=$(date +%s)
+            vm "corpus-$v-$r" --timeout 21600 --image "corpus:$concat" --image "vol:$img" \
+                -- eval-corpus.sh "$v" "$verify" "${specs[@]}"
+            log "corpus $v repeat $r: $(( $(date +%s) - t0 ))s"
+            fsck_time "$v" "$img" "corpus"
+            [ $keep -eq 1 ] || rm -f "$img"
+        done
+    done
+    TAGS=""
+fi
+
+# ---------------------------------------------------------------- mkfs
+if has_phase mkfs; then
+    log "mkfs: scripts/bench-mkfs.sh (1 TiB sparse file)"
+    nice "$LIVEDFS_ROOT/scripts/bench-mkfs.sh" --no-build --runs "$(( repeats < 3 ? 3 : repeats ))" \
+        --dir "$disks/mkfs" > "$out/logs/mkfs.log" 2>&1 || true
+    sed -n 's/^run \([0-9]*\): mkfs.livedfs \([0-9.]*\)s  mkfs.ext4 -t ext3 \([0-9.]*\)s$/\1 \2 \3/p' "$out/logs/mkfs.log" \
+        | while read -r n l e; do
+            rec phase=mkfs fs=livedfs-all rep="$n" seconds="$l" size=1T
+            rec phase=mkfs fs=ext3 rep="$n" seconds="$e" size=1T
+        done
+fi
+
+rec phase=run mode=$MODE seconds=$(( $(date +%s) - started )) loadavg_end="$(cut -d' ' -f1 /proc/loadavg)"
+log "rendering Documentation/results.md"
+/usr/bin/python3 "$LIVEDFS_ROOT/scripts/plot-results.py" "$out" \
+    --page "$LIVEDFS_ROOT/Documentation/results.md" --figures "$LIVEDFS_ROOT/Documentation/results"
+log "evaluation done in $(( $(date +%s) - started ))s; raw records in $out"
