@@ -32,6 +32,9 @@ for t in livedfs posix-test difftest datatest crashtest; do
     if [ -x "$TOOLS/$t" ]; then cp "$TOOLS/$t" "$root/sbin/"; fi
 done
 cp "$LIVEDFS_ROOT"/tests/guest/*.sh "$root/tests/"
+# The docs, so that 86-docs.sh can run every command they show.
+mkdir -p "$root/doc"
+cp "$LIVEDFS_ROOT"/Documentation/*.md "$root/doc/"
 cp "$LIVEDFS_ROOT/tests/guest/init" "$root/init"
 chmod +x "$root/init"
 echo "root:x:0:0:root:/root:/bin/sh" > "$root/etc/passwd"

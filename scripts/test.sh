@@ -124,6 +124,10 @@ vm 71-dedup-stats.sh --disk vol:512M
 vm 72-dedup-concurrent.sh --disk vol:512M
 vm 73-reflink.sh --disk vol:512M
 vm 74-dedup-variants.sh --disk vol:512M
+vm 80-fsck.sh --disk vol:512M
+vm 85-cli.sh --disk vol:512M
+vm 85-install.sh --disk vol:256M
+vm 86-docs.sh --disk vol:512M
 
 echo
 echo "$PASSED passed, $FAILED failed"
