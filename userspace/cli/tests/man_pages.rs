@@ -57,6 +57,10 @@ fn help_commands(help: &str) -> Vec<String> {
             if line.trim().is_empty() || !line.starts_with("  ") {
                 break;
             }
+            // A wrapped description continues on a more indented line.
+            if line.starts_with("   ") {
+                continue;
+            }
             let w = line.split_whitespace().next().unwrap().to_string();
             if w != "help" {
                 v.push(w);
