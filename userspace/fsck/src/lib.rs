@@ -235,7 +235,7 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
     let used_i = f.inodes.len() as u64 + 9;
     let used_b = u64::from(f.geo.blocks_count).saturating_sub(f.sb.free_blocks);
     if f.unfixed > 0 || f.fixed > 0 {
-        if f.rw() && f.fixed > 0 {
+        if f.rw() && f.fixed > 0 && !preen {
             f.say(&format!("\n{dev}: ***** FILE SYSTEM WAS MODIFIED *****"));
         }
         if f.unfixed > 0 {

@@ -314,12 +314,15 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
         f.fix(P::JOURNAL_NEEDS_RECOVERY_RO, PCtx::new())?;
         return Ok(());
     }
-    let p = if recover_flag {
-        P::JOURNAL_RECOVER
-    } else {
-        P::JOURNAL_HAS_DATA
-    };
-    if !f.fix(p, PCtx::new())? {
+    // As e2fsck: a journal to recover with the needs_recovery flag set is
+    // the normal state after a crash, not a problem: it is replayed in
+    // every writing mode (no question), and the replay alone neither
+    // changes the exit status nor forces a check. Only a journal holding
+    // transactions without the flag is a problem.
+    if recover_flag {
+        let dev = f.name();
+        f.fix(P::JOURNAL_RECOVER, PCtx::new().s(dev))?;
+    } else if !f.fix(P::JOURNAL_HAS_DATA, PCtx::new())? {
         return Ok(());
     }
     let report = journal::replay(&mut f.dev, &jd, &js);

@@ -122,8 +122,8 @@ problems! {
         "Group descriptor {grp} checksum does not match descriptor";
     JOURNAL_SB_BAD = 0x000020, Clear, false, false,
         "The journal superblock is invalid ({s}); make a new, empty journal";
-    JOURNAL_RECOVER = 0x000021, Replay, true, false,
-        "The journal needs recovery";
+    JOURNAL_RECOVER = 0x000021, Note, false, false,
+        "{s}: recovering journal";
     JOURNAL_NEEDS_RECOVERY_RO = 0x000022, Note, false, false,
         "Warning: the journal needs recovery; skipping it because of -n: the check runs on the unreplayed state";
     JOURNAL_HAS_DATA = 0x000023, Replay, true, false,
