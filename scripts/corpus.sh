@@ -14,7 +14,8 @@
 #   --list      only print the paths (fails if an image is missing)
 #   --count     also run the independent counter (userspace/corpus-count)
 #               and print its table on stderr (its JSON is cached next to
-#               the images: <corpus>/count-<set>.json)
+#               the images: <corpus>/count-<key>.json, the file
+#               scripts/evaluate.sh reads)
 #   --mirror URL  Debian mirror (default http://deb.debian.org/debian; a
 #               snapshot.debian.org/archive/debian/<timestamp> URL pins the
 #               exact archive state)
@@ -63,8 +64,8 @@ full_sets=(
     "database 2G - $SERVER postgresql mariadb-server"
     "build 2G - $SERVER build-essential git cmake pkg-config autoconf automake libtool gdb"
     "mail 2G - $SERVER postfix dovecot-imapd dovecot-pop3d opendkim spamassassin"
-    "python 2G - $SERVER python3-numpy python3-pandas python3-scipy python3-matplotlib python3-pip python3-venv ipython3"
-    "desktop 3G - $SERVER xfce4 xfce4-terminal lightdm xserver-xorg firefox-esr"
+    "python 2G - $SERVER --no-install-recommends python3-numpy python3-pandas python3-scipy python3-matplotlib python3-pip python3-venv ipython3"
+    "desktop 3G - $SERVER --no-install-recommends xfce4 xfce4-terminal lightdm xserver-xorg firefox-esr"
 )
 short_sets=(
     "minbase 1G minbase"
@@ -210,12 +211,12 @@ if [ $list_only -eq 0 ]; then
         done
     fi
 fi
-for p in "${paths[@]}"; do [ -f "$p" ] || die "corpus image $p is missing (run scripts/corpus.sh${short:+ --short} without --list)"; done
+for p in "${paths[@]}"; do [ -f "$p" ] || die "corpus image $p is missing (run scripts/corpus.sh$([ $short -eq 1 ] && echo " --short") without --list)"; done
 
 if [ $count -eq 1 ]; then
-    tag=$([ $short -eq 1 ] && echo short || echo full)
+    # Keyed as scripts/evaluate.sh keys it: the image paths, in order.
     sum=$(printf '%s\n' "${paths[@]}" | sha256sum | cut -c1-12)
-    json="$CORPUS/count-$tag-$sum.json"
+    json="$CORPUS/count-$sum.json"
     if [ ! -f "$json" ]; then
         (cd "$LIVEDFS_ROOT/userspace" && cargo build --release --quiet -p corpus-count)
         nice "$LIVEDFS_ROOT/userspace/target/release/corpus-count" --json "$json.tmp" "${paths[@]}" >&2

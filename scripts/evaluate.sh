@@ -4,8 +4,9 @@
 # machine, written to Documentation/results.md with plots under
 # Documentation/results/.
 #
-#   scripts/evaluate.sh [--short] [--repeats N] [--phases LIST] [--no-build]
-#                       [--out DIR] [--keep]
+#   scripts/evaluate.sh [--short] [--repeats N] [--phases LIST]
+#                       [--variants LIST] [--no-build] [--out DIR] [--keep]
+#                       [--merge DIR]...
 #
 #   --short      minutes instead of hours: the 3-image corpus, 1 repeat,
 #                ext3 and livedfs-all only, a 512 MiB file in a 256 MiB guest
@@ -13,10 +14,16 @@
 #                the page shows medians and the spread (max - min)
 #   --phases L   comma-separated subset of: seq,powercut,corpus,mkfs
 #                (default all); the page is rendered from what ran
+#   --variants L comma-separated subset of the variants to run (of ext3,
+#                livedfs-J, livedfs-S, livedfs-SJ, livedfs-all, livedfs-md5;
+#                default: the mode's), run in that order; ratios need ext3
 #   --no-build   use the module and tools already built
 #   --out DIR    keep the run's raw records and logs in DIR (default
 #                build/eval/<date>); the page is rendered from DIR
 #   --keep       keep the virtual disks of the run (under DIR/disks)
+#   --merge DIR  render the page from an earlier run DIR too: each experiment
+#                the page shows comes whole from the latest run that has
+#                it (e.g. the full corpus phase on top of a short run's A1-A4)
 #
 # What runs (every file system on its own sparse host file of the same
 # size, attached the same way: raw, virtio-blk, cache=unsafe; guest page
@@ -38,13 +45,19 @@
 # Runs as root (the corpus is built with loop mounts and debootstrap).
 # Everything it needs is installed by scripts/setup.sh and corpus.sh.
 source "$(dirname "$0")/lib.sh"
+# The whole script is one brace group, read before it runs: editing this
+# file during a run (hours long) cannot derail the run.
+{
 
-short=0 repeats="" phases="seq,powercut,corpus,mkfs" build=1 out="" keep=0
+short=0 repeats="" phases="seq,powercut,corpus,mkfs" build=1 out="" keep=0 only="" merge=()
+command="scripts/evaluate.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --short) short=1; shift ;;
         --repeats) repeats=$2; shift 2 ;;
         --phases) phases=$2; shift 2 ;;
+        --variants) only=$2; shift 2 ;;
+        --merge) [ -f "$2/records.txt" ] || die "--merge $2: no records.txt there"; merge+=("$(cd "$2" && pwd)"); shift 2 ;;
         --no-build) build=0; shift ;;
         --out) out=$2; shift 2 ;;
         --keep) keep=1; shift ;;
@@ -71,6 +84,26 @@ else
     CORPUS_ARGS=()
     MODE=full
 fi
+# only_variants NAME: keep in array NAME the variants --variants lists, in
+# the order it lists them.
+only_variants() {
+    [ -n "$only" ] || return 0
+    local -n arr=$1
+    local keep=() v
+    for v in ${only//,/ }; do
+        case " ${arr[*]} " in *" $v "*) keep+=("$v") ;; esac
+    done
+    arr=("${keep[@]}")
+}
+if [ -n "$only" ]; then
+    for v in ${only//,/ }; do
+        case $v in ext3|livedfs-J|livedfs-S|livedfs-SJ|livedfs-all|livedfs-md5) ;; *) die "unknown variant $v" ;; esac
+    done
+    # --variants may name variants the mode does not run by default.
+    SEQ_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all livedfs-md5)
+    PC_VARIANTS=("${SEQ_VARIANTS[@]}") B_VARIANTS=("${SEQ_VARIANTS[@]}")
+    only_variants SEQ_VARIANTS; only_variants PC_VARIANTS; only_variants B_VARIANTS
+fi
 [ -n "$out" ] || out="$LIVEDFS_ROOT/build/eval/$(date -u +%Y%m%d-%H%M%S)-$MODE"
 mkdir -p "$out/logs"
 out=$(cd "$out" && pwd)
@@ -89,10 +122,14 @@ elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.6f\n", b - a 
 if [ $build -eq 1 ]; then
     "$LIVEDFS_ROOT/scripts/setup.sh"
 fi
-if ! /usr/bin/python3 -c 'import matplotlib' 2> /dev/null; then
+# The page's plots: Debian's matplotlib for Debian's python3 (the page is
+# rendered with /usr/bin/python3, whatever python3 is first in PATH).
+if ! /usr/bin/python3 -c 'import matplotlib, numpy' 2> /dev/null; then
     log "installing python3-matplotlib (plots)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-matplotlib > /dev/null \
-        || log "python3-matplotlib is not installable: the page will have no plots"
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-matplotlib python3-numpy \
+        || { $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-matplotlib python3-numpy; }
+    } > /dev/null || log "python3-matplotlib is not installable: the page will have no plots"
 fi
 KDIR=$("$LIVEDFS_ROOT/scripts/build-kernel.sh" base)
 TOOLS="$LIVEDFS_ROOT/userspace/target/release"
@@ -108,6 +145,17 @@ MKFS="$TOOLS/mkfs-livedfs" FSCK="$TOOLS/fsck-livedfs"
 [ -x "$FSCK" ] || FSCK=""
 INITRD="$out/base.cpio"
 "$LIVEDFS_ROOT/scripts/build-initramfs.sh" "$KDIR" "$INITRD"
+# The guest's tools carry debug info (tens of MiB, unpacked into the
+# guest's RAM, which the evaluation keeps small): strip it.
+rootdir=$(mktemp -d)
+(cd "$rootdir" && cpio -id --quiet < "$INITRD")
+for f in "$rootdir"/sbin/*; do
+    if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(head -c 4 "$f")" = $'\x7fELF' ]; then
+        strip --strip-debug "$f" 2> /dev/null || llvm-strip-16 --strip-debug "$f" 2> /dev/null || true
+    fi
+done
+(cd "$rootdir" && find . -print0 | cpio --null -o -H newc --quiet) > "$INITRD"
+rm -rf "$rootdir"
 
 # ---------------------------------------------------------------- machine
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
@@ -122,7 +170,8 @@ cat > "$out/machine.json" <<EOF
  "qemu": "$(qemu-system-x86_64 --version | head -n 1 | sed 's/QEMU emulator version //')",
  "accel": "$accel", "guest_mem_mib": $MEM, "guest_cpus": 2, "commit": "$commit",
  "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
- "seq_size": "$SEQ_SIZE", "powercut_seconds": $PC_SECS}
+ "seq_size": "$SEQ_SIZE", "powercut_seconds": $PC_SECS,
+ "command": "$command"}
 EOF
 
 # vm LOGNAME [vm.sh options] -- SCRIPT ARGS...: one VM, its records appended
@@ -261,7 +310,8 @@ if has_phase corpus; then
     for i in "${images[@]}"; do
         mib=$(( $(stat -c %s "$i") / 1048576 ))
         n=$(basename "$i" .img); n=${n%-*}
-        specs+=("$n:$off:$mib")
+        [ -f "${i%.img}.md5" ] || md5sum < "$i" | cut -d' ' -f1 > "${i%.img}.md5"
+        specs+=("$n:$off:$mib:$(cat "${i%.img}.md5")")
         off=$((off + mib)) total=$((total + mib))
     done
     if [ ! -f "$concat" ]; then
@@ -284,7 +334,7 @@ if has_phase corpus; then
             img="$disks/corpus-$v.img"
             mkvol "$v" "$img" "$vol_size"
             verify=0
-            [ "$r" -eq 1 ] && verify=1
+            [ "$r" -eq 1 ] && [ "$v" != ext3 ] && verify=1
             t0=$(date +%s)
             vm "corpus-$v-$r" --timeout 21600 --image "corpus:$concat" --image "vol:$img" \
                 -- eval-corpus.sh "$v" "$verify" "${specs[@]}"
@@ -310,6 +360,8 @@ fi
 
 rec phase=run mode=$MODE seconds=$(( $(date +%s) - started )) loadavg_end="$(cut -d' ' -f1 /proc/loadavg)"
 log "rendering Documentation/results.md"
-/usr/bin/python3 "$LIVEDFS_ROOT/scripts/plot-results.py" "$out" \
+/usr/bin/python3 "$LIVEDFS_ROOT/scripts/plot-results.py" "${merge[@]}" "$out" \
     --page "$LIVEDFS_ROOT/Documentation/results.md" --figures "$LIVEDFS_ROOT/Documentation/results"
 log "evaluation done in $(( $(date +%s) - started ))s; raw records in $out"
+exit 0
+}

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Render the evaluation's results page and plots from a run's records.
+"""Render the evaluation's results page and plots from runs' records.
 
-    scripts/plot-results.py RUN_DIR [--page Documentation/results.md]
+    scripts/plot-results.py RUN_DIR [RUN_DIR...] [--page Documentation/results.md]
                             [--figures Documentation/results]
 
-RUN_DIR holds what scripts/evaluate.sh wrote: records.txt (one
+A RUN_DIR holds what scripts/evaluate.sh wrote: records.txt (one
 "LIVEDFS-EVAL key=value ..." line per measurement), machine.json, and for
-the corpus phase corpus-count.json and corpus-meta.jsonl. The raw files
-are copied next to the figures, so the page can be rendered again from
-them alone: scripts/plot-results.py Documentation/results
+the corpus phase corpus-count.json and corpus-meta.jsonl. With several
+runs (oldest first), each experiment (calibration, A1-A3, A4, the corpus,
+mkfs) is taken whole from the last run that has it, and the page says
+which run every section comes from. The raw files of the runs on the page
+are copied under FIGURES/runs/DATE-MODE/, so the page can be rendered
+again from them alone: scripts/plot-results.py Documentation/results/runs/*
 """
 
 import argparse
@@ -93,25 +96,69 @@ def table(header, rows):
     return "\n".join(out)
 
 
+# Which experiment a record belongs to (a run may contribute some of them).
+GROUP_OF_PHASE = {"calib": "calib", "guest": "calib", "A1": "seq", "A2": "seq", "A3": "seq",
+                  "A4-write": "powercut", "A4-mount": "powercut", "A4-check": "powercut",
+                  "fsck-powercut": "powercut", "B0": "corpus", "B1": "corpus", "B2": "corpus",
+                  "B3-one": "corpus", "B3-par": "corpus", "mount": "corpus", "fsck-corpus": "corpus",
+                  "mkfs": "mkfs"}
+GROUPS = ["calib", "seq", "powercut", "corpus", "mkfs"]
+
+
+def group_of(r):
+    ph = r.get("phase")
+    if ph == "problem":
+        vm = str(r.get("vm", ""))
+        for prefix, g in (("calib", "calib"), ("seq", "seq"), ("pc-", "powercut"), ("corpus-", "corpus")):
+            if vm.startswith(prefix):
+                return g
+        return None
+    return GROUP_OF_PHASE.get(ph)
+
+
+def load_run(run):
+    r = {"dir": run, "recs": parse_records(os.path.join(run, "records.txt"))}
+    r["machine"] = json.load(open(os.path.join(run, "machine.json")))
+    cc = os.path.join(run, "corpus-count.json")
+    r["count"] = json.load(open(cc)) if os.path.exists(cc) else None
+    r["meta"] = []
+    cm = os.path.join(run, "corpus-meta.jsonl")
+    if os.path.exists(cm):
+        for chunk in open(cm).read().split("\n\n"):
+            chunk = chunk.strip()
+            if chunk:
+                try:
+                    r["meta"].append(json.loads(chunk))
+                except json.JSONDecodeError:
+                    pass
+    r["groups"] = {g for g in (group_of(x) for x in r["recs"]) if g}
+    runrec = [x for x in r["recs"] if x.get("phase") == "run"]
+    r["seconds"] = runrec[-1].get("seconds") if runrec else None
+    return r
+
+
 class Page:
-    def __init__(self, run, figdir, page):
-        self.run = run
+    def __init__(self, runs, figdir, page):
+        """RUNS in order, oldest first: each experiment (calib, seq, powercut,
+        corpus, mkfs) is taken whole from the last run that has it."""
         self.figdir = figdir
         self.page = page
-        self.recs = parse_records(os.path.join(run, "records.txt"))
-        self.machine = json.load(open(os.path.join(run, "machine.json")))
-        cc = os.path.join(run, "corpus-count.json")
-        self.count = json.load(open(cc)) if os.path.exists(cc) else None
-        cm = os.path.join(run, "corpus-meta.jsonl")
-        self.meta = []
-        if os.path.exists(cm):
-            for chunk in open(cm).read().split("\n\n"):
-                chunk = chunk.strip()
-                if chunk:
-                    try:
-                        self.meta.append(json.loads(chunk))
-                    except json.JSONDecodeError:
-                        pass
+        loaded = [load_run(r) for r in runs]
+        self.src = {}
+        for g in GROUPS:
+            for r in loaded:
+                if g in r["groups"]:
+                    self.src[g] = r
+        self.runs = [r for r in loaded if any(self.src.get(g) is r for g in GROUPS)]
+        if not self.runs:
+            sys.exit("no records in " + ", ".join(runs))
+        self.primary = self.runs[-1]
+        self.machine = self.primary["machine"]
+        self.recs = [x for r in self.runs for x in r["recs"] if group_of(x) and self.src.get(group_of(x)) is r]
+        cr = self.src.get("corpus")
+        self.count = cr["count"] if cr else None
+        self.meta = cr["meta"] if cr else []
+        self.cur = None  # the experiment being rendered (its run stamps its figures)
         self.out = []
         self.summary = []  # rows for the headline table
         self.findings = []
@@ -127,8 +174,12 @@ class Page:
             self.plt = None
 
     # ------------------------------------------------------------ helpers
-    def stamp(self):
-        m = self.machine
+    def mach(self, group=None):
+        r = self.src.get(group or self.cur)
+        return r["machine"] if r else self.machine
+
+    def stamp(self, m=None):
+        m = m or self.mach()
         return (
             f"{m['date']} · host: {m['nproc']} × {m['cpu']}, {m['ram_kib'] // 1048576} GiB RAM, "
             f"Linux {m['host_kernel']} · guest: Linux {m['guest_kernel']}, {m['guest_mem_mib']} MiB, "
@@ -149,11 +200,24 @@ class Page:
         plt.close(fig)
         self.out.append(f"\n![{title}](results/{name}.png)\n")
 
+    def run_label(self, r):
+        m = r["machine"]
+        return f"{m['mode']} run of {m['date']}"
+
+    def provenance(self):
+        """With several runs on the page: which one this section comes from."""
+        if len(self.runs) > 1:
+            r = self.src[self.cur]
+            self.w(f"*From the {self.run_label(r)} (B variants: {', '.join(variants_in([x for x in self.recs if group_of(x) == self.cur])) or '–'}; "
+                   f"{r['machine'].get('repeats')} repeat(s)).*")
+            self.w()
+
     def w(self, s=""):
         self.out.append(s)
 
     # ------------------------------------------------------------ sections
     def calibration(self):
+        self.cur = "calib"
         c = sel(self.recs, phase="calib")
         if not c:
             return None
@@ -176,16 +240,18 @@ class Page:
         return ratios
 
     def seq(self):
+        self.cur = "seq"
         A = [r for r in self.recs if r.get("phase") in ("A1", "A2", "A3")]
         if not A:
             return
         vs = variants_in(A)
         self.w("## A1–A3: sequential I/O (paper Figures 7–9)")
         self.w()
+        self.provenance()
         size = A[0]["bytes"]
         reps = max(r.get("rep", 1) for r in A)
         self.w(
-            f"One file of {size / 1048576:.0f} MiB ({size / 1048576 / self.machine['guest_mem_mib']:.0f}× the guest's RAM), "
+            f"One file of {size / 1048576:.0f} MiB ({size / 1048576 / self.mach('seq')['guest_mem_mib']:.0f}× the guest's RAM), "
             f"read with `dd bs=1M` from a virtual disk of random bytes (A1: unique blocks), read back (A2), "
             f"and written again from the same bytes (A3: every block a duplicate); `sync` is inside the timed span; "
             f"caches dropped before each phase; {reps} repeat(s), interleaved across the variants. "
@@ -212,6 +278,13 @@ class Page:
                 row.append(f"{100 * spread(ts) / m:.0f}%" if m else "–")
             self.w("| " + " | ".join(row) + " |")
         self.w()
+        self.w(
+            "The paper, for comparison (16 GB file, one 7200 RPM disk, ~100 MB/s): A1 LiveDFS-all 3.8 % below "
+            "Ext3FS, LiveDFS-SJ 37 % above LiveDFS-J (spatial locality), 78.6 % above LiveDFS-S (journaling), "
+            "LiveDFS-all 18 % above LiveDFS-SJ (prefetch); A2 every variant ≈ Ext3FS; A3 every variant but "
+            "LiveDFS-S about 120 MB/s above Ext3FS (≈ 2.2×)."
+        )
+        self.w()
         # Dedup accounting of A3.
         a3 = sel(A, phase="A3")
         lines = []
@@ -237,14 +310,15 @@ class Page:
 
             def draw(ax, ph=ph):
                 ys, lo, hi = [], [], []
-                for v in vs:
+                vs_ph = [v for v in vs if sel(A, phase=ph, fs=v)]
+                for v in vs_ph:
                     ts = [r["seconds"] for r in sel(A, phase=ph, fs=v)]
                     m = med(ts)
                     ys.append(size / m / 1e6)
                     lo.append(size / m / 1e6 - size / max(ts) / 1e6)
                     hi.append(size / min(ts) / 1e6 - size / m / 1e6)
-                colors = ["0.55" if v == "ext3" else "tab:blue" for v in vs]
-                ax.bar(vs, ys, yerr=[lo, hi], color=colors, capsize=4)
+                colors = ["0.55" if v == "ext3" else "tab:blue" for v in vs_ph]
+                ax.bar(vs_ph, ys, yerr=[lo, hi], color=colors, capsize=4)
                 for i, y in enumerate(ys):
                     ax.text(i, y, f"{y:.0f}", ha="center", va="bottom", fontsize=8)
                 ax.set_ylabel("MB/s (median, bars: min–max)")
@@ -259,6 +333,7 @@ class Page:
         return b / a if a and b else None
 
     def powercut(self):
+        self.cur = "powercut"
         W = sel(self.recs, phase="A4-write")
         Mo = sel(self.recs, phase="A4-mount")
         if not Mo:
@@ -266,9 +341,10 @@ class Page:
         vs = variants_in(Mo)
         self.w("## A4: recovery after a power cut mid-write")
         self.w()
+        self.provenance()
         self.w(
             f"A fresh volume is mounted, a sequential writer copies the random source disk into file after file, "
-            f"and after {self.machine.get('powercut_seconds')} s the guest's power is cut (`echo b > /proc/sysrq-trigger`: "
+            f"and after {self.mach('powercut').get('powercut_seconds')} s the guest's power is cut (`echo b > /proc/sysrq-trigger`: "
             "no sync, no unmount). Then: (1) a copy of the cut volume is checked on the host with the full checker, "
             "which replays the journal first (`e2fsck -fy` / `fsck.livedfs -fy`: the paper's A4 measured its fsck); "
             "(2) the volume itself is mounted in a new VM (the kernel replays the journal) and every file is compared "
@@ -313,6 +389,7 @@ class Page:
         )
 
     def corpus(self):
+        self.cur = "corpus"
         B1 = sel(self.recs, phase="B1")
         if not B1:
             return
@@ -322,6 +399,7 @@ class Page:
         n = len(names)
         self.w("## The corpus")
         self.w()
+        self.provenance()
         self.w(
             f"{n} raw disk images of Debian systems, built by `scripts/corpus.sh` with debootstrap from Debian's "
             "packages, each a whole-disk ext4 file system like a cloud image's root disk, imported in this order. "
@@ -711,11 +789,13 @@ class Page:
         self.fsck_corpus = (l / e) if l and e else None
 
     def mkfs(self):
+        self.cur = "mkfs"
         K = sel(self.recs, phase="mkfs")
         if not K:
             return
         self.w("## mkfs of 1 TiB")
         self.w()
+        self.provenance()
         l = [r["seconds"] for r in sel(K, fs="livedfs-all")]
         e = [r["seconds"] for r in sel(K, fs="ext3")]
         self.w(table(["tool", "median", "spread", "runs"], [["mkfs.livedfs", fmt(med(l), 3, " s"), fmt(spread(l), 3, " s"), len(l)], ["mkfs.ext4 -t ext3", fmt(med(e), 3, " s"), fmt(spread(e), 3, " s"), len(e)]]))
@@ -757,15 +837,35 @@ class Page:
         h("")
         h(
             "<!-- Generated by scripts/evaluate.sh (scripts/plot-results.py); do not edit by hand. "
-            "Raw records: Documentation/results/records.txt. -->"
+            "Raw records: Documentation/results/runs/*/records.txt; re-render with "
+            "`scripts/plot-results.py Documentation/results/runs/*`. -->"
         )
         h("")
-        h(f"**Run:** {self.stamp()}.  ")
+        mems = sorted({r["machine"]["guest_mem_mib"] for r in self.runs})
+        if len(self.runs) == 1:
+            h(f"**Run:** {self.stamp(m)}.  ")
+            h(
+                f"Command: `{m.get('command') or ('scripts/evaluate.sh' + (' --short' if m['mode'] == 'short' else ''))}` "
+                f"({'the short mode: small corpus, one repeat, ext3 and livedfs-all only' if m['mode'] == 'short' else 'the full mode'}); "
+                f"this run took {self.run_seconds(self.primary)} on a host whose load average was {m.get('loadavg_start')} at the start — "
+                "other engineers' VMs shared its cores."
+            )
+        else:
+            h("**Runs:** this page combines the runs below; every section says which one it comes from, and each "
+              "experiment (A1–A3, A4, the corpus, mkfs) comes whole from one run, its ratios from that run alone.")
+            h("")
+            for r in self.runs:
+                rm = r["machine"]
+                gs = [g for g in GROUPS if self.src.get(g) is r and g != "calib"] + (["calibration"] if self.src.get("calib") is r else [])
+                h(
+                    f"- **{rm['mode']} run**, `{rm.get('command') or 'scripts/evaluate.sh'}`: {self.stamp(rm)}; took "
+                    f"{self.run_seconds(r)}, load average {rm.get('loadavg_start')} at the start (other engineers' VMs "
+                    f"shared the cores); on this page: {', '.join(gs)}."
+                )
+        h("")
         h(
-            f"Reproduce: `scripts/evaluate.sh{' --short' if m['mode'] == 'short' else ''}` "
-            f"({'the short mode: small corpus, one repeat, ext3 and livedfs-all only' if m['mode'] == 'short' else 'the full mode'}; "
-            f"this run took {self.run_seconds()} on a host whose load average was {m.get('loadavg_start')} at the start — "
-            "other engineers' VMs shared its cores)."
+            "Reproduce everything: `scripts/evaluate.sh` (full mode, hours) or `scripts/evaluate.sh --short` "
+            "(minutes); both rebuild this page from their own run."
         )
         h("")
         h("## Read this first: emulated hardware")
@@ -773,12 +873,12 @@ class Page:
         h(
             f"Every guest figure comes from a QEMU VM under **{m['accel'].upper()}** "
             f"({'software emulation of the CPU: no KVM on this host' if m['accel'] == 'tcg' else 'hardware virtualisation'}), "
-            f"{m['guest_mem_mib']} MiB of guest RAM, whose virtual disks are sparse files in the host's page cache "
+            f"{' or '.join(str(x) for x in mems)} MiB of guest RAM, whose virtual disks are sparse files in the host's page cache "
             "(`cache=unsafe`). So:"
         )
         h("")
         h(
-            "- **Absolute numbers are not hardware numbers.** The emulated CPU runs guest code many times slower than "
+            "- **Absolute numbers are not hardware numbers.** The emulated CPU runs guest code several times slower than "
             "the host would (table below), while the \"disk\" is host memory. Everything CPU-bound — above all "
             "fingerprinting every written block with SHA-256 in the kernel — is inflated relative to I/O, the "
             "opposite of the paper's testbed (a 7200 RPM disk at ~100 MB/s, where the disk is the bottleneck)."
@@ -835,17 +935,31 @@ class Page:
         self.out.append("")
         with open(self.page, "w") as f:
             f.write("\n".join(self.out).rstrip() + "\n")
-        for name in RAW_FILES:
-            src = os.path.join(self.run, name)
-            dst = os.path.join(self.figdir, name)
-            if os.path.exists(src) and os.path.abspath(src) != os.path.abspath(dst):
-                shutil.copyfile(src, dst)
+        # The raw files of every run on the page, so it can be rendered again
+        # from them alone.
+        runs_dir = os.path.join(self.figdir, "runs")
+        keep = {}
+        for r in self.runs:
+            rm = r["machine"]
+            keep[os.path.abspath(r["dir"])] = rm["date"].replace(":", "").replace("-", "") + "-" + rm["mode"]
+        staged = {}
+        for src, name in keep.items():
+            tmp = os.path.join(self.figdir, ".runs-" + name)
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+            for f in RAW_FILES:
+                if os.path.exists(os.path.join(src, f)):
+                    shutil.copyfile(os.path.join(src, f), os.path.join(tmp, f))
+            staged[name] = tmp
+        shutil.rmtree(runs_dir, ignore_errors=True)
+        os.makedirs(runs_dir)
+        for name, tmp in staged.items():
+            os.rename(tmp, os.path.join(runs_dir, name))
 
-    def run_seconds(self):
-        r = sel(self.recs, phase="run")
-        if not r:
+    def run_seconds(self, run):
+        s = run["seconds"]
+        if s is None:
             return "?"
-        s = r[-1].get("seconds", 0)
         return f"{s // 3600} h {s % 3600 // 60} min" if s >= 3600 else f"{s // 60} min {s % 60} s"
 
     def summary_rows(self):
@@ -905,14 +1019,14 @@ class Page:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("run")
+    ap.add_argument("runs", nargs="+", metavar="RUN_DIR")
     ap.add_argument("--page", default=None)
     ap.add_argument("--figures", default=None)
     a = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     page = a.page or os.path.join(root, "Documentation", "results.md")
     figs = a.figures or os.path.join(root, "Documentation", "results")
-    p = Page(a.run, figs, page)
+    p = Page(a.runs, figs, page)
     p.render()
     print(f"wrote {page} and {figs}/", file=sys.stderr)
 
