@@ -446,6 +446,15 @@ void livedfs_journal_setup(journal_t *j, void *private, unsigned long commit_sec
 {
 	j->j_private = private;
 	j->j_commit_interval = commit_secs * HZ;
+	/*
+	 * Cache flushes around each commit record and before the log tail
+	 * moves (as ext4's default "barrier" option): without them a
+	 * volatile write cache may keep a commit, or write checkpointed
+	 * blocks home, out of order, and a power cut loses fsync'd data.
+	 */
+	write_lock(&j->j_state_lock);
+	j->j_flags |= JBD2_BARRIER;
+	write_unlock(&j->j_state_lock);
 	j->j_commit_callback = commit_cb;
 	j->j_submit_inode_data_buffers = NULL;
 	j->j_finish_inode_data_buffers = jbd2_journal_finish_inode_data_buffers;
