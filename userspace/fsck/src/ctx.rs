@@ -44,6 +44,11 @@ pub struct Options {
     /// `-b N`: use the superblock at block N.
     pub superblock: Option<u64>,
     pub verbose: bool,
+    /// `-E journal_only` (e2fsck's): replay the journal if it needs
+    /// recovery, and nothing else.
+    pub journal_only: bool,
+    /// `-t` (e2fsck's): print the time each pass took.
+    pub timing: bool,
 }
 
 impl Options {
@@ -55,6 +60,8 @@ impl Options {
             progress_fd: None,
             superblock: None,
             verbose: false,
+            journal_only: false,
+            timing: false,
         }
     }
 }
@@ -107,6 +114,25 @@ impl BitVec {
     }
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+    /// Whether any bit in `lo..hi` is set.
+    pub fn any_in(&self, lo: u64, hi: u64) -> bool {
+        let hi = hi.min(self.len);
+        let mut i = lo;
+        while i < hi {
+            if i % 64 == 0 && i + 64 <= hi {
+                if self.words[(i / 64) as usize] != 0 {
+                    return true;
+                }
+                i += 64;
+            } else {
+                if self.get(i) {
+                    return true;
+                }
+                i += 1;
+            }
+        }
+        false
     }
 }
 
@@ -222,6 +248,10 @@ pub struct Fsck {
     pub now: i64,
     /// Inodes whose data are verified (changed since the last check).
     pub verify_all: bool,
+    /// Home blocks the journal replay wrote, with their old content
+    /// (`None`: no replay). Without -f, they choose the fingerprints pass
+    /// 6 verifies.
+    pub replayed: Option<Vec<(u64, Vec<u8>)>>,
 }
 
 impl Fsck {

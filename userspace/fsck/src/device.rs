@@ -92,6 +92,24 @@ impl Device {
         )
     }
 
+    /// Tells the kernel that blocks `b..b + n` will be read soon
+    /// (readahead in the background); a hint, errors are ignored.
+    pub fn will_need(&self, b: u64, n: u64) {
+        use std::os::fd::AsRawFd;
+        let bs = u64::from(self.block_size);
+        let (Some(off), Some(len)) = (b.checked_mul(bs), n.checked_mul(bs)) else {
+            return;
+        };
+        let (Ok(off), Ok(len)) = (libc::off_t::try_from(off), libc::off_t::try_from(len)) else {
+            return;
+        };
+        // SAFETY: posix_fadvise only reads its integer arguments; the
+        // descriptor is owned by `self.file` and open.
+        unsafe {
+            libc::posix_fadvise(self.file.as_raw_fd(), off, len, libc::POSIX_FADV_WILLNEED);
+        }
+    }
+
     /// Writes block `b` (`data` is one block).
     pub fn write_block(&mut self, b: u64, data: &[u8]) -> io::Result<()> {
         let bs = u64::from(self.block_size);

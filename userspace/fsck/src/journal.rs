@@ -215,6 +215,10 @@ pub struct ReplayReport {
     /// First transaction not replayed (the new log starts after it).
     pub end_transaction: u32,
     pub replayed: u64,
+    /// The home blocks written, each once (at most the journal's length),
+    /// with what they held before the replay (if asked for: see
+    /// [`replay_keeping`]).
+    pub targets: Vec<(u64, Vec<u8>)>,
     pub revoked: u64,
     pub revoke_hits: u64,
     /// Blocks tags named outside the volume or inside the journal.
@@ -230,6 +234,9 @@ enum Pass {
     Revoke,
     Replay,
 }
+
+/// Log blocks read at once.
+const LOG_RUN: u32 = 256;
 
 struct Rec<'a> {
     dev: &'a mut Device,
@@ -247,6 +254,11 @@ struct Rec<'a> {
     seed: u32,
     bs: usize,
     revoke: HashMap<u64, u32>,
+    written: std::collections::HashSet<u64>,
+    /// A run of log blocks read ahead: (first log block, its bytes).
+    cache: std::cell::RefCell<(u32, Vec<u8>)>,
+    /// Which replay targets to keep the old content of.
+    keep_old: &'a dyn Fn(u64) -> bool,
     info: ReplayReport,
     end_set: bool,
     head_block: u32,
@@ -281,9 +293,21 @@ impl Rec<'_> {
         if b >= self.jd.maxlen {
             return Err(format!("log block {b} past the end of the journal"));
         }
-        self.dev
-            .read_block(u64::from(b) + self.jd.base)
-            .map_err(|e| format!("reading log block {b}: {e}"))
+        // The log is read in order (three times): read it in runs of
+        // LOG_RUN blocks. Replay never writes inside the journal, so the
+        // run stays current.
+        let mut c = self.cache.borrow_mut();
+        let have = (c.1.len() / self.bs) as u32;
+        if b < c.0 || b >= c.0 + have {
+            let n = LOG_RUN.min(self.jd.maxlen - b);
+            let d = self
+                .dev
+                .read_blocks(u64::from(b) + self.jd.base, n)
+                .map_err(|e| format!("reading log block {b}: {e}"))?;
+            *c = (b, d);
+        }
+        let at = (b - c.0) as usize * self.bs;
+        Ok(c.1[at..at + self.bs].to_vec())
     }
 
     fn count_tags(&self, b: &[u8]) -> usize {
@@ -481,6 +505,16 @@ impl Rec<'_> {
                                     if flags & FLAG_ESCAPE != 0 {
                                         put_be32(&mut data, 0, MAGIC);
                                     }
+                                    if self.written.insert(target) {
+                                        let old = if (self.keep_old)(target) {
+                                            self.dev.read_block(target).map_err(|e| {
+                                                format!("reading block {target}: {e}")
+                                            })?
+                                        } else {
+                                            Vec::new()
+                                        };
+                                        self.info.targets.push((target, old));
+                                    }
                                     self.dev
                                         .write_block(target, &data)
                                         .map_err(|e| format!("writing block {target}: {e}"))?;
@@ -589,6 +623,17 @@ impl Rec<'_> {
 /// report; `Err` means nothing sensible could be done (and nothing was
 /// marked).
 pub fn replay(dev: &mut Device, jd: &JournalDev, s: &JSuper) -> Result<ReplayReport, String> {
+    replay_keeping(dev, jd, s, &|_| false)
+}
+
+/// [`replay`], keeping in the report what each home block `keep_old`
+/// selects held before the replay (for the others, an empty vector).
+pub fn replay_keeping(
+    dev: &mut Device,
+    jd: &JournalDev,
+    s: &JSuper,
+    keep_old: &dyn Fn(u64) -> bool,
+) -> Result<ReplayReport, String> {
     let bs = dev.block_size() as usize;
     let incompat = s.feature_incompat;
     let csum3 = incompat & FEATURE_INCOMPAT_CSUM_V3 != 0;
@@ -620,6 +665,9 @@ pub fn replay(dev: &mut Device, jd: &JournalDev, s: &JSuper) -> Result<ReplayRep
         seed: jbd2_crc(!0, &s.uuid),
         bs,
         revoke: HashMap::new(),
+        written: std::collections::HashSet::new(),
+        cache: std::cell::RefCell::new((0, Vec::new())),
+        keep_old,
         info: ReplayReport::default(),
         end_set: false,
         head_block: 0,

@@ -146,7 +146,30 @@ fn plural(n: u64, w: &str) -> String {
 /// The passes.
 fn run(f: &mut Fsck) -> Result<i32, Abort> {
     let dev = f.name();
+    let t0 = std::time::Instant::now();
     pass0::check_journal(f)?;
+    if f.opts.timing {
+        f.say(&format!(
+            "Time, journal: {:.3} s",
+            t0.elapsed().as_secs_f64()
+        ));
+    }
+    if f.opts.journal_only {
+        // As e2fsck -E journal_only: the replay (and the journal's own
+        // problems), then stop.
+        if f.sb_dirty && f.rw() {
+            f.write_super()?;
+        }
+        f.dev.sync()?;
+        let mut code = exit::OK;
+        if f.fixed > 0 {
+            code |= exit::NONDESTRUCT;
+        }
+        if f.unfixed > 0 {
+            code |= exit::UNCORRECTED;
+        }
+        return Ok(code);
+    }
     let mut force_reason = if f.opts.force {
         Some(String::new())
     } else if f.sb.state & STATE_VALID == 0 {
@@ -200,23 +223,42 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
             f.say(t);
         }
     };
+    let timing = f.opts.timing;
+    let mut t = std::time::Instant::now();
+    let mut lap = |f: &mut Fsck, what: &str| {
+        if timing {
+            let now = std::time::Instant::now();
+            f.say(&format!(
+                "{what}: {:.3} s",
+                now.duration_since(t).as_secs_f64()
+            ));
+            t = now;
+        }
+    };
     pass0::check_descriptors(f)?;
     pass0::check_backups(f)?;
     let orphans = pass0::load_orphans(f)?;
+    lap(f, "Time, pass 0 (descriptors, backups, orphans)");
     pass_title(f, "Pass 1: Checking inodes, blocks, and sizes");
     pass1::run(f, &orphans)?;
     pass3::check_root(f)?;
+    lap(f, "Time, pass 1");
     pass_title(f, "Pass 2: Checking directory structure");
     pass2::run(f)?;
+    lap(f, "Time, pass 2");
     pass_title(f, "Pass 3: Checking directory connectivity");
     pass3::run(f)?;
+    lap(f, "Time, pass 3");
     pass_title(f, "Pass 4: Checking reference counts");
     pass4::run(f)?;
+    lap(f, "Time, pass 4");
     pass_title(f, "Pass 5: Checking group summary information");
     pass5::run(f)?;
+    lap(f, "Time, pass 5");
     pass_title(f, "Pass 6: Checking fingerprint stores and refcounts");
     pass6::run(f)?;
     f.write_descs()?;
+    lap(f, "Time, pass 6");
     // The end: state, counters, time of the check.
     if f.rw() {
         if f.unfixed == 0 {

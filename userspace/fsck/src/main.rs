@@ -2,8 +2,11 @@
 //! command line over the checker in the `fsck` library.
 //!
 //! Options are parsed by hand, e2fsck-style: single letters that combine
-//! (`-fn`, `-fy`), `-C fd` and `-b block` with the value attached or
-//! separate. A usage error exits 16, as e2fsck.
+//! (`-fn`, `-fy`), `-C fd`, `-b block` and `-E extended` with the value
+//! attached or separate. A usage error exits 16, as e2fsck. `-E
+//! journal_only` (replay the journal, nothing else) is accepted as e2fsck
+//! does; it is not in the help text yet (fsck.livedfs(8) lists what the
+//! help lists).
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -52,6 +55,8 @@ fn parse(args: Vec<String>) -> Parsed {
     let mut verbose = false;
     let mut progress = None;
     let mut superblock = None;
+    let mut journal_only = false;
+    let mut timing = false;
     let mut device = None;
     let mut it = args.into_iter().skip(1).peekable();
     while let Some(a) = it.next() {
@@ -100,8 +105,12 @@ fn parse(args: Vec<String>) -> Parsed {
                     println!("fsck.livedfs {}", env!("CARGO_PKG_VERSION"));
                     return Parsed::Exit(exit::OK);
                 }
-                't' => Ok(()), // e2fsck's timing statistics: accepted, ignored
-                'C' | 'b' => {
+                't' => {
+                    // e2fsck's timing statistics: the time of each pass.
+                    timing = true;
+                    Ok(())
+                }
+                'C' | 'b' | 'E' => {
                     let rest: String = letters[k..].iter().collect();
                     k = letters.len();
                     let val = if rest.is_empty() {
@@ -112,7 +121,17 @@ fn parse(args: Vec<String>) -> Parsed {
                     } else {
                         rest
                     };
-                    if c == 'C' {
+                    if c == 'E' {
+                        // e2fsck's extended options; only journal_only
+                        // means something here (the others tune e2fsck).
+                        val.split(',').try_for_each(|e| match e {
+                            "journal_only" => {
+                                journal_only = true;
+                                Ok(())
+                            }
+                            other => Err(format!("unknown extended option: {other}")),
+                        })
+                    } else if c == 'C' {
                         match val.parse::<i32>() {
                             Ok(fd) if fd >= 0 => {
                                 progress = Some(fd);
@@ -145,6 +164,8 @@ fn parse(args: Vec<String>) -> Parsed {
     o.verbose = verbose;
     o.progress_fd = progress;
     o.superblock = superblock;
+    o.journal_only = journal_only;
+    o.timing = timing;
     Parsed::Run(o)
 }
 

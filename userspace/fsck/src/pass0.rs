@@ -251,6 +251,7 @@ pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>
         progress,
         now,
         verify_all: false,
+        replayed: None,
     };
     if let Some(e) = found.primary_error {
         if found.primary_csum_only {
@@ -325,9 +326,20 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
     } else if !f.fix(P::JOURNAL_HAS_DATA, PCtx::new())? {
         return Ok(());
     }
-    let report = journal::replay(&mut f.dev, &jd, &js);
+    // Without -f, pass 6 verifies the fingerprints of the store entries
+    // the replay changes: keep what the replayed store blocks held.
+    let stores = if f.opts.force {
+        Vec::new()
+    } else {
+        store_ranges(f)?
+    };
+    let keep = |t: u64| {
+        let k = stores.partition_point(|&(s, _)| s <= t);
+        k > 0 && t < stores[k - 1].1
+    };
+    let report = journal::replay_keeping(&mut f.dev, &jd, &js, &keep);
     match report {
-        Ok(r) => {
+        Ok(mut r) => {
             if f.opts.verbose {
                 f.say(&format!(
                     "Journal: replayed transactions {}..{}, {} blocks, {} revoked",
@@ -340,6 +352,7 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
             for b in &r.bad_targets {
                 f.fix(P::JOURNAL_BAD_TARGET, PCtx::new().blk(*b as u32))?;
             }
+            f.replayed = Some(std::mem::take(&mut r.targets));
             // The superblock may have been replayed: read it again.
             f.dev.sync()?;
             let again = find_superblock(&f.dev, None).map_err(Abort::Op)?;
@@ -367,6 +380,18 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
         }
     }
     Ok(())
+}
+
+/// The fingerprint stores' block ranges `(first, end)`, sorted.
+fn store_ranges(f: &Fsck) -> R<Vec<(u64, u64)>> {
+    let fpb = u64::from(f.geo.fp_blocks_per_group);
+    let mut v = Vec::with_capacity(f.geo.group_count as usize);
+    for g in 0..f.geo.group_count {
+        let l = f.geo.group(g).map_err(|e| Abort::Op(e.to_string()))?;
+        v.push((u64::from(l.fp_store), u64::from(l.fp_store) + fpb));
+    }
+    v.sort_unstable();
+    Ok(v)
 }
 
 /// Whether a bitmap block looks written by the kernel or mkfs: the bits

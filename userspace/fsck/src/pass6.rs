@@ -62,9 +62,24 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
         format = true;
     }
     let slack_at = epb as usize * es;
+    // The whole store in one request.
+    let store = f.dev.read_blocks(u64::from(l.fp_store), fpb)?;
     for j in 0..fpb {
         let sb = l.fp_store + j;
-        let mut blk = f.read_block(sb)?;
+        // The data of the next store block's entries that will be
+        // verified, read ahead in the background while this one's is
+        // hashed.
+        let next = u64::from(l.first) + u64::from(j + 1) * u64::from(epb);
+        if next < u64::from(l.end) {
+            let n = u64::from(epb).min(u64::from(l.end) - next);
+            if f.claims.data.any_in(next, next + n)
+                && (f.verify_all || f.claims.verify.any_in(next, next + n))
+            {
+                f.dev.will_need(next, n);
+            }
+        }
+        let pre = prehash(f, &l, j, epb)?;
+        let mut blk = store[j as usize * bs..(j as usize + 1) * bs].to_vec();
         let csum_ok = fpstore::checksum_of(&blk, g, j, f.seed, &Crc)
             .is_ok_and(|c| c.to_le_bytes() == blk[bs - 4..]);
         let mut dirty = false;
@@ -153,10 +168,18 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
             }
             let verify = f.verify_all || f.claims.verify.get(u64::from(b));
             if verify || need_hash {
-                let data = f.read_block(b)?;
-                let truth = fingerprint(f.geo.fp_algo, &data);
+                let (truth, zero) = match pre.get(e as usize).and_then(Option::as_ref) {
+                    Some(h) => h.clone(),
+                    None => {
+                        let data = f.read_block(b)?;
+                        (
+                            fingerprint(f.geo.fp_algo, &data),
+                            data.iter().all(|&x| x == 0),
+                        )
+                    }
+                };
                 f.stats.verified += 1;
-                if data.iter().all(|&x| x == 0) {
+                if zero {
                     f.fix(P::FP_ZERO_BLOCK, PCtx::new().blk(b))?;
                 }
                 if truth != fp {
@@ -183,4 +206,61 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
         }
     }
     Ok(())
+}
+
+/// A block's fingerprint and whether it is all zeros.
+type Hashed = (Vec<u8>, bool);
+
+/// The fingerprints (and whether the block is all zeros) of the data
+/// blocks covered by store block `j` of group `l` that pass 6 will verify
+/// (in use, and all of them with -f or marked by pass 1), indexed by
+/// entry: read in one request and hashed on every CPU. Blocks it leaves
+/// out (`None`) are read one by one if a repair needs their hash.
+fn prehash(
+    f: &Fsck,
+    l: &livedfs_format::geometry::GroupLayout,
+    j: u32,
+    epb: u32,
+) -> R<Vec<Option<Hashed>>> {
+    let first = u64::from(l.first) + u64::from(j) * u64::from(epb);
+    let end = u64::from(l.end);
+    if first >= end {
+        return Ok(Vec::new());
+    }
+    let n = u64::from(epb).min(end - first) as usize;
+    let want: Vec<bool> = (0..n as u64)
+        .map(|e| {
+            let b = first + e;
+            f.claims.data.get(b) && (f.verify_all || f.claims.verify.get(b))
+        })
+        .collect();
+    let (Some(lo), Some(hi)) = (want.iter().position(|&w| w), want.iter().rposition(|&w| w)) else {
+        return Ok(Vec::new());
+    };
+    let bs = f.geo.block_size as usize;
+    let data = f.dev.read_blocks(first + lo as u64, (hi - lo + 1) as u32)?;
+    let algo = f.geo.fp_algo;
+    let mut out: Vec<Option<Hashed>> = vec![None; n];
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(8);
+    let slots = &mut out[lo..=hi];
+    let per = slots.len().div_ceil(threads);
+    std::thread::scope(|sc| {
+        for (k, chunk) in slots.chunks_mut(per).enumerate() {
+            let data = &data;
+            let want = &want;
+            sc.spawn(move || {
+                for (i, slot) in chunk.iter_mut().enumerate() {
+                    let idx = k * per + i;
+                    if !want[lo + idx] {
+                        continue;
+                    }
+                    let d = &data[idx * bs..(idx + 1) * bs];
+                    *slot = Some((fingerprint(algo, d), d.iter().all(|&x| x == 0)));
+                }
+            });
+        }
+    });
+    Ok(out)
 }

@@ -338,3 +338,108 @@ fn recover_flag_with_empty_journal() {
     assert_eq!(r.code, 0, "{}", r.out);
     assert_clean(&img);
 }
+
+/// `-E journal_only` replays and stops; `-p` after a replay where nothing
+/// else is wrong exits 0 (as e2fsck); without -f, the fingerprints
+/// verified after a replay are those of the store entries the replay
+/// changed, not every block of files changed since the last check.
+#[test]
+fn replay_chooses_the_fingerprints_preen_verifies() {
+    use livedfs_format::fpstore;
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("j.img");
+    let m = populated(&img, &[]);
+    let mut v = Vol::open(&img);
+    let bs = v.bs();
+    let l = v.geo.group(0).unwrap();
+    let epb = v.geo.fp_entries_per_block;
+    let es = v.geo.fp_entry_size as usize;
+    let store_of = |b: u32| (b - l.first) / epb;
+    // Two data blocks of file c in different store blocks.
+    let b1 = v.file_block(m["c"], 0);
+    let b2 = (1..320)
+        .map(|k| v.file_block(m["c"], k))
+        .find(|&b| b != 0 && store_of(b) != store_of(b1))
+        .expect("c spans two store blocks");
+    // The volume was never checked: every file changed since the last
+    // check (the rule without a replay would verify both blocks). Make
+    // the data of both disagree with the store.
+    v.sb.lastcheck_time = 0;
+    v.write_sb();
+    let mut d1 = v.read(b1);
+    d1[9] ^= 0xFF;
+    v.write(b1, &d1);
+    let mut d2 = v.read(b2);
+    d2[9] ^= 0xFF;
+    v.write(b2, &d2);
+    // A transaction logging b1's store block with b1's entry rewritten
+    // (same refcount, the fingerprint of what the block held before).
+    let j1 = store_of(b1);
+    let mut sblk = v.store[j1 as usize * bs..(j1 as usize + 1) * bs].to_vec();
+    let at = ((b1 - l.first) % epb) as usize * es;
+    let fs = v.geo.fp_algo.size() as usize;
+    let stale = v.fp(&bytes(99, bs));
+    sblk[at..at + fs].copy_from_slice(&stale);
+    fpstore::set_checksum(&mut sblk, 0, j1, v.seed, &Crc).unwrap();
+    drop(v);
+    let mut j = J::open(&img, REVOKE | V3);
+    let start = j.pos;
+    j.tx(5, &[(u64::from(l.fp_store + j1), sblk)], &[], true);
+    j.arm(&img, start, 5);
+    let copy = d.path().join("copy.img");
+    std::fs::copy(&img, &copy).unwrap();
+    // journal_only: replayed, nothing checked.
+    let r = fsck(&copy, &["-E", "journal_only", "-y"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("recovering journal"), "{}", r.out);
+    assert!(!r.out.contains("Pass 1"), "{}", r.out);
+    // -p: the replayed entry (b1) is verified and found wrong (not a
+    // preen fix: exit 4); b2 is not looked at.
+    std::fs::copy(&img, &copy).unwrap();
+    let r = fsck(&copy, &["-p"]);
+    assert_eq!(r.code, 4, "{}", r.out);
+    assert!(
+        r.out.contains(&format!("Block {b1}: the fingerprint")),
+        "{}",
+        r.out
+    );
+    assert!(!r.out.contains(&format!("Block {b2}:")), "{}", r.out);
+    // -fy verifies everything: both.
+    std::fs::copy(&img, &copy).unwrap();
+    let r = fsck(&copy, &["-fy"]);
+    assert_eq!(r.code, 1, "{}", r.out);
+    assert!(
+        r.out.contains(&format!("Block {b1}: the fingerprint")),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.out.contains(&format!("Block {b2}: the fingerprint")),
+        "{}",
+        r.out
+    );
+    assert_clean(&copy);
+}
+
+#[test]
+fn replay_alone_exits_0_with_preen() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("j.img");
+    populated(&img, &[]);
+    let mut j = J::open(&img, REVOKE | V3);
+    let t = free_blocks(&img, 2);
+    let start = j.pos;
+    j.tx(
+        9,
+        &[(t[0], bytes(1, j.bs)), (t[1], bytes(2, j.bs))],
+        &[],
+        true,
+    );
+    j.arm(&img, start, 9);
+    let r = fsck(&img, &["-p"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(r.out.contains("recovering journal"), "{}", r.out);
+    assert!(!r.out.contains("MODIFIED"), "{}", r.out);
+    assert_eq!(read_block(&img, t[0], j.bs), bytes(1, j.bs));
+    assert_clean(&img);
+}

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Benchmark: fsck.livedfs against e2fsck, side by side on this machine,
+# in one run (a benchmark, not a timed test: it prints ratios).
+#
+#  1. Fresh volume: `fsck.livedfs -fn` on a fresh sparse 1 TiB livedfs
+#     image (mkfs.livedfs) against `e2fsck -fn` on a fresh sparse 1 TiB
+#     ext3 image (mkfs.ext4 -t ext3). Goal: livedfs <= 0.5 x e2fsck.
+#  2. Power cut: in the test VM, a large file is written to a livedfs
+#     volume and to an ext4 volume (ext3 mode: mkfs.ext4 -t ext3, mounted
+#     -t ext4 -o data=ordered) and the power is cut after N seconds
+#     (tests/guest/bench-powercut-write.sh, as scripts/bench-recovery.sh);
+#     with --ext4, also a default mkfs.ext4 volume (extents, flex_bg). On
+#     the host, copies of the images (journals not yet replayed) are
+#     checked with `fsck.livedfs -fy` against `e2fsck -fy` (full check;
+#     fsck.livedfs -f also verifies the fingerprint of every data block),
+#     and with `-p` against `-p` (what boot runs; the livedfs kernel marks
+#     a mounted volume not clean, so fsck.livedfs -p always runs the full
+#     check, verifying the fingerprints of the blocks written since the
+#     last check, while e2fsck -p replays and stops: ext4 keeps its
+#     superblock "clean" while mounted with a journal). Goal: livedfs <=
+#     2 x e2fsck. The livedfs image is also replayed twice, by the kernel
+#     (mount -o ro in the VM: tests/guest/bench-replay-kernel.sh) and by
+#     fsck.livedfs -E journal_only, and the results compared block by
+#     block (all but the superblock's block and the journal superblock).
+#
+# Each measurement is repeated RUNS times, alternating the tools, with the
+# page cache dropped before each (echo 3 > /proc/sys/vm/drop_caches, when
+# allowed); the median, min and max are printed, and the ratio of medians.
+#
+#   scripts/bench-fsck.sh [--runs N] [--size 1T] [--volume 8G]
+#                         [--seconds 120] [--ext4] [--dir DIR]
+#                         [--skip-fresh] [--skip-powercut] [--reuse]
+#     --runs N       repetitions (default 3)
+#     --size S       fresh-volume size (default 1T)
+#     --volume S     power-cut volume size (default 8G)
+#     --seconds N    seconds of writing before the power cut (default 120;
+#                    TCG writes roughly 10-20 MB/s: 120 s gives 1-2 GiB)
+#     --ext4         also a default-featured ext4 volume in part 2
+#     --dir DIR      work directory (default: a new one under $TMPDIR or
+#                    /tmp, removed at the end; given, it is kept)
+#     --reuse        with --dir: reuse power-cut images already in DIR
+#     --skip-fresh, --skip-powercut   run only one part
+source "$(dirname "$0")/lib.sh"
+
+RUNS=3 SIZE=1T VOLUME=8G SECS=120 EXT4=0 DIR="" REUSE=0 FRESH=1 POWERCUT=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) RUNS=$2; shift 2 ;;
+        --size) SIZE=$2; shift 2 ;;
+        --volume) VOLUME=$2; shift 2 ;;
+        --seconds) SECS=$2; shift 2 ;;
+        --ext4) EXT4=1; shift ;;
+        --dir) DIR=$2; shift 2 ;;
+        --reuse) REUSE=1; shift ;;
+        --skip-fresh) FRESH=0; shift ;;
+        --skip-powercut) POWERCUT=0; shift ;;
+        -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument $1 (see --help)" ;;
+    esac
+done
+case $RUNS in ''|*[!0-9]*|0) die "--runs takes a positive whole number, not '$RUNS'" ;; esac
+command -v e2fsck > /dev/null || die "e2fsck is not installed (apt-get install e2fsprogs)"
+
+cd "$LIVEDFS_ROOT"
+TARGET=${CARGO_TARGET_DIR:-$LIVEDFS_ROOT/userspace/target}
+log "building mkfs.livedfs and fsck.livedfs (release)"
+(cd userspace && cargo build --release -q -p livedfs-mkfs -p livedfs-fsck -p livedfs-cli) || die "cargo build failed"
+MKFS=$TARGET/release/mkfs-livedfs
+FSCK=$TARGET/release/fsck-livedfs
+
+if [ -z "$DIR" ]; then
+    DIR=$(mktemp -d "${TMPDIR:-/tmp}/bench-fsck.XXXXXX")
+    trap 'rm -rf "$DIR"' EXIT
+else
+    mkdir -p "$DIR"
+fi
+
+DROP=yes
+drop_caches() {
+    sync
+    if [ "$DROP" = yes ]; then
+        echo 3 2> /dev/null > /proc/sys/vm/drop_caches || DROP=no
+    fi
+}
+drop_caches
+[ "$DROP" = yes ] || log "cannot drop the page cache (not root?): runs after the first are warm"
+
+# timeit VAR CMD...: runs CMD (output to $DIR/last.out), sets VAR to the
+# wall time in seconds and LAST_RC to its exit status.
+timeit() {
+    local var=$1 t0 t1
+    shift
+    drop_caches
+    t0=$(date +%s%N)
+    set +e
+    "$@" > "$DIR/last.out" 2>&1
+    LAST_RC=$?
+    set -e
+    t1=$(date +%s%N)
+    printf -v "$var" '%s' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+}
+
+# stats "t1 t2 ...": prints "median min max".
+stats() {
+    tr ' ' '\n' <<< "$1" | grep . | sort -g | awk '
+        { v[NR] = $1 }
+        END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+              printf "%.3f %.3f %.3f", m, v[1], v[NR] }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+
+ROWS=()
+# row NAME LIVEDFS_TIMES E2FSCK_TIMES GOAL: one line of the result table.
+row() {
+    local l e r verdict
+    read -r lm lmin lmax <<< "$(stats "$2")"
+    read -r em emin emax <<< "$(stats "$3")"
+    r=$(ratio "$lm" "$em")
+    verdict=$(awk -v r="$r" -v g="$4" 'BEGIN { print (r + 0 <= g + 0) ? "met" : "NOT met" }')
+    ROWS+=("$(printf '| %s | %s (%s-%s) | %s (%s-%s) | %s | <= %s: %s |' \
+        "$1" "$lm" "$lmin" "$lmax" "$em" "$emin" "$emax" "$r" "$4" "$verdict")")
+}
+
+echo "fsck benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(uname -r)"
+echo "fsck.livedfs $("$FSCK" -V | awk '{ print $2 }'), $(e2fsck -V 2>&1 | head -n 1); $RUNS runs each; page cache dropped before each run: $DROP"
+
+# ---- 1. fresh volumes ------------------------------------------------------
+if [ "$FRESH" = 1 ]; then
+    log "fresh $SIZE volumes"
+    rm -f "$DIR/fresh-livedfs.img" "$DIR/fresh-ext3.img"
+    truncate -s "$SIZE" "$DIR/fresh-livedfs.img" "$DIR/fresh-ext3.img"
+    "$MKFS" -q -F "$DIR/fresh-livedfs.img"
+    mkfs.ext4 -q -F -t ext3 "$DIR/fresh-ext3.img"
+    lt="" et=""
+    for i in $(seq "$RUNS"); do
+        timeit t "$FSCK" -fn "$DIR/fresh-livedfs.img"
+        [ "$LAST_RC" = 0 ] || { cat "$DIR/last.out"; die "fsck.livedfs -fn on the fresh volume: exit $LAST_RC"; }
+        lt+=" $t"
+        timeit t2 e2fsck -fn "$DIR/fresh-ext3.img"
+        [ "$LAST_RC" = 0 ] || { cat "$DIR/last.out"; die "e2fsck -fn on the fresh volume: exit $LAST_RC"; }
+        et+=" $t2"
+        log "run $i: fsck.livedfs -fn ${t}s, e2fsck -fn ${t2}s"
+    done
+    row "fresh $SIZE: \`fsck.livedfs -fn\` vs \`e2fsck -fn\` (ext3)" "$lt" "$et" 0.5
+    rm -f "$DIR/fresh-livedfs.img" "$DIR/fresh-ext3.img"
+fi
+
+# ---- 2. after a power cut ---------------------------------------------------
+if [ "$POWERCUT" = 1 ]; then
+    KDIR=$(scripts/build-kernel.sh base)
+    fss="livedfs ext3"
+    [ "$EXT4" = 1 ] && fss+=" ext4"
+    declare -A written
+    need_vm=0
+    for fs in $fss; do
+        [ "$REUSE" = 1 ] && [ -f "$DIR/cut-$fs.img" ] && [ -f "$DIR/cut-$fs.log" ] || need_vm=1
+    done
+    if [ "$need_vm" = 1 ]; then
+        log "building the VM's initramfs"
+        [ -f livedfs.ko ] || make -s module > /dev/null || die "make module failed"
+        (cd userspace && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release -q \
+            --target x86_64-unknown-linux-gnu -p livedfs-fstests) || die "static build of datatest failed"
+        scripts/build-initramfs.sh "$KDIR" "$DIR/base.cpio"
+    fi
+    for fs in $fss; do
+        img="$DIR/cut-$fs.img"
+        if [ "$REUSE" = 1 ] && [ -f "$img" ] && [ -f "$DIR/cut-$fs.log" ]; then
+            log "$fs: reusing $img"
+        else
+            log "$fs: writing for $SECS s in the VM, then cutting the power"
+            rm -f "$img"
+            truncate -s "$VOLUME" "$img"
+            case $fs in
+                livedfs) "$MKFS" -q -F "$img" ;;
+                ext3) mkfs.ext4 -q -F -t ext3 "$img" ;;
+                ext4) mkfs.ext4 -q -F "$img" ;;
+            esac
+            guestfs=$fs
+            [ "$fs" = ext4 ] && guestfs=ext3 # the guest mounts both with -t ext4 -o data=ordered
+            scripts/vm.sh --kdir "$KDIR" --initramfs "$DIR/base.cpio" --timeout $((SECS + 300)) \
+                --image "vol:$img" --log "$DIR/cut-$fs.log" \
+                bench-powercut-write.sh "$guestfs" "$SECS" > /dev/null 2>&1 || true
+            grep -q 'cutting the power' "$DIR/cut-$fs.log" \
+                || die "$fs: the write phase did not run (see $DIR/cut-$fs.log)"
+        fi
+        written[$fs]=$(sed -n 's/^LIVEDFS-BENCH written_bytes=//p' "$DIR/cut-$fs.log" | tr -d '\r')
+    done
+    # The same power-cut image replayed by the kernel (mount -o ro in the
+    # VM) and by fsck.livedfs -E journal_only: every block but the
+    # superblock's and the journal superblock must be equal.
+    log "replay equivalence on the livedfs power-cut image"
+    cp --sparse=always "$DIR/cut-livedfs.img" "$DIR/replay-kernel.img"
+    cp --sparse=always "$DIR/cut-livedfs.img" "$DIR/replay-fsck.img"
+    scripts/build-initramfs.sh "$KDIR" "$DIR/replay.cpio"
+    scripts/vm.sh --kdir "$KDIR" --initramfs "$DIR/replay.cpio" --timeout 600 \
+        --image "vol:$DIR/replay-kernel.img" --log "$DIR/replay-kernel.log" \
+        bench-replay-kernel.sh > /dev/null 2>&1 || { grep FAIL "$DIR/replay-kernel.log"; die "the kernel's replay failed (see $DIR/replay-kernel.log)"; }
+    "$FSCK" -v -E journal_only -y "$DIR/replay-fsck.img" > "$DIR/replay-fsck.log" 2>&1 \
+        || { cat "$DIR/replay-fsck.log"; die "fsck.livedfs -E journal_only failed"; }
+    bs=$("$TARGET/release/livedfs" info "$DIR/replay-fsck.img" 2> /dev/null | sed -n 's/^ *Block size: *//p')
+    jstart=$("$TARGET/release/livedfs" info "$DIR/replay-fsck.img" 2> /dev/null | sed -n 's/^ *Journal start block: *//p')
+    blocks_differ() {
+        cmp -l "$1" "$2" | awk -v bs="$bs" -v j="$jstart" '
+            { b = int(($1 - 1) / bs); if (b != 0 && b != j && b != last) { n++; last = b } } END { print n + 0 }'
+    }
+    changed=$(blocks_differ "$DIR/cut-livedfs.img" "$DIR/replay-fsck.img")
+    differ=$(blocks_differ "$DIR/replay-kernel.img" "$DIR/replay-fsck.img")
+    REPLAY="replay of the livedfs power-cut image: $(sed -n 's/^Journal: //p' "$DIR/replay-fsck.log"); $changed home blocks changed; kernel (mount -o ro) vs fsck.livedfs -E journal_only: $differ blocks differ (superblock and journal superblock excluded)"
+    echo "$REPLAY"
+    rm -f "$DIR/replay-kernel.img" "$DIR/replay-fsck.img"
+
+    for mode in -fy -p; do
+        declare -A times=() rcs=() summary=()
+        for i in $(seq "$RUNS"); do
+            for fs in $fss; do
+                cp --sparse=always "$DIR/cut-$fs.img" "$DIR/work.img"
+                if [ "$fs" = livedfs ]; then
+                    timeit t "$FSCK" "$mode" "$DIR/work.img"
+                else
+                    timeit t e2fsck "$mode" "$DIR/work.img"
+                fi
+                [ "$LAST_RC" -le 1 ] || { cat "$DIR/last.out"; die "$fs: fsck $mode: exit $LAST_RC"; }
+                times[$fs]+=" $t"
+                rcs[$fs]+=" $LAST_RC"
+                summary[$fs]=$(grep -E 'files|blocks' "$DIR/last.out" | tail -n 1)
+                log "run $i: $fs $mode ${t}s (exit $LAST_RC)"
+            done
+        done
+        for fs in $fss; do
+            echo "after the power cut, $mode, $fs: exit codes${rcs[$fs]}; ${summary[$fs]}"
+        done
+        for fs in $fss; do
+            [ "$fs" = livedfs ] && continue
+            label="ext4 (ext3 mode)"
+            [ "$fs" = ext4 ] && label="ext4 (default features)"
+            row "power cut ($VOLUME volume; livedfs wrote $((written[livedfs] / 1048576)) MiB, $label $((written[$fs] / 1048576)) MiB): \`fsck.livedfs $mode\` vs \`e2fsck $mode\` on $label" \
+                "${times[livedfs]}" "${times[$fs]}" 2
+        done
+    done
+    rm -f "$DIR/work.img"
+fi
+
+echo
+[ -z "${REPLAY:-}" ] || echo "$REPLAY"
+echo "| measurement | fsck.livedfs s: median (min-max) | e2fsck s: median (min-max) | ratio of medians | goal |"
+echo "|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
