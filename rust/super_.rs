@@ -262,7 +262,14 @@ fn write_super_inner(info: &SbInfo, d: &mut DiskState, wait: bool) -> Result {
 
 /// Marks the volume in use (not clean) for a read-write mount, and the
 /// journal as possibly holding transactions.
-fn mark_mounted(sb: &SuperBlock, info: &SbInfo) -> Result {
+///
+/// At mount (`fresh`: no handle has touched the superblock buffer yet),
+/// with a journal, the superblock is written home and flushed before any
+/// transaction can commit, as ext4 does: in the journal only, the
+/// needs-recovery flag would reach its home block after the log already
+/// held transactions, and a power cut in between leaves a log with data
+/// and no flag (fsck, like e2fsck, takes that for damage).
+fn mark_mounted(sb: &SuperBlock, info: &SbInfo, fresh: bool) -> Result {
     {
         let mut d = info.disk.lock();
         d.sb.state &= !fsb::STATE_VALID;
@@ -271,6 +278,10 @@ fn mark_mounted(sb: &SuperBlock, info: &SbInfo) -> Result {
         }
         d.sb.mount_count = d.sb.mount_count.saturating_add(1);
         d.sb.mount_time = now();
+    }
+    if fresh && info.journal.is_some() {
+        write_super_direct(info)?;
+        return crate::vfs::super_block::flush_device(sb);
     }
     write_super(sb, info, true)
 }
@@ -462,7 +473,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         Err(_) => pr_warn!("livedfs ({}): no sysfs statistics for this mount\n", sb.id()),
     }
     if !sb.is_rdonly() {
-        mark_mounted(sb, info)?;
+        mark_mounted(sb, info, true)?;
         crate::inode::process_orphans(sb, info)?;
     }
     pr_info!(
@@ -494,7 +505,7 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
             pr_err!("livedfs ({}): unknown read-only-compatible features: stay read-only\n", sb.id());
             return Err(EROFS);
         }
-        mark_mounted(sb, info)?;
+        mark_mounted(sb, info, false)?;
     }
     {
         let mut o = info.opts.lock();
