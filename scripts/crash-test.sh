@@ -12,34 +12,38 @@
 #    check` rebuilds the image of each crash point, mounts it (journal
 #    replay), checks it against the workload's history, fsck's it
 # 5. the image of each failing point (the first --keep-failed) is rebuilt
-#    under build/crash/failed/ for inspection
+#    under DIR/failed/ (--work) for inspection
 #
 # Prints one PASS/FAIL line per crash point, then "N passed, N failed";
 # exits non-zero on any failure.
 #
 # Options:
-#   --points N        crash points at least (default 240; 5000 with --long):
-#                     every flush point of the log, and torn points for the
-#                     rest (at least half of N)
+#   --points N        crash points (default 240: half of them flush points
+#                     spread evenly over the log, half torn; with --long at
+#                     least 5000: every flush point of the log, and torn
+#                     points for the rest, at least half of N)
 #   --seed S          workload seed, also seeds the choice of points (default 1)
 #   --scenarios N     workload scenarios (default 60; 150 with --long)
 #   --long            the long run (at least 5000 points)
 #   --jobs N          checking VMs at once (default: number of CPUs)
-#   --flush-points P  "all" (default), or the share of N in percent spread
-#                     over the log (the rest torn)
+#   --flush-points P  "all" (default with --long), or the share of N in
+#                     percent spread over the log, the rest torn (default 50)
 #   --keep-failed N   failing points whose image is kept (default 10)
 #   --kdir DIR        kernel build tree (default: the cached test kernel)
 #   --initramfs FILE  use this base initramfs (e.g. with another module)
 #   --no-build        build nothing (use what is there)
 #   --timeout SEC     timeout of each checking VM (default: from the points)
+#   --work DIR        work directory (default build/crash; two runs at once
+#                     need two)
 #
-# Work files: build/crash/ (base.img, log: any point can be rebuilt with
+# Work files: DIR (base.img, log: any point can be rebuilt with
 # `crashtest replay --base build/crash/base.img --log build/crash/log
-# --point SPEC -o x.img`); VM logs: build/vm-logs/crash-*.log.
+# --point SPEC -o x.img`); VM logs: DIR/vm-logs/ (not build/vm-logs,
+# which scripts/test.sh empties when it starts).
 source "$(dirname "$0")/lib.sh"
 
-points="" seed=1 scenarios="" long=0 jobs=$NPROC flush_points=all keep_failed=10
-kdir="" initramfs="" build=1 timeout=""
+points="" seed=1 scenarios="" long=0 jobs=$NPROC flush_points="" keep_failed=10
+kdir="" initramfs="" build=1 timeout="" W="$LIVEDFS_ROOT/build/crash"
 while [ $# -gt 0 ]; do
     case "$1" in
         --points) points=$2; shift 2 ;;
@@ -53,20 +57,20 @@ while [ $# -gt 0 ]; do
         --initramfs) initramfs=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --timeout) timeout=$2; shift 2 ;;
+        --work) W=$(realpath -m "$2"); shift 2 ;;
         -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
 if [ $long -eq 1 ]; then
-    points=${points:-5000} scenarios=${scenarios:-150}
+    points=${points:-5000} scenarios=${scenarios:-150} flush_points=${flush_points:-all}
 else
-    points=${points:-240} scenarios=${scenarios:-60}
+    points=${points:-240} scenarios=${scenarios:-60} flush_points=${flush_points:-50}
 fi
 [ "$jobs" -ge 1 ] || jobs=1
 
 cd "$LIVEDFS_ROOT"
-W="$LIVEDFS_ROOT/build/crash"
-LOGS="$LIVEDFS_ROOT/build/vm-logs"
+LOGS="$W/vm-logs"
 TOOLS="$LIVEDFS_ROOT/userspace/target/x86_64-unknown-linux-gnu/release"
 HOST="$LIVEDFS_ROOT/userspace/target/release"
 mkdir -p "$W" "$LOGS"
@@ -96,7 +100,7 @@ done
 [ -x "$TOOLS/fsck-livedfs" ] || echo "note: fsck.livedfs is not built: the offline fsck check is skipped"
 
 # 2. The pristine image: 80 MiB device, 79 MiB volume.
-rm -f "$W/base.img" "$W/work.img" "$W/log" "$W"/shard-*.img "$W"/shard-*.log
+rm -f "$W/base.img" "$W/work.img" "$W/log" "$W"/shard-*.img "$W"/shard-*.log "$W"/check-*.log "$W"/check-*.out
 rm -rf "$W/failed"
 truncate -s 80M "$W/base.img"
 "$HOST/mkfs-livedfs" -q -F "$W/base.img" 79m

@@ -321,11 +321,13 @@ pub fn stat(dev: &str, name: &str) -> Option<u64> {
 }
 
 /// Writes the image of a point to `path` (a tmpfs file): the prefix,
-/// skipping zero chunks (the file starts as one big hole), then the
-/// point's extra entries.
+/// skipping zero chunks (the file starts as one big hole; `maybe_data`,
+/// if given, says which 64 KiB chunks can hold data: the others are not
+/// even looked at), then the point's extra entries.
 pub fn write_image(
     path: &Path,
     prefix: &[u8],
+    maybe_data: Option<&[bool]>,
     point: &Point,
     log: &Log,
     buf: &[u8],
@@ -337,9 +339,10 @@ pub fn write_image(
         .truncate(true)
         .open(path)?;
     f.set_len(prefix.len() as u64)?;
-    const CH: usize = 64 * 1024;
+    const CH: usize = crate::replay::CHUNK;
     for (k, c) in prefix.chunks(CH).enumerate() {
-        if c.iter().any(|&b| b != 0) {
+        let skip = maybe_data.is_some_and(|m| !m.get(k).copied().unwrap_or(true));
+        if !skip && c.iter().any(|&b| b != 0) {
             f.write_all_at(c, (k * CH) as u64)?;
         }
     }

@@ -282,14 +282,45 @@ pub struct Prefix {
     pub img: Vec<u8>,
     /// Entries applied.
     pub applied: usize,
+    /// Per [`CHUNK`] of `img`: may hold a non-zero byte (non-zero in the
+    /// base image, or written by an applied entry). The others are zero,
+    /// so an image file can be written without scanning them.
+    pub maybe_data: Vec<bool>,
 }
+
+/// The granularity of [`Prefix::maybe_data`].
+pub const CHUNK: usize = 64 * 1024;
 
 impl Prefix {
     /// Starts from the pristine `base` image.
     pub fn new(base: Vec<u8>) -> Self {
+        let maybe_data = base
+            .chunks(CHUNK)
+            .map(|c| c.iter().any(|&b| b != 0))
+            .collect();
         Prefix {
             img: base,
             applied: 0,
+            maybe_data,
+        }
+    }
+
+    /// Marks the chunks entry `i` writes (after it was applied).
+    fn mark(&mut self, log: &Log, i: usize) {
+        let Some(e) = log.entries.get(i) else { return };
+        if !e.changes_device() {
+            return;
+        }
+        let ss = u64::from(log.sector_size);
+        let off = e.sector.saturating_mul(ss);
+        let end = off.saturating_add(e.nr_sectors.saturating_mul(ss));
+        let (a, b) = (
+            (off / CHUNK as u64) as usize,
+            end.div_ceil(CHUNK as u64) as usize,
+        );
+        let n = self.maybe_data.len();
+        for m in &mut self.maybe_data[a.min(n)..b.min(n)] {
+            *m = true;
         }
     }
 
@@ -304,6 +335,7 @@ impl Prefix {
         }
         while self.applied < to {
             apply(&mut self.img, log, buf, self.applied)?;
+            self.mark(log, self.applied);
             self.applied += 1;
         }
         Ok(())
@@ -471,6 +503,32 @@ mod tests {
             }
             assert_eq!(img, image_at(&base, &log, &buf, p).unwrap());
         }
+    }
+
+    #[test]
+    fn maybe_data_covers_every_nonzero_chunk() {
+        // 6 chunks of 64 KiB; the base has data in chunk 1 only; writes
+        // land in chunks 3 and 5 and across the 3/4 boundary.
+        let mut b = Builder::new(512);
+        let per = (CHUNK / 512) as u64;
+        b.write(3 * per + 7, &sec(1), 0);
+        b.flush();
+        b.write(4 * per - 1, &[sec(2), sec(3)].concat(), 0);
+        b.write(5 * per, &sec(4), 0);
+        let buf = b.finish();
+        let log = parse(&buf, Extra::Ignore).unwrap();
+        let mut base = vec![0u8; 6 * CHUNK];
+        base[CHUNK + 100] = 1;
+        let mut pre = Prefix::new(base);
+        for to in 0..=log.entries.len() {
+            pre.advance(&log, &buf, to).unwrap();
+            for (k, c) in pre.img.chunks(CHUNK).enumerate() {
+                if c.iter().any(|&x| x != 0) {
+                    assert!(pre.maybe_data[k], "chunk {k} holds data at entry {to}");
+                }
+            }
+        }
+        assert_eq!(pre.maybe_data, [false, true, false, true, true, true]);
     }
 
     #[test]

@@ -429,21 +429,26 @@ fn run_check(
             continue;
         }
         let ti = Instant::now();
-        if let Err(e) = guest::write_image(&img, &prefix.img, pt, &l, &buf) {
+        if let Err(e) =
+            guest::write_image(&img, &prefix.img, Some(&prefix.maybe_data), pt, &l, &buf)
+        {
             println!("FAIL: {label}: writing the image: {e}");
             failed += 1;
             continue;
         }
         // A second copy for fsck.livedfs's own journal replay.
         let fimg_ok = match &cfg.fsck {
-            Some(_) => match guest::write_image(&fimg, &prefix.img, pt, &l, &buf) {
-                Ok(()) => true,
-                Err(e) => {
-                    println!("FAIL: {label}: writing the image copy: {e}");
-                    failed += 1;
-                    continue;
+            Some(_) => {
+                match guest::write_image(&fimg, &prefix.img, Some(&prefix.maybe_data), pt, &l, &buf)
+                {
+                    Ok(()) => true,
+                    Err(e) => {
+                        println!("FAIL: {label}: writing the image copy: {e}");
+                        failed += 1;
+                        continue;
+                    }
                 }
-            },
+            }
             None => false,
         };
         let t_img = ti.elapsed().as_secs_f64();
