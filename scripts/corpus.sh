@@ -31,6 +31,9 @@
 # in corpus/debs/. Needs root (loop mount, chroot) and debootstrap
 # (installed with apt-get if missing).
 source "$(dirname "$0")/lib.sh"
+# One brace group, read whole before it runs: editing this file during a
+# build (many minutes) cannot derail it.
+{
 
 short=0 list_only=0 count=0
 MIRROR=${LIVEDFS_CORPUS_MIRROR:-http://deb.debian.org/debian}
@@ -227,3 +230,5 @@ if [ $count -eq 1 ]; then
     fi
 fi
 printf '%s\n' "${paths[@]}"
+exit 0
+}
