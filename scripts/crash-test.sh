@@ -18,7 +18,7 @@
 # exits non-zero on any failure.
 #
 # Options:
-#   --points N        crash points (default 240: half of them flush points
+#   --points N        crash points (default 200: half of them flush points
 #                     spread evenly over the log, half torn; with --long at
 #                     least 5000: every flush point of the log, and torn
 #                     points for the rest, at least half of N)
@@ -65,7 +65,7 @@ done
 if [ $long -eq 1 ]; then
     points=${points:-5000} scenarios=${scenarios:-150} flush_points=${flush_points:-all}
 else
-    points=${points:-240} scenarios=${scenarios:-60} flush_points=${flush_points:-50}
+    points=${points:-200} scenarios=${scenarios:-60} flush_points=${flush_points:-50}
 fi
 [ "$jobs" -ge 1 ] || jobs=1
 
