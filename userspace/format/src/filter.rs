@@ -36,10 +36,18 @@ pub fn log2_ceil(x: u64) -> u32 {
 impl FilterParams {
     /// Parameters for a volume of `blocks` blocks.
     pub fn for_blocks(blocks: u64) -> Self {
+        Self::for_blocks_with(blocks, FALSE_CANDIDATE_BITS)
+    }
+
+    /// Parameters for a volume of `blocks` blocks and a false-candidate
+    /// rate near 2^-`false_candidate_bits` at full coverage (the same index
+    /// key as [`for_blocks`](Self::for_blocks); only the bucket key's width
+    /// follows the rate).
+    pub fn for_blocks_with(blocks: u64, false_candidate_bits: u32) -> Self {
         let b = log2_ceil(blocks.max(2));
         let index_bits = b.saturating_sub(CHAIN_BITS).clamp(4, 24);
         let bucket_bits = b
-            .saturating_add(FALSE_CANDIDATE_BITS)
+            .saturating_add(false_candidate_bits)
             .saturating_sub(index_bits)
             .clamp(8, 32);
         Self {

@@ -32,6 +32,7 @@ pub mod csum;
 pub mod dirent;
 pub mod error;
 pub mod filter;
+pub mod fpfilter;
 pub mod fpstore;
 pub mod geometry;
 pub mod group;
