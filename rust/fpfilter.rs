@@ -2,85 +2,190 @@
 //! prefix -> candidate blocks, built at mount from the fingerprint stores
 //! and kept current on every write, overwrite and free.
 //!
-//! The filter is split into shards by index key, each behind its own lock,
-//! so concurrent writeback of different files rarely contends (no global
-//! lock on the hot path). Within a shard, entries (the fingerprint's first
-//! 64 bits, block) are kept sorted and searched by binary search.
+//! The algorithm is the format crate's compressed filter
+//! (`format::fpfilter`, the very code the userspace tests exercise): `2^n`
+//! chains picked by the index key (the fingerprint's first n bits), each
+//! holding its (bucket key, block) entries Elias-Fano coded in one buffer
+//! ([`KernelBytes`], finely size-classed kernel memory). n and k come from
+//! the volume's block count ([`FpParams::for_blocks`]: chains of about 2^9
+//! entries and 2^-15 false candidates per lookup at full coverage, the
+//! paper's rate).
+//!
+//! The chains are split into shards by the index key's high bits, each
+//! shard behind its own mutex, so concurrent writeback of different data
+//! rarely contends (no global lock on the hot path).
+//!
+//! An allocation failure never corrupts the filter (a failed chain update
+//! changes nothing) and never fails the write or free that caused it: a
+//! block the filter could not record is simply not found as a duplicate
+//! later (it stays unique, which is correct), and its removal finds
+//! nothing to remove; an entry that could not be removed stays as a stale
+//! one, offered only as a false candidate (every candidate is confirmed
+//! against the fingerprint store). Only the mount's build fails with
+//! ENOMEM.
 
+use crate::format::fpfilter::{Chain, FilterError, FpParams};
 use crate::format::fpstore::{self, Fingerprint};
 use crate::format::group::BG_FP_UNINIT;
 use crate::super_::SbInfo;
+use crate::vfs::fpmem::KernelBytes;
 use crate::vfs::{Buffer, SuperBlock};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
-/// Number of shards (a power of two).
-const SHARDS: usize = 256;
+/// Most shards (a power of two); fewer if the filter has fewer chains.
+const MAX_SHARD_BITS: u32 = 8;
 
-type Shard = KVVec<(u64, u32)>;
+type Shard = KVVec<Chain<KernelBytes>>;
 
 /// The filter.
 pub(crate) struct Filter {
+    params: FpParams,
+    shard_bits: u32,
     shards: KVec<Pin<KBox<Mutex<Shard>>>>,
     entries: AtomicU64,
+    /// Bytes held by the chains' buffers (their allocations' real sizes).
+    heap: AtomicU64,
+    /// Bytes of the shard tables (fixed at creation).
+    table: u64,
+    /// Inserts that could not allocate (those blocks stay unique).
+    alloc_failures: AtomicU64,
 }
 
 /// The locked part of the filter holding one fingerprint.
 pub(crate) struct FilterGuard<'a> {
     shard: kernel::sync::lock::Guard<'a, Shard, kernel::sync::lock::mutex::MutexBackend>,
-    key: u64,
-    entries: &'a AtomicU64,
+    chain: usize,
+    bucket: u32,
+    filter: &'a Filter,
+}
+
+fn filter_errno(e: FilterError) -> Error {
+    match e {
+        FilterError::AllocFailed => ENOMEM,
+        _ => EINVAL,
+    }
 }
 
 impl FilterGuard<'_> {
     /// Blocks whose fingerprint may be the locked one (to be confirmed on
     /// disk).
     pub(crate) fn candidates(&self) -> Result<KVec<u32>> {
-        let k = self.key;
-        let start = self.shard.partition_point(|e| e.0 < k);
         let mut out = KVec::new();
-        for e in self.shard.iter().skip(start).take_while(|e| e.0 == k) {
-            out.push(e.1, GFP_KERNEL)?;
+        if let Some(c) = self.shard.get(self.chain) {
+            for b in c.candidates(&self.filter.params, self.bucket) {
+                out.push(b, GFP_KERNEL)?;
+            }
         }
         Ok(out)
     }
 
-    /// Remembers that block `b` holds the locked fingerprint.
+    /// Remembers that block `b` holds the locked fingerprint. If memory
+    /// runs out the filter stays as it was and the block is merely not
+    /// found as a duplicate later: the write goes on (Ok).
     pub(crate) fn insert(&mut self, b: u32) -> Result {
-        let k = self.key;
-        let at = self.shard.partition_point(|e| (e.0, e.1) < (k, b));
-        crate::vfs::vec_insert(&mut self.shard, at, (k, b))?;
-        self.entries.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        match self.try_insert(b) {
+            Err(FilterError::AllocFailed) => {
+                self.filter.alloc_failures.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            r => r.map_err(filter_errno),
+        }
     }
-}
 
-/// The fingerprint's first 64 bits, the key entries are sorted by.
-fn key(fp: &Fingerprint) -> u64 {
-    crate::format::filter::bits(fp.as_slice(), 0, 32) << 32 | crate::format::filter::bits(fp.as_slice(), 32, 32)
-}
+    fn try_insert(&mut self, b: u32) -> core::result::Result<(), FilterError> {
+        let f = self.filter;
+        let c = self.shard.get_mut(self.chain).ok_or(FilterError::OutOfRange)?;
+        let before = c.memory_bytes() as u64;
+        let r = c.insert(&f.params, self.bucket, b);
+        let after = c.memory_bytes() as u64;
+        f.account(before, after);
+        match r {
+            Ok(()) => {
+                f.entries.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            // Already known (cannot happen: a block has one fingerprint).
+            Err(FilterError::Duplicate) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 
-fn shard_of(k: u64) -> usize {
-    (k >> 56) as usize & (SHARDS - 1)
+    fn remove(&mut self, b: u32) -> Result {
+        let f = self.filter;
+        let Some(c) = self.shard.get_mut(self.chain) else {
+            return Err(EINVAL);
+        };
+        let before = c.memory_bytes() as u64;
+        let r = c.remove(&f.params, self.bucket, b);
+        let after = c.memory_bytes() as u64;
+        f.account(before, after);
+        match r {
+            Ok(()) => {
+                f.entries.fetch_sub(1, Ordering::Relaxed);
+                Ok(())
+            }
+            // Never recorded (an insert that ran out of memory).
+            Err(FilterError::Missing) => Ok(()),
+            // A tombstone could not be allocated: the entry stays, a stale
+            // one, which a lookup only offers as a false candidate (each
+            // is confirmed against the fingerprint store). Freeing goes on.
+            Err(FilterError::AllocFailed) => {
+                f.alloc_failures.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(filter_errno(e)),
+        }
+    }
 }
 
 impl Filter {
-    /// An empty filter.
-    pub(crate) fn new() -> Result<Self> {
-        let mut shards = KVec::with_capacity(SHARDS, GFP_KERNEL)?;
-        for _ in 0..SHARDS {
-            shards.push(KBox::pin_init(new_mutex!(KVVec::new()), GFP_KERNEL)?, GFP_KERNEL)?;
+    /// An empty filter for a volume of `blocks` blocks.
+    pub(crate) fn new(blocks: u64) -> Result<Self> {
+        let params = FpParams::for_blocks(blocks).map_err(filter_errno)?;
+        Self::with_params(params)
+    }
+
+    /// An empty filter with explicit parameters.
+    pub(crate) fn with_params(params: FpParams) -> Result<Self> {
+        let shard_bits = params.index_bits().min(MAX_SHARD_BITS);
+        let shard_count = 1usize << shard_bits;
+        let per_shard = params.chain_count() >> shard_bits;
+        let mut shards = KVec::with_capacity(shard_count, GFP_KERNEL)?;
+        let mut table = 0u64;
+        for _ in 0..shard_count {
+            let mut s: Shard = KVVec::with_capacity(per_shard, GFP_KERNEL)?;
+            for _ in 0..per_shard {
+                s.push(Chain::new(), GFP_KERNEL)?;
+            }
+            table = table.saturating_add((s.capacity() as u64).saturating_mul(core::mem::size_of::<Chain<KernelBytes>>() as u64));
+            shards.push(KBox::pin_init(new_mutex!(s), GFP_KERNEL)?, GFP_KERNEL)?;
         }
+        table = table.saturating_add((shards.capacity() as u64).saturating_mul(core::mem::size_of::<Pin<KBox<Mutex<Shard>>>>() as u64 + core::mem::size_of::<Mutex<Shard>>() as u64));
         Ok(Self {
+            params,
+            shard_bits,
             shards,
             entries: AtomicU64::new(0),
+            heap: AtomicU64::new(0),
+            table,
+            alloc_failures: AtomicU64::new(0),
         })
     }
 
-    fn shard(&self, k: u64) -> Result<&Mutex<Shard>> {
-        self.shards.get(shard_of(k)).map(|s| &**s).ok_or(EINVAL)
+    /// The filter's parameters.
+    pub(crate) fn params(&self) -> &FpParams {
+        &self.params
+    }
+
+    fn account(&self, before: u64, after: u64) {
+        if after > before {
+            self.heap.fetch_add(after - before, Ordering::Relaxed);
+        } else if before > after {
+            self.heap.fetch_sub(before - after, Ordering::Relaxed);
+        }
     }
 
     /// Locks the part of the filter holding `fp`. While the guard lives,
@@ -89,29 +194,29 @@ impl Filter {
     /// record) is atomic, so concurrent writers of identical data end with
     /// one copy. Never take a second guard while holding one.
     pub(crate) fn lock(&self, fp: &Fingerprint) -> Result<FilterGuard<'_>> {
-        let k = key(fp);
+        let fp = fp.as_slice();
+        let ci = self.params.chain_index(fp);
+        let low_bits = self.params.index_bits().saturating_sub(self.shard_bits);
+        let shard = ci.checked_shr(low_bits).unwrap_or(0);
+        let chain = ci & 1usize.checked_shl(low_bits).unwrap_or(0).wrapping_sub(1);
+        let s = self.shards.get(shard).ok_or(EINVAL)?;
         Ok(FilterGuard {
-            shard: self.shard(k)?.lock(),
-            key: k,
-            entries: &self.entries,
+            shard: s.lock(),
+            chain,
+            bucket: self.params.bucket_key(fp),
+            filter: self,
         })
     }
 
-    /// Remembers that block `b` holds fingerprint `fp`.
+    /// Remembers that block `b` holds fingerprint `fp` (ENOMEM if memory
+    /// runs out: the filter is then unchanged).
     pub(crate) fn insert(&self, fp: &Fingerprint, b: u32) -> Result {
-        self.lock(fp)?.insert(b)
+        self.lock(fp)?.try_insert(b).map_err(filter_errno)
     }
 
     /// Forgets that block `b` holds fingerprint `fp`.
     pub(crate) fn remove(&self, fp: &Fingerprint, b: u32) -> Result {
-        let k = key(fp);
-        let mut s = self.shard(k)?.lock();
-        let at = s.partition_point(|e| (e.0, e.1) < (k, b));
-        if s.get(at) == Some(&(k, b)) {
-            crate::vfs::vec_remove(&mut s, at);
-            self.entries.fetch_sub(1, Ordering::Relaxed);
-        }
-        Ok(())
+        self.lock(fp)?.remove(b)
     }
 
     /// Entries held.
@@ -119,14 +224,41 @@ impl Filter {
         self.entries.load(Ordering::Relaxed)
     }
 
-    /// Bytes of memory used.
+    /// Inserts dropped for lack of memory since mount.
+    pub(crate) fn alloc_failures(&self) -> u64 {
+        self.alloc_failures.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of memory held: the chains' buffers as allocated (size-class
+    /// rounding included) plus the shard tables.
     pub(crate) fn memory_bytes(&self) -> u64 {
-        let mut total = 0u64;
+        self.heap.load(Ordering::Relaxed).saturating_add(self.table)
+    }
+
+    /// Re-encodes every chain without pending updates (after the mount's
+    /// build). A chain that cannot allocate keeps its current form.
+    pub(crate) fn compact(&self) {
+        for s in self.shards.iter() {
+            let mut s = s.lock();
+            for c in s.iter_mut() {
+                let before = c.memory_bytes() as u64;
+                let _ = c.compact(&self.params);
+                self.account(before, c.memory_bytes() as u64);
+            }
+        }
+    }
+
+    /// Checks every chain's encoding (KUnit).
+    pub(crate) fn validate(&self) -> bool {
         for s in self.shards.iter() {
             let s = s.lock();
-            total = total.saturating_add((s.capacity() as u64).saturating_mul(16));
+            for c in s.iter() {
+                if c.validate(&self.params).is_err() {
+                    return false;
+                }
+            }
         }
-        total
+        true
     }
 }
 

@@ -92,6 +92,14 @@ struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int siz
 				 SLAB_RECLAIM_ACCOUNT | SLAB_ACCOUNT, ctor);
 }
 
+/* A cache of plain byte buffers of one size (the fingerprint filter's size
+ * classes, rust/vfs/fpmem.rs): 8-byte aligned, no constructor, not
+ * reclaimable. */
+struct kmem_cache *livedfs_buf_cache_create(const char *name, unsigned int size)
+{
+	return kmem_cache_create(name, size, 8, 0, NULL);
+}
+
 void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
 {
 	return alloc_inode_sb(sb, cache, GFP_KERNEL);

@@ -18,6 +18,7 @@ struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int siz
 					      unsigned int align,
 					      void (*ctor)(void *));
 void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache);
+struct kmem_cache *livedfs_buf_cache_create(const char *name, unsigned int size);
 
 /* Implemented in Rust (rust/vfs/fstype.rs). */
 int livedfs_get_block_prepare(struct inode *inode, sector_t iblock,

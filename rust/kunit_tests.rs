@@ -147,8 +147,138 @@ fn block_map_paths() -> TestResult {
     check(inode::block_path(0, 5).is_none(), "zero pointers per block")
 }
 
+/// A deterministic pseudo-random fingerprint (xorshift64*).
+fn test_fp(seed: u64) -> Result<fpstore::Fingerprint, &'static str> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut b = [0u8; 32];
+    for c in b.chunks_mut(8) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        c.copy_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_be_bytes());
+    }
+    fpstore::Fingerprint::from_slice(&b).map_err(|_| "fingerprint")
+}
+
+fn filter_size_classes() -> TestResult {
+    use crate::vfs::fpmem::{capacity_for, LARGE, SMALL};
+    check(capacity_for(129) == Some(136), "129 -> 136")?;
+    check(capacity_for(256) == Some(256), "256 -> 256")?;
+    check(capacity_for(257) == Some(272), "257 -> 272")?;
+    check(capacity_for(2600) == Some(2688), "2600 -> 2688")?;
+    check(capacity_for(LARGE) == Some(LARGE), "64 KiB class")?;
+    check(capacity_for(LARGE + 1) == Some(LARGE + 4096), "vmalloc pages")?;
+    let mut n = 1usize;
+    while n < 300_000 {
+        let c = capacity_for(n).ok_or("no class")?;
+        check(c >= n, "class smaller than the request")?;
+        if n > SMALL {
+            check(c - n <= n / 16 + 8, "class wastes more than 1/16")?;
+        }
+        n += 1 + n / 97;
+    }
+    Ok(())
+}
+
+fn filter_kernel_bytes() -> TestResult {
+    use crate::format::fpfilter::Bytes;
+    use crate::vfs::fpmem::KernelBytes;
+    use kernel::prelude::{KVec, GFP_KERNEL};
+    let mut b = KernelBytes::new();
+    check(b.is_empty() && b.heap_bytes() == 0, "new buffer holds memory")?;
+    for &n in &[5usize, 100, 129, 3000, 2990, 70_000, 40, 0, 17] {
+        let old = b.len();
+        let keep = old.min(n);
+        let before: KVec<u8> = {
+            let mut v = KVec::new();
+            for &x in b.as_slice().get(..keep).ok_or("slice")? {
+                v.push(x, GFP_KERNEL).map_err(|_| "alloc")?;
+            }
+            v
+        };
+        b.try_resize(n).map_err(|_| "resize failed")?;
+        check(b.len() == n && b.as_slice().len() == n, "length")?;
+        check(b.heap_bytes() >= n, "heap_bytes < len")?;
+        check(b.as_slice().get(..keep) == Some(&before[..]), "kept bytes changed")?;
+        check(b.as_slice().get(keep..).ok_or("tail")?.iter().all(|&x| x == 0), "grown bytes not zero")?;
+        for (i, x) in b.as_mut_slice().iter_mut().enumerate() {
+            *x = (i as u8) ^ 0x5A;
+        }
+    }
+    Ok(())
+}
+
+fn filter_matches_model() -> TestResult {
+    use crate::format::fpfilter::FpParams;
+    // Narrow keys (n = 6, k = 10) so that many fingerprints share a
+    // bucket: candidates must still hold every block stored under it.
+    let p = FpParams::new(1 << 16, 6, 10).map_err(|_| "params")?;
+    let f = crate::fpfilter::Filter::with_params(p).map_err(|_| "filter")?;
+    const N: u64 = 6000;
+    for i in 0..N {
+        f.insert(&test_fp(i)?, (i * 7 % 65536) as u32).map_err(|_| "insert")?;
+    }
+    check(f.entries() == N, "entries after inserts")?;
+    for i in (0..N).step_by(2) {
+        f.remove(&test_fp(i)?, (i * 7 % 65536) as u32).map_err(|_| "remove")?;
+    }
+    check(f.entries() == N / 2, "entries after removes")?;
+    check(f.validate(), "chain encoding invalid")?;
+    for i in 0..N {
+        let fp = test_fp(i)?;
+        let g = f.lock(&fp).map_err(|_| "lock")?;
+        let c = g.candidates().map_err(|_| "candidates")?;
+        let b = (i * 7 % 65536) as u32;
+        check(c.iter().any(|&x| x == b) == (i % 2 == 1), "candidates disagree with the model")?;
+    }
+    // Through the guard, as dedup does.
+    let fp = test_fp(N + 1)?;
+    let mut g = f.lock(&fp).map_err(|_| "lock")?;
+    g.insert(65535).map_err(|_| "guard insert")?;
+    check(g.candidates().map_err(|_| "candidates")?.iter().any(|&x| x == 65535), "guard insert lost")?;
+    drop(g);
+    f.compact();
+    check(f.validate(), "invalid after compact")?;
+    check(f.alloc_failures() == 0, "allocation failures")?;
+    check(f.memory_bytes() > 0, "memory not reported")
+}
+
+fn filter_full_coverage_memory_and_false_candidates() -> TestResult {
+    // A 2^16-block volume at full coverage, the mount's parameters: the
+    // memory per block (size-class rounding and tables included) and the
+    // false-candidate rate (2^-15 per lookup: ~2 in 65536).
+    const B: u64 = 1 << 16;
+    let f = crate::fpfilter::Filter::new(B).map_err(|_| "filter")?;
+    for i in 0..B {
+        f.insert(&test_fp(i)?, i as u32).map_err(|_| "insert")?;
+    }
+    f.compact();
+    let bytes = f.memory_bytes();
+    let mut false_cands = 0u64;
+    for i in B..2 * B {
+        let g = f.lock(&test_fp(i)?).map_err(|_| "lock")?;
+        false_cands = false_cands.saturating_add(g.candidates().map_err(|_| "candidates")?.len() as u64);
+    }
+    let p = f.params();
+    kernel::pr_info!(
+        "livedfs kunit: filter n = {}, k = {}: {} entries, {} bytes ({}.{:03} B/entry), {} false candidates in {} lookups\n",
+        p.index_bits(),
+        p.bucket_bits(),
+        f.entries(),
+        bytes,
+        bytes / B,
+        (bytes % B).saturating_mul(1000) / B,
+        false_cands,
+        B
+    );
+    check(f.entries() == B, "entries")?;
+    check(f.validate(), "chain encoding invalid")?;
+    check(bytes <= B * 5, "more than 5 bytes per block")?;
+    check(false_cands <= 16, "false-candidate rate far above 2^-15")
+}
+
 /// The tests, in the order KUnit runs them.
-pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 9] = [
+pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 13] = [
     (b"crc32c_matches_castagnoli\0", crc32c_matches_castagnoli),
     (b"geometry_of_one_tebibyte\0", geometry_of_one_tebibyte),
     (b"geometry_refuses_bad_sizes\0", geometry_refuses_bad_sizes),
@@ -158,9 +288,13 @@ pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 9] = [
     (b"random_bytes_never_break_decoders\0", random_bytes_never_break_decoders),
     (b"filter_parameters_match_the_paper\0", filter_parameters_match_the_paper),
     (b"block_map_paths\0", block_map_paths),
+    (b"filter_size_classes\0", filter_size_classes),
+    (b"filter_kernel_bytes\0", filter_kernel_bytes),
+    (b"filter_matches_model\0", filter_matches_model),
+    (b"filter_full_coverage_memory_and_false_candidates\0", filter_full_coverage_memory_and_false_candidates),
 ];
 
-static mut CASES: [sys::kunit_case; 10] = [
+static mut CASES: [sys::kunit_case; 14] = [
     case(TESTS[0].0, run::<0>),
     case(TESTS[1].0, run::<1>),
     case(TESTS[2].0, run::<2>),
@@ -170,6 +304,10 @@ static mut CASES: [sys::kunit_case; 10] = [
     case(TESTS[6].0, run::<6>),
     case(TESTS[7].0, run::<7>),
     case(TESTS[8].0, run::<8>),
+    case(TESTS[9].0, run::<9>),
+    case(TESTS[10].0, run::<10>),
+    case(TESTS[11].0, run::<11>),
+    case(TESTS[12].0, run::<12>),
     // SAFETY: the all-zero case terminates the array, as KUnit expects.
     unsafe { core::mem::zeroed() },
 ];

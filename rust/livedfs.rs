@@ -69,12 +69,18 @@ impl kernel::Module for Livedfs {
             vfs::sysfs::exit();
             return Err(e);
         }
+        if let Err(e) = vfs::fpmem::init() {
+            vfs::inode::destroy_cache();
+            vfs::sysfs::exit();
+            return Err(e);
+        }
         match vfs::fstype::Registration::new(module) {
             Ok(fs) => {
                 pr_info!("livedfs: registered\n");
                 Ok(Self { fs: Some(fs) })
             }
             Err(e) => {
+                vfs::fpmem::destroy();
                 vfs::inode::destroy_cache();
                 vfs::sysfs::exit();
                 Err(e)
@@ -88,6 +94,7 @@ impl Drop for Livedfs {
         // Unregister first, so no new inode can be allocated, then destroy
         // the cache (which reports any leaked inode).
         drop(self.fs.take());
+        vfs::fpmem::destroy();
         vfs::inode::destroy_cache();
         vfs::sysfs::exit();
     }

@@ -405,7 +405,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         pr_err!("livedfs ({}): the kernel has no {} hash\n", sb.id(), geo.fp_algo.name());
         e
     })?;
-    let filter = crate::fpfilter::Filter::new()?;
+    let filter = crate::fpfilter::Filter::new(u64::from(geo.blocks_count))?;
     let max_bytes = geo.max_file_size().min(i64::MAX as u64) as i64;
     sb.setup(LIVEDFS_MAGIC, max_bytes, &disk_sb.uuid);
     let r_blocks = disk_sb.r_blocks_count;
@@ -451,13 +451,16 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
 
     let t0 = crate::vfs::ktime_ns();
     let n = crate::fpfilter::build(sb, info)?;
+    info.filter.compact();
     info.filter_build_ns.store(crate::vfs::ktime_ns().saturating_sub(t0), Ordering::Relaxed);
     if n > 0 {
         pr_info!(
-            "livedfs ({}): fingerprint filter: {} blocks, {} bytes\n",
+            "livedfs ({}): fingerprint filter: {} blocks, {} bytes (n = {}, k = {})\n",
             sb.id(),
             info.filter.entries(),
-            info.filter.memory_bytes()
+            info.filter.memory_bytes(),
+            info.filter.params().index_bits(),
+            info.filter.params().bucket_bits()
         );
     }
 

@@ -14,6 +14,7 @@
 //! - `buffer`: buffer heads for metadata blocks.
 //! - `dir`: the readdir emitter.
 //! - `crc`: the kernel's crc32c for the format crate.
+//! - `fpmem`: size-classed memory for the fingerprint filter's chains.
 //! - `kunit`: hand-registered KUnit suites (6.12 has no Rust macro for it).
 
 use kernel::prelude::*;
@@ -23,6 +24,7 @@ pub(crate) mod crc;
 pub(crate) mod crypto;
 pub(crate) mod dentry;
 pub(crate) mod dir;
+pub(crate) mod fpmem;
 pub(crate) mod fstype;
 pub(crate) mod inode;
 pub(crate) mod journal;
@@ -92,30 +94,6 @@ pub(crate) fn real_seconds() -> i64 {
 pub(crate) fn capable_sys_resource() -> bool {
     // SAFETY: checks the current task's credentials.
     unsafe { crate::sys::capable(crate::sys::CAP_SYS_RESOURCE as kernel::ffi::c_int) }
-}
-
-/// Inserts `v` at `at` (or at the end), shifting the rest up.
-pub(crate) fn vec_insert<T: Copy>(vec: &mut KVVec<T>, at: usize, v: T) -> Result {
-    vec.push(v, GFP_KERNEL)?;
-    let len = vec.len();
-    if let Some(tail) = vec.as_mut_slice().get_mut(at.min(len.saturating_sub(1))..) {
-        tail.rotate_right(1);
-    }
-    Ok(())
-}
-
-/// Removes the element at `at`, shifting the rest down.
-pub(crate) fn vec_remove<T: Copy>(vec: &mut KVVec<T>, at: usize) {
-    let len = vec.len();
-    if at >= len {
-        return;
-    }
-    if let Some(tail) = vec.as_mut_slice().get_mut(at..) {
-        tail.rotate_left(1);
-    }
-    // SAFETY: `len - 1` elements stay initialised (the removed one was
-    // rotated to the end); `T: Copy` has no destructor to run.
-    unsafe { vec.set_len(len.saturating_sub(1)) };
 }
 
 /// Inserts `v` at `at` (or at the end) of a KVec, shifting the rest up.
