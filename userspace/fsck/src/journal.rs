@@ -684,6 +684,11 @@ pub fn replay_keeping(
     }
     let mut info = r.info;
     info.errors = errors;
+    // The replayed blocks must be on stable storage before the journal
+    // says it is empty (as the kernel's sync_blockdev after recovery):
+    // a crash in between then replays again.
+    dev.sync()
+        .map_err(|e| format!("flushing the replayed blocks: {e}"))?;
     // The log restarts at the next transaction id (invalidating every
     // commit block still in the log), empty.
     let new_seq = info.end_transaction.wrapping_add(1);

@@ -353,8 +353,8 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
                 f.fix(P::JOURNAL_BAD_TARGET, PCtx::new().blk(*b as u32))?;
             }
             f.replayed = Some(std::mem::take(&mut r.targets));
-            // The superblock may have been replayed: read it again.
-            f.dev.sync()?;
+            // The superblock may have been replayed: read it again (the
+            // replay flushed its blocks before marking the journal empty).
             let again = find_superblock(&f.dev, None).map_err(Abort::Op)?;
             f.sb = again.sb;
             f.geo = again.geo;

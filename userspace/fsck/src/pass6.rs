@@ -44,7 +44,10 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
     let es = f.geo.fp_entry_size as usize;
     let fs = usize::from(f.geo.fp_algo.size());
     let bs = f.geo.block_size as usize;
-    let has_data = (l.data_start..l.end).any(|b| f.claims.data.get(u64::from(b)));
+    let has_data = f
+        .claims
+        .data
+        .any_in(u64::from(l.data_start), u64::from(l.end));
     let mut d = f.descs[g as usize];
     let mut format = false;
     if d.flags & BG_FP_UNINIT != 0 {
