@@ -8,8 +8,10 @@
 #                       [--variants LIST] [--no-build] [--out DIR] [--keep]
 #                       [--merge DIR]... [--no-verify]
 #
-#   --short      minutes instead of hours: the 3-image corpus, 1 repeat,
-#                ext3 and livedfs-all only, a 512 MiB file in a 256 MiB guest
+#   --short      the quick mode: the 3-image corpus, 1 repeat, ext3 and
+#                livedfs-all only, a 512 MiB file in a 256 MiB guest (46 min
+#                on a 2-core TCG host at load 10, shared with other VMs;
+#                the full mode takes hours)
 #   --repeats N  repeats of every timed figure (default 3, 1 with --short);
 #                the page shows medians and the spread (max - min)
 #   --phases L   comma-separated subset of: seq,powercut,corpus,mkfs
@@ -46,7 +48,8 @@
 #   mkfs      scripts/bench-mkfs.sh (1 TiB sparse file, host)
 #
 # Runs as root (the corpus is built with loop mounts and debootstrap).
-# Everything it needs is installed by scripts/setup.sh and corpus.sh.
+# Everything it needs is installed by scripts/setup.sh, corpus.sh
+# (debootstrap) and this script (python3-matplotlib, for the plots).
 source "$(dirname "$0")/lib.sh"
 # The whole script is one brace group, read before it runs: editing this
 # file during a run (hours long) cannot derail the run.

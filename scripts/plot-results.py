@@ -703,7 +703,7 @@ class Page:
                 per[r.get("rep", 1)] += r["seconds"]
             tot_one[v] = med(list(per.values()))
         rows = []
-        for k in range(1, 5):
+        for k in sorted({r["k"] for r in par}):
             row = [k]
             for v in vs:
                 row.append(fmt(med([r["seconds"] for r in sel(par, fs=v, k=k)]), 2, " s"))
@@ -908,7 +908,7 @@ class Page:
         h("")
         h(
             "Reproduce everything: `scripts/evaluate.sh` (full mode, hours) or `scripts/evaluate.sh --short` "
-            "(minutes); both rebuild this page from their own run."
+            "(under an hour); both rebuild this page from their own run."
         )
         h("")
         h("## Read this first: emulated hardware")
