@@ -155,6 +155,9 @@ static int livedfs_write_folio(struct folio *folio, struct writeback_control *wb
 		return PTR_ERR(handle);
 	}
 	err = __block_write_full_folio(inode, folio, livedfs_get_block_writeback, wbc);
+	/* The folio's blocks are mapped: the size on disk may cover them. */
+	if (!err && S_ISREG(inode->i_mode))
+		err = livedfs_writeback_done(inode, folio_pos(folio) + folio_size(folio));
 	if (handle) {
 		int err2 = jbd2_journal_stop(handle);
 
@@ -428,6 +431,15 @@ loff_t livedfs_remap_file_range(struct file *file_in, loff_t pos_in,
 					    &len, remap_flags);
 	if (ret < 0 || len == 0)
 		goto out;
+	/*
+	 * Growing dst: its data waiting for allocation below pos_out gets its
+	 * blocks first, since the size on disk will cover it.
+	 */
+	if (!(remap_flags & REMAP_FILE_DEDUP) && pos_out + len > i_size_read(dst) && pos_out > 0) {
+		ret = filemap_write_and_wait_range(&dst->i_data, 0, pos_out - 1);
+		if (ret < 0)
+			goto out;
+	}
 	truncate_inode_pages_range(&dst->i_data, pos_out,
 				   round_up(pos_out + len, i_blocksize(dst)) - 1);
 	ret = livedfs_remap_blocks(src, pos_in, dst, pos_out, len,
@@ -435,7 +447,10 @@ loff_t livedfs_remap_file_range(struct file *file_in, loff_t pos_in,
 	if (ret < 0)
 		goto out;
 	if (!(remap_flags & REMAP_FILE_DEDUP) && pos_out + len > i_size_read(dst))
+	{
 		i_size_write(dst, pos_out + len);
+		livedfs_set_disksize(dst, pos_out + len);
+	}
 	inode_set_mtime_to_ts(dst, inode_set_ctime_current(dst));
 	mark_inode_dirty(dst);
 	ret = len;

@@ -27,6 +27,8 @@ int livedfs_get_block_writeback(struct inode *inode, sector_t iblock,
 				struct buffer_head *bh, int create);
 void livedfs_release_delayed(struct inode *inode, unsigned int n);
 handle_t *livedfs_writeback_handle(struct inode *inode, unsigned int blocks);
+int livedfs_writeback_done(struct inode *inode, loff_t end);
+void livedfs_set_disksize(struct inode *inode, loff_t size);
 int livedfs_reserve_cow(struct inode *inode, unsigned int n);
 void livedfs_release_cow(struct inode *inode, unsigned int n);
 

@@ -59,6 +59,12 @@ pub(crate) struct InodeData {
     pub(crate) meta: Mutex<MetaState>,
     /// Data blocks reserved by delayed allocation, not yet allocated.
     pub(crate) reserved: AtomicU64,
+    /// A regular file's size as the disk may know it (ext4's i_disksize):
+    /// the in-memory size runs ahead of it while written data waits for
+    /// delayed allocation, and writeback lifts it, in the transaction that
+    /// maps the blocks. So a power cut never leaves a size that covers
+    /// blocks the journal did not map (zeros the file never held).
+    pub(crate) disksize: AtomicU64,
     /// A fast symlink's target, NUL-terminated (`i_link` points here);
     /// written only while the inode is I_NEW.
     pub(crate) fast_link: UnsafeCell<[u8; FAST_LINK_LEN]>,
@@ -96,6 +102,7 @@ impl InodeData {
             }),
             meta <- new_mutex!(MetaState::default()),
             reserved: AtomicU64::new(0),
+            disksize: AtomicU64::new(0),
             fast_link: UnsafeCell::new([0; FAST_LINK_LEN]),
             sync_tid: core::sync::atomic::AtomicU32::new(0),
             orphan: core::sync::atomic::AtomicBool::new(false),
@@ -173,6 +180,7 @@ pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) ->
     );
     {
         let data = new.inode().data();
+        data.disksize.store(di.size, Ordering::Relaxed);
         let mut m = data.map.lock();
         m.block = di.block;
         m.blocks = di.blocks;
@@ -235,12 +243,17 @@ pub(crate) fn disk_image(inode: &Inode, next_orphan: u32) -> DiskInode {
     let meta = *data.meta.lock();
     let (uid, gid) = inode.uid_gid();
     let [a, m, c] = inode.times();
+    let size = if inode.mode() & finode::S_IFMT == finode::S_IFREG {
+        inode.size().min(data.disksize.load(Ordering::Acquire))
+    } else {
+        inode.size()
+    };
     let mut di = DiskInode {
         mode: inode.mode(),
         uid,
         gid,
         links_count: inode.nlink(),
-        size: inode.size(),
+        size,
         blocks,
         atime: Timestamp { sec: a.0, nsec: a.1 },
         mtime: Timestamp { sec: m.0, nsec: m.1 },
@@ -322,6 +335,22 @@ fn successor(list: &KVec<u32>, ino: u32) -> u32 {
         Some(p) => list.get(p.saturating_add(1)).copied().unwrap_or(0),
         None => 0,
     }
+}
+
+/// Sets the size the disk knows (truncate, reflink: no data waits for
+/// allocation below it; the caller wrote back what did).
+pub(crate) fn set_disksize(inode: &Inode, size: u64) {
+    inode.data().disksize.store(size, Ordering::Release);
+}
+
+/// Writeback mapped the blocks of a regular file up to byte `end` (in the
+/// open handle, if journaled): the size on disk may now cover them.
+pub(crate) fn writeback_done(inode: &Inode, end: u64) -> Result {
+    let end = end.min(inode.size());
+    if inode.data().disksize.fetch_max(end, Ordering::AcqRel) < end {
+        store(inode)?;
+    }
+    Ok(())
 }
 
 /// `super_operations.dirty_inode`: every change of an inode reaches its

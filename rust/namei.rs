@@ -109,7 +109,8 @@ pub(crate) fn symlink(idmap: Idmap, dir: &Inode, dentry: &Dentry, target: &[u8])
     if target.is_empty() || target.len() >= bs {
         return Err(Error::from_errno(-crate::sys::ENAMETOOLONG));
     }
-    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
+    // A slow symlink's block is allocated and written in this handle too.
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI.saturating_add(journal::CREDITS_WRITE), 0)?;
     let mut n = new_inode(dir, idmap, finode::S_IFLNK | 0o777)?;
     if target.len() < FAST_SYMLINK_MAX {
         if let Some(dst) = n.fast_link_mut().get_mut(..target.len()) {
@@ -130,6 +131,11 @@ pub(crate) fn symlink(idmap: Idmap, dir: &Inode, dentry: &Dentry, target: &[u8])
     } else {
         n.set_kind(InodeKind::SlowSymlink);
         crate::vfs::inode::page_symlink(n.inode(), target)?;
+        // Write the target's block now, before the handle closes: the
+        // transaction that creates the inode then maps its block, and the
+        // block is on disk before that transaction commits (a symlink is
+        // never committed without its target).
+        crate::vfs::inode::write_back(n.inode())?;
     }
     finish_new(dir, dentry, n)
 }

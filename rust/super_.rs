@@ -260,7 +260,7 @@ fn write_super_inner(info: &SbInfo, d: &mut DiskState, wait: bool) -> Result {
     Ok(())
 }
 
-/// Marks the volume in use (not clean) for a read-write mount, and the
+/// Marks the volume in use for a read-write mount, and the
 /// journal as possibly holding transactions.
 ///
 /// At mount (`fresh`: no handle has touched the superblock buffer yet),
@@ -269,12 +269,19 @@ fn write_super_inner(info: &SbInfo, d: &mut DiskState, wait: bool) -> Result {
 /// needs-recovery flag would reach its home block after the log already
 /// held transactions, and a power cut in between leaves a log with data
 /// and no flag (fsck, like e2fsck, takes that for damage).
+///
+/// With a journal the volume stays `STATE_VALID`, as ext4 keeps it: every
+/// change is journaled, so after a power cut the replay alone makes it
+/// consistent (`INCOMPAT_RECOVER` says a replay is due) and boot-time fsck
+/// (`-p`) replays and stops, as e2fsck does. Without a journal nothing
+/// vouches for the structures after a crash: cleared until unmount.
 fn mark_mounted(sb: &SuperBlock, info: &SbInfo, fresh: bool) -> Result {
     {
         let mut d = info.disk.lock();
-        d.sb.state &= !fsb::STATE_VALID;
         if info.journal.is_some() {
             d.sb.feature_incompat |= fsb::INCOMPAT_RECOVER;
+        } else {
+            d.sb.state &= !fsb::STATE_VALID;
         }
         d.sb.mount_count = d.sb.mount_count.saturating_add(1);
         d.sb.mount_time = now();

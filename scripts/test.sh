@@ -125,9 +125,25 @@ vm 72-dedup-concurrent.sh --disk vol:512M
 vm 73-reflink.sh --disk vol:512M
 vm 74-dedup-variants.sh --disk vol:512M
 vm 80-fsck.sh --disk vol:512M
+vm 81-fsck-replay.sh --disk vol:256M --disk ka:256M --disk fa:256M
+vm 82-powercut-size.sh --disk vol:256M --disk cut:256M
 vm 85-cli.sh --disk vol:512M
 vm 85-install.sh --disk vol:256M
 vm 86-docs.sh --disk vol:512M
+
+# Crash consistency (Documentation/crash-testing.md): 200 crash points
+# (--long: >= 5000), in VMs of its own.
+case crash-test in *$only*)
+    out=$("$LIVEDFS_ROOT/scripts/crash-test.sh" --no-build --kdir "$KDIR" --initramfs "$INITRD" \
+        $([ $long -eq 1 ] && echo --long) 2>&1 | tee "$LOGS/crash-test.log" | tail -n 1) || true
+    grep -a '^FAIL: ' "$LOGS/crash-test.log" | head -n 20 || true
+    if [[ $out =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        echo "crash test: $out"
+        PASSED=$((PASSED + BASH_REMATCH[1])) FAILED=$((FAILED + BASH_REMATCH[2]))
+    else
+        step_fail "crash test" "see $LOGS/crash-test.log"
+    fi ;;
+esac
 
 echo
 echo "$PASSED passed, $FAILED failed"

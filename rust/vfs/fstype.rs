@@ -548,7 +548,26 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
                     return r;
                 }
             }
+            // The size on disk becomes the new size at once (what lies
+            // past the written data is a hole), so data still waiting for
+            // its blocks below the new size gets them first.
+            let new_size = size.max(0) as u64;
+            let keep = new_size.min(old_size);
+            let ds = i.data().disksize.load(core::sync::atomic::Ordering::Acquire);
+            if is_reg && ds < keep {
+                let r = sys::filemap_write_and_wait_range(
+                    (*inode).i_mapping,
+                    ds.min(i64::MAX as u64) as i64,
+                    keep.saturating_sub(1).min(i64::MAX as u64) as i64,
+                );
+                if r != 0 {
+                    return r;
+                }
+            }
             sys::truncate_setsize(inode, size);
+            if is_reg {
+                crate::inode::set_disksize(i, new_size);
+            }
             // A size change updates mtime and ctime (truncate(2) passes no
             // time attributes; ATTR_MTIME, if given, is applied below).
             Inode::from_raw(inode).touch_cm();
@@ -833,6 +852,23 @@ pub(crate) unsafe extern "C" fn livedfs_writeback_handle(inode: *mut sys::inode,
         Ok(None) => core::ptr::null_mut(),
         Err(e) => e.to_errno() as isize as *mut sys::handle_t,
     }
+}
+
+/// A folio's writeback mapped the file's blocks up to byte `end` (under
+/// the folio's handle): the size on disk may grow to cover them.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_writeback_done(inode: *mut sys::inode, end: sys::loff_t) -> c_int {
+    // SAFETY: a live regular-file inode of ours under writeback.
+    let inode = unsafe { Inode::from_raw(inode) };
+    to_c(crate::inode::writeback_done(inode, end.max(0) as u64))
+}
+
+/// Reflink grew a file to `size` with blocks already mapped (the inode
+/// locked, its earlier data written back).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_set_disksize(inode: *mut sys::inode, size: sys::loff_t) {
+    // SAFETY: a live, locked inode of ours.
+    crate::inode::set_disksize(unsafe { Inode::from_raw(inode) }, size.max(0) as u64);
 }
 
 /// Called by invalidate_folio for truncated delayed buffers.

@@ -542,6 +542,16 @@ pub(crate) fn page_symlink(inode: &Inode, target: &[u8]) -> Result {
     Ok(())
 }
 
+/// Writes back every dirty page of `inode` and waits for it.
+pub(crate) fn write_back(inode: &Inode) -> Result {
+    // SAFETY: a live inode of ours; its mapping lives as long as it does.
+    let r = unsafe { sys::filemap_write_and_wait_range(inode.mapping(), 0, i64::MAX) };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
+
 /// Attaches an existing inode to a new dentry (hard link), taking a
 /// reference for it.
 pub(crate) fn instantiate_existing(dentry: &crate::vfs::Dentry, inode: &Inode) {

@@ -111,6 +111,13 @@ enum DebugCommand {
 }
 
 fn main() {
+    // A report piped into `head` ends quietly when the reader goes away,
+    // as other Unix tools do (Rust ignores SIGPIPE, so println! panics).
+    // SAFETY: restoring the default disposition of a signal before any
+    // other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if let Err(e) = run() {
         eprintln!("livedfs: {e:#}");
         std::process::exit(1);

@@ -183,6 +183,32 @@ fn info_refuses_what_is_not_livedfs() {
 }
 
 #[test]
+fn a_report_piped_into_a_closed_reader_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("img");
+    mkfs(&img, "300m", &[]);
+    // `livedfs info IMG | true`: the reader is gone before the report is
+    // written (the read end closes as soon as the child runs).
+    let mut child = Command::new(livedfs_bin())
+        .args(["info", img.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        o.status.success() || o.status.signal() == Some(libc::SIGPIPE),
+        "{:?}: {err}",
+        o.status
+    );
+}
+
+#[test]
 fn info_reports_a_bad_superblock_checksum() {
     let d = tempfile::tempdir().unwrap();
     let img = d.path().join("img");
