@@ -13,12 +13,9 @@
 #     the host, copies of the images (journals not yet replayed) are
 #     checked with `fsck.livedfs -fy` against `e2fsck -fy` (full check;
 #     fsck.livedfs -f also verifies the fingerprint of every data block),
-#     and with `-p` against `-p` (what boot runs; the livedfs kernel marks
-#     a mounted volume not clean, so fsck.livedfs -p always runs the full
-#     check, verifying the fingerprints of the blocks written since the
-#     last check, while e2fsck -p replays and stops: ext4 keeps its
-#     superblock "clean" while mounted with a journal). Goal: livedfs <=
-#     2 x e2fsck. The livedfs image is also replayed twice, by the kernel
+#     and with `-p` against `-p` (what boot runs: both replay the journal
+#     and stop, as both kernels keep the superblock valid while mounted
+#     with a journal). Goal: livedfs <= 2 x e2fsck. The livedfs image is also replayed twice, by the kernel
 #     (mount -o ro in the VM: tests/guest/bench-replay-kernel.sh) and by
 #     fsck.livedfs -E journal_only, and the results compared block by
 #     block (all but the superblock's block and the journal superblock).

@@ -56,7 +56,7 @@ pub fn state_words(state: u16) -> String {
     w.push(if state & STATE_VALID != 0 {
         "clean"
     } else {
-        "not clean (mounted, or not cleanly unmounted)"
+        "not clean (mounted without a journal, or not cleanly unmounted)"
     });
     if state & STATE_ERROR != 0 {
         w.push("with errors");
@@ -552,7 +552,7 @@ mod tests {
         assert_eq!(state_words(STATE_VALID), "clean");
         assert_eq!(
             state_words(STATE_ERROR),
-            "not clean (mounted, or not cleanly unmounted), with errors"
+            "not clean (mounted without a journal, or not cleanly unmounted), with errors"
         );
         assert_eq!(errors_words(ERRORS_RO), "Remount read-only");
         assert_eq!(errors_words(9), "unknown (9)");
