@@ -339,15 +339,23 @@ fn successor(list: &KVec<u32>, ino: u32) -> u32 {
 
 /// Sets the size the disk knows (truncate, reflink: no data waits for
 /// allocation below it; the caller wrote back what did).
+/// Called after the in-memory size was set.
 pub(crate) fn set_disksize(inode: &Inode, size: u64) {
+    // Under `meta`, as `writeback_done`: a writeback that read the old,
+    // larger size cannot lift the value past this one afterwards.
+    let _m = inode.data().meta.lock();
     inode.data().disksize.store(size, Ordering::Release);
 }
 
 /// Writeback mapped the blocks of a regular file up to byte `end` (in the
 /// open handle, if journaled): the size on disk may now cover them.
 pub(crate) fn writeback_done(inode: &Inode, end: u64) -> Result {
-    let end = end.min(inode.size());
-    if inode.data().disksize.fetch_max(end, Ordering::AcqRel) < end {
+    let raised = {
+        let _m = inode.data().meta.lock();
+        let end = end.min(inode.size());
+        inode.data().disksize.fetch_max(end, Ordering::AcqRel) < end
+    };
+    if raised {
         store(inode)?;
     }
     Ok(())

@@ -237,6 +237,9 @@ enum Pass {
 
 /// Log blocks read at once.
 const LOG_RUN: u32 = 256;
+/// Replayed blocks held before they are written (bounds the memory: 64 MiB
+/// at 4 KiB blocks).
+const PENDING_MAX: usize = 16384;
 
 struct Rec<'a> {
     dev: &'a mut Device,
@@ -259,6 +262,10 @@ struct Rec<'a> {
     cache: std::cell::RefCell<(u32, Vec<u8>)>,
     /// Which replay targets to keep the old content of.
     keep_old: &'a dyn Fn(u64) -> bool,
+    /// Replayed blocks not written yet, by target: a later transaction's
+    /// copy replaces an earlier one, and they are written in runs of
+    /// consecutive blocks (one write each) rather than one by one.
+    pending: std::collections::BTreeMap<u64, Vec<u8>>,
     info: ReplayReport,
     end_set: bool,
     head_block: u32,
@@ -281,6 +288,42 @@ fn tid_geq(x: u32, y: u32) -> bool {
 }
 
 impl Rec<'_> {
+    /// Writes the pending replayed blocks, sorted, a run of consecutive
+    /// blocks at a time.
+    fn flush_pending(&mut self) -> Result<(), String> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut run: Vec<u8> = Vec::new();
+        let mut run_start = 0u64;
+        let mut next = None;
+        for (b, data) in pending {
+            if next != Some(b) {
+                if !run.is_empty() {
+                    self.write_run(run_start, &run)?;
+                    run.clear();
+                }
+                run_start = b;
+            }
+            run.extend_from_slice(&data);
+            next = Some(b + 1);
+        }
+        if !run.is_empty() {
+            self.write_run(run_start, &run)?;
+        }
+        Ok(())
+    }
+
+    fn write_run(&mut self, start: u64, run: &[u8]) -> Result<(), String> {
+        let off = start
+            .checked_mul(self.bs as u64)
+            .ok_or_else(|| format!("writing block {start}: past the end of the device"))?;
+        self.dev.write_at(off, run).map_err(|e| {
+            format!(
+                "writing blocks {start}..{}: {e}",
+                start + (run.len() / self.bs) as u64
+            )
+        })
+    }
+
     fn wrap(&self, b: u32) -> u32 {
         if b >= self.last {
             b - (self.last - self.first)
@@ -515,9 +558,10 @@ impl Rec<'_> {
                                         };
                                         self.info.targets.push((target, old));
                                     }
-                                    self.dev
-                                        .write_block(target, &data)
-                                        .map_err(|e| format!("writing block {target}: {e}"))?;
+                                    self.pending.insert(target, data);
+                                    if self.pending.len() >= PENDING_MAX {
+                                        self.flush_pending()?;
+                                    }
                                     self.info.replayed += 1;
                                 }
                             }
@@ -668,6 +712,7 @@ pub fn replay_keeping(
         written: std::collections::HashSet::new(),
         cache: std::cell::RefCell::new((0, Vec::new())),
         keep_old,
+        pending: std::collections::BTreeMap::new(),
         info: ReplayReport::default(),
         end_set: false,
         head_block: 0,
@@ -680,6 +725,11 @@ pub fn replay_keeping(
     if let Err(e) = r.pass(Pass::Revoke) {
         errors.push(e);
     } else if let Err(e) = r.pass(Pass::Replay) {
+        errors.push(e);
+    }
+    // What was replayed is written even after an error (as the kernel's
+    // replay, whose writes precede the error).
+    if let Err(e) = r.flush_pending() {
         errors.push(e);
     }
     let mut info = r.info;

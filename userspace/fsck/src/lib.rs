@@ -170,31 +170,7 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
         }
         return Ok(code);
     }
-    let mut force_reason = if f.opts.force {
-        Some(String::new())
-    } else if f.sb.state & STATE_VALID == 0 {
-        Some("was not cleanly unmounted".to_string())
-    } else if f.sb.state & STATE_ERROR != 0 {
-        Some("contains a file system with errors".to_string())
-    } else if f.sb.has_incompat(INCOMPAT_RECOVER) {
-        Some("needs journal recovery".to_string())
-    } else if f.sb.orphan_head != 0 {
-        Some("has orphan inodes".to_string())
-    } else if f.sb.max_mount_count > 0 && f.sb.mount_count >= f.sb.max_mount_count {
-        Some(format!(
-            "has been mounted {} times without being checked",
-            f.sb.mount_count
-        ))
-    } else if f.sb.checkinterval > 0
-        && f.now
-            >= f.sb
-                .lastcheck_time
-                .saturating_add(i64::from(f.sb.checkinterval))
-    {
-        Some("has gone too long without being checked".to_string())
-    } else {
-        None
-    };
+    let mut force_reason = force_reason(f, false);
     if f.found > 0 && force_reason.is_none() {
         force_reason = Some("had problems in its superblock or journal".into());
     }
@@ -308,4 +284,36 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
         code |= exit::UNCORRECTED;
     }
     Ok(code)
+}
+
+/// Why the superblock calls for a full check (`None`: it is clean and may
+/// be skipped, as e2fsck does). `ignore_recover`: leave a journal that
+/// needs recovery out of the reasons (asked before the replay, which may
+/// change the superblock, so the answer is a forecast).
+pub fn force_reason(f: &Fsck, ignore_recover: bool) -> Option<String> {
+    if f.opts.force {
+        Some(String::new())
+    } else if f.sb.state & STATE_VALID == 0 {
+        Some("was not cleanly unmounted".to_string())
+    } else if f.sb.state & STATE_ERROR != 0 {
+        Some("contains a file system with errors".to_string())
+    } else if !ignore_recover && f.sb.has_incompat(INCOMPAT_RECOVER) {
+        Some("needs journal recovery".to_string())
+    } else if f.sb.orphan_head != 0 {
+        Some("has orphan inodes".to_string())
+    } else if f.sb.max_mount_count > 0 && f.sb.mount_count >= f.sb.max_mount_count {
+        Some(format!(
+            "has been mounted {} times without being checked",
+            f.sb.mount_count
+        ))
+    } else if f.sb.checkinterval > 0
+        && f.now
+            >= f.sb
+                .lastcheck_time
+                .saturating_add(i64::from(f.sb.checkinterval))
+    {
+        Some("has gone too long without being checked".to_string())
+    } else {
+        None
+    }
 }

@@ -327,11 +327,17 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
         return Ok(());
     }
     // Without -f, pass 6 verifies the fingerprints of the store entries
-    // the replay changes: keep what the replayed store blocks held.
-    let stores = if f.opts.force {
-        Vec::new()
-    } else {
+    // the replay changes: keep what the replayed store blocks held. Only
+    // if a check follows: after a power cut the superblock is usually
+    // clean (valid, no errors, no orphans), the replay is all there is to
+    // do, and reading the old blocks would cost most of its time. If the
+    // replayed superblock calls for a check after all, pass 1 falls back
+    // to verifying the blocks of every file changed since the last check.
+    let keep_old = !f.opts.force && !f.opts.journal_only && crate::force_reason(f, true).is_some();
+    let stores = if keep_old {
         store_ranges(f)?
+    } else {
+        Vec::new()
     };
     let keep = |t: u64| {
         let k = stores.partition_point(|&(s, _)| s <= t);
@@ -352,7 +358,7 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
             for b in &r.bad_targets {
                 f.fix(P::JOURNAL_BAD_TARGET, PCtx::new().blk(*b as u32))?;
             }
-            f.replayed = Some(std::mem::take(&mut r.targets));
+            f.replayed = (keep_old || f.opts.force).then(|| std::mem::take(&mut r.targets));
             // The superblock may have been replayed: read it again (the
             // replay flushed its blocks before marking the journal empty).
             let again = find_superblock(&f.dev, None).map_err(Abort::Op)?;

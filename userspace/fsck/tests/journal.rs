@@ -181,9 +181,10 @@ impl J {
         self.f
             .write_all_at(&sb, u64::from(self.start) * self.bs as u64)
             .unwrap();
+        // As the kernel leaves a volume mounted with a journal: still
+        // valid (the journal vouches for it), needing recovery.
         let mut v = Vol::open(img);
         v.sb.feature_incompat |= livedfs_format::superblock::INCOMPAT_RECOVER;
-        v.sb.state &= !livedfs_format::superblock::STATE_VALID;
         v.write_sb();
     }
 }
@@ -365,6 +366,10 @@ fn replay_chooses_the_fingerprints_preen_verifies() {
     // check (the rule without a replay would verify both blocks). Make
     // the data of both disagree with the store.
     v.sb.lastcheck_time = 0;
+    // And a check is due after the replay (the mount count reached its
+    // maximum): -p then checks, verifying what the replay changed.
+    v.sb.max_mount_count = 20;
+    v.sb.mount_count = 20;
     v.write_sb();
     let mut d1 = v.read(b1);
     d1[9] ^= 0xFF;
@@ -440,6 +445,43 @@ fn replay_alone_exits_0_with_preen() {
     assert_eq!(r.code, 0, "{}", r.out);
     assert!(r.out.contains("recovering journal"), "{}", r.out);
     assert!(!r.out.contains("MODIFIED"), "{}", r.out);
+    // The superblock is valid (as the kernel keeps it while mounted with a
+    // journal): the replay is all, as e2fsck -p after a power cut.
+    assert!(r.out.contains(": clean, "), "{}", r.out);
+    assert!(!r.out.contains("check forced"), "{}", r.out);
     assert_eq!(read_block(&img, t[0], j.bs), bytes(1, j.bs));
+    assert_clean(&img);
+}
+
+/// The superblock before the replay calls for no check, the replayed one
+/// does (the kernel recorded an error in the journal): the check runs
+/// after the replay, verifying what it would without one.
+#[test]
+fn replayed_superblock_forces_the_check() {
+    use livedfs_format::superblock::STATE_ERROR;
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("j.img");
+    populated(&img, &[]);
+    let mut v = Vol::open(&img);
+    let bs = v.bs();
+    v.sb.state |= STATE_ERROR;
+    v.write_sb();
+    let logged = v.read(0)[..bs].to_vec();
+    v.sb.state &= !STATE_ERROR;
+    v.write_sb();
+    drop(v);
+    let mut j = J::open(&img, REVOKE | V3);
+    let start = j.pos;
+    j.tx(7, &[(0, logged)], &[], true);
+    j.arm(&img, start, 7);
+    let r = fsck(&img, &["-p"]);
+    assert!(r.code <= 1, "{}", r.out);
+    assert!(r.out.contains("recovering journal"), "{}", r.out);
+    assert!(
+        r.out
+            .contains("contains a file system with errors, check forced"),
+        "{}",
+        r.out
+    );
     assert_clean(&img);
 }
