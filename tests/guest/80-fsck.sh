@@ -58,14 +58,8 @@ check "fsck -p on the clean volume" fsck.livedfs -p "$VOL"
 
 # repair NAME: -fy exits 1, -fn then exits 0, the volume mounts and reads.
 repair() {
-    fsck.livedfs -fy "$VOL" > /tmp/fy.out 2>&1
-    rc=$?
-    check_eq "$1: fsck -fy repairs (exit 1)" 1 $rc
-    [ $rc -eq 1 ] || cat /tmp/fy.out
-    fsck.livedfs -fn "$VOL" > /tmp/fn.out 2>&1
-    rc=$?
-    check_eq "$1: fsck -fn afterwards is clean (exit 0)" 0 $rc
-    [ $rc -eq 0 ] || cat /tmp/fn.out
+    check_exit "$1: fsck -fy repairs (exit 1)" 1 fsck.livedfs -fy "$VOL"
+    check_exit "$1: fsck -fn afterwards is clean (exit 0)" 0 fsck.livedfs -fn "$VOL"
     check "$1: mount after repair" mount -t livedfs "$VOL" $M
     check_eq "$1: a file reads back" "$sumA" "$(md5sum < $M/imgs/a)"
     check "$1: umount" umount $M

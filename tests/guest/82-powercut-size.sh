@@ -28,14 +28,8 @@ size_on_disk() { # DEV INO
 # journal with fsck.livedfs, check it is consistent.
 power_cut() {
     check "$1: copy the mounted volume from the disk" dd if="$VOL" of="$CUT" bs=1M iflag=direct
-    fsck.livedfs -E journal_only -y "$CUT" > /tmp/j.out 2>&1
-    rc=$?
-    check_eq "$1: fsck.livedfs replays the journal (exit 0)" 0 $rc
-    [ $rc -eq 0 ] || cat /tmp/j.out
-    fsck.livedfs -fn "$CUT" > /tmp/f.out 2>&1
-    rc=$?
-    check_eq "$1: fsck.livedfs -fn on the replayed copy: exit 0" 0 $rc
-    [ $rc -eq 0 ] || cat /tmp/f.out
+    check_exit "$1: fsck.livedfs replays the journal (exit 0)" 0 fsck.livedfs -E journal_only -y "$CUT"
+    check_exit "$1: fsck.livedfs -fn on the replayed copy: exit 0" 0 fsck.livedfs -fn "$CUT"
 }
 
 # 1. New data, never written back, in a file whose inode was committed.

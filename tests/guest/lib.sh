@@ -25,6 +25,16 @@ check_eq() {
     if [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "expected '$2', got '$3'"; fi
 }
 
+# check_exit NAME EXPECTED CMD...: CMD exits with status EXPECTED; its
+# output is shown when it does not.
+check_exit() {
+    name=$1 want=$2; shift 2
+    "$@" > /tmp/check_exit.out 2>&1
+    rc=$?
+    check_eq "$name" "$want" "$rc"
+    [ "$rc" = "$want" ] || cat /tmp/check_exit.out
+}
+
 # check_dmesg NAME PATTERN: the kernel log (since the last mark) matches.
 check_dmesg() {
     if dmesg | sed -n "/LIVEDFS-MARK $MARK/,\$p" | grep -q -- "$2"; then pass "$1"
