@@ -269,6 +269,16 @@ fn scenario(feat: u32, wrap: bool) {
     assert_clean(&img);
 }
 
+/// Logs one committed v3 transaction `seq` of `blocks` into `img`'s
+/// journal and arms it for recovery (as a power cut right after the
+/// commit leaves it).
+fn log_one_tx(img: &Path, seq: u32, blocks: &[(u64, Vec<u8>)]) {
+    let mut j = J::open(img, REVOKE | V3);
+    let start = j.pos;
+    j.tx(seq, blocks, &[], true);
+    j.arm(img, start, seq);
+}
+
 #[test]
 fn replay_without_checksums() {
     scenario(REVOKE, false);
@@ -387,10 +397,7 @@ fn replay_chooses_the_fingerprints_preen_verifies() {
     sblk[at..at + fs].copy_from_slice(&stale);
     fpstore::set_checksum(&mut sblk, 0, j1, v.seed, &Crc).unwrap();
     drop(v);
-    let mut j = J::open(&img, REVOKE | V3);
-    let start = j.pos;
-    j.tx(5, &[(u64::from(l.fp_store + j1), sblk)], &[], true);
-    j.arm(&img, start, 5);
+    log_one_tx(&img, 5, &[(u64::from(l.fp_store + j1), sblk)]);
     let copy = d.path().join("copy.img");
     std::fs::copy(&img, &copy).unwrap();
     // journal_only: replayed, nothing checked.
@@ -431,16 +438,9 @@ fn replay_alone_exits_0_with_preen() {
     let d = tempfile::tempdir().unwrap();
     let img = d.path().join("j.img");
     populated(&img, &[]);
-    let mut j = J::open(&img, REVOKE | V3);
+    let bs = Vol::open(&img).bs();
     let t = free_blocks(&img, 2);
-    let start = j.pos;
-    j.tx(
-        9,
-        &[(t[0], bytes(1, j.bs)), (t[1], bytes(2, j.bs))],
-        &[],
-        true,
-    );
-    j.arm(&img, start, 9);
+    log_one_tx(&img, 9, &[(t[0], bytes(1, bs)), (t[1], bytes(2, bs))]);
     let r = fsck(&img, &["-p"]);
     assert_eq!(r.code, 0, "{}", r.out);
     assert!(r.out.contains("recovering journal"), "{}", r.out);
@@ -449,7 +449,7 @@ fn replay_alone_exits_0_with_preen() {
     // journal): the replay is all, as e2fsck -p after a power cut.
     assert!(r.out.contains(": clean, "), "{}", r.out);
     assert!(!r.out.contains("check forced"), "{}", r.out);
-    assert_eq!(read_block(&img, t[0], j.bs), bytes(1, j.bs));
+    assert_eq!(read_block(&img, t[0], bs), bytes(1, bs));
     assert_clean(&img);
 }
 
@@ -470,10 +470,7 @@ fn replayed_superblock_forces_the_check() {
     v.sb.state &= !STATE_ERROR;
     v.write_sb();
     drop(v);
-    let mut j = J::open(&img, REVOKE | V3);
-    let start = j.pos;
-    j.tx(7, &[(0, logged)], &[], true);
-    j.arm(&img, start, 7);
+    log_one_tx(&img, 7, &[(0, logged)]);
     let r = fsck(&img, &["-p"]);
     assert!(r.code <= 1, "{}", r.out);
     assert!(r.out.contains("recovering journal"), "{}", r.out);
