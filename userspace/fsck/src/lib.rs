@@ -25,6 +25,7 @@ pub mod device;
 pub mod journal;
 pub mod map;
 pub mod mount;
+pub mod orphan;
 pub mod pass0;
 pub mod pass1;
 pub mod pass2;
@@ -170,6 +171,9 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
         }
         return Ok(code);
     }
+    // As e2fsck: the orphan list is finished before deciding whether to
+    // check (left to pass 1 if anything about it is unsound).
+    let orphans_released = orphan::release(f)?;
     let mut force_reason = force_reason(f, false);
     if f.found > 0 && force_reason.is_none() {
         force_reason = Some("had problems in its superblock or journal".into());
@@ -252,8 +256,12 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
     let s = f.stats;
     let used_i = f.inodes.len() as u64 + 9;
     let used_b = u64::from(f.geo.blocks_count).saturating_sub(f.sb.free_blocks);
-    if f.unfixed > 0 || f.fixed > 0 {
-        if f.rw() && f.fixed > 0 && !preen {
+    // The orphans released before the check changed the volume: as
+    // e2fsck, that is a modification when a check follows (not when the
+    // volume was clean and skipped).
+    let modified = f.fixed > 0 || orphans_released;
+    if f.unfixed > 0 || modified {
+        if f.rw() && modified && !preen {
             f.say(&format!("\n{dev}: ***** FILE SYSTEM WAS MODIFIED *****"));
         }
         if f.unfixed > 0 {
@@ -277,7 +285,7 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
     ));
     let _ = plural;
     let mut code = exit::OK;
-    if f.fixed > 0 {
+    if modified {
         code |= exit::NONDESTRUCT;
     }
     if f.unfixed > 0 {

@@ -298,6 +298,12 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
             if w.changed {
                 dirty = true;
             }
+            if trunc_from.is_some() && i.blocks != w.count {
+                // The truncation's own count, not a problem of its own.
+                i.blocks = w.count;
+                rec.disk_blocks = w.count;
+                dirty = true;
+            }
             rec.counted_blocks = w.count;
             rec.last_fb = w.last_fb;
             if ft == S_IFLNK && w.count == 0 {

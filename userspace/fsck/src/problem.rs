@@ -142,6 +142,10 @@ problems! {
         "Finishing the truncation of orphan inode {ino} to {n} bytes";
     ORPHAN_BAD = 0x000032, Clear, true, false,
         "Orphan list is broken at inode {ino} ({s}); the rest of the list is dropped";
+    ORPHAN_CLEARED = 0x000033, Note, false, false,
+        "{s}: Clearing orphaned inode {ino} (mode {name})";
+    ORPHAN_TRUNCATED = 0x000034, Note, false, false,
+        "{s}: Truncating orphaned inode {ino} to {n} bytes (mode {name})";
 
     // Pass 1: inodes and block maps.
     INODE_CSUM = 0x010001, Fix, false, false,
