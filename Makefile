@@ -140,10 +140,10 @@ uninstall:
 # --- DKMS ---------------------------------------------------------------
 
 # What the module build needs: Makefile, Kbuild, dkms.conf, the module's
-# sources (not the generated bindings) and the format crate it includes.
+# sources (the bindings are generated into generated/ at build time) and
+# the format crate it includes.
 DKMS_FILES = Makefile Kbuild \
-	$(filter-out rust/bindings_generated.rs rust/bindings_wrappers.c,\
-	  $(wildcard rust/*.rs rust/*.c rust/*.h rust/vfs/*.rs)) \
+	$(wildcard rust/*.rs rust/*.c rust/*.h rust/vfs/*.rs) \
 	rust/bindgen_allowlist userspace/Cargo.toml \
 	$(wildcard userspace/format/src/*.rs)
 
@@ -170,7 +170,7 @@ dkms-uninstall:
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) RUSTC=$(RUSTC) clean
-	rm -f rust/bindings_generated.rs rust/bindings_wrappers.c
+	rm -rf generated rust/bindings_generated.rs rust/bindings_wrappers.c
 
 .PHONY: all check-kdir module tools test install install-files install-module-files \
 	install-tools-files install-man uninstall dkms-src dkms-install dkms-uninstall clean

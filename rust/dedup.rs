@@ -209,7 +209,7 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
     let mut guard = info.filter.lock(&fp)?;
     if let Some(c) = find_duplicate(sb, info, &guard, &fp, data, old)? {
         drop(guard);
-        inode::set_pointer(inode, file_block, c)?;
+        inode::set_data_pointer(inode, file_block, c)?;
         if let Some(o) = old {
             release_block(sb, info, o)?;
         }
@@ -244,7 +244,7 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
     fpstore::set_new(sb, info, b, &fp)?;
     guard.insert(b)?;
     drop(guard);
-    inode::set_pointer(inode, file_block, b)?;
+    inode::set_data_pointer(inode, file_block, b)?;
     // data=ordered: the new block's data reaches the disk before the
     // transaction that points to it commits.
     if let Some(h) = crate::vfs::journal::current() {

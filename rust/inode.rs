@@ -341,7 +341,7 @@ fn successor(list: &KVec<u32>, ino: u32) -> u32 {
 /// allocation below it; the caller wrote back what did).
 /// Called after the in-memory size was set.
 pub(crate) fn set_disksize(inode: &Inode, size: u64) {
-    // Under `meta`, as `writeback_done`: a writeback that read the old,
+    // Under `meta`, as `lift_disksize_to`: a writeback that read the old,
     // larger size cannot lift the value past this one afterwards.
     let _m = inode.data().meta.lock();
     inode.data().disksize.store(size, Ordering::Release);
@@ -349,16 +349,27 @@ pub(crate) fn set_disksize(inode: &Inode, size: u64) {
 
 /// Writeback mapped the blocks of a regular file up to byte `end` (in the
 /// open handle, if journaled): the size on disk may now cover them.
+/// Usually a no-op: `set_data_pointer` lifted the size with each block.
+/// It stores the inode only when the folio's tail blocks were all zeros
+/// (holes, no pointer set) below the in-memory size.
 pub(crate) fn writeback_done(inode: &Inode, end: u64) -> Result {
-    let raised = {
-        let _m = inode.data().meta.lock();
-        let end = end.min(inode.size());
-        inode.data().disksize.fetch_max(end, Ordering::AcqRel) < end
-    };
-    if raised {
+    if lift_disksize_to(inode, end) {
         store(inode)?;
     }
     Ok(())
+}
+
+/// Lifts the size on disk to `min(end, i_size)`; true if it grew. Under
+/// `meta`, as `set_disksize`.
+fn lift_disksize_to(inode: &Inode, end: u64) -> bool {
+    // Overwrites below the size on disk need no lock: only `set_disksize`
+    // lowers it, and a stale high value here changes nothing.
+    if inode.data().disksize.load(Ordering::Acquire) >= end.min(inode.size()) {
+        return false;
+    }
+    let _m = inode.data().meta.lock();
+    let end = end.min(inode.size());
+    inode.data().disksize.fetch_max(end, Ordering::AcqRel) < end
 }
 
 /// `super_operations.dirty_inode`: every change of an inode reaches its
@@ -641,6 +652,18 @@ fn release_pending(info: &SbInfo, m: &mut MapState) {
 /// missing indirect blocks on the way; returns the previous pointer. The
 /// caller deals with the block previously pointed to.
 pub(crate) fn set_pointer(inode: &Inode, file_block: u64, b: u32) -> Result<Option<u32>> {
+    set_pointer_inner(inode, file_block, b, false)
+}
+
+/// `set_pointer` for writeback of regular-file data: the size on disk is
+/// lifted to cover the block before the inode is stored, so the one store
+/// that records the pointer also records the size (rather than a second
+/// store per block from `writeback_done`).
+pub(crate) fn set_data_pointer(inode: &Inode, file_block: u64, b: u32) -> Result<Option<u32>> {
+    set_pointer_inner(inode, file_block, b, true)
+}
+
+fn set_pointer_inner(inode: &Inode, file_block: u64, b: u32, lift_disksize: bool) -> Result<Option<u32>> {
     let sb = inode.sb();
     let info = sbi(sb)?;
     let ino = inode.ino();
@@ -692,6 +715,10 @@ pub(crate) fn set_pointer(inode: &Inode, file_block: u64, b: u32) -> Result<Opti
         release_pending(info, &mut m);
     }
     drop(m);
+    if lift_disksize && b != 0 {
+        let end = file_block.saturating_add(1).saturating_mul(u64::from(info.geo.block_size));
+        lift_disksize_to(inode, end);
+    }
     inode.mark_dirty();
     Ok((prev != 0).then_some(prev))
 }

@@ -22,7 +22,8 @@
 use kernel::ffi;
 pub(crate) use kernel::bindings::*;
 
-include!("bindings_generated.rs");
+// Generated into generated/ (outside rust/, see Kbuild).
+include!("../generated/bindings_generated.rs");
 
 // Flag macros bindgen cannot evaluate (`BIT(n)` in linux/fs.h).
 pub(crate) const SB_RDONLY: ffi::c_ulong = 1 << 0;
