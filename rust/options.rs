@@ -34,8 +34,9 @@ pub(crate) struct MountOptions {
     /// `verify`: byte-compare a candidate block before sharing it, on top
     /// of the full fingerprint match.
     pub(crate) verify: bool,
-    /// `nojournal`: metadata written in place, no jbd2 (the paper's
-    /// LiveDFS-S variant; after a crash run fsck.livedfs).
+    /// `nojournal`: metadata written in place, no jbd2, store updates
+    /// written synchronously (the paper's LiveDFS-S variant; after a crash
+    /// run fsck.livedfs).
     pub(crate) nojournal: bool,
     /// `commit=N`: seconds between journal commits (default 5).
     pub(crate) commit: Option<u32>,

@@ -127,6 +127,7 @@ vm 74-dedup-variants.sh --disk vol:512M
 vm 80-fsck.sh --disk vol:512M
 vm 81-fsck-replay.sh --disk vol:256M --disk ka:256M --disk fa:256M
 vm 82-powercut-size.sh --disk vol:256M --disk cut:256M
+vm 83-nojournal.sh --disk vol:256M
 vm 85-cli.sh --disk vol:512M
 vm 85-install.sh --disk vol:256M
 vm 86-docs.sh --disk vol:512M
