@@ -361,28 +361,13 @@ fn duplicate_entry_and_bad_file_type() {
 fn orphan_chain_is_finished() {
     let (_d, p) = img("or.img");
     let m = populated(&p, &[]);
-    let mut v = Vol::open(&p);
     // 'c' unlinked while open: entry gone, links 0, on the orphan list;
-    // 'a' truncated to 5 blocks with the truncation unfinished.
-    let rb = v.dir_blocks(ROOT_INO)[0];
-    let mut d = v.read(rb);
-    let off = dirent::entries(&d)
-        .flatten()
-        .find(|e| e.name == b"c")
-        .unwrap()
-        .offset;
-    dirent::remove_at(&mut d, off).unwrap();
-    let gen = v.read_inode(ROOT_INO).generation;
-    dirent::set_checksum(&mut d, ROOT_INO, gen, v.seed, &Crc).unwrap();
-    v.write(rb, &d);
-    let mut c: Inode = v.read_inode(m["c"]);
-    c.links_count = 0;
-    c.next_orphan = m["a"];
-    v.write_inode(m["c"], &c);
+    // 'a' after it, truncated to 5 blocks with the truncation unfinished.
+    orphan_c(&p, &m, m["a"]);
+    let mut v = Vol::open(&p);
     let mut a = v.read_inode(m["a"]);
     a.size = 5 * 4096;
     v.write_inode(m["a"], &a);
-    v.sb.orphan_head = m["c"];
     v.sb.state &= !livedfs_format::superblock::STATE_VALID;
     v.write_sb();
     // -n: the kernel would finish it at mount: reported, not an error.
@@ -421,8 +406,8 @@ fn orphan_chain_is_finished() {
 }
 
 /// Makes 'c' an orphan unlinked while open (entry removed, links 0, head
-/// of the list); returns its inode number.
-fn orphan_c(p: &std::path::Path, m: &HashMap<&'static str, u32>) -> u32 {
+/// of the list, followed by `next`); returns its inode number.
+fn orphan_c(p: &std::path::Path, m: &HashMap<&'static str, u32>, next: u32) -> u32 {
     let mut v = Vol::open(p);
     let rb = v.dir_blocks(ROOT_INO)[0];
     let mut d = v.read(rb);
@@ -437,7 +422,7 @@ fn orphan_c(p: &std::path::Path, m: &HashMap<&'static str, u32>) -> u32 {
     v.write(rb, &d);
     let mut c: Inode = v.read_inode(m["c"]);
     c.links_count = 0;
-    c.next_orphan = 0;
+    c.next_orphan = next;
     v.write_inode(m["c"], &c);
     v.sb.orphan_head = m["c"];
     v.write_sb();
@@ -453,7 +438,7 @@ fn orphans_on_a_valid_volume_are_released_without_a_check() {
     let (_d, p) = img("ov.img");
     let m = populated(&p, &[]);
     let free_before = Vol::open(&p).sb.free_blocks;
-    let ino = orphan_c(&p, &m);
+    let ino = orphan_c(&p, &m, 0);
     let r = fsck(&p, &["-p"]);
     assert_eq!(r.code, 0, "{}", r.out);
     let lines: Vec<&str> = r.out.lines().collect();
@@ -480,7 +465,7 @@ fn orphans_on_a_valid_volume_are_released_without_a_check() {
 fn unsound_orphan_is_left_to_the_check() {
     let (_d, p) = img("ou.img");
     let m = populated(&p, &[]);
-    let ino = orphan_c(&p, &m);
+    let ino = orphan_c(&p, &m, 0);
     let mut v = Vol::open(&p);
     let b = v.file_block(m["c"], 100);
     v.set_refcount(b, 0);
