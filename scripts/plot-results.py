@@ -890,8 +890,8 @@ class Page:
             h(
                 f"Command: `{m.get('command') or ('scripts/evaluate.sh' + (' --short' if m['mode'] == 'short' else ''))}` "
                 f"({'the short mode: small corpus, one repeat, ext3 and livedfs-all only' if m['mode'] == 'short' else 'the full mode'}); "
-                f"this run took {self.run_seconds(self.primary)} on a host whose load average was {m.get('loadavg_start')} at the start — "
-                "other engineers' VMs shared its cores."
+                f"this run took {self.run_seconds(self.primary)} on a host whose load average was {m.get('loadavg_start')} at the start"
+                f"{self.shared_note(m, ' — other engineers’ VMs shared its cores')}."
             )
         else:
             h("**Runs:** this page combines the runs below; every section says which one it comes from, and each "
@@ -902,8 +902,8 @@ class Page:
                 gs = [g for g in GROUPS if self.src.get(g) is r and g != "calib"] + (["calibration"] if self.src.get("calib") is r else [])
                 h(
                     f"- **{rm['mode']} run**, `{rm.get('command') or 'scripts/evaluate.sh'}`: {self.stamp(rm)}; took "
-                    f"{self.run_seconds(r)}, load average {rm.get('loadavg_start')} at the start (other engineers' VMs "
-                    f"shared the cores); on this page: {', '.join(gs)}."
+                    f"{self.run_seconds(r)}, load average {rm.get('loadavg_start')} at the start"
+                    f"{self.shared_note(rm, ' (other engineers’ VMs shared the cores)')}; on this page: {', '.join(gs)}."
                 )
         h("")
         h(
@@ -1000,6 +1000,16 @@ class Page:
         os.makedirs(runs_dir)
         for name, tmp in staged.items():
             os.rename(tmp, os.path.join(runs_dir, name))
+
+    @staticmethod
+    def shared_note(machine, text):
+        """`text` when the host was busy with other work at the start (a
+        1-minute load average of 2 or more on this 2-core host), else ''."""
+        try:
+            load = float(str(machine.get("loadavg_start", "")).split()[0])
+        except (ValueError, IndexError):
+            return ""
+        return text if load >= 2 else ""
 
     def run_seconds(self, run):
         s = run["seconds"]
