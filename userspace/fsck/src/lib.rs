@@ -179,6 +179,14 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
         force_reason = Some("had problems in its superblock or journal".into());
     }
     let Some(reason) = force_reason else {
+        if let Some((blocks, inodes)) = pass0::summed_free_counts(f)? {
+            if (blocks, inodes) != (f.sb.free_blocks, f.sb.free_inodes) {
+                // Lazy counters: brought up to date without a word.
+                f.sb.free_blocks = blocks;
+                f.sb.free_inodes = inodes;
+                f.sb_dirty |= f.rw();
+            }
+        }
         let used_i = f.sb.inodes_count.saturating_sub(f.sb.free_inodes);
         let used_b = u64::from(f.geo.blocks_count).saturating_sub(f.sb.free_blocks);
         f.say(&format!(

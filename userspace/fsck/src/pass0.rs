@@ -606,3 +606,26 @@ pub fn load_orphans(f: &mut Fsck) -> R<Vec<(u32, u32)>> {
     }
     Ok(v)
 }
+
+/// The free block and inode counts summed from the group descriptors
+/// whose checksum verifies (`None` if one does not: then only a check can
+/// tell). The superblock's own counts are lazy (the kernel updates the
+/// descriptors, not them), so a volume skipped as clean reports these,
+/// as e2fsck does before saying "clean".
+pub fn summed_free_counts(f: &Fsck) -> R<Option<(u64, u32)>> {
+    let first = f.geo.first_data_block + 1;
+    let table = f.dev.read_blocks(u64::from(first), f.geo.gdt_blocks)?;
+    let (mut blocks, mut inodes) = (0u64, 0u32);
+    for g in 0..f.geo.group_count {
+        let at = g as usize * DESC_SIZE as usize;
+        let Some(raw) = table.get(at..at + DESC_SIZE as usize) else {
+            return Ok(None);
+        };
+        let Ok(d) = GroupDesc::decode(raw, g, f.seed, &Crc) else {
+            return Ok(None);
+        };
+        blocks += u64::from(d.free_blocks);
+        inodes = inodes.saturating_add(d.free_inodes);
+    }
+    Ok(Some((blocks, inodes)))
+}

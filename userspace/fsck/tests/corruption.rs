@@ -495,6 +495,31 @@ fn unsound_orphan_is_left_to_the_check() {
     assert_clean(&p);
 }
 
+/// A volume skipped as clean reports (and, when writing, stores) the
+/// free counts of its group descriptors, not the superblock's lazy ones,
+/// as e2fsck does.
+#[test]
+fn clean_volume_reports_the_descriptors_counts() {
+    let (_d, p) = img("lz.img");
+    populated(&p, &[]);
+    let r = fsck(&p, &["-p"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let clean = r.out.clone();
+    let mut v = Vol::open(&p);
+    let (fb, fi) = (v.sb.free_blocks, v.sb.free_inodes);
+    v.sb.free_blocks = 0;
+    v.sb.free_inodes = 0;
+    v.write_sb();
+    drop(v);
+    let r = fsck(&p, &["-n"]);
+    assert_eq!((r.code, &r.out), (0, &clean), "-n");
+    assert_eq!(Vol::open(&p).sb.free_blocks, 0, "-n wrote");
+    let r = fsck(&p, &["-p"]);
+    assert_eq!((r.code, &r.out), (0, &clean), "-p");
+    let v = Vol::open(&p);
+    assert_eq!((v.sb.free_blocks, v.sb.free_inodes), (fb, fi));
+}
+
 #[test]
 fn preen_stops_on_serious_problems() {
     let (_d, p) = img("pp.img");
