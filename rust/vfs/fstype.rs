@@ -652,10 +652,11 @@ unsafe extern "C" fn fop_llseek(file: *mut sys::file, offset: sys::loff_t, whenc
 }
 
 unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sys::loff_t, _datasync: c_int) -> c_int {
-    // SAFETY: live file for the call. Write the data back (its blocks get
-    // decided and journaled), then commit the inode's last transaction
-    // (data=ordered: the commit waits for the data) and flush the cache;
-    // without a journal: the inode, every dirty metadata buffer, a flush.
+    // Write the data back (its blocks get decided and journaled), then
+    // commit the inode's last transaction (data=ordered: the commit waits
+    // for the data) and flush the cache; without a journal: the inode,
+    // every dirty metadata buffer, a flush.
+    // SAFETY: `file` is live for the call, and so is its inode.
     unsafe {
         let r = sys::file_write_and_wait_range(file, start, end);
         if r != 0 {

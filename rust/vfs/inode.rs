@@ -387,10 +387,10 @@ impl NewInode {
                 }
             }
             InodeKind::Regular => {
-                // SAFETY: I_NEW inode; the tables are statics; `i_data` is
-                // the inode's own address space.
                 // Stable writes: a folio under writeback can't change, so the
                 // fingerprint taken at writeback is the data written.
+                // SAFETY: I_NEW inode; the tables are statics; `i_data` is
+                // the inode's own address space.
                 unsafe {
                     (*i).i_op = &FILE_IOPS.0;
                     (*i).__bindgen_anon_3.i_fop = &FILE_FOPS.0;
