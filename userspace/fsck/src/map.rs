@@ -91,9 +91,20 @@ fn le32(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]])
 }
 
+/// The inode's indirect slots: (slot, depth, first file block mapped
+/// through it), for blocks of `ptrs` pointers.
+pub fn indirect_roots(ptrs: u32) -> [(usize, u32, u64); 3] {
+    let p = u64::from(ptrs);
+    let d = N_DIRECT as u64;
+    [
+        (IND_BLOCK, 1, d),
+        (DIND_BLOCK, 2, d + p),
+        (TIND_BLOCK, 3, d + p + p * p),
+    ]
+}
+
 /// Walks `inode`'s block map.
 pub fn walk(f: &mut Fsck, inode: &mut Inode, w: &mut Walk<'_>) -> R<()> {
-    let p = u64::from(f.geo.ptrs_per_block());
     for i in 0..N_DIRECT {
         let ptr = inode.block[i];
         let new = visit_data(f, w, i as u64, ptr, Loc::Inode(i))?;
@@ -102,12 +113,7 @@ pub fn walk(f: &mut Fsck, inode: &mut Inode, w: &mut Walk<'_>) -> R<()> {
             w.changed = true;
         }
     }
-    let d = N_DIRECT as u64;
-    for (slot, depth, base) in [
-        (IND_BLOCK, 1u32, d),
-        (DIND_BLOCK, 2, d + p),
-        (TIND_BLOCK, 3, d + p + p * p),
-    ] {
+    for (slot, depth, base) in indirect_roots(f.geo.ptrs_per_block()) {
         let ptr = inode.block[slot];
         if ptr == 0 {
             continue;

@@ -22,9 +22,7 @@ use livedfs_format::fpstore;
 use livedfs_format::group::{
     bitmap_checksum, GroupDesc, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT,
 };
-use livedfs_format::inode::{
-    Inode, DIND_BLOCK, IND_BLOCK, N_BLOCKS, N_DIRECT, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, TIND_BLOCK,
-};
+use livedfs_format::inode::{Inode, N_BLOCKS, N_DIRECT, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use livedfs_format::superblock::STATE_ORPHANS;
 use livedfs_format::DESC_SIZE;
 
@@ -163,7 +161,6 @@ fn plan(f: &mut Fsck) -> R<Step<Plan>> {
 /// Frees the blocks of `i` from file block `keep` on; returns how many
 /// (data and indirect).
 fn cut_map(f: &mut Fsck, p: &mut Plan, i: &mut Inode, keep: u64, data: bool) -> R<Step<u64>> {
-    let ptrs = u64::from(f.geo.ptrs_per_block());
     let mut freed = 0;
     for (slot, ptr) in i.block.iter_mut().enumerate().take(N_DIRECT) {
         if *ptr != 0 && slot as u64 >= keep {
@@ -174,12 +171,7 @@ fn cut_map(f: &mut Fsck, p: &mut Plan, i: &mut Inode, keep: u64, data: bool) -> 
             freed += 1;
         }
     }
-    let d = N_DIRECT as u64;
-    for (slot, depth, base) in [
-        (IND_BLOCK, 1u32, d),
-        (DIND_BLOCK, 2, d + ptrs),
-        (TIND_BLOCK, 3, d + ptrs + ptrs * ptrs),
-    ] {
+    for (slot, depth, base) in crate::map::indirect_roots(f.geo.ptrs_per_block()) {
         let ptr = i.block[slot];
         if ptr == 0 {
             continue;
