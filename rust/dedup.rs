@@ -4,9 +4,9 @@
 //! is written back (the folio is locked and its PTEs write-protected, and
 //! the mapping asks for stable writes, so the contents can't change under
 //! the fingerprint). The block is fingerprinted; an all-zero block becomes a
-//! hole; otherwise the fingerprint filter gives candidate blocks, each
-//! confirmed against the full fingerprint in its group's store (and, with
-//! `verify`, byte by byte). A confirmed duplicate is shared: the file's
+//! hole; otherwise the fingerprint filter gives candidate store slots,
+//! whose entries are searched for the full fingerprint (and a match, with
+//! `verify`, compared byte by byte). A confirmed duplicate is shared: the file's
 //! pointer is set to it and its reference count raised, and nothing is
 //! written. A unique block is written to a newly allocated block (also
 //! when it overwrites one: copy-on-write, see `write_block`), with its
@@ -77,27 +77,31 @@ fn find_duplicate(
     data: &[u8],
     exclude: Option<u32>,
 ) -> Result<Option<u32>> {
-    let cands = guard.candidates()?;
-    for &c in cands.iter() {
-        if Some(c) == exclude {
-            continue;
-        }
-        let e = fpstore::get(sb, info, c)?;
-        if e.refcount == 0 || e.fingerprint.as_slice() != fp.as_slice() {
+    for &slot in guard.candidates()?.iter() {
+        // The filter names the slot of store entries; the entries holding
+        // the full fingerprint name the blocks.
+        let blocks = fpstore::blocks_in_slot(sb, info, slot, fp)?;
+        if blocks.is_empty() {
             bump(&info.stats.false_candidates);
             continue;
         }
-        if info.verify() {
-            let same = crate::vfs::Buffer::read(sb, u64::from(c))?.read_with(|d| d == data);
-            if !same {
-                bump(&info.stats.false_candidates);
+        for &c in blocks.iter() {
+            if Some(c) == exclude {
                 continue;
             }
-        }
-        // add_ref re-checks the entry under the buffer lock and refuses a
-        // saturated count (then the block is no longer shared further).
-        if fpstore::add_ref(sb, info, c, fp)? {
-            return Ok(Some(c));
+            if info.verify() {
+                let same = crate::vfs::Buffer::read(sb, u64::from(c))?.read_with(|d| d == data);
+                if !same {
+                    bump(&info.stats.false_candidates);
+                    continue;
+                }
+            }
+            // add_ref re-checks the entry under the buffer lock and
+            // refuses a saturated count (then the block is no longer
+            // shared further).
+            if fpstore::add_ref(sb, info, c, fp)? {
+                return Ok(Some(c));
+            }
         }
     }
     Ok(None)

@@ -1,15 +1,24 @@
 //! The in-memory fingerprint filter (paper §2.2, Fig. 4): fingerprint
-//! prefix -> candidate blocks, built at mount from the fingerprint stores
-//! and kept current on every write, overwrite and free.
+//! prefix -> candidate store slots, built at mount from the fingerprint
+//! stores and kept current on every write, overwrite and free.
 //!
 //! The algorithm is the format crate's compressed filter
 //! (`format::fpfilter`, the very code the userspace tests exercise): `2^n`
 //! chains picked by the index key (the fingerprint's first n bits), each
-//! holding its (bucket key, block) entries Elias-Fano coded in one buffer
+//! holding its (bucket key, slot) entries Elias-Fano coded in one buffer
 //! ([`KernelBytes`], finely size-classed kernel memory). n and k come from
-//! the volume's block count ([`FpParams::for_blocks`]: chains of about 2^9
+//! the volume's block count ([`FpParams::for_volume`]: chains of about 2^9
 //! entries and 2^-15 false candidates per lookup at full coverage, the
 //! paper's rate).
+//!
+//! An entry names not the block holding a fingerprint but its *slot*: the
+//! few store blocks its store entry is in (`format::geometry::FpSlots`).
+//! The caller confirms a candidate by scanning the slot's entries for the
+//! full fingerprint (`fpstore::blocks_in_slot`), which it had to read
+//! anyway to confirm a block; a slot number is about 8 bits shorter than a
+//! block number, about a byte less per stored block. Two blocks of one
+//! slot may share a key: the filter holds one entry per store entry (a
+//! multiset), so each insert and remove is exact.
 //!
 //! The chains are split into shards by the index key's high bits, each
 //! shard behind its own mutex, so concurrent writeback of different data
@@ -26,6 +35,7 @@
 
 use crate::format::fpfilter::{Chain, FilterError, FpParams};
 use crate::format::fpstore::{self, Fingerprint};
+use crate::format::geometry::{FpSlots, Geometry};
 use crate::format::group::BG_FP_UNINIT;
 use crate::super_::SbInfo;
 use crate::vfs::fpmem::KernelBytes;
@@ -43,6 +53,7 @@ type Shard = KVVec<Chain<KernelBytes>>;
 /// The filter.
 pub(crate) struct Filter {
     params: FpParams,
+    slots: FpSlots,
     shard_bits: u32,
     shards: KVec<Pin<KBox<Mutex<Shard>>>>,
     entries: AtomicU64,
@@ -70,13 +81,16 @@ fn filter_errno(e: FilterError) -> Error {
 }
 
 impl FilterGuard<'_> {
-    /// Blocks whose fingerprint may be the locked one (to be confirmed on
-    /// disk).
+    /// Slots whose store entries may hold the locked fingerprint (to be
+    /// confirmed on disk), each once.
     pub(crate) fn candidates(&self) -> Result<KVec<u32>> {
-        let mut out = KVec::new();
+        let mut out: KVec<u32> = KVec::new();
         if let Some(c) = self.shard.get(self.chain) {
-            for b in c.candidates(&self.filter.params, self.bucket) {
-                out.push(b, GFP_KERNEL)?;
+            for s in c.candidates(&self.filter.params, self.bucket) {
+                // Usually zero or one candidate: a linear check is cheap.
+                if !out.iter().any(|&x| x == s) {
+                    out.push(s, GFP_KERNEL)?;
+                }
             }
         }
         Ok(out)
@@ -86,7 +100,8 @@ impl FilterGuard<'_> {
     /// runs out the filter stays as it was and the block is merely not
     /// found as a duplicate later: the write goes on (Ok).
     pub(crate) fn insert(&mut self, b: u32) -> Result {
-        match self.try_insert(b) {
+        let slot = self.filter.slot_of(b)?;
+        match self.try_insert(slot) {
             Err(FilterError::AllocFailed) => {
                 self.filter.alloc_failures.fetch_add(1, Ordering::Relaxed);
                 Ok(())
@@ -95,31 +110,26 @@ impl FilterGuard<'_> {
         }
     }
 
-    fn try_insert(&mut self, b: u32) -> core::result::Result<(), FilterError> {
+    fn try_insert(&mut self, slot: u32) -> core::result::Result<(), FilterError> {
         let f = self.filter;
         let c = self.shard.get_mut(self.chain).ok_or(FilterError::OutOfRange)?;
         let before = c.memory_bytes() as u64;
-        let r = c.insert(&f.params, self.bucket, b);
+        let r = c.insert(&f.params, self.bucket, slot);
         let after = c.memory_bytes() as u64;
         f.account(before, after);
-        match r {
-            Ok(()) => {
-                f.entries.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            // Already known (cannot happen: a block has one fingerprint).
-            Err(FilterError::Duplicate) => Ok(()),
-            Err(e) => Err(e),
-        }
+        r?;
+        f.entries.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn remove(&mut self, b: u32) -> Result {
         let f = self.filter;
+        let slot = f.slot_of(b)?;
         let Some(c) = self.shard.get_mut(self.chain) else {
             return Err(EINVAL);
         };
         let before = c.memory_bytes() as u64;
-        let r = c.remove(&f.params, self.bucket, b);
+        let r = c.remove(&f.params, self.bucket, slot);
         let after = c.memory_bytes() as u64;
         f.account(before, after);
         match r {
@@ -142,14 +152,19 @@ impl FilterGuard<'_> {
 }
 
 impl Filter {
-    /// An empty filter for a volume of `blocks` blocks.
-    pub(crate) fn new(blocks: u64) -> Result<Self> {
-        let params = FpParams::for_blocks(blocks).map_err(filter_errno)?;
-        Self::with_params(params)
+    /// An empty filter for a volume of geometry `geo`.
+    pub(crate) fn new(geo: &Geometry) -> Result<Self> {
+        let slots = geo.fp_slots();
+        let params = FpParams::for_volume(u64::from(geo.blocks_count), slots.count()).map_err(filter_errno)?;
+        Self::with_params(params, slots)
     }
 
-    /// An empty filter with explicit parameters.
-    pub(crate) fn with_params(params: FpParams) -> Result<Self> {
+    /// An empty filter with explicit parameters (their values must cover
+    /// `slots`).
+    pub(crate) fn with_params(params: FpParams, slots: FpSlots) -> Result<Self> {
+        if slots.count() > params.blocks() {
+            return Err(EINVAL);
+        }
         let shard_bits = params.index_bits().min(MAX_SHARD_BITS);
         let shard_count = 1usize << shard_bits;
         let per_shard = params.chain_count() >> shard_bits;
@@ -166,6 +181,7 @@ impl Filter {
         table = table.saturating_add((shards.capacity() as u64).saturating_mul(core::mem::size_of::<Pin<KBox<Mutex<Shard>>>>() as u64 + core::mem::size_of::<Mutex<Shard>>() as u64));
         Ok(Self {
             params,
+            slots,
             shard_bits,
             shards,
             entries: AtomicU64::new(0),
@@ -178,6 +194,17 @@ impl Filter {
     /// The filter's parameters.
     pub(crate) fn params(&self) -> &FpParams {
         &self.params
+    }
+
+    /// The store slots the filter's entries name.
+    pub(crate) fn slots(&self) -> &FpSlots {
+        &self.slots
+    }
+
+    /// The slot of block `b` (EINVAL outside the groups: the callers pass
+    /// blocks they allocated or validated).
+    fn slot_of(&self, b: u32) -> Result<u32> {
+        self.slots.slot_of(b).ok_or(EINVAL)
     }
 
     fn account(&self, before: u64, after: u64) {
@@ -211,7 +238,8 @@ impl Filter {
     /// Remembers that block `b` holds fingerprint `fp` (ENOMEM if memory
     /// runs out: the filter is then unchanged).
     pub(crate) fn insert(&self, fp: &Fingerprint, b: u32) -> Result {
-        self.lock(fp)?.try_insert(b).map_err(filter_errno)
+        let slot = self.slot_of(b)?;
+        self.lock(fp)?.try_insert(slot).map_err(filter_errno)
     }
 
     /// Forgets that block `b` holds fingerprint `fp`.

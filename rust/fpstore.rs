@@ -58,6 +58,22 @@ fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
     Ok(())
 }
 
+/// Store block `j` of group `g` (prepared), read and verified.
+fn store_block(sb: &SuperBlock, info: &SbInfo, g: u32, j: u32) -> Result<Buffer> {
+    let geo = &info.geo;
+    let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+    let bh = Buffer::read(sb, u64::from(l.fp_store.saturating_add(j)))?;
+    if !bh.is_verified() {
+        bh.read_with(|data| fpstore::verify_block(geo, data, g, j, info.seed, &crate::vfs::crc::KernelCrc))
+            .map_err(|e| {
+                pr_err!("livedfs ({}): group {} fingerprint store block {}:\n", sb.id(), g, j);
+                corrupt(sb, "fingerprint store", e)
+            })?;
+        bh.set_verified();
+    }
+    Ok(bh)
+}
+
 /// The store block holding block `b`'s entry, read and verified, and the
 /// entry's offset in it.
 fn entry_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<(Buffer, usize, u32, u32)> {
@@ -67,16 +83,29 @@ fn entry_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<(Buffer, usize,
     let (blk, off) = geo.fp_entry_location(b).map_err(|e| corrupt(sb, "block number", e))?;
     let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
     let j = blk.saturating_sub(l.fp_store);
-    let bh = Buffer::read(sb, u64::from(blk))?;
-    if !bh.is_verified() {
-        bh.read_with(|data| fpstore::verify_block(geo, data, g, j, info.seed, &crate::vfs::crc::KernelCrc))
-            .map_err(|e| {
-                pr_err!("livedfs ({}): group {} fingerprint store block {}:\n", sb.id(), g, j);
-                corrupt(sb, "fingerprint store", e)
-            })?;
-        bh.set_verified();
+    Ok((store_block(sb, info, g, j)?, off, g, j))
+}
+
+/// The blocks of filter slot `slot` whose entries hold `fp` with a count
+/// that may still grow, ascending (usually none or one): how a filter
+/// candidate is confirmed (see `format::geometry::FpSlots`).
+pub(crate) fn blocks_in_slot(sb: &SuperBlock, info: &SbInfo, slot: u32, fp: &Fingerprint) -> Result<KVec<u32>> {
+    let geo = &info.geo;
+    let (g, first, n) = info.filter.slots().store_blocks(slot).ok_or(EINVAL)?;
+    prepare_group(sb, info, g)?;
+    let es = geo.fp_entry_size as usize;
+    let mut out = KVec::new();
+    for j in first..first.saturating_add(n) {
+        let bh = store_block(sb, info, g, j)?;
+        let hits = bh.read_with(|d| fpstore::entries_holding(d, geo.fp_entries_per_block, es, fp.as_slice()));
+        for e in hits.iter() {
+            match geo.fp_entry_block(g, j, e).map_err(|err| corrupt(sb, "fingerprint entry", err))? {
+                Some(b) => out.push(b, GFP_KERNEL)?,
+                None => return Err(corrupt_msg(sb, format_args!("group {} store entry past the group's end is in use", g))),
+            }
+        }
     }
-    Ok((bh, off, g, j))
+    Ok(out)
 }
 
 /// Changes `fp_used` of group `g` by +1 or -1.

@@ -412,7 +412,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         pr_err!("livedfs ({}): the kernel has no {} hash\n", sb.id(), geo.fp_algo.name());
         e
     })?;
-    let filter = crate::fpfilter::Filter::new(u64::from(geo.blocks_count))?;
+    let filter = crate::fpfilter::Filter::new(&geo)?;
     let max_bytes = geo.max_file_size().min(i64::MAX as u64) as i64;
     sb.setup(LIVEDFS_MAGIC, max_bytes, &disk_sb.uuid);
     let r_blocks = disk_sb.r_blocks_count;

@@ -124,6 +124,7 @@ vm 71-dedup-stats.sh --disk vol:512M
 vm 72-dedup-concurrent.sh --disk vol:512M
 vm 73-reflink.sh --disk vol:512M
 vm 74-dedup-variants.sh --disk vol:512M
+vm 75-filter-memory.sh --disk vol:2G
 vm 80-fsck.sh --disk vol:512M
 vm 81-fsck-replay.sh --disk vol:256M --disk ka:256M --disk fa:256M
 vm 82-powercut-size.sh --disk vol:256M --disk cut:256M

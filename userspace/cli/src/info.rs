@@ -421,6 +421,17 @@ pub fn sections(vol: &Volume) -> Result<Vec<Section>> {
         "Filter bucket bits (k)",
         u64::from(fp.bucket_bits),
     );
+    let slots = geo.fp_slots();
+    s.add(
+        "filter_slots",
+        "Filter slots",
+        slots.count(),
+        format!(
+            "{} ({} store blocks each: an entry names its slot, not its block)",
+            slots.count(),
+            slots.span()
+        ),
+    );
     let rate = fp.false_candidate_log2(u64::from(geo.blocks_count));
     s.add(
         "filter_false_candidate_log2",

@@ -105,6 +105,8 @@ fn info_shows_every_superblock_field() {
     // 76800 blocks: b = 17, n = 8, k = 24.
     assert_eq!(f["filter_index_bits"], 8);
     assert_eq!(f["filter_bucket_bits"], 24);
+    // 3 groups of 97 slots (3 store blocks, 339 entries, each).
+    assert_eq!(f["filter_slots"], 291);
     assert_eq!(f["filter_false_candidate_log2"], -15);
     let jn = &j["journal"];
     assert_eq!(jn["start"], json!(sb.journal_start));

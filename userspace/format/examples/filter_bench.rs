@@ -9,7 +9,10 @@
 //!   cargo run --release -p livedfs-format --example filter_bench -- [L] [R,R,...] [MIN,SHIFT]
 //!
 //! Defaults: L = 24, R = 15,12,10, the default merge policy (MIN,SHIFT:
-//! see `FpParams::with_merge`). Times are per operation, in CPU time of
+//! see `FpParams::with_merge`). With `LIVEDFS_BENCH_SLOTS=sha256` (or
+//! `md5`) the filter stores what the kernel stores, the fingerprint-store
+//! slot of each block (`geometry::FpSlots`) of a 4 KiB-block volume of
+//! 2^L blocks made with that algorithm, instead of the block number. Times are per operation, in CPU time of
 //! the benchmark thread (and wall time, for reference); up to L = 24 the
 //! paper's layout (a sorted array per chain) is timed on the same
 //! fingerprints, as a reference for the ratios.
@@ -19,6 +22,8 @@ mod fpfilter_support;
 
 use fpfilter_support::*;
 use livedfs_format::fpfilter::*;
+use livedfs_format::geometry::{Geometry, GeometryParams};
+use livedfs_format::FingerprintAlgo;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -39,9 +44,29 @@ fn kmalloc_size(n: usize) -> usize {
     n.div_ceil(4096).next_power_of_two() * 4096
 }
 
+/// What the kernel module's allocator (`rust/vfs/fpmem.rs`) gives a chain
+/// buffer of `n` bytes: kmalloc up to 128 bytes, then size classes 16 per
+/// power of two up to 64 KiB, then whole pages.
+fn kernel_class(n: usize) -> usize {
+    if n <= 128 {
+        return kmalloc_size(n);
+    }
+    if n <= 65536 {
+        let base = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+        let step = base / 16;
+        return base + (n - base).div_ceil(step) * step;
+    }
+    n.next_multiple_of(4096)
+}
+
+/// Bytes per chain of the kernel's shard tables (`Chain<KernelBytes>`:
+/// a pointer and two u32).
+const KERNEL_CHAIN_BYTES: u64 = 16;
+
 struct Mem {
     exact: f64,
     kmalloc: f64,
+    kernel: f64,
     delta: u64,
     tombs: u64,
     max_chain: u32,
@@ -51,9 +76,11 @@ fn memory(f: &VecFilter) -> Mem {
     let p = f.params();
     let table = (p.chain_count() * std::mem::size_of::<Chain<VecBytes>>()) as u64;
     let (mut km, mut delta, mut tombs, mut max_chain) = (table, 0u64, 0u64, 0u32);
+    let mut kernel = p.chain_count() as u64 * KERNEL_CHAIN_BYTES;
     for i in 0..p.chain_count() {
         let c = f.chain(i).unwrap();
         km += kmalloc_size(c.memory_bytes()) as u64;
+        kernel += kernel_class(c.storage().as_slice().len()) as u64;
         let (_, d, t) = c.parts();
         delta += u64::from(d);
         tombs += u64::from(t);
@@ -63,6 +90,7 @@ fn memory(f: &VecFilter) -> Mem {
     Mem {
         exact: f.memory_bytes() as f64 / e,
         kmalloc: km as f64 / e,
+        kernel: kernel as f64 / e,
         delta,
         tombs,
         max_chain,
@@ -72,9 +100,10 @@ fn memory(f: &VecFilter) -> Mem {
 fn print_mem(what: &str, f: &VecFilter) {
     let m = memory(f);
     println!(
-        "  {what:<34} {:>10} entries  {:.3} B/entry  (kmalloc'd chains: {:.3} B/entry)  delta {} tombstones {} longest chain {}",
+        "  {what:<34} {:>10} entries  {:.3} B/entry  (kernel's size classes: {:.3}, plain kmalloc: {:.3})  delta {} tombstones {} longest chain {}",
         f.entries(),
         m.exact,
+        m.kernel,
         m.kmalloc,
         m.delta,
         m.tombs,
@@ -168,14 +197,49 @@ fn baseline(log2: u32, p: &FpParams) {
     println!("    remove (half)                    {remove}");
 }
 
+/// What the filter stores for block `b`: the block number, or its slot.
+struct Values(Option<(u32, livedfs_format::geometry::FpSlots)>);
+
+impl Values {
+    fn new(log2: u32) -> Self {
+        let algo = match std::env::var("LIVEDFS_BENCH_SLOTS").as_deref() {
+            Ok("sha256") => FingerprintAlgo::Sha256,
+            Ok("md5") => FingerprintAlgo::Md5,
+            _ => return Self(None),
+        };
+        let geo = Geometry::new(&GeometryParams {
+            block_size: 4096,
+            device_blocks: 1u64 << log2,
+            inodes_per_group: 8192,
+            fp_algo: algo,
+            fp_at_end: false,
+            sparse_super: true,
+        })
+        .expect("geometry");
+        Self(Some((geo.groups_end, geo.fp_slots())))
+    }
+
+    fn count(&self, n: u64) -> u64 {
+        self.0.map_or(n, |(_, s)| s.count())
+    }
+
+    fn of(&self, b: u64) -> u32 {
+        match self.0 {
+            None => b as u32,
+            Some((end, s)) => s.slot_of((b % u64::from(end)) as u32).expect("slot"),
+        }
+    }
+}
+
 fn run(log2: u32, r: u32, merge: Option<(u32, u32)>) {
     let n = 1u64 << log2;
-    let mut p = FpParams::with_false_candidate_bits(n, r).unwrap();
+    let vals = Values::new(log2);
+    let mut p = FpParams::for_volume_with(n, vals.count(n), r).unwrap();
     if let Some((min, shift)) = merge {
         p = p.with_merge(min, shift).unwrap();
     }
     println!(
-        "R = {r}: B = 2^{log2} blocks, n = {} index bits ({} chains), k = {} bucket bits, {} block bits; \
+        "R = {r}: B = 2^{log2} blocks, n = {} index bits ({} chains), k = {} bucket bits, {} value bits; \
          merge after max({}, base >> {}) pending updates",
         p.index_bits(),
         p.chain_count(),
@@ -188,7 +252,7 @@ fn run(log2: u32, r: u32, merge: Option<(u32, u32)>) {
 
     let t = start();
     for b in 0..n {
-        f.insert(&random_fp(b), b as u32).unwrap();
+        f.insert(&random_fp(b), vals.of(b)).unwrap();
     }
     println!("  insert                             {}", ns(t, n));
     print_mem("after inserts", &f);
@@ -206,7 +270,7 @@ fn run(log2: u32, r: u32, merge: Option<(u32, u32)>) {
         let b = splitmix(j ^ 0x5555) % n;
         for c in f.candidates(&random_fp(b)) {
             cands += 1;
-            found += u64::from(c == b as u32);
+            found += u64::from(c == vals.of(b));
         }
     }
     let present_ns = ns(t, lookups);
@@ -236,23 +300,23 @@ fn run(log2: u32, r: u32, merge: Option<(u32, u32)>) {
     // Remove half.
     let t = start();
     for b in (0..n).step_by(2) {
-        f.remove(&random_fp(b), b as u32).unwrap();
+        f.remove(&random_fp(b), vals.of(b)).unwrap();
     }
     println!("  remove (half)                      {}", ns(t, n / 2));
     print_mem("after removing half", &f);
     for b in (0..n).step_by(4096) {
-        assert_eq!(f.contains(&random_fp(b), b as u32), b % 2 == 1);
+        assert_eq!(f.contains(&random_fp(b), vals.of(b)), b % 2 == 1);
     }
 
     // Re-insert them: a steady state of updates on a full filter.
     let t = start();
     for b in (0..n).step_by(2) {
-        f.insert(&random_fp(b), b as u32).unwrap();
+        f.insert(&random_fp(b), vals.of(b)).unwrap();
     }
     println!("  insert (refill the half)           {}", ns(t, n / 2));
     print_mem("after refilling", &f);
     drop(f);
-    if log2 <= 24 {
+    if log2 <= 24 && vals.0.is_none() {
         baseline(log2, &p);
     }
     println!(

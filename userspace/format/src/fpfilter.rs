@@ -194,8 +194,6 @@ pub trait ChainTable<S: Bytes>: Sized {
 pub enum FilterError {
     /// Memory could not be allocated.
     AllocFailed,
-    /// `insert`: the (fingerprint, block) pair is already present.
-    Duplicate,
     /// `remove`: the (fingerprint, block) pair is not present.
     Missing,
     /// A block number >= the volume's block count, or a bucket key wider
@@ -252,8 +250,26 @@ impl FpParams {
         Self::new(blocks, f.index_bits, f.bucket_bits)
     }
 
+    /// Parameters for a volume of `blocks` blocks whose filter stores
+    /// values below `values` instead of block numbers (the kernel stores
+    /// fingerprint-store slots, [`crate::geometry::FpSlots`]): the key
+    /// widths follow the block count (as [`for_blocks`](Self::for_blocks):
+    /// the false-candidate rate is per fingerprint stored), the stored
+    /// value's width follows `values`.
+    pub fn for_volume(blocks: u64, values: u64) -> Result<Self, FilterError> {
+        Self::for_volume_with(blocks, values, FALSE_CANDIDATE_BITS)
+    }
+
+    /// [`for_volume`](Self::for_volume) with a false-candidate rate near
+    /// 2^-`r` per lookup at full coverage.
+    pub fn for_volume_with(blocks: u64, values: u64, r: u32) -> Result<Self, FilterError> {
+        let f = FilterParams::for_blocks_with(blocks, r);
+        Self::new(values, f.index_bits, f.bucket_bits)
+    }
+
     /// Explicit key widths: `index_bits` (n) in 0..=24, `bucket_bits` (k)
-    /// in 1..=32, `blocks` (B) in 1..=2^32; block numbers must be < B.
+    /// in 1..=32, `blocks` (B) in 1..=2^32; stored values ("block
+    /// numbers", whatever the caller stores) must be < B.
     pub fn new(blocks: u64, index_bits: u32, bucket_bits: u32) -> Result<Self, FilterError> {
         if index_bits > 24 || bucket_bits == 0 || bucket_bits > 32 {
             return Err(FilterError::BadParams);
@@ -896,12 +912,24 @@ impl Layout {
         }
     }
 
-    /// The base entry (bucket key `q`, `block`), tombstoned or not.
-    fn base_find(&self, buf: &[u8], p: &FpParams, q: u32, block: u32) -> Option<u32> {
+    /// A base entry (bucket key `q`, `block`) that is tombstoned
+    /// (`removed`) or live (`!removed`): its index and where its tombstone
+    /// is (`Ok`) or would go (`Err`). The base may hold equal entries.
+    fn base_find(
+        &self,
+        buf: &[u8],
+        p: &FpParams,
+        q: u32,
+        block: u32,
+        removed: bool,
+    ) -> Option<(u32, Result<u32, u32>)> {
         let mut s = self.scan(buf, q);
         while let Some(idx) = s.next(self, buf) {
             if self.block(buf, p.block_bits, idx) == block {
-                return Some(idx);
+                let t = self.tomb_search(buf, idx);
+                if t.is_ok() == removed {
+                    return Some((idx, t));
+                }
             }
         }
         None
@@ -1273,10 +1301,8 @@ impl<S: Bytes> Chain<S> {
         let Some(lay) = Layout::read(buf, p) else {
             return false;
         };
-        if let Some(i) = lay.base_find(buf, p, bucket, block) {
-            if lay.tomb_search(buf, i).is_err() {
-                return true;
-            }
+        if lay.base_find(buf, p, bucket, block, false).is_some() {
+            return true;
         }
         let di = lay.delta_lower_bound(buf, v);
         di < lay.d && lay.delta(buf, di) == v
@@ -1296,27 +1322,19 @@ impl<S: Bytes> Chain<S> {
         }
     }
 
-    /// Stores (bucket, block). Errors: [`FilterError::Duplicate`] if the
-    /// pair is present, [`FilterError::OutOfRange`], and
+    /// Stores one more (bucket, block) pair (a chain is a multiset: a
+    /// present pair gains a copy). Errors: [`FilterError::OutOfRange`] and
     /// [`FilterError::AllocFailed`], after which the chain is unchanged.
     pub fn insert(&mut self, p: &FpParams, bucket: u32, block: u32) -> Result<(), FilterError> {
         let v = p.check(bucket, block)?;
         let lay = self.layout(p)?;
         let buf = self.buf.as_slice();
-        if let Some(i) = lay.base_find(buf, p, bucket, block) {
-            return match lay.tomb_search(buf, i) {
-                // Removed earlier: revive it.
-                Ok(ti) => {
-                    self.untomb(lay, ti);
-                    Ok(())
-                }
-                Err(_) => Err(FilterError::Duplicate),
-            };
+        if let Some((_, Ok(ti))) = lay.base_find(buf, p, bucket, block, true) {
+            // Removed earlier: revive it.
+            self.untomb(lay, ti);
+            return Ok(());
         }
         let di = lay.delta_lower_bound(buf, v);
-        if di < lay.d && lay.delta(buf, di) == v {
-            return Err(FilterError::Duplicate);
-        }
         let full = lay.d >= u32::from(u16::MAX);
         if full || lay.d.saturating_add(lay.t) >= p.threshold(lay.m) {
             match self.rebuild(p, lay, None, Some(v)) {
@@ -1341,8 +1359,8 @@ impl<S: Bytes> Chain<S> {
         Ok(())
     }
 
-    /// Forgets (bucket, block). Errors: [`FilterError::Missing`] if the pair
-    /// is not stored, [`FilterError::OutOfRange`], and
+    /// Forgets one copy of (bucket, block). Errors: [`FilterError::Missing`]
+    /// if the pair is not stored, [`FilterError::OutOfRange`], and
     /// [`FilterError::AllocFailed`] (a tombstone may need a few bytes),
     /// after which the chain is unchanged.
     pub fn remove(&mut self, p: &FpParams, bucket: u32, block: u32) -> Result<(), FilterError> {
@@ -1367,10 +1385,7 @@ impl<S: Bytes> Chain<S> {
             .write_header(buf);
             return Ok(());
         }
-        let Some(i) = lay.base_find(buf, p, bucket, block) else {
-            return Err(FilterError::Missing);
-        };
-        let Err(ti) = lay.tomb_search(buf, i) else {
+        let Some((i, Err(ti))) = lay.base_find(buf, p, bucket, block, false) else {
             return Err(FilterError::Missing);
         };
         if lay.live() <= 1 {
@@ -1415,9 +1430,10 @@ impl<S: Bytes> Chain<S> {
     }
 
     /// Checks that the chain's bytes are self-consistent for `p`: header,
-    /// lengths, every key and block in range, base and delta strictly
-    /// ascending, tombstones ascending and in range, no delta entry equal
-    /// to a base entry.
+    /// lengths, every key and block in range, base and delta ascending
+    /// (equal entries allowed), tombstones strictly ascending and in range,
+    /// no delta entry equal to a tombstoned base entry (an insert revives
+    /// that one instead).
     pub fn validate(&self, p: &FpParams) -> Result<(), FilterError> {
         let buf = self.buf.as_slice();
         if buf.is_empty() {
@@ -1434,7 +1450,7 @@ impl<S: Bytes> Chain<S> {
         if lay.m == 0 && (lay.t != 0 || lay.l != 0) {
             return bad;
         }
-        // Base: exactly m one bits, entries strictly ascending.
+        // Base: exactly m one bits, entries ascending.
         let ones: usize = (0..lay.hbits)
             .filter(|&i| bit_set(buf, HDR_BITS.saturating_add(i)))
             .count();
@@ -1445,7 +1461,7 @@ impl<S: Bytes> Chain<S> {
         let mut prev: Option<u64> = None;
         let mut n = 0u32;
         for v in all.by_ref() {
-            if prev.is_some_and(|x| x >= v) || (v & mask(p.block_bits)) >= p.blocks {
+            if prev.is_some_and(|x| x > v) || (v & mask(p.block_bits)) >= p.blocks {
                 return bad;
             }
             prev = Some(v);
@@ -1494,10 +1510,13 @@ impl<S: Bytes> Chain<S> {
             let v = lay.delta(buf, i);
             let q = shr64(v, p.block_bits);
             let block = v & mask(p.block_bits);
-            if q > mask(p.bucket_bits) || block >= p.blocks || prev_d.is_some_and(|y| y >= v) {
+            if q > mask(p.bucket_bits) || block >= p.blocks || prev_d.is_some_and(|y| y > v) {
                 return bad;
             }
-            if lay.base_find(buf, p, q as u32, block as u32).is_some() {
+            if lay
+                .base_find(buf, p, q as u32, block as u32, true)
+                .is_some()
+            {
                 return bad;
             }
             prev_d = Some(v);
@@ -1592,7 +1611,7 @@ fn alloc_chain<S: Bytes>(p: &FpParams, count: u32) -> Result<(S, Layout), Filter
     Ok((s, lay))
 }
 
-/// Writes strictly ascending values `(bucket_key << b) | block` into a
+/// Writes ascending values `(bucket_key << b) | block` (repeats allowed) into a
 /// buffer from [`alloc_chain`], checking everything it is given.
 struct Encoder<'b> {
     buf: &'b mut [u8],
@@ -1652,7 +1671,7 @@ impl<'b> Encoder<'b> {
         if hi >= self.dir_next {
             self.samples(hi);
         }
-        self.bad |= (self.i > 0 && self.prev >= v)
+        self.bad |= (self.i > 0 && self.prev > v)
             | (q > self.qmax)
             | (block >= self.blocks)
             | (pos >= self.hbits)

@@ -171,3 +171,71 @@ pub fn init_block(
     block.fill(0);
     set_checksum(block, group, j, seed, crc)
 }
+
+/// A set of entry indexes of one store block (a 4 KiB block holds at most
+/// 204 entries, of the smallest size: MD5's 20 bytes; the set holds 256).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EntrySet([u64; 4]);
+
+impl EntrySet {
+    /// Adds entry `e`; false (and nothing added) if `e` >= 256.
+    pub fn insert(&mut self, e: u32) -> bool {
+        let Some(w) = self.0.get_mut((e / 64) as usize) else {
+            return false;
+        };
+        *w |= 1u64 << (e % 64);
+        true
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+
+    /// The entries, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0u32..256).filter(|&e| {
+            self.0
+                .get((e / 64) as usize)
+                .is_some_and(|w| w & (1u64 << (e % 64)) != 0)
+        })
+    }
+}
+
+/// The entries of store block `block` (its first `entries` entries of
+/// `entry_size` bytes) that hold fingerprint `fp` with a reference count
+/// a new reference may still go to: in use and below [`REFCOUNT_MAX`].
+///
+/// This is how a fingerprint-filter candidate is confirmed: the filter
+/// names a slot of store blocks ([`crate::geometry::FpSlots`]), and each
+/// of them is scanned. Entries past the block's end or past 256 are not
+/// looked at; the first 8 bytes are compared first (fingerprints are
+/// random, so nearly every other entry differs there).
+pub fn entries_holding(block: &[u8], entries: u32, entry_size: usize, fp: &[u8]) -> EntrySet {
+    let mut set = EntrySet::default();
+    let fs = fp.len();
+    let (Some(head), Some(count_end)) = (fp.first_chunk::<8>(), fs.checked_add(4)) else {
+        return set;
+    };
+    if entry_size < count_end {
+        return set;
+    }
+    let mut off = 0usize;
+    for e in 0..entries.min(256) {
+        let Some(ent) = block.get(off..off.saturating_add(entry_size)) else {
+            break;
+        };
+        off = off.saturating_add(entry_size);
+        if ent.first_chunk::<8>() != Some(head) || ent.get(..fs) != Some(fp) {
+            continue;
+        }
+        let count = ent
+            .get(fs..count_end)
+            .and_then(|c| c.first_chunk::<4>())
+            .map_or(0, |c| u32::from_le_bytes(*c));
+        if count != 0 && count < REFCOUNT_MAX {
+            set.insert(e);
+        }
+    }
+    set
+}

@@ -84,6 +84,81 @@ pub struct Geometry {
     _sealed: (),
 }
 
+/// Store entries a fingerprint-filter slot covers, at least (see
+/// [`FpSlots`]).
+pub const FP_SLOT_ENTRIES: u32 = 256;
+
+/// The fingerprint filter's values: slots of the fingerprint stores.
+///
+/// The filter does not remember which block holds a fingerprint, only
+/// which *slot* does: a run of [`span`](Self::span) consecutive store
+/// blocks of one group (the fewest holding [`FP_SLOT_ENTRIES`] entries, so
+/// about 256 to 400 entries). A lookup reads the slot's store blocks (a few
+/// KiB, usually cached: the first access to a group's store prefetches all
+/// of it) and compares the fingerprint with each live entry; the match's
+/// position gives the block. A slot number takes about 8 bits fewer than a
+/// block number, which is about one byte of memory per stored block.
+///
+/// Slot `s` is store blocks `(s % per_group) * span ..` (at most `span`,
+/// within the store) of group `s / per_group`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FpSlots {
+    first_data_block: u32,
+    groups_end: u32,
+    blocks_per_group: u32,
+    entries_per_block: u32,
+    store_blocks: u32,
+    span: u32,
+    per_group: u32,
+    groups: u32,
+}
+
+impl FpSlots {
+    /// Store blocks per slot.
+    pub fn span(&self) -> u32 {
+        self.span
+    }
+
+    /// Slots per group.
+    pub fn per_group(&self) -> u32 {
+        self.per_group
+    }
+
+    /// Slots of the volume: every slot number is below this.
+    pub fn count(&self) -> u64 {
+        u64::from(self.per_group).saturating_mul(u64::from(self.groups))
+    }
+
+    /// The slot holding block `b`'s store entry (`None` outside the groups).
+    pub fn slot_of(&self, b: u32) -> Option<u32> {
+        if b >= self.groups_end {
+            return None;
+        }
+        let i = b.checked_sub(self.first_data_block)?;
+        let g = i.checked_div(self.blocks_per_group)?;
+        if g >= self.groups {
+            return None;
+        }
+        let j = i
+            .checked_rem(self.blocks_per_group)?
+            .checked_div(self.entries_per_block)?;
+        g.checked_mul(self.per_group)?
+            .checked_add(j.checked_div(self.span)?)
+    }
+
+    /// The store blocks of slot `s`: (group, first store block of the
+    /// group's store, number of store blocks); `None` past the last slot.
+    pub fn store_blocks(&self, s: u32) -> Option<(u32, u32, u32)> {
+        let g = s.checked_div(self.per_group)?;
+        if g >= self.groups {
+            return None;
+        }
+        let first = s.checked_rem(self.per_group)?.checked_mul(self.span)?;
+        let n = self.store_blocks.checked_sub(first)?.min(self.span);
+        (n > 0).then_some((g, first, n))
+    }
+}
+
 /// Where one group's structures are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupLayout {
@@ -680,6 +755,33 @@ impl Geometry {
             return Ok(None);
         }
         Ok(Some(to_u32(b, "block")?))
+    }
+
+    /// Where the fingerprint filter points: store blocks grouped into
+    /// slots (see [`FpSlots`]).
+    pub fn fp_slots(&self) -> FpSlots {
+        let per_block = self.fp_entries_per_block.max(1);
+        let span = div32(
+            FP_SLOT_ENTRIES.saturating_add(per_block.saturating_sub(1)),
+            per_block,
+        )
+        .clamp(1, self.fp_blocks_per_group.max(1));
+        let per_group = to_u32(
+            div_ceil(u64::from(self.fp_blocks_per_group), u64::from(span)),
+            "slot",
+        )
+        .unwrap_or(u32::MAX)
+        .max(1);
+        FpSlots {
+            first_data_block: self.first_data_block,
+            groups_end: self.groups_end,
+            blocks_per_group: self.blocks_per_group,
+            entries_per_block: per_block,
+            store_blocks: self.fp_blocks_per_group,
+            span,
+            per_group,
+            groups: self.group_count,
+        }
     }
 
     /// Whether `ino` is an inode number of this volume.

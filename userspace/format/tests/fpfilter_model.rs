@@ -4,7 +4,8 @@
 //! chains are re-encoded all the time. After every operation the touched
 //! chain must be self-consistent and hold no more pending updates than
 //! its merge threshold; at the end every chain must hold exactly the
-//! model's entries.
+//! model's entries. A filter is a multiset: a pair inserted twice is held
+//! twice (the kernel stores slots, several store entries to a slot).
 
 mod fpfilter_support;
 
@@ -13,13 +14,13 @@ use livedfs_format::filter::{FilterParams, FALSE_CANDIDATE_BITS};
 use livedfs_format::fpfilter::*;
 use livedfs_format::fpstore::Fingerprint;
 use proptest::prelude::*;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
-/// The model: (index key, bucket key) -> blocks, keyed with the reference
-/// bit arithmetic of `filter.rs`.
+/// The model: (index key, bucket key) -> blocks (sorted, with repeats),
+/// keyed with the reference bit arithmetic of `filter.rs`.
 #[derive(Default, Debug)]
 struct Model {
-    map: HashMap<(u32, u32), BTreeSet<u32>>,
+    map: HashMap<(u32, u32), Vec<u32>>,
     /// Pairs inserted and not removed (for ops that pick an existing one).
     live: Vec<([u8; 32], u32)>,
 }
@@ -34,6 +35,32 @@ impl Model {
     fn total(&self) -> u64 {
         self.map.values().map(|s| s.len() as u64).sum()
     }
+
+    fn count(&self, k: (u32, u32), block: u32) -> usize {
+        self.map
+            .get(&k)
+            .map_or(0, |s| s.iter().filter(|&&b| b == block).count())
+    }
+
+    fn add(&mut self, k: (u32, u32), block: u32) {
+        let s = self.map.entry(k).or_default();
+        let at = s.partition_point(|&b| b <= block);
+        s.insert(at, block);
+    }
+
+    /// Removes one copy; false if there was none.
+    fn remove_one(&mut self, k: (u32, u32), block: u32) -> bool {
+        let Some(s) = self.map.get_mut(&k) else {
+            return false;
+        };
+        match s.iter().position(|&b| b == block) {
+            Some(i) => {
+                s.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +68,7 @@ enum Op {
     /// Insert (fingerprint from a small pool, block).
     Insert(u32, u32, u32),
     /// Insert a live pair again, or its block under another fingerprint
-    /// with the same prefix: Duplicate.
+    /// with the same prefix: a second copy.
     InsertAgain(usize, u32),
     /// Remove (fingerprint, block), usually missing.
     Remove(u32, u32, u32),
@@ -110,7 +137,7 @@ fn check_all(f: &VecFilter, model: &Model) {
     let p = *f.params();
     let mut expect: Vec<Vec<(u32, u32)>> = vec![Vec::new(); p.chain_count()];
     for (&(i, q), blocks) in &model.map {
-        for &b in blocks {
+        for &b in blocks.iter() {
             expect[i as usize].push((q, b));
         }
     }
@@ -145,11 +172,9 @@ fn run(p: FpParams, ops: &[Op]) {
                 let r = f.insert(&x, block);
                 if u64::from(block) >= p.blocks() {
                     assert_eq!(r, Err(FilterError::OutOfRange));
-                } else if model.map.get(&k).is_some_and(|s| s.contains(&block)) {
-                    assert_eq!(r, Err(FilterError::Duplicate));
                 } else {
                     assert_eq!(r, Ok(()));
-                    model.map.entry(k).or_default().insert(block);
+                    model.add(k, block);
                     model.live.push((x, block));
                 }
                 check_chain(&f, k.0 as usize);
@@ -166,7 +191,9 @@ fn run(p: FpParams, ops: &[Op]) {
                     y[31] ^= 0xff;
                     y[20] ^= noise as u8;
                 }
-                assert_eq!(f.insert(&y, block), Err(FilterError::Duplicate));
+                assert_eq!(f.insert(&y, block), Ok(()));
+                model.add(key(&p, &y), block);
+                model.live.push((y, block));
                 check_chain(&f, key(&p, &x).0 as usize);
             }
             Op::Remove(which, noise, block) => {
@@ -175,12 +202,14 @@ fn run(p: FpParams, ops: &[Op]) {
                 let r = f.remove(&x, block);
                 if u64::from(block) >= p.blocks() {
                     assert_eq!(r, Err(FilterError::OutOfRange));
-                } else if model.map.get(&k).is_some_and(|s| s.contains(&block)) {
+                } else if model.remove_one(k, block) {
                     assert_eq!(r, Ok(()));
-                    model.map.get_mut(&k).unwrap().remove(&block);
-                    model
+                    let i = model
                         .live
-                        .retain(|(y, b)| !(key(&p, y) == k && *b == block));
+                        .iter()
+                        .position(|(y, b)| key(&p, y) == k && *b == block)
+                        .unwrap();
+                    model.live.swap_remove(i);
                 } else {
                     assert_eq!(r, Err(FilterError::Missing));
                 }
@@ -193,8 +222,13 @@ fn run(p: FpParams, ops: &[Op]) {
                 let (x, block) = model.live.swap_remove(i % model.live.len());
                 let k = key(&p, &x);
                 assert_eq!(f.remove(&x, block), Ok(()));
-                assert!(model.map.get_mut(&k).unwrap().remove(&block));
-                assert_eq!(f.remove(&x, block), Err(FilterError::Missing));
+                assert!(model.remove_one(k, block));
+                // Another copy of the pair (inserted twice) stays.
+                let left = model.count(k, block);
+                assert_eq!(f.contains(&x, block), left > 0);
+                if left == 0 {
+                    assert_eq!(f.remove(&x, block), Err(FilterError::Missing));
+                }
                 check_chain(&f, k.0 as usize);
             }
             Op::Lookup(which, noise) => {
@@ -202,11 +236,7 @@ fn run(p: FpParams, ops: &[Op]) {
                 let k = key(&p, &x);
                 let mut got: Vec<u32> = f.candidates(&x).collect();
                 got.sort();
-                let want: Vec<u32> = model
-                    .map
-                    .get(&k)
-                    .map(|s| s.iter().copied().collect())
-                    .unwrap_or_default();
+                let want: Vec<u32> = model.map.get(&k).cloned().unwrap_or_default();
                 assert_eq!(got, want);
                 for &b in &want {
                     assert!(f.contains(&x, b));
@@ -244,8 +274,8 @@ proptest! {
     }
 
     /// The chain API directly: bucket keys past k bits are out of range,
-    /// and candidates come back in ascending block order within the base
-    /// and within the delta.
+    /// a pair inserted n times is held n times, and candidates come back
+    /// in ascending block order within the base and within the delta.
     #[test]
     fn chain_api(
         k in 1u32..=32,
@@ -254,7 +284,7 @@ proptest! {
     ) {
         let p = FpParams::new(b, 0, k).unwrap().with_merge(3, 2).unwrap();
         let mut c: Chain<VecBytes> = Chain::new();
-        let mut model: BTreeSet<(u32, u32)> = BTreeSet::new();
+        let mut model: BTreeMap<(u32, u32), usize> = BTreeMap::new();
         let kmask = if k == 32 { u32::MAX } else { (1 << k) - 1 };
         // Few distinct keys (many candidates per key), clustered at both
         // ends and in the middle of the key space (long runs of empty
@@ -272,30 +302,39 @@ proptest! {
             let r = c.insert(&p, q, block);
             if (k < 32 && q > kmask) || u64::from(block) >= b {
                 prop_assert_eq!(r, Err(FilterError::OutOfRange));
-            } else if !model.insert((q, block)) {
-                prop_assert_eq!(r, Err(FilterError::Duplicate));
             } else {
                 prop_assert_eq!(r, Ok(()));
+                *model.entry((q, block)).or_default() += 1;
             }
             c.validate(&p).unwrap();
         }
+        let expand = |m: &BTreeMap<(u32, u32), usize>| -> Vec<(u32, u32)> {
+            m.iter().flat_map(|(&e, &n)| std::iter::repeat_n(e, n)).collect()
+        };
         let got: Vec<(u32, u32)> = c.entries(&p).collect();
-        let want: Vec<(u32, u32)> = model.iter().copied().collect();
-        prop_assert_eq!(got, want);
+        prop_assert_eq!(got, expand(&model));
         for i in 0..7u32 {
             let q = pool(i);
             let mut got: Vec<u32> = c.candidates(&p, q).collect();
             got.sort();
-            got.dedup();
-            let want: Vec<u32> = model.range((q, 0)..=(q, u32::MAX)).map(|e| e.1).collect();
+            let want: Vec<u32> = expand(&model)
+                .into_iter()
+                .filter(|e| e.0 == q)
+                .map(|e| e.1)
+                .collect();
             prop_assert_eq!(got, want);
         }
         // Remove everything, in an order unrelated to the insertions.
-        let mut all: Vec<(u32, u32)> = model.iter().copied().collect();
+        let mut all: Vec<(u32, u32)> = expand(&model);
         all.sort_by_key(|&(q, b)| (b.wrapping_mul(2654435761), q));
         for (q, block) in all {
             prop_assert_eq!(c.remove(&p, q, block), Ok(()));
-            prop_assert_eq!(c.remove(&p, q, block), Err(FilterError::Missing));
+            let n = model.get_mut(&(q, block)).unwrap();
+            *n -= 1;
+            prop_assert_eq!(c.contains(&p, q, block), *n > 0);
+            if *n == 0 {
+                prop_assert_eq!(c.remove(&p, q, block), Err(FilterError::Missing));
+            }
             c.validate(&p).unwrap();
         }
         prop_assert!(c.is_empty());
@@ -373,9 +412,20 @@ fn full_volume() {
     assert_eq!(f.entries(), u64::from(blocks));
     for b in 0..blocks {
         let x = random_fp(u64::from(b));
-        assert!(f.candidates(&x).any(|c| c == b), "block {b}");
-        assert_eq!(f.insert(&x, b), Err(FilterError::Duplicate));
+        assert_eq!(f.candidates(&x).filter(|&c| c == b).count(), 1, "block {b}");
     }
+    // A second copy of every 16th pair, then gone again.
+    for b in (0..blocks).step_by(16) {
+        f.insert(&random_fp(u64::from(b)), b).unwrap();
+    }
+    assert_eq!(f.entries(), u64::from(blocks + blocks / 16));
+    for b in (0..blocks).step_by(16) {
+        let x = random_fp(u64::from(b));
+        assert_eq!(f.candidates(&x).filter(|&c| c == b).count(), 2, "block {b}");
+        f.remove(&x, b).unwrap();
+        assert!(f.contains(&x, b));
+    }
+    assert_eq!(f.entries(), u64::from(blocks));
     f.compact().unwrap();
     let per_entry = f.memory_bytes() as f64 / f.entries() as f64;
     // 16 bits of block, 15 + ~2 bits of key, and the table.

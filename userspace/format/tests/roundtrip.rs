@@ -879,3 +879,40 @@ fn fp_write_entry_is_all_or_nothing() {
     }
     fpstore::write_entry(&mut blk, 1024 - 36, &fp, 1).unwrap();
 }
+
+proptest! {
+    /// `entries_holding` finds exactly the entries a plain decode of every
+    /// entry says hold the fingerprint with a count in 1..REFCOUNT_MAX.
+    #[test]
+    fn entries_holding_matches_a_plain_decode(
+        algo in prop::sample::select(ALGOS.to_vec()),
+        bs in prop::sample::select(BLOCK_SIZES.to_vec()),
+        picks in prop::collection::vec((0u32..300, 0u8..4, prop_oneof![Just(0u32), Just(1), Just(7), Just(u32::MAX - 1), Just(u32::MAX)]), 0..60),
+        want_pick in 0u8..4,
+    ) {
+        let fs = usize::from(algo.size());
+        let es = fs + 4;
+        let entries = ((bs as usize - 4) / es) as u32;
+        // Four fingerprints: 0 and 1 differ only past byte 8, 2 only in
+        // byte 0, 3 is unrelated.
+        let mut fps = [[0x5Au8; 32]; 4];
+        fps[1][fs - 1] ^= 1;
+        fps[2][0] ^= 0x80;
+        fps[3] = [0xC3; 32];
+        let mut block = vec![0u8; bs as usize];
+        for &(e, which, count) in &picks {
+            if e < entries {
+                fpstore::write_entry(&mut block, e as usize * es, &fps[which as usize][..fs], count).unwrap();
+            }
+        }
+        let fp = &fps[want_pick as usize][..fs];
+        let got: Vec<u32> = fpstore::entries_holding(&block, entries, es, fp).iter().collect();
+        let want: Vec<u32> = (0..entries)
+            .filter(|&e| {
+                let x = fpstore::read_entry(&block, e as usize * es, fs).unwrap();
+                x.fingerprint.as_slice() == fp && x.refcount != 0 && x.refcount < fpstore::REFCOUNT_MAX
+            })
+            .collect();
+        prop_assert_eq!(got, want);
+    }
+}

@@ -161,6 +161,7 @@ pub fn assert_disjoint(mut v: Vec<Extent>) {
 /// Checks every invariant of one group of `geo`.
 pub fn check_group(geo: &Geometry, g: u32) {
     let l = geo.group(g).expect("group in range");
+    check_slots_of_group(geo, g);
     let bpg = u64::from(geo.blocks_per_group);
     let first = u64::from(geo.first_data_block) + u64::from(g) * bpg;
     assert_eq!(u64::from(l.first), first, "group {g} first block");
@@ -372,6 +373,60 @@ pub fn check_geometry(geo: &Geometry, extra: &[u32]) {
     assert_eq!(Geometry::from_superblock(&sb).as_ref(), Ok(geo));
     for g in sample_groups(geo, extra) {
         check_group(geo, g);
+    }
+}
+
+/// The filter's slots over group `g`'s store: they partition it in order,
+/// each of `span` store blocks (the last one possibly fewer) holding at
+/// least `FP_SLOT_ENTRIES` entries unless the whole store holds fewer, and
+/// every block's entry is in its slot's store blocks.
+pub fn check_slots_of_group(geo: &Geometry, g: u32) {
+    use livedfs_format::geometry::FP_SLOT_ENTRIES;
+    let s = geo.fp_slots();
+    let span = s.span();
+    assert!(span >= 1 && span <= geo.fp_blocks_per_group);
+    assert!(
+        span * geo.fp_entries_per_block >= FP_SLOT_ENTRIES || span == geo.fp_blocks_per_group,
+        "span {span}"
+    );
+    assert!(
+        span == 1 || (span - 1) * geo.fp_entries_per_block < FP_SLOT_ENTRIES,
+        "span too wide"
+    );
+    assert_eq!(s.per_group(), geo.fp_blocks_per_group.div_ceil(span));
+    assert_eq!(
+        s.count(),
+        u64::from(s.per_group()) * u64::from(geo.group_count)
+    );
+    let mut next = 0u32;
+    for i in 0..s.per_group() {
+        let slot = g * s.per_group() + i;
+        let (sg, first, n) = s.store_blocks(slot).expect("slot in range");
+        assert_eq!((sg, first), (g, next));
+        assert!(n >= 1 && n <= span);
+        next += n;
+    }
+    assert_eq!(next, geo.fp_blocks_per_group);
+    assert!(s
+        .store_blocks(u32::try_from(s.count()).unwrap_or(u32::MAX))
+        .is_none());
+    let l = geo.group(g).expect("group");
+    let mut probes = vec![l.first, l.end - 1, l.data_start.min(l.end - 1)];
+    probes.extend((0..8u32).map(|k| l.first + (l.end - l.first) / 8 * k));
+    for b in probes {
+        let slot = s.slot_of(b).expect("block in a group");
+        assert!(u64::from(slot) < s.count());
+        let (sg, first, n) = s.store_blocks(slot).expect("slot");
+        assert_eq!(sg, g);
+        let (blk, _) = geo.fp_entry_location(b).expect("entry");
+        assert!(
+            blk >= l.fp_store + first && blk < l.fp_store + first + n,
+            "block {b}"
+        );
+    }
+    assert_eq!(s.slot_of(geo.groups_end), None);
+    if geo.first_data_block > 0 {
+        assert_eq!(s.slot_of(0), None);
     }
 }
 
