@@ -79,7 +79,7 @@ pub fn find_zero_from(map: &[u8], goal: usize, end: usize) -> Option<usize> {
 }
 
 /// Number of set bits in `0..n`; bits past the end of the map count as
-/// set, as [`test`] reads them.
+/// set, as [`test()`] reads them.
 pub fn count_set(map: &[u8], n: usize) -> usize {
     let past = n.saturating_sub(bits_in(map));
     let n = n.min(bits_in(map));

@@ -2,60 +2,67 @@
 //!
 //! # What it is
 //!
-//! A multimap from a fingerprint's first `n + k` bits to block numbers: the
-//! first `n` bits (index key) pick one of `2^n` [`Chain`]s, the next `k`
-//! (bucket key) are stored in the chain with the block number.
-//! [`insert`](Chain::insert) stores a (fingerprint, block) pair,
-//! [`remove`](Chain::remove) forgets exactly that pair, and
-//! [`candidates`](Chain::candidates) returns every block stored under a
-//! fingerprint's (index key, bucket key): possibly several, some of them
-//! false candidates (other fingerprints with the same `n + k` prefix bits)
-//! that the caller rules out against the full fingerprint in the
-//! fingerprint store. The filter knows only prefixes, so a pair is
-//! (index key, bucket key, block): inserting a present pair is
-//! [`FilterError::Duplicate`] (even from a fingerprint that differs past
-//! `n + k` bits: a block has one fingerprint), removing an absent one is
-//! [`FilterError::Missing`].
+//! A multiset of (fingerprint prefix, value) pairs: the first `n` bits of
+//! a fingerprint (index key) pick one of `2^n` [`Chain`]s, the next `k`
+//! (bucket key) are stored in the chain with the value. The value is the
+//! caller's and the code calls it "block": userspace tests store block
+//! numbers; the kernel stores the fingerprint-store *slot* holding the
+//! block's entry ([`crate::geometry::FpSlots`]: 3 store blocks, 339
+//! entries, for SHA-256 on 4 KiB blocks), about 8 bits shorter than a
+//! block number, and confirms a candidate slot by scanning its entries for
+//! the full fingerprint ([`crate::fpstore::entries_holding`]).
+//!
+//! [`insert`](Chain::insert) adds one (fingerprint, block) pair; a pair
+//! already present gains a second copy (two blocks of one slot can share
+//! a prefix, and the filter must keep one entry per store entry so that
+//! removing either leaves the other). [`remove`](Chain::remove) takes one
+//! copy away ([`FilterError::Missing`] if there is none), and
+//! [`candidates`](Chain::candidates) returns every value stored under a
+//! fingerprint's (index key, bucket key), once per copy: possibly several,
+//! some of them false candidates (other fingerprints with the same `n + k`
+//! prefix bits) that the caller rules out against the full fingerprint in
+//! the fingerprint store. The filter knows only prefixes, so a pair is
+//! (index key, bucket key, block) whatever the bits past `n + k`.
 //!
 //! # Parameters and the memory budget
 //!
-//! For a volume of B blocks, a block number takes `b = ceil(log2 B)` bits;
-//! `n` is [`FilterParams::for_blocks`]'s (chains of about 2^9 entries at
-//! full coverage) and `k = b + R - n`, so that an absent fingerprint meets
-//! about `entries / 2^(n+k)` = 2^-R false candidates per lookup at full
-//! coverage. R is [`FALSE_CANDIDATE_BITS`] (15, the paper's rate) unless
-//! chosen with [`FpParams::with_false_candidate_bits`]: every bit of R
-//! costs one bit per entry. The paper stores each entry as a 24-bit bucket
-//! key and a 32-bit block: 7 bytes. Here a chain's keys are sorted and
-//! Elias-Fano coded, which takes `log2(2^k / m) + ~2` bits per key for `m`
-//! keys (R + 2 at full coverage; any code needs R + 1.44), and block
-//! numbers take `b` bits, so an entry costs about `R + 2 + b` bits plus a
-//! per-chain overhead (9-byte header, directory, rounding, and the chain's
-//! storage handle in the table: about 0.07 byte per entry).
+//! For a volume of B blocks whose filter stores values below V, a value
+//! takes `b = ceil(log2 V)` bits (V = B for block numbers; the kernel's
+//! slots: V = 794624 for 1 TiB, b = 20 where a block number takes 28). `n`
+//! is [`FilterParams::for_blocks`]'s (chains of about 2^9 entries at full
+//! coverage) and `k = ceil(log2 B) + R - n`, so that an absent fingerprint
+//! meets about `entries / 2^(n+k)` = 2^-R false candidates per lookup at
+//! full coverage ([`FpParams::for_volume`]). R is [`FALSE_CANDIDATE_BITS`]
+//! (15, the paper's rate) unless chosen with
+//! [`FpParams::for_volume_with`]: every bit of R costs one bit per entry.
+//! The paper stores each entry as a 24-bit bucket key and a 32-bit block:
+//! 7 bytes. Here a chain's keys are sorted and Elias-Fano coded, which
+//! takes `log2(2^k / m) + ~2` bits per key for `m` keys (R + 2 at full
+//! coverage; any code needs R + 1.44), and values take `b` bits, so an
+//! entry costs about `R + 2 + b` bits plus a per-chain overhead (9-byte
+//! header, directory, rounding, and the chain's storage handle in the
+//! table: about 0.07 byte per entry). A partly filled volume costs more
+//! per entry: one more key bit each time the coverage halves.
 //!
-//! Measured by `examples/filter_bench.rs` (B = 2^24 blocks, 2^24 random
-//! SHA-256-like fingerprints, one per block, `Vec` storage of exact
-//! capacity; "live" is right after the inserts, with chains' pending
-//! updates; "compact" after [`Filter::compact`]):
+//! Measured by `examples/filter_bench.rs` (one SHA-256-like random
+//! fingerprint per block, full coverage; "compact" after
+//! [`Filter::compact`], "live" right after the inserts, with the chains'
+//! pending updates; "kernel" counts each buffer at the kernel module's
+//! size class, `rust/vfs/fpmem.rs`, and its 16-byte table slot):
 //!
-//! | R  | n, k   | bytes/entry compact | live  | false candidates/lookup, measured (predicted) |
-//! |----|--------|---------------------|-------|-----------------------------------------------|
-//! | 15 | 15, 24 | 5.207               | 5.273 | 2^-15.00 (2^-15.00)                           |
-//! | 12 | 15, 21 | 4.832               | 4.908 | 2^-12.03 (2^-12.00)                           |
-//! | 10 | 15, 19 | 4.582               | 4.663 | 2^-10.00 (2^-10.00)                           |
+//! | B, values stored        | R  | n, k, b    | compact | live  | kernel compact / live | false candidates/lookup (predicted) |
+//! |-------------------------|----|------------|---------|-------|-----------------------|-------------------------------------|
+//! | 2^28 (1 TiB), slots     | 15 | 19, 24, 20 | 4.707   | 4.786 | 4.816 / 4.877         | 2^-15.01 (2^-15.00)                 |
+//! | 2^24 (64 GiB), slots    | 15 | 15, 24, 16 | 4.207   | 4.266 | 4.311 / 4.378         | 2^-15.00 (2^-15.00)                 |
+//! | 2^24 (64 GiB), slots    | 12 | 15, 21, 16 | 3.832   | 3.900 | 3.887 / 3.967         | 2^-12.03 (2^-12.00)                 |
+//! | 2^24 (64 GiB), blocks   | 15 | 15, 24, 24 | 5.207   | 5.273 |                       | 2^-15.00 (2^-15.00)                 |
 //!
-//! Not measured at B = 2^28 (1 TiB of 4 KiB blocks): that run needs
-//! 2^28 fingerprints and a quarter of an hour of the shared machine. By
-//! the formula above each doubling of B adds one block-number bit per
-//! entry, so R = 15 should cost about 5.7 bytes per entry there.
-//!
-//! So against the paper's 7 bytes: 5.2 bytes at the paper's false-candidate
-//! rate (26 % less) for 2^24 blocks; at most 5 bytes needs R <= 12 for
-//! 2^24 blocks and R <= 9 or so for 2^28 (1 TiB of 4 KiB blocks: each
-//! doubling of the volume adds a bit per entry). A false candidate costs a
-//! fingerprint-store read that is usually cached (the store of the
-//! candidate's group), so R = 12 (one in 4096 lookups of a new block) is a
-//! reasonable default for memory-tight systems.
+//! So at the paper's false-candidate rate, 1 TiB of 4 KiB blocks costs
+//! 4.82 B per stored block in the kernel when full (the paper: 7 B; the
+//! same filter storing block numbers: 8 bits more, 5.8 B). With half the blocks
+//! removed (tombstones pending) the same run measured 5.24 B (kernel
+//! classes): the per-entry cost grows as the volume empties, the total
+//! shrinks.
 //!
 //! # Encoding of a chain
 //!

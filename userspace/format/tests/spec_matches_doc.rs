@@ -944,3 +944,54 @@ fn layout_example() {
         assert!(d.contains(s), "format.md example lost {s}");
     }
 }
+
+/// The filter-slot table is what `Geometry::fp_slots` computes.
+#[test]
+fn filter_slot_table() {
+    let d = doc();
+    let lines: Vec<&str> = d.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("| Block size | Algorithm | `E` |"))
+        .expect("filter slot table");
+    let mut n_rows = 0;
+    for l in lines[start + 2..].iter().take_while(|l| l.starts_with('|')) {
+        let c = cells(l);
+        let bs = parse_num(&c[0]).unwrap() as u32;
+        let algo = match c[1].trim() {
+            "sha256" => FingerprintAlgo::Sha256,
+            "md5" => FingerprintAlgo::Md5,
+            a => panic!("algorithm {a}"),
+        };
+        let g = Geometry::new(&params(bs, 1 << 24, bs * 2, algo, false, true)).unwrap();
+        let s = g.fp_slots();
+        let want = [
+            g.fp_entries_per_block,
+            g.fp_blocks_per_group,
+            s.span(),
+            s.per_group(),
+            s.span() * g.fp_entries_per_block,
+        ];
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(
+                parse_num(&c[i + 2]),
+                Some(u64::from(*w)),
+                "{l}: column {}",
+                i + 2
+            );
+        }
+        n_rows += 1;
+    }
+    assert_eq!(n_rows, 6);
+    let g = Geometry::new(&params(
+        4096,
+        1 << 28,
+        8192,
+        FingerprintAlgo::Sha256,
+        false,
+        true,
+    ))
+    .unwrap();
+    assert_eq!(g.fp_slots().count(), 794_624);
+    assert!(d.contains("8192 groups × 97 = 794624"));
+}
