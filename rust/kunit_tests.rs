@@ -224,7 +224,9 @@ fn filter_matches_model() -> TestResult {
     let slots = geo.fp_slots();
     let block_of = |slot: u32| -> Result<u32, &'static str> {
         let (g, first, _) = slots.store_blocks(slot).ok_or("slot")?;
-        Ok(g * geo.blocks_per_group + first * geo.fp_entries_per_block)
+        g.checked_mul(geo.blocks_per_group)
+            .and_then(|x| x.checked_add(first.checked_mul(geo.fp_entries_per_block)?))
+            .ok_or("block of a slot")
     };
     let p = FpParams::new(slots.count(), 6, 10).map_err(|_| "params")?;
     let f = crate::fpfilter::Filter::with_params(p, slots).map_err(|_| "filter")?;
@@ -249,18 +251,19 @@ fn filter_matches_model() -> TestResult {
     let fp = test_fp(N + 2)?;
     let b0 = block_of(7)?;
     f.insert(&fp, b0).map_err(|_| "insert")?;
-    f.insert(&fp, b0 + 1).map_err(|_| "insert")?;
+    let b1 = b0.checked_add(1).ok_or("block")?;
+    f.insert(&fp, b1).map_err(|_| "insert")?;
     check(f.entries() == N / 2 + 2, "a slot's second entry was not counted")?;
     let cands = f.lock(&fp).map_err(|_| "lock")?.candidates().map_err(|_| "candidates")?;
     check(cands.len() == 1 && cands.first() == Some(&7), "one candidate slot")?;
     f.remove(&fp, b0).map_err(|_| "remove")?;
     let cands = f.lock(&fp).map_err(|_| "lock")?.candidates().map_err(|_| "candidates")?;
     check(cands.first() == Some(&7), "the slot's other entry was lost")?;
-    f.remove(&fp, b0 + 1).map_err(|_| "remove")?;
+    f.remove(&fp, b1).map_err(|_| "remove")?;
     check(f.lock(&fp).map_err(|_| "lock")?.candidates().map_err(|_| "candidates")?.is_empty(), "entry left")?;
     // Through the guard, as dedup does.
     let fp = test_fp(N + 1)?;
-    let last = geo.groups_end - 1;
+    let last = geo.groups_end.checked_sub(1).ok_or("no groups")?;
     let last_slot = slots.slot_of(last).ok_or("slot of the last block")?;
     let mut g = f.lock(&fp).map_err(|_| "lock")?;
     g.insert(last).map_err(|_| "guard insert")?;
