@@ -43,6 +43,7 @@ check "false candidates near 2^-15 per lookup ($FALSE)" test "$FALSE" -le 60
 check "umount" umount $M
 check "mount again (filter rebuilt from the stores)" mount -t livedfs "$VOL" $M
 stat_is filter_entries 393216
+echo "filter build at mount: $(cat $S/filter_build_ns) ns for 393216 entries"
 per_entry_at_most "rebuilt" 3900
 check "the copy still reads back as f0" cmp $M/f0 $M/g0
 check "delete f1, f2, f3" rm $M/f1 $M/f2 $M/f3
