@@ -38,8 +38,9 @@
 #             guest's RAM, for ext3 and the paper's Table 1 variants
 #             (livedfs-J, -S, -SJ, -all) plus livedfs-md5
 #   powercut  A4: power cut after N seconds of sequential writing, then the
-#             mount that replays the journal (guest) and a full fsck of a
-#             copy of the cut volume (host): e2fsck -fy vs fsck.livedfs -fy
+#             mount that replays the journal (guest), a full fsck of a
+#             copy of the cut volume (host): e2fsck -fy vs fsck.livedfs -fy,
+#             and the check boot runs of another copy: -p against e2fsck -p
 #   corpus    B1 space, B2 insert time, B3 read-back time one and four at a
 #             time, mount time and filter memory against data stored
 #             (tests/guest/eval-corpus.sh), on the corpus of
@@ -220,15 +221,16 @@ mkvol() {
     esac
 }
 
-# fsck_time VARIANT FILE TAG: time a full check of FILE with the variant's
-# checker (host), as a record.
+# fsck_time VARIANT FILE TAG [MODE]: time a check of FILE with the
+# variant's checker (host), as a record: MODE -fy (default: the full check)
+# or -p (what boot runs: journal replay, orphans, a check only if needed).
 fsck_time() {
-    local v=$1 f=$2 tag=$3 t0 rc=0 t
+    local v=$1 f=$2 tag=$3 mode=${4:--fy} t0 rc=0 t
     case $v in
-        ext3) t0=$(date +%s.%N); e2fsck -fy "$f" > "$out/logs/fsck-$tag.log" 2>&1 || rc=$?; t=$(elapsed "$t0") ;;
+        ext3) t0=$(date +%s.%N); e2fsck "$mode" "$f" > "$out/logs/fsck-$tag.log" 2>&1 || rc=$?; t=$(elapsed "$t0") ;;
         *)
             if [ -z "$FSCK" ]; then rec phase=fsck-$tag fs="$v" skipped=no_fsck.livedfs; return; fi
-            t0=$(date +%s.%N); "$FSCK" -fy "$f" > "$out/logs/fsck-$tag.log" 2>&1 || rc=$?; t=$(elapsed "$t0") ;;
+            t0=$(date +%s.%N); "$FSCK" "$mode" "$f" > "$out/logs/fsck-$tag.log" 2>&1 || rc=$?; t=$(elapsed "$t0") ;;
     esac
     rec phase=fsck-"$tag" fs="$v" seconds="$t" exit="$rc"
 }
@@ -281,11 +283,14 @@ if has_phase powercut; then
             EXPECT_CUT=1 vm "pc-write-$v-$r" --timeout 900 --image "vol:$img" --image "src:$disks/src.img" \
                 -- eval-powercut.sh write "$v" "$PC_SECS"
             cp --sparse=always "$img" "$img.fsck"
+            cp --sparse=always "$img" "$img.preen"
             vm "pc-mount-$v-$r" --timeout 900 --image "vol:$img" --image "src:$disks/src.img" \
                 -- eval-powercut.sh mount "$v"
             # The paper's A4 figure: the checker recovering the cut volume.
             fsck_time "$v" "$img.fsck" "powercut"
-            rm -f "$img" "$img.fsck"
+            # What a boot after the power cut runs.
+            fsck_time "$v" "$img.preen" "powercut-preen" -p
+            rm -f "$img" "$img.fsck" "$img.preen"
         done
     done
     TAGS=""

@@ -99,7 +99,7 @@ def table(header, rows):
 # Which experiment a record belongs to (a run may contribute some of them).
 GROUP_OF_PHASE = {"calib": "calib", "guest": "calib", "A1": "seq", "A2": "seq", "A3": "seq",
                   "A4-write": "powercut", "A4-mount": "powercut", "A4-check": "powercut",
-                  "fsck-powercut": "powercut", "B0": "corpus", "B1": "corpus", "B2": "corpus",
+                  "fsck-powercut": "powercut", "fsck-powercut-preen": "powercut", "B0": "corpus", "B1": "corpus", "B2": "corpus",
                   "B3-one": "corpus", "B3-par": "corpus", "mount": "corpus", "fsck-corpus": "corpus",
                   "mkfs": "mkfs"}
 GROUPS = ["calib", "seq", "powercut", "corpus", "mkfs"]
@@ -347,13 +347,19 @@ class Page:
             f"and after {self.mach('powercut').get('powercut_seconds')} s the guest's power is cut (`echo b > /proc/sysrq-trigger`: "
             "no sync, no unmount). Then: (1) a copy of the cut volume is checked on the host with the full checker, "
             "which replays the journal first (`e2fsck -fy` / `fsck.livedfs -fy`: the paper's A4 measured its fsck); "
-            "(2) the volume itself is mounted in a new VM (the kernel replays the journal) and every file is compared "
-            "with the bytes written, up to its recovered size (no data lost)."
+            "(2) another copy is checked as a boot after the power cut checks it (`e2fsck -p` / `fsck.livedfs -p`: journal "
+            "replay, orphans, and a full check only if the volume is not clean afterwards); "
+            "(3) the volume itself is mounted in a new VM (the kernel replays the journal) and every file is compared "
+            "with the bytes written, up to its recovered size (no data lost). A full check of livedfs reads and "
+            "fingerprints every data block (it verifies every stored fingerprint), which e2fsck never reads."
         )
         self.w()
         rows = []
         fs_t = {}
+        pr_t = {}
         for v in vs:
+            pr = [r for r in sel(self.recs, phase="fsck-powercut-preen", fs=v) if "seconds" in r]
+            pr_t[v] = med([r["seconds"] for r in pr])
             mt = [r["seconds"] for r in sel(Mo, fs=v)]
             wb = [r.get("written_blocks", 0) for r in sel(W, fs=v)]
             fk = [r for r in sel(self.recs, phase="fsck-powercut", fs=v)]
@@ -371,10 +377,11 @@ class Page:
                     fmt(spread(mt) and spread(mt) * 1000, 0, " ms"),
                     "not built yet" if skipped else fmt(med(ft), 2, " s"),
                     "–" if skipped else ",".join(str(e) for e in ex),
+                    fmt(pr_t[v], 2, " s") if pr_t[v] else "–",
                     f"{ok}/{len(chk)}",
                 ]
             )
-        self.w(table(["variant", "written before the cut", "mount (journal replay)", "spread", "full fsck of the cut volume", "fsck exit", "runs with every file intact"], rows))
+        self.w(table(["variant", "written before the cut", "mount (journal replay)", "spread", "full fsck of the cut volume (-fy)", "fsck exit", "boot check (-p)", "runs with every file intact"], rows))
         self.w()
         lm = med([r["seconds"] for r in sel(Mo, fs="livedfs-all")])
         em = med([r["seconds"] for r in sel(Mo, fs="ext3")])
@@ -383,6 +390,8 @@ class Page:
         if fs_t.get("livedfs-all") and fs_t.get("ext3"):
             self.a4_fsck_ratio = fs_t["livedfs-all"] / fs_t["ext3"]
             self.a4_fsck = (fs_t["livedfs-all"], fs_t["ext3"])
+        if pr_t.get("livedfs-all") and pr_t.get("ext3"):
+            self.a4_preen = (pr_t["livedfs-all"], pr_t["ext3"])
         self.a4_intact = (
             sum(1 for r in sel(self.recs, phase="A4-check") if r.get("read_ok") == 1),
             len(sel(self.recs, phase="A4-check")),
@@ -1042,7 +1051,10 @@ class Page:
             )
         if hasattr(self, "a4_fsck_ratio"):
             l, e = self.a4_fsck
-            rows.append(["fsck after power loss (A4)", "14.94 s vs < 1 s for ext3", "≤ 2 × e2fsck", f"{l:.2f} s vs {e:.2f} s = {self.a4_fsck_ratio:.2f}×", yes(self.a4_fsck_ratio <= 2)])
+            rows.append(["fsck after power loss (A4), full check (-fy)", "14.94 s vs < 1 s for ext3", "≤ 2 × e2fsck", f"{l:.2f} s vs {e:.2f} s = {self.a4_fsck_ratio:.2f}×", yes(self.a4_fsck_ratio <= 2)])
+            if getattr(self, "a4_preen", None):
+                l, e = self.a4_preen
+                rows.append(["fsck after power loss (A4), boot check (-p)", "", "≤ 2 × e2fsck", f"{l:.2f} s vs {e:.2f} s = {l / e:.2f}×", yes(l / e <= 2)])
         elif sel(self.recs, phase="fsck-powercut"):
             rows.append(["fsck after power loss (A4)", "14.94 s vs < 1 s for ext3", "≤ 2 × e2fsck", "fsck.livedfs not built yet (mount replay: " + (f"{self.a4_mount_ratio:.2f}× ext3's" if hasattr(self, "a4_mount_ratio") else "–") + ")", "–"])
         if getattr(self, "fsck_corpus", None):
