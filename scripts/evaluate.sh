@@ -284,6 +284,11 @@ if has_phase powercut; then
                 -- eval-powercut.sh write "$v" "$PC_SECS"
             cp --sparse=always "$img" "$img.fsck"
             cp --sparse=always "$img" "$img.preen"
+            # On stable storage before the timed checks: each checker's
+            # own fsync must not pay for flushing the copies (ext3's
+            # larger copies pass the host's dirty threshold and are
+            # flushed in the background; livedfs's smaller ones were not).
+            sync "$img.fsck" "$img.preen"
             vm "pc-mount-$v-$r" --timeout 900 --image "vol:$img" --image "src:$disks/src.img" \
                 -- eval-powercut.sh mount "$v"
             # The paper's A4 figure: the checker recovering the cut volume.
