@@ -215,6 +215,16 @@ impl Filter {
         }
     }
 
+    /// Where the chain of a fingerprint beginning with `fp` is: (shard,
+    /// chain within the shard), from its index key's high and low bits.
+    fn place(&self, fp: &[u8]) -> (usize, usize) {
+        let ci = self.params.chain_index(fp);
+        let low_bits = self.params.index_bits().saturating_sub(self.shard_bits);
+        let shard = ci.checked_shr(low_bits).unwrap_or(0);
+        let chain = ci & 1usize.checked_shl(low_bits).unwrap_or(0).wrapping_sub(1);
+        (shard, chain)
+    }
+
     /// Records, while the mount builds the filter (no other user yet),
     /// that block `b` holds a fingerprint whose first 8 bytes are `head`
     /// (all the key bits there are: n + k <= 56). Chains merge their
@@ -225,10 +235,7 @@ impl Filter {
     fn insert_at_mount(&self, head: &[u8; 8], b: u32) -> Result {
         let slot = self.slot_of(b)?;
         let p = self.params.with_merge(crate::format::fpfilter::DEFAULT_MERGE_MIN, 1).map_err(filter_errno)?;
-        let ci = p.chain_index(head);
-        let low_bits = p.index_bits().saturating_sub(self.shard_bits);
-        let shard = ci.checked_shr(low_bits).unwrap_or(0);
-        let chain = ci & 1usize.checked_shl(low_bits).unwrap_or(0).wrapping_sub(1);
+        let (shard, chain) = self.place(head);
         let mut s = self.shards.get(shard).ok_or(EINVAL)?.lock();
         let c = s.get_mut(chain).ok_or(EINVAL)?;
         let before = c.memory_bytes() as u64;
@@ -246,10 +253,7 @@ impl Filter {
     /// one copy. Never take a second guard while holding one.
     pub(crate) fn lock(&self, fp: &Fingerprint) -> Result<FilterGuard<'_>> {
         let fp = fp.as_slice();
-        let ci = self.params.chain_index(fp);
-        let low_bits = self.params.index_bits().saturating_sub(self.shard_bits);
-        let shard = ci.checked_shr(low_bits).unwrap_or(0);
-        let chain = ci & 1usize.checked_shl(low_bits).unwrap_or(0).wrapping_sub(1);
+        let (shard, chain) = self.place(fp);
         let s = self.shards.get(shard).ok_or(EINVAL)?;
         Ok(FilterGuard {
             shard: s.lock(),
