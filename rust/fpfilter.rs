@@ -358,7 +358,7 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
                         have: d.len(),
                     })?;
                     off = off.saturating_add(es);
-                    let count = fpstore::read_entry(ent, 0, es.saturating_sub(4))?.refcount;
+                    let count = crate::format::codec::get_u32(ent, es.saturating_sub(4))?;
                     if count != 0 {
                         let head = *ent.first_chunk::<8>().unwrap_or(&[0; 8]);
                         let Some(u) = used.get_mut(found) else {
@@ -375,10 +375,17 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
                 crate::errors::corrupt(sb, "fingerprint store", e)
             })?;
             bh.set_verified();
+            // Entry e of store block j covers block first + j * per_block + e
+            // (geometry::fp_entry_block, without re-deriving the group's
+            // layout for every entry).
+            let base = u64::from(l.first).saturating_add(u64::from(j).saturating_mul(u64::from(per_block)));
+            let index_base = u64::from(j).saturating_mul(u64::from(per_block));
             for &(head, e, count) in used.iter().take(found) {
-                let Some(b) = geo.fp_entry_block(g, j, e).map_err(|err| crate::errors::corrupt(sb, "fingerprint entry", err))? else {
+                let b = base.saturating_add(u64::from(e));
+                if index_base.saturating_add(u64::from(e)) >= u64::from(geo.blocks_per_group) || b >= u64::from(l.end) {
                     return Err(crate::errors::corrupt_msg(sb, format_args!("group {} store entry past the group's end", g)));
-                };
+                }
+                let b = u32::try_from(b).map_err(|_| EINVAL)?;
                 info.filter.insert_at_mount(&head, b)?;
                 info.stats.referenced.fetch_add(u64::from(count), Ordering::Relaxed);
                 n = n.saturating_add(1);
