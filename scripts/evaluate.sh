@@ -27,8 +27,9 @@
 #                image's MD5 against the host's; otherwise done once per
 #                livedfs variant, not timed)
 #   --merge DIR  render the page from an earlier run DIR too: each experiment
-#                the page shows comes whole from the latest run that has
-#                it (e.g. the full corpus phase on top of a short run's A1-A4)
+#                the page shows comes whole from the last run given that has
+#                it, so give the --merge runs oldest first (this run comes
+#                last); e.g. the full corpus phase on top of a short run's A1-A4
 #
 # What runs (every file system on its own sparse host file of the same
 # size, attached the same way: raw, virtio-blk, cache=unsafe; guest page
