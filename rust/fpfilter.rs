@@ -227,19 +227,15 @@ impl Filter {
 
     /// Records, while the mount builds the filter (no other user yet),
     /// that block `b` holds a fingerprint whose first 8 bytes are `head`
-    /// (all the key bits there are: n + k <= 56). Chains merge their
-    /// pending inserts only past half their size here (not 1/16: a
-    /// quarter of the insert time), and the build ends with [`compact`].
-    ///
-    /// [`compact`]: Self::compact
-    fn insert_at_mount(&self, head: &[u8; 8], b: u32) -> Result {
+    /// (all the key bits there are: n + k <= 56), with `p`: the filter's
+    /// parameters with the build's merge policy (see [`build`]).
+    fn insert_at_mount(&self, p: &FpParams, head: &[u8; 8], b: u32) -> Result {
         let slot = self.slot_of(b)?;
-        let p = self.params.with_merge(crate::format::fpfilter::DEFAULT_MERGE_MIN, 1).map_err(filter_errno)?;
         let (shard, chain) = self.place(head);
         let mut s = self.shards.get(shard).ok_or(EINVAL)?.lock();
         let c = s.get_mut(chain).ok_or(EINVAL)?;
         let before = c.memory_bytes() as u64;
-        let r = c.insert(&p, p.bucket_key(head), slot);
+        let r = c.insert(p, p.bucket_key(head), slot);
         self.account(before, c.memory_bytes() as u64);
         r.map_err(filter_errno)?;
         self.entries.fetch_add(1, Ordering::Relaxed);
@@ -333,6 +329,14 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
     for _ in 0..per_block {
         used.push(([0; 8], 0, 0), GFP_KERNEL)?;
     }
+    // Chains merge their pending inserts only past half their size while
+    // the mount builds (not 1/16: a quarter of the insert time); the build
+    // ends with a compaction.
+    let build_params = info
+        .filter
+        .params()
+        .with_merge(crate::format::fpfilter::DEFAULT_MERGE_MIN, 1)
+        .map_err(filter_errno)?;
     let mut n = 0u64;
     for g in 0..geo.group_count {
         let (flags, in_use) = {
@@ -375,18 +379,11 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
                 crate::errors::corrupt(sb, "fingerprint store", e)
             })?;
             bh.set_verified();
-            // Entry e of store block j covers block first + j * per_block + e
-            // (geometry::fp_entry_block, without re-deriving the group's
-            // layout for every entry).
-            let base = u64::from(l.first).saturating_add(u64::from(j).saturating_mul(u64::from(per_block)));
-            let index_base = u64::from(j).saturating_mul(u64::from(per_block));
             for &(head, e, count) in used.iter().take(found) {
-                let b = base.saturating_add(u64::from(e));
-                if index_base.saturating_add(u64::from(e)) >= u64::from(geo.blocks_per_group) || b >= u64::from(l.end) {
+                let Some(b) = geo.fp_entry_block_in(&l, j, e).map_err(|err| crate::errors::corrupt(sb, "fingerprint entry", err))? else {
                     return Err(crate::errors::corrupt_msg(sb, format_args!("group {} store entry past the group's end", g)));
-                }
-                let b = u32::try_from(b).map_err(|_| EINVAL)?;
-                info.filter.insert_at_mount(&head, b)?;
+                };
+                info.filter.insert_at_mount(&build_params, &head, b)?;
                 info.stats.referenced.fetch_add(u64::from(count), Ordering::Relaxed);
                 n = n.saturating_add(1);
             }

@@ -739,13 +739,18 @@ impl Geometry {
 
     /// The block covered by entry `e` of store block `j` of group `g`.
     pub fn fp_entry_block(&self, g: u32, j: u32, e: u32) -> Result<Option<u32>> {
+        self.fp_entry_block_in(&self.group(g)?, j, e)
+    }
+
+    /// [`fp_entry_block`](Self::fp_entry_block) for a group whose layout
+    /// the caller holds (no re-derivation per entry).
+    pub fn fp_entry_block_in(&self, l: &GroupLayout, j: u32, e: u32) -> Result<Option<u32>> {
         if j >= self.fp_blocks_per_group || e >= self.fp_entries_per_block {
             return Err(FormatError::OutOfRange {
                 what: "fingerprint entry",
                 value: u64::from(e),
             });
         }
-        let l = self.group(g)?;
         let idx = add(
             mul(u64::from(j), u64::from(self.fp_entries_per_block)),
             u64::from(e),
