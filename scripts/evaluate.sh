@@ -41,7 +41,8 @@
 #   powercut  A4: power cut after N seconds of sequential writing, then the
 #             mount that replays the journal (guest), a full fsck of a
 #             copy of the cut volume (host): e2fsck -fy vs fsck.livedfs -fy,
-#             and the check boot runs of another copy: -p against e2fsck -p
+#             and the check boot runs of another copy: -p against e2fsck -p;
+#             for ext3 and the Table 1 variants
 #   corpus    B1 space, B2 insert time, B3 read-back time one and four at a
 #             time, mount time and filter memory against data stored
 #             (tests/guest/eval-corpus.sh), on the corpus of
@@ -88,7 +89,7 @@ else
     : "${repeats:=3}"
     MEM=512 SEQ_SIZE=1G PC_SECS=30 PC_DISK=8G
     SEQ_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all livedfs-md5)
-    PC_VARIANTS=(ext3 livedfs-all)
+    PC_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all)
     B_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all)
     CORPUS_ARGS=()
     MODE=full
