@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use livedfs_format::jbd2::{
-    COMMIT_BLOCK, CSUM_TYPE_CRC32C, DESCRIPTOR_BLOCK, MAGIC, REVOKE_BLOCK, SUPERBLOCK_V1,
+    off, COMMIT_BLOCK, CSUM_TYPE_CRC32C, DESCRIPTOR_BLOCK, MAGIC, REVOKE_BLOCK, SUPERBLOCK_V1,
     SUPERBLOCK_V2,
 };
 
@@ -74,6 +74,9 @@ pub struct JSuper {
     pub first: u32,
     pub sequence: u32,
     pub start: u32,
+    /// `s_errno`: the error `jbd2_journal_abort` recorded (a negative
+    /// errno), 0 if none. In the v1 part of the superblock.
+    pub errno: i32,
     pub feature_compat: u32,
     pub feature_incompat: u32,
     pub feature_ro_compat: u32,
@@ -144,6 +147,7 @@ pub fn read_super(dev: &Device, jd: &JournalDev) -> Result<JSuper, String> {
         first: be32(&raw, 0x14),
         sequence: be32(&raw, 0x18),
         start: be32(&raw, 0x1C),
+        errno: be32(&raw, off::ERRNO) as i32,
         feature_compat: if v2 { be32(&raw, 0x24) } else { 0 },
         feature_incompat: if v2 { be32(&raw, 0x28) } else { 0 },
         feature_ro_compat: if v2 { be32(&raw, 0x2C) } else { 0 },
@@ -747,19 +751,36 @@ pub fn replay_keeping(
     Ok(info)
 }
 
+/// Sets the checksum of the journal superblock block `b` (if `s` has
+/// checksums v2 or v3): crc32c seeded with ~0 over its first 1024 bytes,
+/// the checksum field zeroed, as the kernel's `jbd2_superblock_csum`.
+fn set_super_csum(s: &JSuper, b: &mut [u8]) {
+    if s.csum_v2or3() {
+        put_be32(b, off::CHECKSUM, 0);
+        let c = jbd2_crc(!0, &b[..1024]);
+        put_be32(b, off::CHECKSUM, c);
+    }
+}
+
 /// Writes the journal superblock with `s_start` = 0 and `s_sequence` =
 /// `seq` (checksum updated).
 pub fn mark_clean(dev: &mut Device, jd: &JournalDev, s: &JSuper, seq: u32) -> Result<(), String> {
     let mut b = s.raw.clone();
     put_be32(&mut b, 0x18, seq);
     put_be32(&mut b, 0x1C, 0);
-    if s.csum_v2or3() {
-        put_be32(&mut b, 0xFC, 0);
-        let mut head = b[..1024].to_vec();
-        put_be32(&mut head, 0xFC, 0);
-        let c = jbd2_crc(!0, &head);
-        put_be32(&mut b, 0xFC, c);
-    }
+    set_super_csum(s, &mut b);
+    dev.write_block(jd.sb_block, &b)
+        .map_err(|e| format!("writing the journal superblock: {e}"))?;
+    Ok(())
+}
+
+/// Writes the journal superblock `s` with `s_errno` = 0 (checksum
+/// updated), everything else as read: what e2fsck does once the error
+/// is recorded in the file system's superblock.
+pub fn clear_errno(dev: &mut Device, jd: &JournalDev, s: &JSuper) -> Result<(), String> {
+    let mut b = s.raw.clone();
+    put_be32(&mut b, off::ERRNO, 0);
+    set_super_csum(s, &mut b);
     dev.write_block(jd.sb_block, &b)
         .map_err(|e| format!("writing the journal superblock: {e}"))?;
     Ok(())
