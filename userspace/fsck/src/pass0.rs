@@ -1,6 +1,7 @@
 //! Pass 0: the superblock (primary, or a backup when the primary is
 //! corrupt or `-b` names one), the journal (checked, and replayed unless
-//! `-n`), the group descriptors, the backup superblocks and descriptor
+//! `-n`; an error the kernel recorded in it becomes the volume's error
+//! state), the group descriptors, the backup superblocks and descriptor
 //! tables, and the orphan list.
 
 use std::collections::{HashMap, HashSet};
@@ -10,7 +11,7 @@ use livedfs_format::fpstore;
 use livedfs_format::group::{GroupDesc, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT};
 use livedfs_format::inode::Inode;
 use livedfs_format::superblock::{
-    Superblock, COMPAT_HAS_JOURNAL, ERRORS_CONTINUE, ERRORS_PANIC, INCOMPAT_RECOVER,
+    Superblock, COMPAT_HAS_JOURNAL, ERRORS_CONTINUE, ERRORS_PANIC, INCOMPAT_RECOVER, STATE_ERROR,
     SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
 };
 use livedfs_format::{bitmap, Geometry, DESC_SIZE};
@@ -304,6 +305,62 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
             return Ok(());
         }
     };
+    // An error the kernel recorded in the journal (jbd2_journal_abort's
+    // s_errno): reported now, recorded in the superblock once the journal
+    // has been replayed (as e2fsck; a replay may rewrite the superblock).
+    let errno = js.errno;
+    if errno != 0 {
+        let dev = f.name();
+        f.fix(
+            P::JOURNAL_ERRNO,
+            PCtx::new().s(dev).name(errno.to_string().as_bytes()),
+        )?;
+    }
+    recover(f, &jd, &js, recover_flag, errno != 0)?;
+    if errno != 0 {
+        record_journal_error(f, &jd)?;
+    }
+    Ok(())
+}
+
+/// As e2fsck (and the ext4 kernel at mount, `ext4_clear_journal_err`):
+/// the journal's `s_errno` becomes the volume's `STATE_ERROR`, which
+/// forces the full check (also with `-p`). When writing, the superblock
+/// with that state reaches the disk before `s_errno` is cleared (a crash
+/// in between loses nothing); a check that finds nothing left to repair
+/// clears `STATE_ERROR` at its end. With `-n` the state is set in memory
+/// only.
+fn record_journal_error(f: &mut Fsck, jd: &JournalDev) -> R<()> {
+    f.sb.state |= STATE_ERROR;
+    if !f.rw() {
+        return Ok(());
+    }
+    f.sb_dirty = true;
+    f.write_super()?;
+    f.dev.sync()?;
+    // Read again: the replay rewrote it (s_start, s_sequence), or a new
+    // journal replaced it (s_errno 0 then).
+    let js = journal::read_super(&f.dev, jd)
+        .ok()
+        .filter(|s| journal::check_features(s).is_ok());
+    if let Some(js) = js {
+        if js.errno != 0 {
+            journal::clear_errno(&mut f.dev, jd, &js).map_err(Abort::Op)?;
+        }
+    }
+    Ok(())
+}
+
+/// The replay of a journal whose superblock is sound, if it needs one.
+/// `check_follows`: a full check is already known to follow (the journal
+/// recorded an error).
+fn recover(
+    f: &mut Fsck,
+    jd: &JournalDev,
+    js: &journal::JSuper,
+    recover_flag: bool,
+    check_follows: bool,
+) -> R<()> {
     if js.start == 0 {
         if recover_flag && f.fix(P::JOURNAL_RECOVER_FLAG, PCtx::new())? {
             f.sb.feature_incompat &= !INCOMPAT_RECOVER;
@@ -333,7 +390,9 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
     // do, and reading the old blocks would cost most of its time. If the
     // replayed superblock calls for a check after all, pass 1 falls back
     // to verifying the blocks of every file changed since the last check.
-    let keep_old = !f.opts.force && !f.opts.journal_only && crate::force_reason(f, true).is_some();
+    let keep_old = !f.opts.force
+        && !f.opts.journal_only
+        && (check_follows || crate::force_reason(f, true).is_some());
     let stores = if keep_old {
         store_ranges(f)?
     } else {
@@ -343,7 +402,7 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
         let k = stores.partition_point(|&(s, _)| s <= t);
         k > 0 && t < stores[k - 1].1
     };
-    let report = journal::replay_keeping(&mut f.dev, &jd, &js, &keep);
+    let report = journal::replay_keeping(&mut f.dev, jd, js, &keep);
     match report {
         Ok(mut r) => {
             if f.opts.verbose {
@@ -369,7 +428,7 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
             f.write_super()?;
             for e in r.errors {
                 if f.fix(P::JOURNAL_REPLAY_ERRORS, PCtx::new().s(e))? {
-                    f.sb.state |= livedfs_format::superblock::STATE_ERROR;
+                    f.sb.state |= STATE_ERROR;
                 }
             }
         }
@@ -379,7 +438,8 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
                 PCtx::new().s(format!("{e}; the journal is cleared")),
             )? {
                 let uuid = f.sb.uuid;
-                journal::recreate(&mut f.dev, start, end - start, &uuid).map_err(Abort::Op)?;
+                journal::recreate(&mut f.dev, jd.sb_block as u32, jd.blocks, &uuid)
+                    .map_err(Abort::Op)?;
                 f.sb.feature_incompat &= !INCOMPAT_RECOVER;
                 f.sb_dirty = true;
             }

@@ -136,6 +136,8 @@ problems! {
         "Journal replay skipped block {blk}, which is outside the volume or inside the journal";
     JOURNAL_FEATURES = 0x000027, Clear, false, false,
         "The journal has unsupported features ({s}); make a new, empty journal";
+    JOURNAL_ERRNO = 0x000028, Note, false, false,
+        "{s}: the kernel recorded an error in the journal (errno {name})";
     ORPHAN_RELEASE = 0x000030, Clear, true, false,
         "Releasing orphan inode {ino} (unlinked while open)";
     ORPHAN_TRUNCATE = 0x000031, Truncate, true, false,
