@@ -7,6 +7,7 @@
 mod common;
 
 use common::*;
+use livedfs_format::superblock::{INCOMPAT_RECOVER, STATE_ERROR, STATE_VALID};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -481,4 +482,256 @@ fn replayed_superblock_forces_the_check() {
         r.out
     );
     assert_clean(&img);
+}
+
+// s_errno: an error the kernel recorded in the journal superblock
+// (jbd2_journal_abort, e.g. errors=remount-ro). As e2fsck: the volume is
+// treated as having errors (full check, also with -p) and, when fsck
+// writes, s_errno is cleared after any replay.
+
+const PASSES: [&str; 6] = [
+    "Pass 1: Checking inodes, blocks, and sizes",
+    "Pass 2: Checking directory structure",
+    "Pass 3: Checking directory connectivity",
+    "Pass 4: Checking reference counts",
+    "Pass 5: Checking group summary information",
+    "Pass 6: Checking fingerprint stores and refcounts",
+];
+
+/// The journal superblock block of `img`.
+fn jsb(img: &Path) -> Vec<u8> {
+    let v = Vol::open(img);
+    read_block(img, u64::from(v.sb.journal_start), v.bs())
+}
+
+fn jsb_errno(b: &[u8]) -> i32 {
+    i32::from_be_bytes(b[0x20..0x24].try_into().unwrap())
+}
+
+/// Whether the journal superblock's v3 checksum is right.
+fn jsb_csum_ok(b: &[u8]) -> bool {
+    let mut c = b[..1024].to_vec();
+    c[0xFC..0x100].fill(0);
+    b[0xFC..0x100] == jcrc(!0, &c).to_be_bytes()
+}
+
+/// Records `errno` in the journal superblock as jbd2_journal_abort does
+/// on a journal the kernel opened (checksum v3 on, as the kernel sets it
+/// at mount), everything else left as it is.
+fn abort_journal(img: &Path, errno: i32) {
+    let v = Vol::open(img);
+    let at = u64::from(v.sb.journal_start) * v.bs() as u64;
+    let mut b = jsb(img);
+    let incompat = u32::from_be_bytes(b[0x28..0x2C].try_into().unwrap());
+    b[0x28..0x2C].copy_from_slice(&(incompat | V3).to_be_bytes());
+    b[0x50] = 4;
+    b[0x20..0x24].copy_from_slice(&errno.to_be_bytes());
+    b[0xFC..0x100].fill(0);
+    let c = jcrc(!0, &b[..1024]);
+    b[0xFC..0x100].copy_from_slice(&c.to_be_bytes());
+    v.f.write_all_at(&b, at).unwrap();
+    assert!(jsb_csum_ok(&jsb(img)));
+    assert_eq!(jsb_errno(&jsb(img)), errno);
+}
+
+fn errno_line(dev: &str, errno: i32) -> String {
+    format!("{dev}: the kernel recorded an error in the journal (errno {errno})")
+}
+
+fn forced_line(dev: &str) -> String {
+    format!("{dev} contains a file system with errors, check forced.")
+}
+
+/// Asserts the last line of a check's output is its summary.
+fn assert_summary(dev: &str, line: &str, out: &str) {
+    assert!(
+        line.starts_with(&format!("{dev}: ")) && line.contains(" files ("),
+        "no summary line last:\n{out}"
+    );
+}
+
+/// After a writing run: s_errno 0 with a valid checksum, and nothing else
+/// of the journal superblock changed; the superblock valid, without
+/// errors; and the next -p skips the volume as clean.
+fn assert_errno_cleared(img: &Path, before: &[u8]) {
+    let after = jsb(img);
+    assert_eq!(jsb_errno(&after), 0);
+    assert!(jsb_csum_ok(&after), "bad journal superblock checksum");
+    let mut expect = before.to_vec();
+    expect[0x20..0x24].fill(0);
+    expect[0xFC..0x100].copy_from_slice(&after[0xFC..0x100]);
+    assert!(after == expect, "only s_errno and the checksum may change");
+    assert_ne!(after[0xFC..0x100], before[0xFC..0x100]);
+    let v = Vol::open(img);
+    assert_eq!(v.sb.state & STATE_ERROR, 0);
+    assert_ne!(v.sb.state & STATE_VALID, 0);
+    drop(v);
+    let dev = img.display().to_string();
+    let again = fsck(img, &["-p"]);
+    assert_eq!(again.code, 0, "{}", again.out);
+    assert_eq!(again.out.lines().count(), 1, "{}", again.out);
+    assert!(
+        again.out.starts_with(&format!("{dev}: clean, ")),
+        "{}",
+        again.out
+    );
+}
+
+/// A clean volume whose journal recorded EIO: -p (and -a) checks it in
+/// full, exit 0 when the check finds nothing, and clears s_errno.
+#[test]
+fn journal_errno_forces_a_preen_check_and_is_cleared() {
+    for opt in ["-p", "-a"] {
+        let d = tempfile::tempdir().unwrap();
+        let img = d.path().join("j.img");
+        populated(&img, &[]);
+        let dev = img.display().to_string();
+        // Without the error, -p skips it.
+        let copy = d.path().join("copy.img");
+        std::fs::copy(&img, &copy).unwrap();
+        let r = fsck(&copy, &[opt]);
+        assert_eq!(r.code, 0, "{}", r.out);
+        assert!(r.out.contains(": clean, "), "{}", r.out);
+        abort_journal(&img, -5);
+        let before = jsb(&img);
+        let r = fsck(&img, &[opt]);
+        assert_eq!(r.code, 0, "{opt}: {}", r.out);
+        let lines: Vec<&str> = r.out.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", r.out);
+        assert_eq!(lines[0], errno_line(&dev, -5));
+        assert_eq!(lines[1], forced_line(&dev));
+        assert_summary(&dev, lines[2], &r.out);
+        assert_errno_cleared(&img, &before);
+    }
+}
+
+/// -y does the same, with the pass titles.
+#[test]
+fn journal_errno_with_y() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("j.img");
+    populated(&img, &[]);
+    let dev = img.display().to_string();
+    abort_journal(&img, -30); // EROFS
+    let before = jsb(&img);
+    let r = fsck(&img, &["-y"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert_eq!(lines.len(), 9, "{}", r.out);
+    assert_eq!(lines[0], errno_line(&dev, -30));
+    assert_eq!(lines[1], forced_line(&dev));
+    assert_eq!(lines[2..8], PASSES);
+    assert_summary(&dev, lines[8], &r.out);
+    assert_errno_cleared(&img, &before);
+}
+
+/// -n reports it, checks in full, and writes nothing; the check found no
+/// problem, so the status is 0 (as for a superblock marked with errors).
+#[test]
+fn journal_errno_with_n_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("j.img");
+    populated(&img, &[]);
+    let dev = img.display().to_string();
+    abort_journal(&img, -5);
+    let image = std::fs::read(&img).unwrap();
+    let r = fsck(&img, &["-n"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert_eq!(lines.len(), 9, "{}", r.out);
+    assert_eq!(lines[0], errno_line(&dev, -5));
+    assert_eq!(lines[1], forced_line(&dev));
+    assert_eq!(lines[2..8], PASSES);
+    assert_summary(&dev, lines[8], &r.out);
+    assert!(
+        std::fs::read(&img).unwrap() == image,
+        "-n changed the image"
+    );
+    assert_eq!(jsb_errno(&jsb(&img)), -5);
+}
+
+/// s_errno set and a committed transaction in the log: -n reports both
+/// and writes nothing; -p replays the transaction, then clears s_errno,
+/// and checks in full.
+#[test]
+fn journal_errno_with_a_transaction_to_replay() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("j.img");
+    populated(&img, &[]);
+    let dev = img.display().to_string();
+    let bs = Vol::open(&img).bs();
+    let t = free_blocks(&img, 2);
+    log_one_tx(&img, 9, &[(t[0], bytes(1, bs)), (t[1], bytes(2, bs))]);
+    abort_journal(&img, -5);
+    let before = jsb(&img);
+    assert_eq!(
+        u32::from_be_bytes(before[0x1C..0x20].try_into().unwrap()),
+        {
+            let v = Vol::open(&img);
+            v.sb.journal_start + 1
+        }
+    );
+    let image = std::fs::read(&img).unwrap();
+    let n = fsck(&img, &["-n"]);
+    assert_eq!(n.code, 0, "{}", n.out);
+    let lines: Vec<&str> = n.out.lines().collect();
+    assert_eq!(lines[0], errno_line(&dev, -5));
+    assert_eq!(
+        lines[1],
+        "Warning: the journal needs recovery; skipping it because of -n: the check runs on the unreplayed state"
+    );
+    assert!(
+        std::fs::read(&img).unwrap() == image,
+        "-n changed the image"
+    );
+    let r = fsck(&img, &["-p"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", r.out);
+    assert_eq!(lines[0], errno_line(&dev, -5));
+    assert_eq!(lines[1], format!("{dev}: recovering journal"));
+    assert_eq!(lines[2], forced_line(&dev));
+    assert_summary(&dev, lines[3], &r.out);
+    assert_eq!(read_block(&img, t[0], bs), bytes(1, bs), "T9 replayed");
+    assert_eq!(read_block(&img, t[1], bs), bytes(2, bs), "T9 replayed");
+    // The journal is empty (s_start 0, the sequence after T9 + 1), the
+    // error cleared, the checksum valid.
+    let after = jsb(&img);
+    assert_eq!(&after[0x1C..0x20], &[0, 0, 0, 0]);
+    assert_eq!(
+        u32::from_be_bytes(after[0x18..0x1C].try_into().unwrap()),
+        11
+    );
+    let mut replayed = before.clone();
+    replayed[0x18..0x1C].copy_from_slice(&11u32.to_be_bytes());
+    replayed[0x1C..0x20].fill(0);
+    let v = Vol::open(&img);
+    assert_eq!(v.sb.feature_incompat & INCOMPAT_RECOVER, 0);
+    drop(v);
+    assert_errno_cleared(&img, &replayed);
+}
+
+/// -E journal_only does no check: the error moves to the superblock
+/// (written before s_errno is cleared), and the next -p checks in full.
+#[test]
+fn journal_only_moves_the_journal_error_to_the_superblock() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("j.img");
+    populated(&img, &[]);
+    let dev = img.display().to_string();
+    abort_journal(&img, -5);
+    let r = fsck(&img, &["-E", "journal_only", "-y"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert_eq!(r.out, format!("{}\n", errno_line(&dev, -5)));
+    let after = jsb(&img);
+    assert_eq!(jsb_errno(&after), 0);
+    assert!(jsb_csum_ok(&after));
+    assert_ne!(Vol::open(&img).sb.state & STATE_ERROR, 0);
+    let r = fsck(&img, &["-p"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let lines: Vec<&str> = r.out.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.out);
+    assert_eq!(lines[0], forced_line(&dev));
+    assert_summary(&dev, lines[1], &r.out);
+    assert_eq!(Vol::open(&img).sb.state & STATE_ERROR, 0);
 }
