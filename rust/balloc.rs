@@ -21,46 +21,68 @@ fn may_use_reserve() -> bool {
     crate::vfs::capable_sys_resource()
 }
 
-/// Blocks a writer may still reserve or allocate (freed blocks still busy
-/// until their transaction commits are not counted).
-pub(crate) fn available(info: &SbInfo) -> u64 {
-    available_locked(info, info.busy_blocks.load(Ordering::Relaxed))
+/// Who asks for space: the internal reserve (`SbInfo::resv_internal`,
+/// ext4's reserved clusters) is only for the zeroing of a partial block
+/// by truncate and hole punching, so freeing space never fails for lack
+/// of it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    Writer,
+    Internal,
 }
 
-fn available_locked(info: &SbInfo, busy: u64) -> u64 {
+fn available_locked(info: &SbInfo, busy: u64, who: Use) -> u64 {
     let free = info.free_blocks.load(Ordering::Relaxed).saturating_sub(busy);
     let reserved = info.reserved.load(Ordering::Relaxed);
     let mut avail = free.saturating_sub(reserved);
+    if who == Use::Writer {
+        avail = avail.saturating_sub(info.resv_internal);
+    }
     if !may_use_reserve() {
         avail = avail.saturating_sub(u64::from(info.r_blocks));
     }
     avail
 }
 
-/// Reserves `n` blocks for later (delayed) allocation; ENOSPC if the
-/// volume can't promise them. Blocks waiting for a commit to become free
-/// are waited for once (a commit), as ext4 retries.
-pub(crate) fn reserve(info: &SbInfo, n: u64) -> Result {
-    for attempt in 0..2 {
-        {
-            let st = info.alloc.lock();
-            if available_locked(info, st.busy_blocks) >= n {
-                info.reserved.fetch_add(n, Ordering::Relaxed);
-                return Ok(());
-            }
-            if st.busy_blocks == 0 || attempt == 1 {
-                return Err(ENOSPC);
-            }
-        }
-        // Outside any handle (write_begin and page_mkwrite hold none).
-        if crate::vfs::journal::current().is_some() {
-            return Err(ENOSPC);
-        }
-        if let Some(j) = &info.journal {
-            j.force_commit()?;
-        }
+/// EBUSY from a reservation: no space now, but blocks freed by the
+/// running transaction come back when it commits. The caller lets go of
+/// its locks (the folio's too), commits (`commit_for_space`) and tries
+/// again; never seen by user space (it becomes ENOSPC).
+pub(crate) const SPACE_BUSY: Error = EBUSY;
+
+/// Reserves `n` blocks for later (delayed) allocation without waiting:
+/// ENOSPC if the volume can't promise them, `SPACE_BUSY` if it could once
+/// the running transaction commits. Safe under any lock.
+pub(crate) fn try_reserve(info: &SbInfo, n: u64, who: Use) -> Result {
+    let st = info.alloc.lock();
+    if available_locked(info, st.busy_blocks, who) >= n {
+        info.reserved.fetch_add(n, Ordering::Relaxed);
+        return Ok(());
+    }
+    if st.busy_blocks > 0 && info.journal.is_some() {
+        return Err(SPACE_BUSY);
     }
     Err(ENOSPC)
+}
+
+/// Commits the running transaction so the blocks it freed can be reserved
+/// (after `SPACE_BUSY`). Only outside any handle and without locks that a
+/// handle holder may wait for (map locks, folio locks).
+pub(crate) fn commit_for_space(info: &SbInfo) -> Result {
+    if crate::vfs::journal::current().is_some() {
+        return Err(ENOSPC);
+    }
+    match &info.journal {
+        Some(j) => j.force_commit(),
+        None => Ok(()),
+    }
+}
+
+/// Takes back `n` reservations that were consumed by an allocation the
+/// caller undid (the block was freed again).
+pub(crate) fn rereserve(info: &SbInfo, n: u64) {
+    let _g = info.alloc.lock();
+    info.reserved.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Whether bit `bit` of group `g` was freed by an uncommitted transaction.
@@ -171,7 +193,7 @@ fn load_block_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut AllocState, g: u32
 pub(crate) fn alloc_block(sb: &SuperBlock, info: &SbInfo, goal: u32, reserved: bool) -> Result<u32> {
     let geo = &info.geo;
     let mut st = info.alloc.lock();
-    if !reserved && available(info) == 0 {
+    if !reserved && available_locked(info, st.busy_blocks, Use::Writer) == 0 {
         return Err(ENOSPC);
     }
     let ngroups = geo.group_count;

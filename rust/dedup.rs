@@ -16,7 +16,8 @@
 use crate::fpstore;
 use crate::inode;
 use crate::super_::{sbi, SbInfo};
-use crate::vfs::{BhResult, Inode, SuperBlock};
+use crate::vfs::folio::FolioBuffer;
+use crate::vfs::{Inode, SuperBlock};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -39,6 +40,12 @@ pub(crate) struct Stats {
     pub(crate) blocks_freed: AtomicU64,
     /// File block pointers to data blocks (the sum of all refcounts).
     pub(crate) referenced: AtomicU64,
+    /// Blocks of folios pinned for DMA, fingerprinted and written from a
+    /// stable copy.
+    pub(crate) pinned_copies: AtomicU64,
+    /// Writeback decisions that failed (the data stayed dirty, the error
+    /// went to fsync).
+    pub(crate) writeback_errors: AtomicU64,
 }
 
 /// Counter `which` for sysfs (the order of the names in helpers.c).
@@ -59,6 +66,9 @@ pub(crate) fn stat_value(info: &SbInfo, which: i32) -> u64 {
         10 => info.filter.memory_bytes(),
         11 => info.filter_build_ns.load(Ordering::Relaxed),
         12 => u64::from(info.geo.block_size),
+        13 => get(&s.pinned_copies),
+        14 => get(&s.writeback_errors),
+        100..=102 => crate::faults::value(info, which),
         _ => 0,
     }
 }
@@ -77,6 +87,7 @@ fn find_duplicate(
     data: &[u8],
     exclude: Option<u32>,
 ) -> Result<Option<u32>> {
+    let mut medium: Option<KVec<u8>> = None;
     for &slot in guard.candidates()?.iter() {
         // The filter names the slot of store entries; the entries holding
         // the full fingerprint name the blocks.
@@ -90,8 +101,16 @@ fn find_duplicate(
                 continue;
             }
             if info.verify() {
-                let same = crate::vfs::Buffer::read(sb, u64::from(c))?.read_with(|d| d == data);
-                if !same {
+                // Compared with what is on the medium: the device's cache
+                // may hold an older copy of a block that was freed and
+                // rewritten through a file's page cache since.
+                let buf = match &mut medium {
+                    Some(b) => b,
+                    None => medium.insert(KVec::from_elem(0u8, data.len(), GFP_KERNEL)?),
+                };
+                // An unreadable candidate is not shared (the write gets a
+                // block of its own).
+                if crate::vfs::buffer::read_uncached(sb, u64::from(c), buf).is_err() || buf.as_slice() != data {
                     bump(&info.stats.false_candidates);
                     continue;
                 }
@@ -122,6 +141,12 @@ pub(crate) fn release_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
 /// Reflink (and out-of-band dedup): makes `dst`'s blocks of the range
 /// point at `src`'s, each shared block's reference count raised, the
 /// blocks `dst` pointed to before released. Holes stay holes.
+///
+/// The caller holds both inodes' locks and invalidate locks and wrote both
+/// ranges back, so no write, fault or writeback changes these blocks of
+/// either map meanwhile. Each replaced pointer is still taken from the map
+/// update itself (`set_pointer` returns it), never from an earlier read:
+/// whoever removes a pointer from a map drops exactly that reference.
 pub(crate) fn remap(src: &Inode, pos_in: u64, dst: &Inode, pos_out: u64, len: u64, dedup: bool) -> Result {
     let sb = src.sb();
     let info = sbi(sb)?;
@@ -137,15 +162,13 @@ pub(crate) fn remap(src: &Inode, pos_in: u64, dst: &Inode, pos_out: u64, len: u6
         let fb_in = first_in.saturating_add(i);
         let fb_out = first_out.saturating_add(i);
         let b = inode::map_block(src, fb_in)?;
-        let old = inode::map_block(dst, fb_out)?;
-        if b == old {
+        if b == inode::map_block(dst, fb_out)? {
             continue; // already shared (or both holes)
         }
         match b {
             None => {
                 if !dedup {
-                    if let Some(o) = old {
-                        inode::set_pointer(dst, fb_out, 0)?;
+                    if let Some(o) = inode::set_pointer(dst, fb_out, 0)? {
                         release_block(sb, info, o)?;
                     }
                 }
@@ -162,9 +185,13 @@ pub(crate) fn remap(src: &Inode, pos_in: u64, dst: &Inode, pos_out: u64, len: u6
                     // Saturated: this block can't be shared any further.
                     return Err(Error::from_errno(-31)); // EMLINK
                 }
-                inode::set_pointer(dst, fb_out, b)?;
-                if let Some(o) = old {
-                    release_block(sb, info, o)?;
+                match inode::set_pointer(dst, fb_out, b) {
+                    Ok(Some(o)) => release_block(sb, info, o)?,
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = release_block(sb, info, b);
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -172,59 +199,146 @@ pub(crate) fn remap(src: &Inode, pos_in: u64, dst: &Inode, pos_out: u64, len: u6
     Ok(())
 }
 
+/// Whether block `o`, which the file maps (so it stays allocated while the
+/// folio is locked), already holds `data` (fingerprint `fp`).
+fn unchanged(sb: &SuperBlock, info: &SbInfo, o: u32, fp: &crate::format::fpstore::Fingerprint, data: &[u8]) -> Result<bool> {
+    let e = fpstore::get(sb, info, o)?;
+    if e.refcount == 0 || e.fingerprint.as_slice() != fp.as_slice() {
+        return Ok(false);
+    }
+    if info.verify() {
+        let mut buf = KVec::from_elem(0u8, data.len(), GFP_KERNEL)?;
+        if crate::vfs::buffer::read_uncached(sb, u64::from(o), &mut buf).is_err() || buf.as_slice() != data {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// What the writeback of one dirty buffer needs after its decision.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Decision {
+    /// Write the buffer to the (new) block it is now mapped to.
+    Write,
+    /// Nothing to write: a hole, a block shared with identical data, or a
+    /// stable copy already written.
+    Done,
+}
+
+/// The reservations a dirty buffer holds for its block.
+#[derive(Clone, Copy)]
+struct Held {
+    /// A new block reserved at write time (the buffer is delayed).
+    delayed: bool,
+    /// A copy-on-write reservation for an overwrite of a mapped block.
+    cow: bool,
+}
+
+impl Held {
+    fn any(&self) -> bool {
+        self.delayed || self.cow
+    }
+}
+
+/// The decision succeeded without allocating: the buffer's reservations
+/// go back.
+fn give_back(inode: &Inode, info: &SbInfo, bh: &FolioBuffer<'_>, held: Held) {
+    if held.delayed {
+        bh.clear_delay();
+        inode::release_reserved(inode, 1);
+    }
+    if held.cow && bh.take_cow() {
+        crate::balloc::unreserve(info, 1);
+    }
+}
+
+/// The decision allocated a block with the buffer's reservation: the
+/// buffer holds none any more.
+fn consumed(bh: &FolioBuffer<'_>, held: Held) {
+    if held.delayed {
+        bh.clear_delay();
+    }
+    if held.cow {
+        bh.take_cow();
+    }
+}
+
 /// The writeback decision for block `file_block` of regular file `inode`,
-/// whose buffer `bh` is dirty: map it where its contents belong and say
-/// whether it must be written.
-pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> Result {
+/// whose buffer `bh` (of a locked folio) is dirty: map it where its
+/// contents belong and say whether it must be written. `pinned`: the
+/// folio may change under DMA, so its contents are copied first and the
+/// copy is what gets fingerprinted and written (synchronously, here).
+///
+/// Every error leaves the buffer as it was: dirty, with its reservations,
+/// its map pointer and every reference count unchanged, so the block can
+/// be decided again later (or its error reported by fsync); no metadata
+/// points at a block whose data was not written.
+pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &FolioBuffer<'_>, pinned: bool) -> Result<Decision> {
     let sb = inode.sb();
     let info = sbi(sb)?;
-    // A delayed-new buffer holds one of the inode's reservations; an
-    // overwrite of a mapped block one copy-on-write reservation.
-    let reserved = bh.is_delay() && bh.block() == u64::MAX;
-    let cow_reserved = bh.take_cow_reservation();
-    let give_back_cow = |info: &SbInfo| {
-        if cow_reserved {
-            crate::balloc::unreserve(info, 1);
-        }
+    crate::faults::before_decision(info)?;
+    let held = Held { delayed: bh.is_delay(), cow: bh.has_cow() };
+    // A hint only (a copy-on-write goal, the block not to share with
+    // itself): the pointer replaced is the one set_data_pointer returns.
+    let hint = inode::map_block(inode, file_block)?;
+
+    let copy;
+    let data: &[u8] = if pinned {
+        let mut v = KVec::new();
+        v.extend_from_slice(bh.data(), GFP_KERNEL)?;
+        copy = v;
+        bump(&info.stats.pinned_copies);
+        copy.as_slice()
+    } else {
+        bh.data()
     };
-    let old = inode::map_block(inode, file_block)?;
     bump(&info.stats.logical_written);
-    let data = bh.data();
 
     if data.iter().all(|&b| b == 0) {
         // Zero blocks take no space: the block becomes a hole.
-        if let Some(o) = old {
-            inode::set_pointer(inode, file_block, 0)?;
-            release_block(sb, info, o)?;
+        if let Some(p) = inode::set_data_pointer(inode, file_block, 0)? {
+            release_block(sb, info, p)?;
         }
-        if reserved {
-            inode::release_reserved(inode, 1);
-        }
-        give_back_cow(info);
+        give_back(inode, info, bh, held);
         bh.unmap_clean();
         bump(&info.stats.zero_blocks);
-        return Ok(());
+        return Ok(Decision::Done);
     }
 
     let fp = info.hasher.digest(data)?;
+    crate::faults::after_hash(info);
+    if let Some(o) = hint {
+        if unchanged(sb, info, o, &fp, data)? {
+            // Rewritten with the bytes it holds: nothing changes.
+            give_back(inode, info, bh, held);
+            bh.map(sb, u64::from(o));
+            bh.clear_dirty();
+            return Ok(Decision::Done);
+        }
+    }
     // Decide under the filter guard of `fp` (lookup, confirm, share or
-    // record atomically); change the file's map and drop the old block's
-    // reference after releasing it (they take other locks).
+    // record atomically); change the file's map and drop the replaced
+    // block's reference after releasing it (they take other locks).
     let mut guard = info.filter.lock(&fp)?;
-    if let Some(c) = find_duplicate(sb, info, &guard, &fp, data, old)? {
+    if let Some(c) = find_duplicate(sb, info, &guard, &fp, data, hint)? {
         drop(guard);
-        inode::set_data_pointer(inode, file_block, c)?;
-        if let Some(o) = old {
-            release_block(sb, info, o)?;
+        let prev = match inode::set_data_pointer(inode, file_block, c) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = release_block(sb, info, c);
+                return Err(e);
+            }
+        };
+        // `prev` may be `c` itself only if the map already pointed there:
+        // one reference added, one dropped.
+        if let Some(p) = prev {
+            release_block(sb, info, p)?;
         }
-        if reserved {
-            inode::release_reserved(inode, 1);
-        }
-        give_back_cow(info);
+        give_back(inode, info, bh, held);
         bh.map(sb, u64::from(c));
         bh.clear_dirty();
         bump(&info.stats.dup_hits);
-        return Ok(());
+        return Ok(Decision::Done);
     }
 
     // A new block, also for an overwrite: never in place. A block
@@ -234,32 +348,66 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &mut BhResult) -> 
     // Written elsewhere, the new data only counts once its transaction
     // commits, and the old block, until then, keeps data and fingerprint
     // together. The new block goes right after the old one if it can.
-    if let Some(o) = old {
+    if let Some(o) = hint {
         if fpstore::get(sb, info, o)?.refcount > 1 {
             bump(&info.stats.cow_breaks);
         }
     }
-    let b = if cow_reserved && !reserved {
-        inode::allocate_cow_block(inode, file_block, old.map(|o| o.saturating_add(1)))?
-    } else {
-        give_back_cow(info);
-        inode::allocate_data_block(inode, file_block, reserved)?
+    let b = inode::allocate_for_write(inode, file_block, hint, held.delayed, held.any())?;
+    // Until the map points to `b`, undoing means freeing it and taking the
+    // reservation back.
+    let undo_alloc = |inode: &Inode| {
+        let _ = crate::balloc::free_block(sb, info, b);
+        if held.any() {
+            inode::restore_reservation(inode, held.delayed);
+        }
     };
-    fpstore::set_new(sb, info, b, &fp)?;
-    guard.insert(b)?;
+    if let Err(e) = fpstore::set_new(sb, info, b, &fp) {
+        undo_alloc(inode);
+        return Err(e);
+    }
+    // An insert that runs out of memory leaves the filter as it was (the
+    // block is merely not found as a duplicate later).
+    let _ = guard.insert(b);
     drop(guard);
-    inode::set_data_pointer(inode, file_block, b)?;
+    // From here the block is recorded: undoing drops its reference.
+    let undo_record = |inode: &Inode| {
+        let _ = release_block(sb, info, b);
+        if held.any() {
+            inode::restore_reservation(inode, held.delayed);
+        }
+    };
+    if pinned {
+        // The stable copy goes to the disk now, before the transaction
+        // that records the block can commit (the handle is open).
+        if let Err(e) = crate::vfs::buffer::write_uncached(sb, u64::from(b), data) {
+            undo_record(inode);
+            return Err(e);
+        }
+    }
+    let prev = match inode::set_data_pointer(inode, file_block, b) {
+        Ok(p) => p,
+        Err(e) => {
+            undo_record(inode);
+            return Err(e);
+        }
+    };
+    consumed(bh, held);
+    if let Some(p) = prev {
+        release_block(sb, info, p)?;
+    }
+    bh.map(sb, u64::from(b));
+    bump(&info.stats.unique_written);
+    if pinned {
+        bh.clear_dirty();
+        return Ok(Decision::Done);
+    }
     // data=ordered: the new block's data reaches the disk before the
     // transaction that points to it commits.
     if let Some(h) = crate::vfs::journal::current() {
         let bs = u64::from(info.geo.block_size);
         h.order_data(inode.jinode(), file_block.saturating_mul(bs), bs)?;
     }
-    if let Some(o) = old {
-        release_block(sb, info, o)?;
-    }
-    bh.map(sb, u64::from(b));
     bh.set_new();
-    bump(&info.stats.unique_written);
-    Ok(())
+    Ok(Decision::Write)
 }

@@ -93,7 +93,8 @@ fn build_index(dir: &Inode, n: u64) -> Result<KBox<DirIndex>> {
     let mut x = KBox::new(
         DirIndex {
             names: RBTree::new(),
-            room: KVVec::with_capacity(n as usize, GFP_KERNEL)?,
+            // Grown block by block: `n` comes from the size on disk.
+            room: KVVec::new(),
         },
         GFP_KERNEL,
     )?;
@@ -178,9 +179,20 @@ fn change_block<R>(dir: &Inode, bh: &Buffer, f: impl FnOnce(&mut [u8]) -> Result
     })?
 }
 
+/// Blocks of a directory, from its size; a size that claims more blocks
+/// than the directory maps is corruption (a crafted size must not drive a
+/// long scan or a large allocation).
 fn nblocks(dir: &Inode) -> Result<u64> {
     let bs = u64::from(sbi(dir.sb())?.geo.block_size);
-    Ok(dir.size().checked_div(bs).unwrap_or(0))
+    let n = dir.size().checked_div(bs).unwrap_or(0);
+    let mapped = dir.data().map.lock().blocks;
+    if n > mapped {
+        return Err(crate::errors::corrupt_msg(
+            dir.sb(),
+            format_args!("directory {} has size {} but maps {} blocks", dir.ino(), dir.size(), mapped),
+        ));
+    }
+    Ok(n)
 }
 
 /// Finds `name` in `dir`.

@@ -5,9 +5,9 @@
 //! Writes go through the page cache. At write time (`write_begin`,
 //! `page_mkwrite`) a block that is not mapped yet only gets a reservation
 //! (`inode::prepare_block`), so ENOSPC is reported to the writer; the block
-//! is chosen at writeback (`get_block_writeback`), which is where the
-//! deduplication decision will be made. O_DIRECT is served through the
-//! page cache and flushed before the write returns.
+//! is chosen at writeback, where the deduplication decision is made
+//! (`aops::write_folio`, `dedup::write_block`). O_DIRECT is served through
+//! the page cache and flushed before the write returns.
 
 use crate::inode;
 use crate::super_::sbi;
@@ -39,20 +39,6 @@ pub(crate) fn get_block_prepare(inode: &Inode, file_block: u64, bh: &mut BhResul
             bh.set_delay();
         }
     }
-    Ok(())
-}
-
-/// `get_block` at writeback, for every dirty buffer: regular-file data goes
-/// through the deduplication decision; a slow symlink's block is simply
-/// allocated.
-pub(crate) fn get_block_writeback(inode: &Inode, file_block: u64, bh: &mut BhResult) -> Result {
-    if inode.mode() & crate::format::inode::S_IFMT == crate::format::inode::S_IFREG {
-        return crate::dedup::write_block(inode, file_block, bh);
-    }
-    let delayed = bh.is_delay() && bh.block() == u64::MAX;
-    let b = inode::allocate_block(inode, file_block, delayed)?;
-    bh.map(inode.sb(), u64::from(b));
-    bh.set_new();
     Ok(())
 }
 

@@ -348,6 +348,17 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
             continue;
         }
         let l = geo.group(g).map_err(|e| crate::errors::corrupt(sb, "group number", e))?;
+        // An entry in use names a block dedup may share: it must be an
+        // allocated data block, never a metadata block or a free one (a
+        // crafted store could otherwise point later writes at the group's
+        // bitmaps or inode table).
+        if flags & crate::format::group::BG_BLOCK_UNINIT != 0 {
+            return Err(crate::errors::corrupt_msg(
+                sb,
+                format_args!("group {} has fingerprints in use but no block allocated", g),
+            ));
+        }
+        let bitmap = Buffer::read(sb, u64::from(l.block_bitmap))?;
         crate::vfs::buffer::readahead(sb, u64::from(l.fp_store), geo.fp_blocks_per_group);
         for j in 0..geo.fp_blocks_per_group {
             let bh = Buffer::read(sb, u64::from(l.fp_store.saturating_add(j)))?;
@@ -383,6 +394,13 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
                 let Some(b) = geo.fp_entry_block_in(&l, j, e).map_err(|err| crate::errors::corrupt(sb, "fingerprint entry", err))? else {
                     return Err(crate::errors::corrupt_msg(sb, format_args!("group {} store entry past the group's end", g)));
                 };
+                let bit = b.saturating_sub(l.first) as usize;
+                if b < l.data_start || !bitmap.read_with(|m| crate::format::bitmap::test(m, bit)) {
+                    return Err(crate::errors::corrupt_msg(
+                        sb,
+                        format_args!("fingerprint entry in use for block {}, which is {}", b, if b < l.data_start { "metadata" } else { "free" }),
+                    ));
+                }
                 info.filter.insert_at_mount(&build_params, &head, b)?;
                 info.stats.referenced.fetch_add(u64::from(count), Ordering::Relaxed);
                 n = n.saturating_add(1);

@@ -3,6 +3,8 @@
  * C shims for function-like macros (kmem_cache_create, alloc_inode_sb) and
  * page-cache glue made of static inlines (see helpers.h).
  */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
 #include <linux/buffer_head.h>
 #include <linux/jbd2.h>
 #include <linux/mm.h>
@@ -10,76 +12,146 @@
 #include "helpers.h"
 
 /*
- * A dirty buffer over an already-mapped block holds one reservation for a
- * possible copy-on-write at writeback (the block may be shared by then).
+ * Private state bits of a regular file's data buffers (data buffers are
+ * never journaled, so jbd2's private bits are free for us, as ext4 uses
+ * them):
+ *  - LivedfsCow: the buffer is mapped to a block the file had, and holds
+ *    one block reservation for the copy-on-write its writeback may need
+ *    (the block may be shared by then);
+ *  - LivedfsWrite: the writeback decision (Rust, rust/aops.rs) says the
+ *    buffer's contents go to the block it is now mapped to. Nothing else
+ *    is ever written from a file folio.
  */
 #define BH_LivedfsCow BH_JBDPrivateStart
+#define BH_LivedfsWrite (BH_JBDPrivateStart + 1)
 
-/* Reserves for every mapped, not yet reserved buffer of `folio` in
- * [from, to); on failure gives back what it took. */
-static int livedfs_reserve_overwrites(struct inode *inode, struct folio *folio,
-				      size_t from, size_t to)
+bool livedfs_bh_test_set_cow(struct buffer_head *bh)
 {
-	struct buffer_head *head = folio_buffers(folio), *bh;
-	size_t cur = 0;
-	unsigned int n = 0;
-	int err;
-
-	if (!head || !S_ISREG(inode->i_mode))
-		return 0;
-	bh = head;
-	do {
-		size_t next = cur + bh->b_size;
-
-		if (next > from && cur < to && buffer_mapped(bh) &&
-		    !buffer_delay(bh) && !test_and_set_bit(BH_LivedfsCow, &bh->b_state))
-			n++;
-		cur = next;
-		bh = bh->b_this_page;
-	} while (bh != head);
-	if (!n)
-		return 0;
-	err = livedfs_reserve_cow(inode, n);
-	if (err) {
-		/* Undo: the bits just set, in the same range. */
-		cur = 0;
-		bh = head;
-		do {
-			size_t next = cur + bh->b_size;
-
-			if (n && next > from && cur < to && buffer_mapped(bh) &&
-			    !buffer_delay(bh) && test_and_clear_bit(BH_LivedfsCow, &bh->b_state))
-				n--;
-			cur = next;
-			bh = bh->b_this_page;
-		} while (bh != head);
-	}
-	return err;
+	return test_and_set_bit(BH_LivedfsCow, &bh->b_state);
 }
 
-int livedfs_write_begin(struct file *file, struct address_space *mapping,
-			loff_t pos, unsigned int len, struct folio **foliop,
-			void **fsdata)
-{
-	int err = block_write_begin(mapping, pos, len, foliop,
-				    livedfs_get_block_prepare);
-	size_t from;
-
-	if (err)
-		return err;
-	from = offset_in_folio(*foliop, pos);
-	err = livedfs_reserve_overwrites(mapping->host, *foliop, from, from + len);
-	if (err) {
-		folio_unlock(*foliop);
-		folio_put(*foliop);
-		*foliop = NULL;
-	}
-	return err;
-}
-
-bool livedfs_test_clear_cow(struct buffer_head *bh)
+bool livedfs_bh_test_clear_cow(struct buffer_head *bh)
 {
 	return test_and_clear_bit(BH_LivedfsCow, &bh->b_state);
+}
+
+bool livedfs_bh_has_cow(struct buffer_head *bh)
+{
+	return test_bit(BH_LivedfsCow, &bh->b_state);
+}
+
+void livedfs_bh_mark_write(struct buffer_head *bh)
+{
+	set_bit(BH_LivedfsWrite, &bh->b_state);
+}
+
+struct buffer_head *livedfs_folio_buffers(struct folio *folio)
+{
+	return folio_buffers(folio);
+}
+
+/* The folio's buffers, created if it has none (then dirty and up to date
+ * when `dirty`, as __block_write_full_folio creates them). */
+struct buffer_head *livedfs_folio_create_buffers(struct folio *folio, struct inode *inode,
+						 bool dirty)
+{
+	struct buffer_head *head = folio_buffers(folio);
+
+	if (!head)
+		head = create_empty_buffers(folio, i_blocksize(inode),
+					    dirty ? (1 << BH_Dirty) | (1 << BH_Uptodate) : 0);
+	return head;
+}
+
+struct folio *livedfs_page_folio(struct page *page)
+{
+	return page_folio(page);
+}
+
+/* block_commit_write on a folio (it takes the folio's first page). */
+void livedfs_folio_commit_write(struct folio *folio, unsigned int from, unsigned int to)
+{
+	block_commit_write(&folio->page, from, to);
+}
+
+/*
+ * Submits the buffers of a locked folio that the writeback decision
+ * marked (BH_LivedfsWrite), as the second half of
+ * __block_write_full_folio: every marked buffer is locked (also for
+ * background writeback: its block is already recorded in the running
+ * transaction, whose commit must find it under writeback), the folio is
+ * put under writeback and unlocked. Returns the number of writes started.
+ */
+int livedfs_folio_submit(struct folio *folio, struct writeback_control *wbc)
+{
+	struct buffer_head *head = folio_buffers(folio), *bh;
+	blk_opf_t flags = wbc_to_write_flags(wbc);
+	int n = 0;
+
+	if (head) {
+		bh = head;
+		do {
+			if (!test_and_clear_bit(BH_LivedfsWrite, &bh->b_state))
+				continue;
+			if (buffer_new(bh)) {
+				/* A stale cached copy of the block must not be
+				 * written over its new contents. */
+				clear_buffer_new(bh);
+				clean_bdev_bh_alias(bh);
+			}
+			lock_buffer(bh);
+			if (test_clear_buffer_dirty(bh)) {
+				mark_buffer_async_write(bh);
+				n++;
+			} else {
+				unlock_buffer(bh);
+			}
+		} while ((bh = bh->b_this_page) != head);
+	}
+	folio_start_writeback(folio);
+	if (head) {
+		bh = head;
+		do {
+			struct buffer_head *next = bh->b_this_page;
+
+			if (buffer_async_write(bh))
+				submit_bh(REQ_OP_WRITE | flags, bh);
+			bh = next;
+		} while (bh != head);
+	}
+	folio_unlock(folio);
+	if (!n)
+		folio_end_writeback(folio);
+	return n;
+}
+
+/*
+ * Reads or writes one block of the device synchronously, bypassing the
+ * buffer cache (whose copy of a data block can be stale: file data is
+ * written from the file's page cache, not through the device's):
+ * byte-comparing a dedup candidate with what is on the medium, and
+ * writing a stable copy of a folio that may change under DMA.
+ */
+int livedfs_block_io(struct super_block *sb, u64 block, void *buf, bool write)
+{
+	struct page *page = alloc_page(GFP_NOFS);
+	unsigned int size = sb->s_blocksize;
+	struct bio *bio;
+	int err;
+
+	if (!page)
+		return -ENOMEM;
+	if (write)
+		memcpy(page_address(page), buf, size);
+	bio = bio_alloc(sb->s_bdev, 1, write ? REQ_OP_WRITE : REQ_OP_READ, GFP_NOFS);
+	bio->bi_iter.bi_sector = block << (sb->s_blocksize_bits - SECTOR_SHIFT);
+	__bio_add_page(bio, page, size, 0);
+	err = submit_bio_wait(bio);
+	bio_put(bio);
+	if (!err && !write)
+		memcpy(buf, page_address(page), size);
+	__free_page(page);
+	return err;
 }
 
 struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int size,
@@ -103,173 +175,6 @@ struct kmem_cache *livedfs_buf_cache_create(const char *name, unsigned int size)
 void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
 {
 	return alloc_inode_sb(sb, cache, GFP_KERNEL);
-}
-
-/*
- * Writeback: every dirty folio goes through __block_write_full_folio with
- * the Rust writeback get_block, which allocates (and later deduplicates)
- * each delayed block. Like block_write_full_folio, which is not exported:
- * the part of a folio past EOF is zeroed, a folio wholly past EOF skipped.
- */
-static int livedfs_write_folio(struct folio *folio, struct writeback_control *wbc)
-{
-	struct inode *inode = folio->mapping->host;
-	loff_t i_size = i_size_read(inode);
-	struct buffer_head *head = folio_buffers(folio), *bh;
-
-	/*
-	 * Every dirty block of a regular file must pass the dedup decision,
-	 * also one already mapped (an overwrite: in place, copy-on-write or
-	 * shared). __block_write_full_folio calls get_block for delayed
-	 * buffers, so mark them; the block number tells a reserved new block
-	 * (all ones) from an overwrite.
-	 */
-	if (S_ISREG(inode->i_mode) && head) {
-		bh = head;
-		do {
-			if (buffer_dirty(bh) && buffer_mapped(bh) && !buffer_delay(bh))
-				set_buffer_delay(bh);
-			bh = bh->b_this_page;
-		} while (bh != head);
-	}
-
-	handle_t *handle;
-	int err;
-
-	if (folio_pos(folio) >= i_size) {
-		folio_unlock(folio);
-		return 0;
-	}
-	if (folio_pos(folio) + folio_size(folio) > i_size)
-		folio_zero_segment(folio, offset_in_folio(folio, i_size), folio_size(folio));
-	/*
-	 * One handle around the whole folio: the block decisions journal
-	 * their metadata in it, and since a transaction can't commit while a
-	 * handle is open, the folio is under writeback before the commit
-	 * that points to its new blocks waits for it (data=ordered).
-	 */
-	handle = livedfs_writeback_handle(inode, folio_size(folio) >> inode->i_blkbits);
-	if (IS_ERR(handle)) {
-		folio_redirty_for_writepage(wbc, folio);
-		folio_unlock(folio);
-		return PTR_ERR(handle);
-	}
-	err = __block_write_full_folio(inode, folio, livedfs_get_block_writeback, wbc);
-	/* The folio's blocks are mapped: the size on disk may cover them. */
-	if (!err && S_ISREG(inode->i_mode))
-		err = livedfs_writeback_done(inode, folio_pos(folio) + folio_size(folio));
-	if (handle) {
-		int err2 = jbd2_journal_stop(handle);
-
-		if (!err)
-			err = err2;
-	}
-	return err;
-}
-
-int livedfs_writepages(struct address_space *mapping, struct writeback_control *wbc)
-{
-	struct folio *folio = NULL;
-	int error = 0;
-
-	while ((folio = writeback_iter(mapping, wbc, folio, &error)))
-		error = livedfs_write_folio(folio, wbc);
-	return error;
-}
-
-/* mmap writes reserve space at page_mkwrite, like write(). */
-static vm_fault_t livedfs_page_mkwrite(struct vm_fault *vmf)
-{
-	struct inode *inode = file_inode(vmf->vma->vm_file);
-	int err;
-
-	sb_start_pagefault(inode->i_sb);
-	file_update_time(vmf->vma->vm_file);
-	err = block_page_mkwrite(vmf->vma, vmf, livedfs_get_block_prepare);
-	if (!err) {
-		/* The folio is locked: reserve for overwrites of mapped blocks. */
-		struct folio *folio = page_folio(vmf->page);
-
-		err = livedfs_reserve_overwrites(inode, folio, 0, folio_size(folio));
-		if (err)
-			folio_unlock(folio);
-	}
-	sb_end_pagefault(inode->i_sb);
-	return vmf_fs_error(err);
-}
-
-static const struct vm_operations_struct livedfs_file_vm_ops = {
-	.fault		= filemap_fault,
-	.map_pages	= filemap_map_pages,
-	.page_mkwrite	= livedfs_page_mkwrite,
-};
-
-int livedfs_file_mmap(struct file *file, struct vm_area_struct *vma)
-{
-	file_accessed(file);
-	vma->vm_ops = &livedfs_file_vm_ops;
-	return 0;
-}
-
-/* Truncated delayed buffers give their reservations back. */
-void livedfs_invalidate_folio(struct folio *folio, size_t offset, size_t length)
-{
-	struct buffer_head *head = folio_buffers(folio), *bh;
-	size_t stop = offset + length, cur = 0;
-	unsigned int delayed = 0, cow = 0;
-
-	if (head) {
-		bh = head;
-		do {
-			size_t next = cur + bh->b_size;
-
-			if (next > stop)
-				break;
-			if (cur >= offset && buffer_delay(bh)) {
-				clear_buffer_delay(bh);
-				delayed++;
-			}
-			if (cur >= offset && test_and_clear_bit(BH_LivedfsCow, &bh->b_state))
-				cow++;
-			cur = next;
-			bh = bh->b_this_page;
-		} while (bh != head);
-	}
-	if (delayed)
-		livedfs_release_delayed(folio->mapping->host, delayed);
-	if (cow)
-		livedfs_release_cow(folio->mapping->host, cow);
-	block_invalidate_folio(folio, offset, length);
-}
-
-/*
- * Zeroes [pos, pos + len) of a file through the page cache (write_begin,
- * zero, write_end), for the partial blocks at the edges of a punched hole.
- * Only for blocks already mapped: the caller skips holes.
- */
-int livedfs_zero_range(struct inode *inode, loff_t pos, loff_t len)
-{
-	struct address_space *mapping = inode->i_mapping;
-	const struct address_space_operations *aops = mapping->a_ops;
-
-	while (len > 0) {
-		struct folio *folio;
-		void *fsdata = NULL;
-		size_t off = offset_in_page(pos);
-		unsigned int n = min_t(loff_t, PAGE_SIZE - off, len);
-		int err;
-
-		err = aops->write_begin(NULL, mapping, pos, n, &folio, &fsdata);
-		if (err)
-			return err;
-		folio_zero_range(folio, offset_in_folio(folio, pos), n);
-		err = aops->write_end(NULL, mapping, pos, n, n, folio, fsdata);
-		if (err < 0)
-			return err;
-		pos += n;
-		len -= n;
-	}
-	return 0;
 }
 
 void livedfs_inode_lock(struct inode *inode)
@@ -322,6 +227,29 @@ static ssize_t livedfs_stat_show(struct kobject *kobj, struct kobj_attribute *at
 	static struct livedfs_stat_attr livedfs_attr_##n = { \
 		.attr = __ATTR(n, 0444, livedfs_stat_show, NULL), .which = i }
 
+/*
+ * Test hooks (Documentation/testing.md), root-writable: a number written
+ * arms the hook, reading shows what is left of it. They cost one atomic
+ * read per block decision when unarmed.
+ */
+static ssize_t livedfs_knob_store(struct kobject *kobj, struct kobj_attribute *attr,
+				  const char *buf, size_t len)
+{
+	struct livedfs_sysfs *s = container_of(kobj, struct livedfs_sysfs, kobj);
+	struct livedfs_stat_attr *a = container_of(attr, struct livedfs_stat_attr, attr);
+	unsigned long long v;
+	int err = kstrtoull(buf, 0, &v);
+
+	if (err)
+		return err;
+	err = livedfs_knob_set(s->info, a->which, v);
+	return err ? err : len;
+}
+
+#define LIVEDFS_KNOB(n, i) \
+	static struct livedfs_stat_attr livedfs_attr_##n = { \
+		.attr = __ATTR(n, 0644, livedfs_stat_show, livedfs_knob_store), .which = i }
+
 LIVEDFS_STAT(logical_blocks_written, 0);
 LIVEDFS_STAT(unique_blocks_written, 1);
 LIVEDFS_STAT(duplicate_hits, 2);
@@ -335,6 +263,11 @@ LIVEDFS_STAT(filter_entries, 9);
 LIVEDFS_STAT(filter_bytes, 10);
 LIVEDFS_STAT(filter_build_ns, 11);
 LIVEDFS_STAT(block_size, 12);
+LIVEDFS_STAT(pinned_copies, 13);
+LIVEDFS_STAT(writeback_errors, 14);
+LIVEDFS_KNOB(test_fail_decisions, 100);
+LIVEDFS_KNOB(test_fail_errno, 101);
+LIVEDFS_KNOB(test_delay_after_hash_ms, 102);
 
 static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_logical_blocks_written.attr.attr,
@@ -350,6 +283,11 @@ static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_filter_bytes.attr.attr,
 	&livedfs_attr_filter_build_ns.attr.attr,
 	&livedfs_attr_block_size.attr.attr,
+	&livedfs_attr_pinned_copies.attr.attr,
+	&livedfs_attr_writeback_errors.attr.attr,
+	&livedfs_attr_test_fail_decisions.attr.attr,
+	&livedfs_attr_test_fail_errno.attr.attr,
+	&livedfs_attr_test_delay_after_hash_ms.attr.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(livedfs_stat);
@@ -411,55 +349,6 @@ void livedfs_sysfs_del(void *p)
 }
 
 /*
- * FICLONE / FICLONERANGE / FIDEDUPERANGE: lock both inodes, let the VFS
- * check the request (and, for dedup, compare the data) and write back both
- * ranges, drop the destination's cached pages, then share the blocks
- * (livedfs_remap_blocks, in Rust, on the same reference counts as inline
- * deduplication).
- */
-loff_t livedfs_remap_file_range(struct file *file_in, loff_t pos_in,
-				struct file *file_out, loff_t pos_out,
-				loff_t len, unsigned int remap_flags)
-{
-	struct inode *src = file_inode(file_in), *dst = file_inode(file_out);
-	loff_t ret;
-
-	if (remap_flags & ~(REMAP_FILE_DEDUP | REMAP_FILE_ADVISORY))
-		return -EINVAL;
-	lock_two_nondirectories(src, dst);
-	ret = generic_remap_file_range_prep(file_in, pos_in, file_out, pos_out,
-					    &len, remap_flags);
-	if (ret < 0 || len == 0)
-		goto out;
-	/*
-	 * Growing dst: its data waiting for allocation below pos_out gets its
-	 * blocks first, since the size on disk will cover it.
-	 */
-	if (!(remap_flags & REMAP_FILE_DEDUP) && pos_out + len > i_size_read(dst) && pos_out > 0) {
-		ret = filemap_write_and_wait_range(&dst->i_data, 0, pos_out - 1);
-		if (ret < 0)
-			goto out;
-	}
-	truncate_inode_pages_range(&dst->i_data, pos_out,
-				   round_up(pos_out + len, i_blocksize(dst)) - 1);
-	ret = livedfs_remap_blocks(src, pos_in, dst, pos_out, len,
-				   !!(remap_flags & REMAP_FILE_DEDUP));
-	if (ret < 0)
-		goto out;
-	if (!(remap_flags & REMAP_FILE_DEDUP) && pos_out + len > i_size_read(dst))
-	{
-		i_size_write(dst, pos_out + len);
-		livedfs_set_disksize(dst, pos_out + len);
-	}
-	inode_set_mtime_to_ts(dst, inode_set_ctime_current(dst));
-	mark_inode_dirty(dst);
-	ret = len;
-out:
-	unlock_two_nondirectories(src, dst);
-	return ret;
-}
-
-/*
  * jbd2 glue: fields and callbacks of journal_t and handle_t that Rust sets
  * or reads (the structures are large and config-dependent; only these few
  * members are touched).
@@ -476,7 +365,13 @@ void livedfs_journal_setup(journal_t *j, void *private, unsigned long commit_sec
 	 * blocks home, out of order, and a power cut loses fsync'd data.
 	 */
 	write_lock(&j->j_state_lock);
-	j->j_flags |= JBD2_BARRIER;
+	/*
+	 * data_err=abort, as ext4 offers it: a data block that failed to
+	 * reach the disk aborts the journal, so the transaction that points
+	 * to it (and records its fingerprint, which later writes of that
+	 * content would share) never commits.
+	 */
+	j->j_flags |= JBD2_BARRIER | JBD2_ABORT_ON_SYNCDATA_ERR;
 	write_unlock(&j->j_state_lock);
 	j->j_commit_callback = commit_cb;
 	j->j_submit_inode_data_buffers = NULL;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C shims: function-like macros bindgen cannot see, and a little page-cache
- * glue that is all static inlines and macros in C (writepages, mmap,
- * invalidate_folio). The decisions stay in Rust: these call back into the
- * Rust `livedfs_get_block_*` functions.
+ * C shims: function-like macros bindgen cannot see (kmem_cache_create,
+ * alloc_inode_sb, page_folio, folio_buffers), buffer-head state bits of
+ * our own, the mechanical submission of a folio's buffers, static sysfs
+ * attribute tables, and a few jbd2 fields. Every decision (what to write,
+ * where, what to reserve) is made in Rust (rust/aops.rs, rust/dedup.rs).
  */
 #ifndef LIVEDFS_HELPERS_H
 #define LIVEDFS_HELPERS_H
@@ -20,45 +21,34 @@ struct kmem_cache *livedfs_inode_cache_create(const char *name, unsigned int siz
 void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache);
 struct kmem_cache *livedfs_buf_cache_create(const char *name, unsigned int size);
 
-/* Implemented in Rust (rust/vfs/fstype.rs). */
+/* Implemented in Rust. */
 int livedfs_get_block_prepare(struct inode *inode, sector_t iblock,
 			      struct buffer_head *bh, int create);
-int livedfs_get_block_writeback(struct inode *inode, sector_t iblock,
-				struct buffer_head *bh, int create);
-void livedfs_release_delayed(struct inode *inode, unsigned int n);
-handle_t *livedfs_writeback_handle(struct inode *inode, unsigned int blocks);
-int livedfs_writeback_done(struct inode *inode, loff_t end);
-void livedfs_set_disksize(struct inode *inode, loff_t size);
-int livedfs_reserve_cow(struct inode *inode, unsigned int n);
-void livedfs_release_cow(struct inode *inode, unsigned int n);
+unsigned long long livedfs_stat_value(const void *info, int which);
+int livedfs_knob_set(const void *info, int which, unsigned long long value);
 
-/* Implemented in helpers.c. */
-int livedfs_writepages(struct address_space *mapping, struct writeback_control *wbc);
-int livedfs_write_begin(struct file *file, struct address_space *mapping,
-			loff_t pos, unsigned int len, struct folio **foliop,
-			void **fsdata);
-bool livedfs_test_clear_cow(struct buffer_head *bh);
-int livedfs_file_mmap(struct file *file, struct vm_area_struct *vma);
-void livedfs_invalidate_folio(struct folio *folio, size_t offset, size_t length);
+/* Data buffers of regular files (helpers.c). */
+bool livedfs_bh_test_set_cow(struct buffer_head *bh);
+bool livedfs_bh_test_clear_cow(struct buffer_head *bh);
+bool livedfs_bh_has_cow(struct buffer_head *bh);
+void livedfs_bh_mark_write(struct buffer_head *bh);
+struct buffer_head *livedfs_folio_buffers(struct folio *folio);
+struct buffer_head *livedfs_folio_create_buffers(struct folio *folio, struct inode *inode,
+						 bool dirty);
+struct folio *livedfs_page_folio(struct page *page);
+void livedfs_folio_commit_write(struct folio *folio, unsigned int from, unsigned int to);
+int livedfs_folio_submit(struct folio *folio, struct writeback_control *wbc);
+int livedfs_block_io(struct super_block *sb, u64 block, void *buf, bool write);
 
-int livedfs_zero_range(struct inode *inode, loff_t pos, loff_t len);
 void livedfs_inode_lock(struct inode *inode);
 void livedfs_inode_unlock(struct inode *inode);
 void __noreturn livedfs_panic_on_error(void);
 
-/* sysfs (helpers.c); values from Rust (rust/stats.rs). */
-unsigned long long livedfs_stat_value(const void *info, int which);
+/* sysfs (helpers.c). */
 int livedfs_sysfs_init(void);
 void livedfs_sysfs_exit(void);
 void *livedfs_sysfs_add(const char *name, const void *info);
 void livedfs_sysfs_del(void *p);
-
-/* Reflink and out-of-band dedup (helpers.c); blocks shared in Rust. */
-loff_t livedfs_remap_file_range(struct file *file_in, loff_t pos_in,
-				struct file *file_out, loff_t pos_out,
-				loff_t len, unsigned int remap_flags);
-int livedfs_remap_blocks(struct inode *src, loff_t pos_in, struct inode *dst,
-			 loff_t pos_out, loff_t len, bool dedup);
 
 /* jbd2 glue (helpers.c). */
 void livedfs_journal_setup(journal_t *j, void *private, unsigned long commit_secs,

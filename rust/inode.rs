@@ -59,6 +59,10 @@ pub(crate) struct InodeData {
     pub(crate) meta: Mutex<MetaState>,
     /// Data blocks reserved by delayed allocation, not yet allocated.
     pub(crate) reserved: AtomicU64,
+    /// Truncate or hole punching is zeroing a partial block (inode and
+    /// invalidate locks held, so no other write of the file runs): its
+    /// reservation may use the internal reserve.
+    pub(crate) zeroing: core::sync::atomic::AtomicBool,
     /// A regular file's size as the disk may know it (ext4's i_disksize):
     /// the in-memory size runs ahead of it while written data waits for
     /// delayed allocation, and writeback lifts it, in the transaction that
@@ -102,6 +106,7 @@ impl InodeData {
             }),
             meta <- new_mutex!(MetaState::default()),
             reserved: AtomicU64::new(0),
+            zeroing: core::sync::atomic::AtomicBool::new(false),
             disksize: AtomicU64::new(0),
             fast_link: UnsafeCell::new([0; FAST_LINK_LEN]),
             sync_tid: core::sync::atomic::AtomicU32::new(0),
@@ -546,7 +551,9 @@ fn reserve_indirect(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &mut MapState, 
 /// Prepares `file_block` for a buffered write: `Some(block)` if already
 /// mapped; otherwise reserves space for it (and its indirect blocks) for
 /// allocation at writeback and returns `None`. ENOSPC here reaches the
-/// writer.
+/// writer; `balloc::SPACE_BUSY` asks the caller to commit (outside the
+/// folio lock) and try again. The map lock is never held across a commit:
+/// writeback holds a handle and waits for this lock.
 pub(crate) fn prepare_block(inode: &Inode, file_block: u64) -> Result<Option<u32>> {
     let sb = inode.sb();
     let info = sbi(sb)?;
@@ -556,7 +563,7 @@ pub(crate) fn prepare_block(inode: &Inode, file_block: u64) -> Result<Option<u32
         return Ok(Some(b));
     }
     let added = reserve_indirect(sb, info, inode.ino(), &mut m, file_block)?;
-    if let Err(e) = balloc::reserve(info, (added.len() as u64).saturating_add(1)) {
+    if let Err(e) = balloc::try_reserve(info, (added.len() as u64).saturating_add(1), reservation_use(inode)) {
         for k in added.iter() {
             m.pending.remove(k);
         }
@@ -564,6 +571,17 @@ pub(crate) fn prepare_block(inode: &Inode, file_block: u64) -> Result<Option<u32
     }
     data.reserved.fetch_add(1, Ordering::Relaxed);
     Ok(None)
+}
+
+/// Whose space a write of `inode` may use: the internal reserve while
+/// truncate or hole punching zeroes a partial block (see
+/// `InodeData::zeroing`).
+pub(crate) fn reservation_use(inode: &Inode) -> balloc::Use {
+    if inode.data().zeroing.load(Ordering::Acquire) {
+        balloc::Use::Internal
+    } else {
+        balloc::Use::Writer
+    }
 }
 
 fn count_pending(m: &MapState) -> u64 {
@@ -608,14 +626,32 @@ fn alloc_goal(info: &SbInfo, ino: u32, m: &MapState, file_block: u64) -> u32 {
 /// file's previous one; `reserved`: consume one of the inode's delayed
 /// reservations.
 pub(crate) fn allocate_data_block(inode: &Inode, file_block: u64, reserved: bool) -> Result<u32> {
+    allocate_for_write(inode, file_block, None, reserved, reserved)
+}
+
+/// Allocates the block that writeback stores `file_block` in: right after
+/// the previous allocation if that was the previous file block, else after
+/// `near` (the block it replaces) or at the inode's group. `reserved`: the
+/// buffer holds a reservation (consumed); `delayed`: it is one of the
+/// inode's delayed reservations (its count drops too).
+pub(crate) fn allocate_for_write(
+    inode: &Inode,
+    file_block: u64,
+    near: Option<u32>,
+    delayed: bool,
+    reserved: bool,
+) -> Result<u32> {
     let sb = inode.sb();
     let info = sbi(sb)?;
     let data = inode.data();
     let mut m = data.map.lock();
-    let goal = alloc_goal(info, inode.ino(), &m, file_block);
-    let use_reservation = reserved && data.reserved.load(Ordering::Relaxed) > 0;
-    let b = balloc::alloc_block(sb, info, goal, use_reservation)?;
-    if use_reservation {
+    let goal = match (m.last_alloc, near) {
+        (Some((fb, b)), _) if fb.saturating_add(1) == file_block => b.saturating_add(1),
+        (_, Some(o)) => o.saturating_add(1),
+        _ => alloc_goal(info, inode.ino(), &m, file_block),
+    };
+    let b = balloc::alloc_block(sb, info, goal, reserved)?;
+    if delayed {
         let r = data.reserved.load(Ordering::Relaxed);
         data.reserved.store(r.saturating_sub(1), Ordering::Relaxed);
     }
@@ -623,19 +659,15 @@ pub(crate) fn allocate_data_block(inode: &Inode, file_block: u64, reserved: bool
     Ok(b)
 }
 
-/// Allocates a block for a copy-on-write of `file_block`, consuming the
-/// copy-on-write reservation its buffer holds.
-pub(crate) fn allocate_cow_block(inode: &Inode, file_block: u64, near: Option<u32>) -> Result<u32> {
-    let sb = inode.sb();
-    let info = sbi(sb)?;
-    let mut m = inode.data().map.lock();
-    let goal = match m.last_alloc {
-        Some((fb, b)) if fb.saturating_add(1) == file_block => b.saturating_add(1),
-        _ => near.unwrap_or_else(|| alloc_goal(info, inode.ino(), &m, file_block)),
-    };
-    let b = balloc::alloc_block(sb, info, goal, true)?;
-    m.last_alloc = Some((file_block, b));
-    Ok(b)
+/// Undoes the reservation side of `allocate_for_write` after the caller
+/// freed the block again (a later step of its decision failed).
+pub(crate) fn restore_reservation(inode: &Inode, delayed: bool) {
+    let Ok(info) = sbi(inode.sb()) else { return };
+    balloc::rereserve(info, 1);
+    if delayed {
+        let _m = inode.data().map.lock();
+        inode.data().reserved.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Gives back the indirect-block reservations once no delayed block is
@@ -793,7 +825,7 @@ fn free_range_locked(
         if root != 0 && start < base.saturating_add(span) && end > base {
             let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end, rel)?;
             freed = freed.saturating_add(n);
-            if empty {
+            if empty && rel.take_meta() {
                 release_meta_block(sb, info, root)?;
                 freed = freed.saturating_add(1);
                 if let Some(s) = m.block.get_mut(slot_idx) {
@@ -856,7 +888,7 @@ fn free_tree(
         } else {
             let (n, empty) = free_tree(sb, info, ino, p, depth.saturating_sub(1), cbase, start, end, rel)?;
             freed = freed.saturating_add(n);
-            if empty {
+            if empty && rel.take_meta() {
                 release_meta_block(sb, info, p)?;
                 freed = freed.saturating_add(1);
                 bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))??;
@@ -868,31 +900,48 @@ fn free_tree(
     Ok((freed, nonzero == 0))
 }
 
-/// Collects the blocks a truncation step releases, within a budget (one
-/// journal transaction's worth).
+/// Collects the blocks a truncation step releases, within the credits of
+/// one journal handle (`journal::truncate_step_credits`).
 pub(crate) struct Releaser {
     /// A regular file's (deduplicated, counted) blocks, whose references
     /// are dropped once the map lock is released (dropping one takes the
     /// filter lock, which writeback takes before the map lock); `None`
     /// for directories and symlinks, whose blocks are freed at once.
     later: Option<KVec<u32>>,
-    /// Data blocks this step may still release.
-    budget: u64,
+    /// Journal credits this step may still spend.
+    budget: u32,
+    /// The step stopped because its credits ran out.
+    exhausted: bool,
 }
 
 impl Releaser {
+    /// Spends `cost` credits; false (nothing spent) once they run out.
+    fn spend(&mut self, cost: u32) -> bool {
+        if self.budget < cost {
+            self.exhausted = true;
+            return false;
+        }
+        self.budget = self.budget.saturating_sub(cost);
+        true
+    }
+
     /// Releases data block `b`; false once the budget is spent (the block
     /// stays, the caller stops).
     fn release(&mut self, sb: &SuperBlock, info: &SbInfo, b: u32) -> Result<bool> {
-        if self.budget == 0 {
+        if !self.spend(crate::journal::CREDITS_RELEASE_DATA) {
             return Ok(false);
         }
-        self.budget = self.budget.saturating_sub(1);
         match &mut self.later {
             Some(v) => v.push(b, GFP_KERNEL)?,
             None => release_meta_block(sb, info, b)?,
         }
         Ok(true)
+    }
+
+    /// Whether an emptied indirect block may be freed in this step (else
+    /// it stays, empty, and the next step frees it).
+    fn take_meta(&mut self) -> bool {
+        self.spend(crate::journal::CREDITS_RELEASE_META)
     }
 }
 
@@ -912,7 +961,7 @@ fn release_meta_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
 }
 
 /// Frees the blocks of file blocks `[start, end)` of `inode`, in steps of
-/// at most `TRUNCATE_STEP` blocks, each step one transaction. The caller
+/// the credits of one handle (`journal::truncate_step_credits`), each step one transaction. The caller
 /// puts the inode on the orphan list first when a crash mid-way must be
 /// finished at the next mount.
 pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
@@ -920,10 +969,15 @@ pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
     let info = sbi(sb)?;
     let counted = inode.mode() & finode::S_IFMT == finode::S_IFREG;
     loop {
-        let _h = crate::journal::start(sb, crate::journal::CREDITS_TRUNCATE, crate::journal::REVOKES_TRUNCATE)?;
+        let _h = crate::journal::start(
+            sb,
+            crate::journal::truncate_step_credits(info).saturating_add(crate::journal::CREDITS_TRUNCATE_FIXED),
+            crate::journal::REVOKES_TRUNCATE,
+        )?;
         let mut rel = Releaser {
             later: if counted { Some(KVec::new()) } else { None },
-            budget: crate::journal::truncate_step(info),
+            budget: crate::journal::truncate_step_credits(info),
+            exhausted: false,
         };
         let mut m = inode.data().map.lock();
         let r = free_range_locked(sb, info, inode.ino(), &mut m, start, end, &mut rel);
@@ -938,7 +992,7 @@ pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
             }
         }
         r?;
-        if rel.budget > 0 {
+        if !rel.exhausted {
             return Ok(()); // the step ended before its budget: all done
         }
     }
@@ -1042,14 +1096,16 @@ pub(crate) fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Re
 pub(crate) fn load_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
     let mut d = info.disk.lock();
     let mut cur = d.sb.orphan_head;
-    let mut n = 0u32;
+    // Inodes seen, to find a loop in O(n log n) (a crafted list may be as
+    // long as the inode table).
+    let mut seen: RBTree<u32, ()> = RBTree::new();
     while cur != 0 {
-        if !info.geo.valid_ino(cur) || n >= info.geo.inodes_count || d.orphans.iter().any(|&i| i == cur) {
+        if !info.geo.valid_ino(cur) || seen.get(&cur).is_some() {
             return Err(corrupt_msg(sb, format_args!("orphan list broken at inode {}", cur)));
         }
+        seen.insert(RBTreeNode::new(cur, (), GFP_KERNEL)?);
         d.orphans.push(cur, GFP_KERNEL)?;
         cur = read_disk_inode(sb, cur, true)?.next_orphan;
-        n = n.saturating_add(1);
     }
     Ok(())
 }

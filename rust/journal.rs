@@ -25,22 +25,39 @@ pub(crate) const CREDITS_WRITE: u32 = 32;
 pub(crate) const CREDITS_NAMEI: u32 = 64;
 /// Credits of a rename (up to four inodes and directories, an orphan).
 pub(crate) const CREDITS_RENAME: u32 = 128;
-/// Credits of one step of truncation: `TRUNCATE_STEP` blocks released,
-/// each touching a store block, a bitmap and a descriptor, plus indirect
-/// blocks, the inode and the orphan list.
-pub(crate) const CREDITS_TRUNCATE: u32 = 256;
-/// Revoke records of one step of truncation (freed indirect blocks).
+/// Credits of releasing one data block in a truncation step: its store
+/// block, its group's bitmap and descriptor block (all different for a
+/// deduplicated block in another group), and the indirect block that
+/// pointed to it.
+pub(crate) const CREDITS_RELEASE_DATA: u32 = 4;
+/// Credits of freeing an emptied indirect block: bitmap, descriptor block
+/// and the block (or inode) that pointed to it.
+pub(crate) const CREDITS_RELEASE_META: u32 = 3;
+/// Credits of a truncation step besides its releases: the inode, the
+/// superblock and an orphan-list neighbour, with room to spare.
+pub(crate) const CREDITS_TRUNCATE_FIXED: u32 = 8;
+/// Revoke records of one step of truncation (freed indirect blocks: at
+/// most a third of its credits).
 pub(crate) const REVOKES_TRUNCATE: u32 = 128;
-/// Blocks released per truncation step (fewer with a small journal).
-const TRUNCATE_STEP: u64 = 64;
+/// Credits a truncation step spends on releases at most (fewer with a
+/// small journal).
+const TRUNCATE_STEP_CREDITS: u32 = 256;
 
-/// Blocks one truncation step may release, so that its changes fit the
-/// credits a handle can get from this volume's journal.
-pub(crate) fn truncate_step(info: &SbInfo) -> u64 {
-    match &info.journal {
-        Some(j) => (u64::from(j.max_credits()) / 4).clamp(8, TRUNCATE_STEP),
-        None => TRUNCATE_STEP,
-    }
+/// Credits one truncation step may spend on releases: what a handle can
+/// get from this volume's journal, less the step's fixed part. Every
+/// release is charged its worst case (`CREDITS_RELEASE_*`), so a step
+/// never dirties more blocks than its handle holds.
+pub(crate) fn truncate_step_credits(info: &SbInfo) -> u32 {
+    step_credits_for(info.journal.as_ref().map(|j| j.max_credits()))
+}
+
+/// `truncate_step_credits` for a journal whose handles hold at most
+/// `max_credits` (`None`: no journal).
+pub(crate) fn step_credits_for(max_credits: Option<u32>) -> u32 {
+    let max = max_credits.unwrap_or(TRUNCATE_STEP_CREDITS.saturating_add(CREDITS_TRUNCATE_FIXED));
+    max.saturating_sub(CREDITS_TRUNCATE_FIXED)
+        .min(TRUNCATE_STEP_CREDITS)
+        .max(CREDITS_RELEASE_DATA.saturating_add(CREDITS_RELEASE_META))
 }
 /// Credits of an inode update (its table block).
 pub(crate) const CREDITS_INODE: u32 = 4;
@@ -54,10 +71,27 @@ pub(crate) const CREDITS_REMAP: u32 = 24;
 /// `credits` metadata blocks (and revokes at most `revokes`); `None` when
 /// the volume is mounted without a journal. Nested in the task's current
 /// handle if there is one.
+///
+/// Every change to a mounted volume starts here, so this is where a volume
+/// stopped by an error (errors=remount-ro) or a shutdown refuses further
+/// changes, with or without a journal. A journal that jbd2 aborted by
+/// itself (an I/O error in a commit, a data block that failed to reach
+/// the disk) is reported and handled as an error here, as ext4 does.
 pub(crate) fn start(sb: &SuperBlock, credits: u32, revokes: u32) -> Result<Option<Handle>> {
     let info = sbi(sb)?;
+    if let Some(e) = info.stopped() {
+        return Err(e);
+    }
     match &info.journal {
-        Some(j) => j.start(credits, revokes).map(Some),
+        Some(j) => match j.start(credits, revokes) {
+            Ok(h) => Ok(Some(h)),
+            Err(e) => {
+                if j.is_aborted() {
+                    crate::errors::journal_aborted(sb);
+                }
+                Err(e)
+            }
+        },
         None => Ok(None),
     }
 }

@@ -312,7 +312,7 @@ fn filter_full_coverage_memory_and_false_candidates() -> TestResult {
 }
 
 /// The tests, in the order KUnit runs them.
-pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 13] = [
+pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 14] = [
     (b"crc32c_matches_castagnoli\0", crc32c_matches_castagnoli),
     (b"geometry_of_one_tebibyte\0", geometry_of_one_tebibyte),
     (b"geometry_refuses_bad_sizes\0", geometry_refuses_bad_sizes),
@@ -326,9 +326,31 @@ pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 13] = [
     (b"filter_kernel_bytes\0", filter_kernel_bytes),
     (b"filter_matches_model\0", filter_matches_model),
     (b"filter_full_coverage_memory_and_false_candidates\0", filter_full_coverage_memory_and_false_candidates),
+    (b"truncate_steps_fit_their_handles\0", truncate_steps_fit_their_handles),
 ];
 
-static mut CASES: [sys::kunit_case; 14] = [
+/// A truncation step, charged its worst case, never asks a handle for
+/// more credits than the journal allows (jbd2 would run out mid-step, and
+/// `Journal::start` refuses such a request), for every journal size mkfs
+/// can make, and always makes progress.
+fn truncate_steps_fit_their_handles() -> TestResult {
+    use crate::journal::{step_credits_for, CREDITS_RELEASE_DATA, CREDITS_RELEASE_META, CREDITS_TRUNCATE_FIXED};
+    // mkfs's smallest journal is 1024 blocks: a quarter is the largest
+    // transaction, half of that the largest handle.
+    for journal_blocks in [1024u32, 2048, 4096, 8192, 32768, 262_144] {
+        let max = journal_blocks / 4 / 2;
+        let step = step_credits_for(Some(max));
+        check(step + CREDITS_TRUNCATE_FIXED <= max, "a step asks for more credits than a handle holds")?;
+        check(step >= CREDITS_RELEASE_DATA + CREDITS_RELEASE_META, "a step cannot release a block and its indirect block")?;
+        // Revokes: each freed indirect block costs at least its meta credits.
+        check(step / CREDITS_RELEASE_META <= crate::journal::REVOKES_TRUNCATE, "more revokes than reserved")?;
+    }
+    // A data block scattered in another group dirties its store block,
+    // that group's bitmap and descriptor block, and its indirect block.
+    check(CREDITS_RELEASE_DATA >= 4 && CREDITS_RELEASE_META >= 3, "release costs below their worst case")
+}
+
+static mut CASES: [sys::kunit_case; 15] = [
     case(TESTS[0].0, run::<0>),
     case(TESTS[1].0, run::<1>),
     case(TESTS[2].0, run::<2>),
@@ -342,6 +364,7 @@ static mut CASES: [sys::kunit_case; 14] = [
     case(TESTS[10].0, run::<10>),
     case(TESTS[11].0, run::<11>),
     case(TESTS[12].0, run::<12>),
+    case(TESTS[13].0, run::<13>),
     // SAFETY: the all-zero case terminates the array, as KUnit expects.
     unsafe { core::mem::zeroed() },
 ];

@@ -22,10 +22,12 @@
 
 use kernel::prelude::*;
 
+mod aops;
 mod balloc;
 mod dir;
 mod dedup;
 mod errors;
+mod faults;
 mod file;
 mod fpfilter;
 mod fpstore;
@@ -59,7 +61,7 @@ module! {
 }
 
 struct Livedfs {
-    fs: Option<Pin<KBox<vfs::fstype::Registration>>>,
+    fs: Option<vfs::fstype::Registration>,
 }
 
 impl kernel::Module for Livedfs {

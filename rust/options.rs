@@ -31,9 +31,10 @@ pub(crate) struct MountOptions {
     /// `noprefetch`: do not read a group's whole fingerprint store ahead
     /// on first touch (the paper's variant without prefetching).
     pub(crate) noprefetch: bool,
-    /// `verify`: byte-compare a candidate block before sharing it, on top
-    /// of the full fingerprint match.
-    pub(crate) verify: bool,
+    /// `verify`/`noverify`: byte-compare a candidate block before sharing
+    /// it, on top of the full fingerprint match. `None`: the default, on
+    /// for MD5 volumes (where collisions can be made), off for SHA-256.
+    pub(crate) verify: Option<bool>,
     /// `nojournal`: metadata written in place, no jbd2, store updates
     /// written synchronously (the paper's LiveDFS-S variant; after a crash
     /// run fsck.livedfs).
@@ -85,7 +86,7 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
             Ok(())
         }
         (b"verify", None) => {
-            opts.verify = true;
+            opts.verify = Some(true);
             Ok(())
         }
         (b"nojournal", None) => {
@@ -111,7 +112,7 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
             }
         }
         (b"noverify", None) => {
-            opts.verify = false;
+            opts.verify = Some(false);
             Ok(())
         }
         // Let the VFS handle `source` and report anything else as unknown.

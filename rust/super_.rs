@@ -108,6 +108,17 @@ pub(crate) struct SbInfo {
     pub(crate) journal: Option<crate::vfs::journal::Journal>,
     /// Corruption was found: the superblock gets STATE_ERROR at next sync.
     pub(crate) errors_seen: AtomicBool,
+    /// Why the volume was stopped (0: it runs; see `Stopped`).
+    stopped: core::sync::atomic::AtomicU8,
+    /// Byte-compare candidates (`verify`; the default for MD5 volumes).
+    verify: AtomicBool,
+    /// Prefetch fingerprint stores (not `noprefetch`).
+    prefetch: AtomicBool,
+    /// Blocks only truncate and hole punching may reserve (to zero a
+    /// partial block), so freeing space on a full volume never fails.
+    pub(crate) resv_internal: u64,
+    /// Test hooks (sysfs `test_*`).
+    pub(crate) faults: crate::faults::Faults,
     /// `errors=` default from the superblock.
     sb_errors: u16,
     /// The fingerprint hash.
@@ -126,15 +137,48 @@ pub(crate) struct SbInfo {
     pub(crate) opts: Mutex<MountOptions>,
 }
 
+/// Why a volume stopped taking changes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Stopped {
+    /// An error with errors=remount-ro.
+    Errors = 1,
+    /// FS_IOC_SHUTDOWN.
+    Shutdown = 2,
+}
+
 impl SbInfo {
     /// Whether to prefetch fingerprint stores (not mounted `noprefetch`).
     pub(crate) fn prefetch(&self) -> bool {
-        !self.opts.lock().noprefetch
+        self.prefetch.load(Ordering::Relaxed)
     }
 
-    /// Whether to byte-compare candidates (mounted `verify`).
+    /// Whether to byte-compare candidates (mounted `verify`, or an MD5
+    /// volume not mounted `noverify`).
     pub(crate) fn verify(&self) -> bool {
-        self.opts.lock().verify
+        self.verify.load(Ordering::Relaxed)
+    }
+
+    /// The error every change gets once the volume is stopped: EROFS
+    /// after errors (as a read-only mount), EIO after a shutdown (as
+    /// ext4).
+    pub(crate) fn stopped(&self) -> Option<Error> {
+        match self.stopped.load(Ordering::Acquire) {
+            0 => None,
+            2 => Some(EIO),
+            _ => Some(EROFS),
+        }
+    }
+
+    /// Stops the volume; true for the first stop.
+    pub(crate) fn stop(&self, why: Stopped) -> bool {
+        self.stopped.compare_exchange(0, why as u8, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Applies the options that may change at remount.
+    fn apply_options(&self, o: &MountOptions) {
+        let md5 = self.geo.fp_algo == crate::format::FingerprintAlgo::Md5;
+        self.verify.store(o.verify.unwrap_or(md5), Ordering::Relaxed);
+        self.prefetch.store(!o.noprefetch, Ordering::Relaxed);
     }
 
     /// What to do on corruption: the mount option, else the superblock's.
@@ -390,9 +434,30 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let journal = open_journal(sb, &disk_sb, &geo, opts)?;
     let (disk_sb, sbh, sb_off) = read_superblock(sb, geo.block_size)?;
     let geo = Geometry::from_superblock(&disk_sb).map_err(|e| corrupt(sb, "superblock", e))?;
+    let journal_error = journal.as_ref().map_or(0, |j| j.take_recorded_error());
+    if journal_error != 0 {
+        pr_warn!(
+            "livedfs ({}): the journal records an error (errno {}) from an earlier mount; run fsck.livedfs\n",
+            sb.id(),
+            journal_error
+        );
+    }
     if disk_sb.state & fsb::STATE_ERROR != 0 {
         pr_warn!("livedfs ({}): volume has errors; run fsck.livedfs\n", sb.id());
     } else if disk_sb.state & fsb::STATE_VALID == 0 {
+        // Only a mount without a journal clears STATE_VALID (a journaled
+        // one keeps it: replay makes the volume consistent). Without a
+        // journal a crash can leave fingerprint entries whose data never
+        // reached the disk (store updates are written at once, the data
+        // at writeback): a read-write mount would share them, with or
+        // without a journal now. fsck verifies them first.
+        if !sb.is_rdonly() {
+            pr_err!(
+                "livedfs ({}): volume was not cleanly unmounted (mounted without a journal): run fsck.livedfs before mounting it read-write\n",
+                sb.id()
+            );
+            return Err(crate::errors::euclean());
+        }
         pr_warn!("livedfs ({}): volume was not cleanly unmounted; run fsck.livedfs\n", sb.id());
     }
     let seed = csum::volume_seed(&KernelCrc, &disk_sb.uuid);
@@ -428,6 +493,11 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             busy_blocks: AtomicU64::new(0),
             journal,
             errors_seen: AtomicBool::new(false),
+            stopped: core::sync::atomic::AtomicU8::new(0),
+            verify: AtomicBool::new(false),
+            prefetch: AtomicBool::new(true),
+            resv_internal: internal_reserve(geo.blocks_count),
+            faults: crate::faults::Faults::default(),
             sb_errors: disk_sb.errors,
             hasher,
             filter,
@@ -451,6 +521,13 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     )?;
     sb.set_info(info);
     let info = sbi(sb)?;
+    info.apply_options(opts);
+    if geo.fp_algo == crate::format::FingerprintAlgo::Md5 && opts.verify == Some(false) {
+        pr_warn!(
+            "livedfs ({}): MD5 fingerprints without verify: a collision would share different data\n",
+            sb.id()
+        );
+    }
     if let Some(j) = &info.journal {
         let commit = opts.commit.unwrap_or(crate::options::DEFAULT_COMMIT_SECS);
         j.setup((info as *const SbInfo).cast_mut().cast(), commit, crate::journal::commit_callback)?;
@@ -482,6 +559,11 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         Ok(e) => *info.sysfs.lock() = Some(e),
         Err(_) => pr_warn!("livedfs ({}): no sysfs statistics for this mount\n", sb.id()),
     }
+    if journal_error != 0 {
+        // Kept as STATE_ERROR until fsck clears it (as ext4).
+        info.errors_seen.store(true, Ordering::Relaxed);
+        info.disk.lock().sb.state |= fsb::STATE_ERROR;
+    }
     if !sb.is_rdonly() {
         mark_mounted(sb, info, true)?;
         crate::inode::process_orphans(sb, info)?;
@@ -510,6 +592,10 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
             j.force_commit()?;
         }
     } else if !want_ro && was_ro {
+        if let Some(e) = info.stopped() {
+            pr_err!("livedfs ({}): stopped after errors or a shutdown: unmount and run fsck.livedfs\n", sb.id());
+            return Err(e);
+        }
         let unknown_ro = info.disk.lock().sb.feature_ro_compat & !fsb::RO_COMPAT_KNOWN;
         if unknown_ro != 0 {
             pr_err!("livedfs ({}): unknown read-only-compatible features: stay read-only\n", sb.id());
@@ -523,10 +609,13 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
             o.errors = opts.errors;
         }
         o.noprefetch = opts.noprefetch;
-        o.verify = opts.verify;
+        if opts.verify.is_some() {
+            o.verify = opts.verify;
+        }
         if opts.commit.is_some() {
             o.commit = opts.commit;
         }
+        info.apply_options(&o);
     }
     Ok(())
 }
@@ -556,6 +645,44 @@ pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
     Ok(())
 }
 
+/// FS_IOC_SHUTDOWN ("goingdown"), as ext4: the volume stops taking any
+/// change (EIO from then on, reads too) until it is unmounted. `flags`:
+/// 0 flushes everything first (the device is frozen and thawed, as
+/// fsfreeze), 1 commits the journal first, 2 stops at once (what was not
+/// committed is lost, as after a power cut). The journal is aborted with
+/// ESHUTDOWN, which jbd2 does not record as an error: the next mount
+/// replays what was committed.
+pub(crate) fn shutdown(sb: &SuperBlock, flags: u32) -> Result {
+    let info = sbi(sb)?;
+    if flags > 2 {
+        return Err(EINVAL);
+    }
+    if info.stopped() == Some(EIO) {
+        return Ok(());
+    }
+    pr_alert!("livedfs ({}): shut down requested ({})\n", sb.id(), flags);
+    match flags {
+        0 => {
+            crate::vfs::super_block::freeze_device(sb)?;
+            crate::errors::stop(sb, info, Stopped::Shutdown);
+            crate::vfs::super_block::thaw_device(sb);
+        }
+        1 => {
+            if let Some(j) = &info.journal {
+                let _ = j.force_commit();
+            }
+            crate::errors::stop(sb, info, Stopped::Shutdown);
+        }
+        _ => crate::errors::stop(sb, info, Stopped::Shutdown),
+    }
+    Ok(())
+}
+
+/// Whether FS_IOC_SHUTDOWN stopped the volume (then reads fail too).
+pub(crate) fn is_shut_down(sb: &SuperBlock) -> bool {
+    sbi(sb).is_ok_and(|i| i.stopped() == Some(EIO))
+}
+
 /// `freeze_fs` (fsfreeze, snapshots): the journal is flushed home and
 /// locked, so the device holds a consistent volume with nothing to replay.
 pub(crate) fn freeze(sb: &SuperBlock) -> Result {
@@ -577,19 +704,28 @@ pub(crate) fn thaw(sb: &SuperBlock) -> Result {
 }
 
 /// `put_super`: commit and close the journal, then mark the volume clean
-/// (and the journal empty) on the way out.
+/// (and the journal empty) on the way out. A volume stopped by an error
+/// is marked STATE_ERROR instead, written directly (its journal was
+/// aborted: what the log holds is replayed at the next mount, which
+/// keeps INCOMPAT_RECOVER).
 pub(crate) fn put_super(sb: &SuperBlock) {
     let Ok(info) = sbi(sb) else { return };
-    let rdonly = sb.is_rdonly();
-    if !rdonly && info.journal.is_some() {
+    let stopped = info.stopped();
+    let rdonly = sb.is_rdonly() && stopped.is_none();
+    if !sb.is_rdonly() && info.journal.is_some() {
         if let Err(e) = write_super(sb, info, false) {
             pr_err!("livedfs ({}): could not write the superblock at unmount: {:?}\n", sb.id(), e);
         }
     }
+    let mut aborted = false;
     if let Some(j) = &info.journal {
+        aborted = j.is_aborted();
         if let Err(e) = j.destroy() {
-            pr_err!("livedfs ({}): journal error at unmount: {:?}\n", sb.id(), e);
-            info.errors_seen.store(true, Ordering::Relaxed);
+            if !aborted {
+                pr_err!("livedfs ({}): journal error at unmount: {:?}\n", sb.id(), e);
+                info.errors_seen.store(true, Ordering::Relaxed);
+            }
+            aborted = true;
         }
     }
     if rdonly {
@@ -597,14 +733,45 @@ pub(crate) fn put_super(sb: &SuperBlock) {
     }
     {
         let mut d = info.disk.lock();
-        d.sb.feature_incompat &= !fsb::INCOMPAT_RECOVER;
-        if d.sb.state & fsb::STATE_ERROR == 0 && !info.errors_seen.load(Ordering::Relaxed) {
+        if !aborted {
+            d.sb.feature_incompat &= !fsb::INCOMPAT_RECOVER;
+        }
+        let shutdown_only = stopped == Some(EIO) && !info.errors_seen.load(Ordering::Relaxed);
+        if info.errors_seen.load(Ordering::Relaxed) {
+            d.sb.state |= fsb::STATE_ERROR;
+            d.sb.state &= !fsb::STATE_VALID;
+        } else if d.sb.state & fsb::STATE_ERROR == 0 && (stopped.is_none() || shutdown_only && !aborted) {
             d.sb.state |= fsb::STATE_VALID;
         }
     }
-    if let Err(e) = write_super_direct(info) {
+    let r = if aborted || stopped.is_some() { write_super_bypassing_journal(info) } else { write_super_direct(info) };
+    if let Err(e) = r {
         pr_err!("livedfs ({}): could not write the superblock at unmount: {:?}\n", sb.id(), e);
     }
+}
+
+/// Writes the superblock home after the journal was aborted (or closed):
+/// its buffer may still be known to jbd2, so `Buffer::modify`, which
+/// refuses that outside a handle, is bypassed, as ext4's
+/// ext4_commit_super writes its superblock after an abort.
+fn write_super_bypassing_journal(info: &SbInfo) -> Result {
+    let mut d = info.disk.lock();
+    d.sb.free_blocks = info.free_blocks.load(Ordering::Relaxed);
+    d.sb.free_inodes = info.free_inodes.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
+    d.sb.write_time = now();
+    let (off, copy) = (d.offset, d.sb.clone());
+    d.bh.modify_unjournaled(|data| match data.get_mut(off..off.saturating_add(fsb::SUPERBLOCK_SIZE)) {
+        Some(bytes) => copy.encode(bytes, &KernelCrc).map_err(|_| EINVAL),
+        None => Err(EINVAL),
+    })??;
+    d.bh.sync()
+}
+
+/// Blocks kept for truncate and hole punching (`Use::Internal`): 1/1024
+/// of the volume, at least 16 and at most 4096 (ext4 keeps 2 % up to 4096
+/// clusters for the same reason).
+fn internal_reserve(blocks: u32) -> u64 {
+    (u64::from(blocks) / 1024).clamp(16, 4096)
 }
 
 /// What `statfs` reports.
@@ -643,7 +810,9 @@ pub(crate) fn statfs(sb: &SuperBlock) -> Result<StatFs> {
         block_size: info.geo.block_size,
         blocks: u64::from(info.geo.blocks_count),
         free_blocks: free,
-        avail_blocks: free.saturating_sub(u64::from(info.r_blocks)),
+        // Writers never get the root reserve (unless privileged) nor the
+        // internal one (ext4's f_bavail excludes both the same way).
+        avail_blocks: free.saturating_sub(u64::from(info.r_blocks)).saturating_sub(info.resv_internal),
         files: u64::from(info.geo.inodes_count),
         free_files: info.free_inodes.load(Ordering::Relaxed),
         name_len: crate::format::dirent::NAME_MAX as u32,
@@ -662,8 +831,10 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     if o.noprefetch {
         m.put(b",noprefetch");
     }
-    if o.verify {
-        m.put(b",verify");
+    match o.verify {
+        Some(true) => m.put(b",verify"),
+        Some(false) => m.put(b",noverify"),
+        None => {}
     }
     if o.nojournal {
         m.put(b",nojournal");

@@ -12,6 +12,8 @@
 #                       QEMU's blklogwrites driver: every write and flush the
 #                       guest sends is appended to LOG (dm-log-writes format,
 #                       512-byte sectors; LOG is created or truncated)
+#   --throttle NAME:BPS cap disk NAME (a --disk) at BPS bytes per second
+#                       (QEMU throttling.bps-total): slow I/O on purpose
 #   --timeout SEC       kill the VM after SEC seconds (default 600)
 #   --mem MB            guest RAM (default 2048)      --smp N   vCPUs (default 2)
 #   --accel MODE        auto (default), tcg or kvm; auto probes KVM once
@@ -28,13 +30,14 @@
 # line printed is the summary: "N passed, N failed".
 source "$(dirname "$0")/lib.sh"
 
-disks=() images=() logged=() timeout=600 mem=2048 smp=2 accel=auto kunit=0 verbose=0
+disks=() images=() logged=() throttles=() timeout=600 mem=2048 smp=2 accel=auto kunit=0 verbose=0
 kdir="" initramfs="" logfile="" loglevel=7
 while [ $# -gt 0 ]; do
     case "$1" in
         --disk) disks+=("$2"); shift 2 ;;
         --image) images+=("$2"); shift 2 ;;
         --logged-disk) logged+=("$2"); shift 2 ;;
+        --throttle) throttles+=("$2"); shift 2 ;;
         --timeout) timeout=$2; shift 2 ;;
         --mem) mem=$2; shift 2 ;;
         --smp) smp=$2; shift 2 ;;
@@ -79,7 +82,11 @@ i=0
 for d in "${disks[@]}"; do
     name=${d%%:*} size=${d#*:}
     truncate -s "$size" "$work/disk$i.img"
-    drive_args+=(-drive "file=$work/disk$i.img,if=none,id=d$i,format=raw,cache=unsafe"
+    throttle=""
+    for t in "${throttles[@]}"; do
+        [ "${t%%:*}" = "$name" ] && throttle=",throttling.bps-total=${t#*:}"
+    done
+    drive_args+=(-drive "file=$work/disk$i.img,if=none,id=d$i,format=raw,cache=unsafe$throttle"
                  -device "virtio-blk-device,drive=d$i,serial=$name")
     i=$((i + 1))
 done

@@ -29,10 +29,7 @@ impl Buffer {
         let bh = unsafe { sys::sb_bread(sb.as_ptr(), block) };
         match NonNull::new(bh) {
             Some(bh) => Ok(Self { bh }),
-            None => {
-                pr_err!("livedfs ({}): I/O error reading block {}\n", sb.id(), block);
-                Err(EIO)
-            }
+            None => Err(crate::errors::io_error(sb, format_args!("reading block {}", block))),
         }
     }
 
@@ -125,6 +122,24 @@ impl Buffer {
             // SAFETY: we hold a reference.
             None => unsafe { sys::mark_buffer_dirty(self.bh.as_ptr()) },
         }
+        Ok(r)
+    }
+
+    /// Changes the block under the buffer lock and marks it dirty outside
+    /// any transaction, even if jbd2 knows the buffer: only for the
+    /// superblock after the journal was aborted or closed (nothing will
+    /// commit it any more).
+    pub(crate) fn modify_unjournaled<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let (p, n) = self.raw_slice();
+        // SAFETY: the buffer lock makes this the only access through a
+        // lock-taking path; the mutable slice does not outlive the closure.
+        let r = unsafe {
+            sys::lock_buffer(self.bh.as_ptr());
+            let r = f(core::slice::from_raw_parts_mut(p, n));
+            sys::unlock_buffer(self.bh.as_ptr());
+            sys::mark_buffer_dirty(self.bh.as_ptr());
+            r
+        };
         Ok(r)
     }
 
@@ -285,47 +300,36 @@ impl BhResult {
         unsafe { sys::set_buffer_delay(self.0) };
     }
 
-    /// The block the buffer is mapped to (`u64::MAX` while delayed-new).
-    pub(crate) fn block(&self) -> u64 {
-        // SAFETY: as above.
-        unsafe { (*self.0).b_blocknr }
-    }
+}
 
-    /// The buffer's data (the folio is locked by the caller of get_block,
-    /// and stable while under writeback).
-    pub(crate) fn data(&self) -> &[u8] {
-        // SAFETY: as above; `b_data` points to `b_size` bytes of the locked
-        // folio, mapped in the kernel's direct map (no highmem on x86-64,
-        // and file mappings are never highmem here).
-        unsafe { core::slice::from_raw_parts((*self.0).b_data.cast::<u8>(), (*self.0).b_size) }
+/// Reads block `block` from the medium into `buf` (one block), bypassing
+/// the device's buffer cache, whose copy of a data block may be stale.
+pub(crate) fn read_uncached(sb: &SuperBlock, block: u64, buf: &mut [u8]) -> Result {
+    if buf.len() != sb.block_size() as usize {
+        return Err(EINVAL);
     }
+    // SAFETY: live super block; `buf` holds exactly one block, which
+    // livedfs_block_io copies into after its read.
+    let r = unsafe { sys::livedfs_block_io(sb.as_ptr(), block, buf.as_mut_ptr().cast(), false) };
+    if r != 0 {
+        pr_err!("livedfs ({}): I/O error reading block {}\n", sb.id(), block);
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
 
-    /// The block became a hole: nothing to write, nothing mapped.
-    pub(crate) fn unmap_clean(&mut self) {
-        // SAFETY: as above; clearing state bits of a buffer of a locked folio.
-        unsafe {
-            sys::clear_buffer_mapped(self.0);
-            sys::clear_buffer_new(self.0);
-            sys::clear_buffer_dirty(self.0);
-        }
+/// Writes `buf` (one block) to block `block` and waits, bypassing the
+/// device's buffer cache.
+pub(crate) fn write_uncached(sb: &SuperBlock, block: u64, buf: &[u8]) -> Result {
+    if buf.len() != sb.block_size() as usize {
+        return Err(EINVAL);
     }
-
-    /// The block needs no write (it is shared with identical data on disk).
-    pub(crate) fn clear_dirty(&mut self) {
-        // SAFETY: as above.
-        unsafe { sys::clear_buffer_dirty(self.0) };
+    // SAFETY: live super block; `buf` holds exactly one block, only read
+    // (copied out) by a write.
+    let r = unsafe { sys::livedfs_block_io(sb.as_ptr(), block, buf.as_ptr().cast_mut().cast(), true) };
+    if r != 0 {
+        pr_err!("livedfs ({}): I/O error writing block {}\n", sb.id(), block);
+        return Err(Error::from_errno(r));
     }
-
-    /// Takes the buffer's copy-on-write reservation flag (set at write time
-    /// for an overwrite of a mapped block): true if it had one.
-    pub(crate) fn take_cow_reservation(&mut self) -> bool {
-        // SAFETY: as above; an atomic bit operation.
-        unsafe { sys::livedfs_test_clear_cow(self.0) }
-    }
-
-    /// Whether the buffer is delayed.
-    pub(crate) fn is_delay(&self) -> bool {
-        // SAFETY: as above.
-        unsafe { sys::buffer_delay(self.0) != 0 }
-    }
+    Ok(())
 }

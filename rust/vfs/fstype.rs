@@ -4,6 +4,7 @@
 
 use crate::options::MountOptions;
 use crate::sys;
+use crate::vfs::folio::{LockedFolio, Wbc};
 use crate::vfs::{BhResult, Dentry, DirEmitter, Inode, SuperBlock};
 use core::ffi::c_int;
 use kernel::c_str;
@@ -26,53 +27,50 @@ fn to_c(r: Result) -> c_int {
     }
 }
 
-/// The registered file-system type; unregistered on drop.
-#[pin_data(PinnedDrop)]
-pub(crate) struct Registration {
-    #[pin]
-    fs: Opaque<sys::file_system_type>,
-}
+/// The `livedfs` file_system_type. Static, not allocated: lockdep wants
+/// the lock class keys it embeds (s_umount_key, i_mutex_key,
+/// invalidate_lock_key, ...) in static storage, and keys in the heap stop
+/// it at the first mount ("key ... has not been registered").
+struct FsType(Opaque<sys::file_system_type>);
+
+// SAFETY: written once by `Registration::new` before registration, then
+// owned by the VFS (its list links and keys under the VFS's own locks).
+unsafe impl Sync for FsType {}
+
+static FS_TYPE: FsType = FsType(Opaque::uninit());
+
+/// The registration of [`FS_TYPE`]; unregistered on drop.
+pub(crate) struct Registration(());
 
 impl Registration {
     /// Registers `livedfs` with the VFS.
-    pub(crate) fn new(module: &'static ThisModule) -> Result<Pin<KBox<Self>>> {
-        let reg = KBox::pin_init(
-            pin_init!(Self {
-                // SAFETY: an all-zero file_system_type is its C initial state.
-                fs <- Opaque::ffi_init(|p: *mut sys::file_system_type| unsafe {
-                    p.write_bytes(0, 1);
-                    (*p).name = c_str!("livedfs").as_char_ptr();
-                    (*p).fs_flags = sys::FS_REQUIRES_DEV as c_int;
-                    (*p).init_fs_context = Some(init_fs_context);
-                    (*p).kill_sb = Some(kill_sb);
-                    (*p).owner = module.as_ptr();
-                }),
-            }),
-            GFP_KERNEL,
-        )?;
-        // SAFETY: `fs` is pinned in its box for as long as it is registered
-        // (until drop) and fully initialised.
-        let r = unsafe { sys::register_filesystem(reg.fs.get()) };
+    pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
+        let p = FS_TYPE.0.get();
+        // SAFETY: module init runs once, before registration and with no
+        // other user of FS_TYPE; all-zero is a file_system_type's C
+        // initial state, then the fields livedfs sets.
+        let r = unsafe {
+            p.write_bytes(0, 1);
+            (*p).name = c_str!("livedfs").as_char_ptr();
+            (*p).fs_flags = sys::FS_REQUIRES_DEV as c_int;
+            (*p).init_fs_context = Some(init_fs_context);
+            (*p).kill_sb = Some(kill_sb);
+            (*p).owner = module.as_ptr();
+            sys::register_filesystem(p)
+        };
         if r != 0 {
             return Err(Error::from_errno(r));
         }
-        Ok(reg)
+        Ok(Self(()))
     }
 }
 
-// SAFETY: after registration the VFS owns the struct's mutable parts
-// (list links, locks) under its own locking; we only unregister it.
-unsafe impl Send for Registration {}
-// SAFETY: as above; `&Registration` gives no access to the fields.
-unsafe impl Sync for Registration {}
-
-#[pinned_drop]
-impl PinnedDrop for Registration {
-    fn drop(self: Pin<&mut Self>) {
+impl Drop for Registration {
+    fn drop(&mut self) {
         // SAFETY: registered in `new`; after this the VFS holds no pointer
         // to it (every super block is gone: the module can't be unloaded
         // while mounted).
-        unsafe { sys::unregister_filesystem(self.fs.get()) };
+        unsafe { sys::unregister_filesystem(FS_TYPE.0.get()) };
     }
 }
 
@@ -372,6 +370,7 @@ pub(crate) static DIR_FOPS: Ops<sys::file_operations> = Ops(sys::file_operations
     read: Some(sys::generic_read_dir),
     iterate_shared: Some(fop_iterate_shared),
     fsync: Some(fop_fsync),
+    unlocked_ioctl: Some(fop_ioctl),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -381,13 +380,14 @@ pub(crate) static FILE_FOPS: Ops<sys::file_operations> = Ops(sys::file_operation
     llseek: Some(fop_llseek),
     read_iter: Some(fop_read_iter),
     write_iter: Some(fop_write_iter),
-    mmap: Some(sys::livedfs_file_mmap),
+    mmap: Some(fop_mmap),
     open: Some(fop_open),
     fsync: Some(fop_fsync),
     splice_read: Some(sys::filemap_splice_read),
     splice_write: Some(sys::iter_file_splice_write),
     fallocate: Some(fop_fallocate),
-    remap_file_range: Some(sys::livedfs_remap_file_range),
+    remap_file_range: Some(fop_remap_file_range),
+    unlocked_ioctl: Some(fop_ioctl),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -396,12 +396,14 @@ pub(crate) static FILE_FOPS: Ops<sys::file_operations> = Ops(sys::file_operation
 pub(crate) static AOPS: Ops<sys::address_space_operations> = Ops(sys::address_space_operations {
     read_folio: Some(aop_read_folio),
     readahead: Some(aop_readahead),
-    writepages: Some(sys::livedfs_writepages),
+    writepages: Some(aop_writepages),
     dirty_folio: Some(sys::block_dirty_folio),
-    write_begin: Some(sys::livedfs_write_begin),
+    write_begin: Some(aop_write_begin),
     write_end: Some(sys::generic_write_end),
     bmap: Some(aop_bmap),
-    invalidate_folio: Some(sys::livedfs_invalidate_folio),
+    invalidate_folio: Some(aop_invalidate_folio),
+    release_folio: Some(aop_release_folio),
+    swap_activate: Some(aop_swap_activate),
     is_partially_uptodate: Some(sys::block_is_partially_uptodate),
     error_remove_folio: Some(sys::generic_error_remove_folio),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
@@ -539,42 +541,15 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
                 return r;
             }
             let i = Inode::from_raw(inode);
-            let is_reg = i.mode() & crate::format::inode::S_IFMT == crate::format::inode::S_IFREG;
-            let old_size = sys::i_size_read(inode).max(0) as u64;
-            if is_reg && size < sys::i_size_read(inode) {
-                // Zero the rest of the new last block on disk.
-                let r = sys::block_truncate_page((*inode).i_mapping, size, Some(livedfs_get_block_read));
-                if r != 0 {
-                    return r;
-                }
-            }
-            // The size on disk becomes the new size at once (what lies
-            // past the written data is a hole), so data still waiting for
-            // its blocks below the new size gets them first.
-            let new_size = size.max(0) as u64;
-            let keep = new_size.min(old_size);
-            let ds = i.data().disksize.load(core::sync::atomic::Ordering::Acquire);
-            if is_reg && ds < keep {
-                let r = sys::filemap_write_and_wait_range(
-                    (*inode).i_mapping,
-                    ds.min(i64::MAX as u64) as i64,
-                    keep.saturating_sub(1).min(i64::MAX as u64) as i64,
-                );
-                if r != 0 {
-                    return r;
-                }
-            }
-            sys::truncate_setsize(inode, size);
-            if is_reg {
-                crate::inode::set_disksize(i, new_size);
-            }
-            // A size change updates mtime and ctime (truncate(2) passes no
-            // time attributes; ATTR_MTIME, if given, is applied below).
-            Inode::from_raw(inode).touch_cm();
-            if is_reg {
-                if let Err(e) = crate::file::truncate_to(i, size.max(0) as u64, old_size) {
-                    return e.to_errno();
-                }
+            // Under the invalidate lock (as ext4): no page fault re-creates
+            // and dirties a folio between cutting the page cache and
+            // freeing the blocks.
+            let mapping = i.mapping();
+            sys::filemap_invalidate_lock(mapping);
+            let r = change_size(i, size.max(0) as u64);
+            sys::filemap_invalidate_unlock(mapping);
+            if let Err(e) = r {
+                return e.to_errno();
             }
         }
         sys::setattr_copy(idmap, inode, attr.cast());
@@ -583,7 +558,89 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
     0
 }
 
+/// Sets a new size (inode and invalidate locks held): zeroes the rest of
+/// a new partial last block, writes back what waits for allocation below
+/// the new size, cuts the page cache and frees the blocks past it.
+fn change_size(i: &Inode, new_size: u64) -> Result {
+    let is_reg = i.mode() & crate::format::inode::S_IFMT == crate::format::inode::S_IFREG;
+    let old_size = i.size();
+    let bs = u64::from(crate::super_::sbi(i.sb())?.geo.block_size);
+    if is_reg && new_size < old_size {
+        // The rest of the new last block is zeroed on the disk too (a
+        // later extension must read zeros there): a copy-on-write of the
+        // block, which may be shared. Also when the block is not mapped
+        // yet: its data may wait in the page cache for writeback, which
+        // the write-back below would store whole (the size has not
+        // changed yet), leaving the tail on the disk.
+        let tail = new_size.checked_rem(bs).unwrap_or(0);
+        if tail != 0 {
+            let end = new_size.saturating_add(bs.saturating_sub(tail)).min(old_size);
+            crate::aops::zero_range(i, new_size, end.saturating_sub(new_size))?;
+        }
+    }
+    // The size on disk becomes the new size at once (what lies past the
+    // written data is a hole), so data still waiting for its blocks below
+    // the new size gets them first.
+    let keep = new_size.min(old_size);
+    let ds = i.data().disksize.load(core::sync::atomic::Ordering::Acquire);
+    if is_reg && ds < keep {
+        write_and_wait(i, ds, keep)?;
+    }
+    // SAFETY: the inode is locked by the VFS (setattr) and its
+    // invalidate lock by the caller.
+    unsafe { sys::truncate_setsize(i.as_ptr(), new_size.min(i64::MAX as u64) as i64) };
+    if is_reg {
+        crate::inode::set_disksize(i, new_size);
+    }
+    // A size change updates mtime and ctime (truncate(2) passes no time
+    // attributes; ATTR_MTIME, if given, is applied by the caller).
+    i.touch_cm();
+    if is_reg {
+        crate::file::truncate_to(i, new_size, old_size)?;
+    }
+    Ok(())
+}
+
+/// Writes back and waits for bytes `[start, end)` of `inode`.
+fn write_and_wait(inode: &Inode, start: u64, end: u64) -> Result {
+    if start >= end {
+        return Ok(());
+    }
+    // SAFETY: a live inode of ours; its mapping lives as long.
+    let r = unsafe {
+        sys::filemap_write_and_wait_range(
+            inode.mapping(),
+            start.min(i64::MAX as u64) as i64,
+            end.saturating_sub(1).min(i64::MAX as u64) as i64,
+        )
+    };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
+
 // ---- file operations ----
+
+/// FS_IOC_SHUTDOWN: _IOR('X', 125, __u32).
+const FS_IOC_SHUTDOWN: u32 = 0x8004_587d;
+
+unsafe extern "C" fn fop_ioctl(file: *mut sys::file, cmd: u32, arg: kernel::ffi::c_ulong) -> kernel::ffi::c_long {
+    // SAFETY: the VFS passes an open file of ours.
+    let inode = unsafe { Inode::from_raw((*file).f_inode) };
+    let r = match cmd {
+        FS_IOC_SHUTDOWN => {
+            if !crate::vfs::capable_sys_admin() {
+                Err(EPERM)
+            } else {
+                let mut reader = kernel::uaccess::UserSlice::new(arg as usize, 4).reader();
+                reader.read::<u32>().and_then(|flags| crate::super_::shutdown(inode.sb(), flags))
+            }
+        }
+        _ => Err(ENOTTY),
+    };
+    to_c(r) as kernel::ffi::c_long
+}
 
 unsafe extern "C" fn fop_open(inode: *mut sys::inode, file: *mut sys::file) -> c_int {
     // SAFETY: the VFS opens one of our files; O_DIRECT is accepted and
@@ -599,6 +656,10 @@ const FALLOC_FL_KEEP_SIZE: c_int = 0x01;
 const FALLOC_FL_PUNCH_HOLE: c_int = 0x02;
 
 unsafe extern "C" fn fop_read_iter(iocb: *mut sys::kiocb, to: *mut sys::iov_iter) -> isize {
+    // SAFETY: live iocb with an open file of ours.
+    if crate::super_::is_shut_down(unsafe { Inode::from_raw((*(*iocb).ki_filp).f_inode) }.sb()) {
+        return EIO.to_errno() as isize;
+    }
     // SAFETY: live iocb and iterator for the call. Direct reads are served
     // by the page cache, which is coherent with every write.
     unsafe {
@@ -658,12 +719,17 @@ unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sy
     // every dirty metadata buffer, a flush.
     // SAFETY: `file` is live for the call, and so is its inode.
     unsafe {
-        let r = sys::file_write_and_wait_range(file, start, end);
-        if r != 0 {
-            return r;
-        }
         let raw = (*file).f_inode;
         let inode = Inode::from_raw(raw);
+        let r = sys::file_write_and_wait_range(file, start, end);
+        if r != 0 {
+            if r == EIO.to_errno() {
+                // A data block failed to reach the disk: its fingerprint is
+                // recorded for bytes it does not hold.
+                crate::errors::data_write_error(inode.sb(), inode.ino());
+            }
+            return r;
+        }
         let sb = inode.sb();
         let Ok(info) = crate::super_::sbi(sb) else {
             return EINVAL.to_errno();
@@ -696,53 +762,42 @@ unsafe extern "C" fn fop_fallocate(file: *mut sys::file, mode: c_int, offset: sy
         return EINVAL.to_errno() as kernel::ffi::c_long;
     }
     // SAFETY: live file (opened for writing: the VFS checked); we take the
-    // inode lock as truncate does.
+    // inode lock and the invalidate lock as truncate does.
     unsafe {
         let raw = (*file).f_inode;
         let inode = Inode::from_raw(raw);
         sys::livedfs_inode_lock(raw);
+        sys::filemap_invalidate_lock(inode.mapping());
         let r = punch(inode, offset as u64, (offset as u64).saturating_add(len as u64));
+        sys::filemap_invalidate_unlock(inode.mapping());
         sys::livedfs_inode_unlock(raw);
         to_c(r) as kernel::ffi::c_long
     }
 }
 
-/// Punches `[start, end)` (inode locked).
+/// Punches `[start, end)` (inode and invalidate locks held).
 fn punch(inode: &Inode, start: u64, end: u64) -> Result {
     let end = end.min(inode.size());
     if start >= end {
         return Ok(());
     }
     let bs = u64::from(crate::super_::sbi(inode.sb())?.geo.block_size);
-    let raw = inode.as_ptr();
-    // SAFETY: inode locked by the caller; these page-cache calls are what
-    // truncate does under the same lock.
-    unsafe {
-        let r = sys::filemap_write_and_wait_range(inode.mapping(), start as i64, end.saturating_sub(1) as i64);
-        if r != 0 {
-            return Err(Error::from_errno(r));
-        }
-        // Partial blocks at the edges keep their block, zeroed.
-        let head_end = start.saturating_add(bs).checked_div(bs).unwrap_or(0).saturating_mul(bs).min(end);
-        if start.checked_rem(bs).unwrap_or(0) != 0 && crate::inode::map_block(inode, start.checked_div(bs).unwrap_or(0))?.is_some() {
-            let r = sys::livedfs_zero_range(raw, start as i64, head_end.saturating_sub(start) as i64);
-            if r != 0 {
-                return Err(Error::from_errno(r));
-            }
-        }
-        let tail_start = end.checked_div(bs).unwrap_or(0).saturating_mul(bs).max(head_end);
-        if end.checked_rem(bs).unwrap_or(0) != 0 && tail_start < end && crate::inode::map_block(inode, end.checked_div(bs).unwrap_or(0))?.is_some() {
-            let r = sys::livedfs_zero_range(raw, tail_start as i64, end.saturating_sub(tail_start) as i64);
-            if r != 0 {
-                return Err(Error::from_errno(r));
-            }
-        }
-        let r = sys::filemap_write_and_wait_range(inode.mapping(), start as i64, end.saturating_sub(1) as i64);
-        if r != 0 {
-            return Err(Error::from_errno(r));
-        }
-        sys::truncate_pagecache_range(raw, start as i64, end.saturating_sub(1) as i64);
+    write_and_wait(inode, start, end)?;
+    // Partial blocks at the edges keep their block, zeroed.
+    let (start_block, start_off) = (start.checked_div(bs).unwrap_or(0), start.checked_rem(bs).unwrap_or(0));
+    let (end_block, end_off) = (end.checked_div(bs).unwrap_or(0), end.checked_rem(bs).unwrap_or(0));
+    let head_end = start_block.saturating_add(1).saturating_mul(bs).min(end);
+    if start_off != 0 && crate::inode::map_block(inode, start_block)?.is_some() {
+        crate::aops::zero_range(inode, start, head_end.saturating_sub(start))?;
     }
+    let tail_start = end_block.saturating_mul(bs).max(head_end);
+    if end_off != 0 && tail_start < end && crate::inode::map_block(inode, end_block)?.is_some() {
+        crate::aops::zero_range(inode, tail_start, end.saturating_sub(tail_start))?;
+    }
+    write_and_wait(inode, start, end)?;
+    // SAFETY: inode and invalidate locks held: what truncate does under
+    // the same locks.
+    unsafe { sys::truncate_pagecache_range(inode.as_ptr(), start as i64, end.saturating_sub(1) as i64) };
     crate::file::punch_blocks(inode, start, end)?;
     inode.touch_cm();
     inode.mark_dirty();
@@ -784,99 +839,337 @@ pub(crate) unsafe extern "C" fn livedfs_get_block_prepare(
     to_c(crate::file::get_block_prepare(inode, iblock, &mut bh))
 }
 
-/// `get_block_t` at writeback (allocate).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_get_block_writeback(
-    inode: *mut sys::inode,
-    iblock: sys::sector_t,
-    bh: *mut sys::buffer_head,
-    _create: c_int,
+// ---- the write path (policy in crate::aops) ----
+
+unsafe extern "C" fn aop_writepages(mapping: *mut sys::address_space, wbc: *mut sys::writeback_control) -> c_int {
+    // SAFETY: the VFS writes back one of our mappings with a live
+    // writeback control.
+    let Some(w) = (unsafe { Wbc::from_raw(wbc) }) else {
+        return EINVAL.to_errno();
+    };
+    let mut folio: *mut sys::folio = core::ptr::null_mut();
+    let mut error: c_int = 0;
+    loop {
+        // SAFETY: writeback_iter hands out the mapping's dirty folios one
+        // at a time, locked, taking back the previous one and its result.
+        folio = unsafe { sys::writeback_iter(mapping, wbc, folio, &mut error) };
+        // SAFETY: a locked folio of our mapping (or NULL at the end); the
+        // decision unlocks it.
+        let Some(f) = (unsafe { LockedFolio::from_raw(folio) }) else {
+            break;
+        };
+        error = to_c(crate::aops::write_folio(f, &w));
+    }
+    error
+}
+
+unsafe extern "C" fn aop_write_begin(
+    _file: *mut sys::file,
+    mapping: *mut sys::address_space,
+    pos: sys::loff_t,
+    len: u32,
+    foliop: *mut *mut sys::folio,
+    _fsdata: *mut *mut kernel::ffi::c_void,
 ) -> c_int {
-    // SAFETY: called by writeback with a live inode and a buffer of a
-    // locked folio.
-    let (inode, mut bh) = unsafe { get_block_args(inode, bh) };
-    to_c(crate::file::get_block_writeback(inode, iblock, &mut bh))
+    // SAFETY: the VFS passes our live mapping (its host is our inode) and
+    // a place for the folio.
+    let inode = unsafe { Inode::from_raw((*mapping).host) };
+    to_c(write_begin(inode, pos.max(0) as u64, len, foliop))
 }
 
-/// Reserves `n` blocks for possible copy-on-write of overwritten blocks
-/// (0 or -ENOSPC).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_reserve_cow(inode: *mut sys::inode, n: u32) -> c_int {
-    // SAFETY: a live inode of ours.
-    let inode = unsafe { Inode::from_raw(inode) };
-    match crate::super_::sbi(inode.sb()) {
-        Ok(info) => to_c(crate::balloc::reserve(info, u64::from(n))),
+/// `write_begin`: the folio locked and its buffers prepared
+/// (`get_block_prepare` reserves new blocks), then a copy-on-write
+/// reservation for each overwritten block. When space comes back only at
+/// the next commit, the folio is let go, the commit forced, and the write
+/// tried once more.
+fn write_begin(inode: &Inode, pos: u64, len: u32, foliop: *mut *mut sys::folio) -> Result {
+    let info = crate::super_::sbi(inode.sb())?;
+    let mut attempt = 0;
+    loop {
+        if let Some(e) = info.stopped() {
+            return Err(e);
+        }
+        // SAFETY: our mapping; block_write_begin locks and returns a folio
+        // (or unlocks and drops it on error).
+        let r = unsafe {
+            sys::block_write_begin(inode.mapping(), pos as i64, len, foliop, Some(livedfs_get_block_prepare))
+        };
+        let r = if r != 0 {
+            Err(Error::from_errno(r))
+        } else {
+            // SAFETY: block_write_begin succeeded: `*foliop` is locked and
+            // referenced until write_end.
+            let f = unsafe { *foliop };
+            // SAFETY: as above.
+            match unsafe { LockedFolio::from_raw(f) } {
+                None => Err(EINVAL),
+                Some(folio) => {
+                    let from = pos.saturating_sub(folio.pos());
+                    let r = crate::aops::reserve_overwrites(inode, &folio, from, from.saturating_add(u64::from(len)));
+                    if r.is_err() {
+                        // SAFETY: we hold the folio locked and referenced.
+                        unsafe {
+                            sys::folio_unlock(f);
+                            sys::folio_put(f);
+                            *foliop = core::ptr::null_mut();
+                        }
+                    }
+                    r
+                }
+            }
+        };
+        match r {
+            Err(e) if e == crate::balloc::SPACE_BUSY => {
+                attempt += 1;
+                if attempt > 2 {
+                    return Err(ENOSPC);
+                }
+                crate::balloc::commit_for_space(info)?;
+            }
+            r => return r,
+        }
+    }
+}
+
+unsafe extern "C" fn aop_invalidate_folio(folio: *mut sys::folio, offset: usize, len: usize) {
+    // SAFETY: the page cache invalidates a locked folio of ours.
+    if let Some(f) = unsafe { LockedFolio::from_raw(folio) } {
+        crate::aops::invalidate_folio(&f, offset as u64, len as u64);
+    }
+}
+
+unsafe extern "C" fn aop_release_folio(folio: *mut sys::folio, _gfp: sys::gfp_t) -> bool {
+    // SAFETY: reclaim asks about a locked folio of ours.
+    match unsafe { LockedFolio::from_raw(folio) } {
+        Some(f) => crate::aops::release_folio(&f),
+        None => false,
+    }
+}
+
+unsafe extern "C" fn aop_swap_activate(
+    _sis: *mut sys::swap_info_struct,
+    file: *mut sys::file,
+    _span: *mut sys::sector_t,
+) -> c_int {
+    // SAFETY: swapon passes an open file of ours.
+    let inode = unsafe { Inode::from_raw((*file).f_inode) };
+    to_c(crate::aops::swap_activate(inode))
+}
+
+/// The page-fault operations of a mapped regular file.
+static VM_OPS: Ops<sys::vm_operations_struct> = Ops(sys::vm_operations_struct {
+    fault: Some(sys::filemap_fault),
+    map_pages: Some(sys::filemap_map_pages),
+    page_mkwrite: Some(vm_page_mkwrite),
+    // SAFETY: zero (NULL) means "not implemented" for every other member.
+    ..unsafe { core::mem::zeroed() }
+});
+
+unsafe extern "C" fn fop_mmap(file: *mut sys::file, vma: *mut sys::vm_area_struct) -> c_int {
+    // SAFETY: the VFS maps an open file of ours into a new vma.
+    unsafe {
+        sys::file_accessed(file);
+        (*vma).vm_ops = &VM_OPS.0;
+    }
+    0
+}
+
+/// `page_mkwrite`: a mapped folio is about to be written. As write_begin:
+/// buffers prepared, overwrites reserved (SIGBUS on ENOSPC), under the
+/// invalidate lock (shared), so hole punching, truncation and reflink
+/// never race with a fault that dirties the folio.
+unsafe extern "C" fn vm_page_mkwrite(vmf: *mut sys::vm_fault) -> sys::vm_fault_t {
+    // SAFETY: the fault handler passes a live fault on a vma of ours.
+    let (file, page) = unsafe { ((*(*vmf).__bindgen_anon_1.vma).vm_file, (*vmf).page) };
+    // SAFETY: the faulting file is open and ours.
+    let inode = unsafe { Inode::from_raw((*file).f_inode) };
+    let sb = inode.sb().as_ptr();
+    // SAFETY: freeze protection and the time update, as every file
+    // system's page_mkwrite.
+    unsafe {
+        sys::sb_start_pagefault(sb);
+        sys::file_update_time(file);
+    }
+    let mut attempt = 0;
+    let r = loop {
+        // SAFETY: our mapping.
+        unsafe { sys::filemap_invalidate_lock_shared(inode.mapping()) };
+        // SAFETY: the faulting page is referenced by the fault.
+        let r = unsafe { mkwrite_locked(inode, sys::livedfs_page_folio(page)) };
+        // SAFETY: taken above.
+        unsafe { sys::filemap_invalidate_unlock_shared(inode.mapping()) };
+        match (r, crate::super_::sbi(inode.sb())) {
+            (Err(e), Ok(info)) if e == crate::balloc::SPACE_BUSY => {
+                attempt += 1;
+                if attempt > 2 {
+                    break Err(ENOSPC);
+                }
+                if let Err(e) = crate::balloc::commit_for_space(info) {
+                    break Err(e);
+                }
+            }
+            (r, _) => break r,
+        }
+    };
+    // SAFETY: as above.
+    unsafe { sys::sb_end_pagefault(sb) };
+    let errno = match r {
+        Ok(()) => 0,
         Err(e) => e.to_errno(),
-    }
+    };
+    // SAFETY: maps an errno to a fault result (0: VM_FAULT_LOCKED, the
+    // folio is returned locked).
+    unsafe { sys::vmf_fs_error(errno) }
 }
 
-/// Gives back `n` copy-on-write reservations (buffers truncated).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_release_cow(inode: *mut sys::inode, n: u32) {
-    // SAFETY: a live inode of ours.
-    let inode = unsafe { Inode::from_raw(inode) };
-    if let Ok(info) = crate::super_::sbi(inode.sb()) {
-        crate::balloc::unreserve(info, u64::from(n));
+/// The body of `page_mkwrite` (block_page_mkwrite, with our reservation
+/// between preparing the buffers and dirtying them). On success the folio
+/// stays locked.
+///
+/// # Safety
+///
+/// `f` must be the referenced folio of a fault on `inode`'s mapping.
+unsafe fn mkwrite_locked(inode: &Inode, f: *mut sys::folio) -> Result {
+    // SAFETY: caller's contract.
+    unsafe { sys::folio_lock(f) };
+    // SAFETY: locked just above, referenced by the fault.
+    let Some(folio) = (unsafe { LockedFolio::from_raw(f) }) else {
+        return Err(EFAULT);
+    };
+    let fail = |folio: LockedFolio<'_>, e: Error| -> Result {
+        folio.unlock();
+        Err(e)
+    };
+    let size = inode.size();
+    if !folio.belongs_to(inode) || folio.pos() >= size {
+        // Truncated meanwhile: EFAULT makes the fault retry.
+        return fail(folio, EFAULT);
     }
+    if let Some(e) = crate::super_::sbi(inode.sb()).ok().and_then(|i| i.stopped()) {
+        return fail(folio, e);
+    }
+    let end = folio.size().min(size.saturating_sub(folio.pos()));
+    // SAFETY: locked folio of our mapping; prepares its buffers in
+    // [0, end) (new blocks reserved by get_block_prepare).
+    let r = unsafe {
+        sys::__block_write_begin(f, folio.pos() as i64, end as u32, Some(livedfs_get_block_prepare))
+    };
+    if r != 0 {
+        return fail(folio, Error::from_errno(r));
+    }
+    if let Err(e) = crate::aops::reserve_overwrites(inode, &folio, 0, end) {
+        return fail(folio, e);
+    }
+    // SAFETY: locked folio whose buffers in [0, end) are prepared.
+    unsafe { sys::livedfs_folio_commit_write(f, 0, end as u32) };
+    folio.mark_dirty();
+    folio.wait_stable();
+    // Returned locked (VM_FAULT_LOCKED).
+    core::mem::forget(folio);
+    Ok(())
 }
 
-/// Shares the blocks of `[pos_in, pos_in + len)` of `src` into `dst` at
-/// `pos_out` (both inodes locked, ranges written back and checked by the
-/// VFS, block aligned but for a tail at the source's end of file).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_remap_blocks(
-    src: *mut sys::inode,
+/// Zeroes `[pos, pos + len)` through the page cache (write_begin, zero,
+/// write_end), a page at a time.
+pub(crate) fn zero_range_pages(inode: &Inode, mut pos: u64, mut len: u64) -> Result {
+    const PAGE: u64 = 4096;
+    while len > 0 {
+        let off = pos.checked_rem(PAGE).unwrap_or(0);
+        let n = (PAGE.saturating_sub(off)).min(len) as u32;
+        let mut f: *mut sys::folio = core::ptr::null_mut();
+        write_begin(inode, pos, n, &mut f)?;
+        // SAFETY: write_begin returned the folio locked and referenced;
+        // the range lies inside it; generic_write_end unlocks and drops it.
+        unsafe {
+            let at = pos.saturating_sub(sys::folio_pos(f).max(0) as u64);
+            sys::folio_zero_range(f, at as usize, n as usize);
+            let r = sys::generic_write_end(
+                core::ptr::null_mut(),
+                inode.mapping(),
+                pos as i64,
+                n,
+                n,
+                f,
+                core::ptr::null_mut(),
+            );
+            if r < 0 {
+                return Err(Error::from_errno(r));
+            }
+        }
+        pos = pos.saturating_add(u64::from(n));
+        len = len.saturating_sub(u64::from(n));
+    }
+    Ok(())
+}
+
+/// FICLONE / FICLONERANGE / FIDEDUPERANGE: both inodes and both
+/// invalidate locks taken (no write, fault or writeback of either range
+/// can run meanwhile), the VFS checks the request (and, for dedup,
+/// compares the data) and writes both ranges back, the destination's
+/// cached pages are dropped, then the blocks are shared (`dedup::remap`).
+unsafe extern "C" fn fop_remap_file_range(
+    file_in: *mut sys::file,
     pos_in: sys::loff_t,
-    dst: *mut sys::inode,
+    file_out: *mut sys::file,
     pos_out: sys::loff_t,
     len: sys::loff_t,
-    dedup: bool,
-) -> c_int {
-    // SAFETY: two live, locked inodes of ours (the VFS checked both are
-    // regular files on this super block).
-    let (src, dst) = unsafe { (Inode::from_raw(src), Inode::from_raw(dst)) };
-    if pos_in < 0 || pos_out < 0 || len <= 0 {
-        return EINVAL.to_errno();
+    flags: u32,
+) -> sys::loff_t {
+    const REMAP_FILE_DEDUP: u32 = 1 << 0;
+    const REMAP_FILE_ADVISORY: u32 = 1 << 1;
+    if flags & !(REMAP_FILE_DEDUP | REMAP_FILE_ADVISORY) != 0 {
+        return sys::loff_t::from(EINVAL.to_errno());
     }
-    to_c(crate::dedup::remap(src, pos_in as u64, dst, pos_out as u64, len as u64, dedup))
-}
-
-/// Starts the handle a folio's writeback runs under (NULL without a
-/// journal, an ERR_PTR on failure).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_writeback_handle(inode: *mut sys::inode, blocks: u32) -> *mut sys::handle_t {
-    // SAFETY: a live inode of ours under writeback.
-    let inode = unsafe { Inode::from_raw(inode) };
-    let credits = crate::journal::CREDITS_WRITE.saturating_mul(blocks.max(1));
-    match crate::journal::start(inode.sb(), credits, 0) {
-        Ok(Some(h)) => h.into_raw(),
-        Ok(None) => core::ptr::null_mut(),
-        Err(e) => e.to_errno() as isize as *mut sys::handle_t,
+    let dedup = flags & REMAP_FILE_DEDUP != 0;
+    // SAFETY: the VFS passes two open files (checked to be on one super
+    // block, ours); their inodes live as long.
+    let (src, dst) = unsafe { (Inode::from_raw((*file_in).f_inode), Inode::from_raw((*file_out).f_inode)) };
+    // SAFETY: lock order of the VFS helpers (inodes, then mappings).
+    unsafe {
+        sys::lock_two_nondirectories(src.as_ptr(), dst.as_ptr());
+        sys::filemap_invalidate_lock_two(src.mapping(), dst.mapping());
     }
+    let mut len = len;
+    // SAFETY: both inodes and mappings locked as the helper expects.
+    let r = unsafe { sys::generic_remap_file_range_prep(file_in, pos_in, file_out, pos_out, &mut len, flags) };
+    let ret = if r < 0 {
+        sys::loff_t::from(r)
+    } else if len == 0 {
+        0
+    } else {
+        match remap_locked(src, pos_in.max(0) as u64, dst, pos_out.max(0) as u64, len.max(0) as u64, dedup) {
+            Ok(()) => len,
+            Err(e) => sys::loff_t::from(e.to_errno()),
+        }
+    };
+    // SAFETY: taken above.
+    unsafe {
+        sys::filemap_invalidate_unlock_two(src.mapping(), dst.mapping());
+        sys::unlock_two_nondirectories(src.as_ptr(), dst.as_ptr());
+    }
+    ret
 }
 
-/// A folio's writeback mapped the file's blocks up to byte `end` (under
-/// the folio's handle): the size on disk may grow to cover them.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_writeback_done(inode: *mut sys::inode, end: sys::loff_t) -> c_int {
-    // SAFETY: a live regular-file inode of ours under writeback.
-    let inode = unsafe { Inode::from_raw(inode) };
-    to_c(crate::inode::writeback_done(inode, end.max(0) as u64))
-}
-
-/// Reflink grew a file to `size` with blocks already mapped (the inode
-/// locked, its earlier data written back).
-#[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_set_disksize(inode: *mut sys::inode, size: sys::loff_t) {
-    // SAFETY: a live, locked inode of ours.
-    crate::inode::set_disksize(unsafe { Inode::from_raw(inode) }, size.max(0) as u64);
-}
-
-/// Called by invalidate_folio for truncated delayed buffers.
-#[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_release_delayed(inode: *mut sys::inode, n: u32) {
-    // SAFETY: a live inode of ours, its folio locked by the caller.
-    crate::inode::release_reserved(unsafe { Inode::from_raw(inode) }, u64::from(n));
+fn remap_locked(src: &Inode, pos_in: u64, dst: &Inode, pos_out: u64, len: u64, dedup: bool) -> Result {
+    let bs = u64::from(crate::super_::sbi(dst.sb())?.geo.block_size);
+    let end = pos_out.saturating_add(len);
+    let grows = !dedup && end > dst.size();
+    // Growing dst: its data waiting for allocation below pos_out gets its
+    // blocks first, since the size on disk will cover it.
+    if grows && pos_out > 0 {
+        write_and_wait(dst, 0, pos_out)?;
+    }
+    let last = end.saturating_add(bs.saturating_sub(1)).checked_div(bs).unwrap_or(0).saturating_mul(bs);
+    // SAFETY: dst's inode and invalidate locks are held.
+    unsafe { sys::truncate_inode_pages_range(dst.mapping(), pos_out as i64, last.saturating_sub(1) as i64) };
+    crate::dedup::remap(src, pos_in, dst, pos_out, len, dedup)?;
+    if grows {
+        dst.set_size(end);
+        crate::inode::set_disksize(dst, end);
+    }
+    dst.touch_cm();
+    dst.mark_dirty();
+    Ok(())
 }
 
 unsafe extern "C" fn aop_read_folio(_file: *mut sys::file, folio: *mut sys::folio) -> c_int {

@@ -115,8 +115,20 @@ impl Journal {
     /// Starts a handle for an operation changing at most `blocks` metadata
     /// blocks and revoking at most `revokes` (nested in the task's current
     /// handle if there is one).
+    ///
+    /// Asking for more credits than a handle can hold is a bug in the
+    /// caller's accounting: refused (EINVAL, reported), never clamped, as
+    /// a clamped handle would run out in the middle of its changes.
     pub(crate) fn start(&self, blocks: u32, revokes: u32) -> Result<Handle> {
-        let blocks = blocks.min(self.max_credits()).max(1);
+        if blocks > self.max_credits() {
+            pr_err!(
+                "livedfs: BUG: a handle asked for {} journal credits, at most {} fit\n",
+                blocks,
+                self.max_credits()
+            );
+            return Err(EINVAL);
+        }
+        let blocks = blocks.max(1);
         // SAFETY: live journal; the handle is stopped when dropped.
         let h = unsafe { sys::livedfs_journal_start(self.ptr()?, blocks as kernel::ffi::c_int, revokes as kernel::ffi::c_int) };
         Ok(Handle(check_ptr(h)?))
@@ -126,6 +138,39 @@ impl Journal {
     pub(crate) fn force_commit(&self) -> Result {
         // SAFETY: live journal, called without a running handle.
         check(unsafe { sys::jbd2_journal_force_commit(self.ptr()?) })
+    }
+
+    /// Whether the journal was aborted (by an error: nothing commits any
+    /// more).
+    pub(crate) fn is_aborted(&self) -> bool {
+        // SAFETY: live journal; a flag test.
+        self.ptr().is_ok_and(|j| unsafe { sys::is_journal_aborted(j) } != 0)
+    }
+
+    /// Aborts the journal after an error (ext4's errors=remount-ro): the
+    /// running transaction never commits, no handle starts any more, and
+    /// jbd2 records `errno` in the journal superblock on the disk at once,
+    /// where the next mount and fsck find it.
+    pub(crate) fn abort(&self, errno: i32) {
+        if let Ok(j) = self.ptr() {
+            // SAFETY: live journal; callable from any process context,
+            // also under a handle (jbd2 serialises aborts itself).
+            unsafe { sys::jbd2_journal_abort(j, errno) };
+        }
+    }
+
+    /// The error a previous mount recorded in the journal (0 if none);
+    /// cleared on the disk. Called at mount, before any handle.
+    pub(crate) fn take_recorded_error(&self) -> i32 {
+        let Ok(j) = self.ptr() else { return 0 };
+        // SAFETY: live, loaded journal with no handle running.
+        unsafe {
+            let e = sys::jbd2_journal_errno(j);
+            if e != 0 && sys::jbd2_journal_clear_err(j) == 0 {
+                sys::jbd2_journal_update_sb_errno(j);
+            }
+            e
+        }
     }
 
     /// Freezes: no new handle starts, everything logged is written home.
@@ -211,15 +256,6 @@ pub(crate) unsafe fn tid_of(t: *mut sys::transaction_t) -> u32 {
 
 /// A running handle; stopped on drop.
 pub(crate) struct Handle(NonNull<sys::handle_t>);
-
-impl Handle {
-    /// Gives the handle to C code that stops it.
-    pub(crate) fn into_raw(self) -> *mut sys::handle_t {
-        let p = self.0.as_ptr();
-        core::mem::forget(self);
-        p
-    }
-}
 
 impl Drop for Handle {
     fn drop(&mut self) {

@@ -24,6 +24,7 @@ pub(crate) mod crc;
 pub(crate) mod crypto;
 pub(crate) mod dentry;
 pub(crate) mod dir;
+pub(crate) mod folio;
 pub(crate) mod fpmem;
 pub(crate) mod fstype;
 pub(crate) mod inode;
@@ -96,6 +97,12 @@ pub(crate) fn capable_sys_resource() -> bool {
     unsafe { crate::sys::capable(crate::sys::CAP_SYS_RESOURCE as kernel::ffi::c_int) }
 }
 
+/// Whether the current task may administer the system (CAP_SYS_ADMIN).
+pub(crate) fn capable_sys_admin() -> bool {
+    // SAFETY: checks the current task's credentials.
+    unsafe { crate::sys::capable(crate::sys::CAP_SYS_ADMIN as kernel::ffi::c_int) }
+}
+
 /// Inserts `v` at `at` (or at the end) of a KVec, shifting the rest up.
 pub(crate) fn vec_insert_k<T: Copy>(vec: &mut KVec<T>, at: usize, v: T) -> Result {
     vec.push(v, GFP_KERNEL)?;
@@ -118,4 +125,10 @@ pub(crate) fn vec_remove_k<T: Copy>(vec: &mut KVec<T>, at: usize) {
     // SAFETY: `len - 1` elements stay initialised (the removed one was
     // rotated to the end); `T: Copy` has no destructor to run.
     unsafe { vec.set_len(len.saturating_sub(1)) };
+}
+
+/// Sleeps for `ms` milliseconds (test hooks only).
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: may sleep; called from process context without spinlocks.
+    unsafe { crate::sys::msleep(ms) };
 }

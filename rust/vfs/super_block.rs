@@ -57,6 +57,12 @@ impl SuperBlock {
         Ok(r as u32)
     }
 
+    /// The block size the device is set to (the volume's, once mounted).
+    pub(crate) fn block_size(&self) -> u32 {
+        // SAFETY: plain field read of a live super block.
+        unsafe { (*self.as_ptr()).s_blocksize as u32 }
+    }
+
     /// Whether the volume is mounted read-only.
     pub(crate) fn is_rdonly(&self) -> bool {
         // SAFETY: plain field read of a live super block.
@@ -171,4 +177,21 @@ pub(crate) fn sync_device(sb: &SuperBlock) -> Result {
         return Err(Error::from_errno(r));
     }
     Ok(())
+}
+
+/// Freezes the volume's device (and so the file system: everything
+/// written and the journal flushed), for FS_IOC_SHUTDOWN.
+pub(crate) fn freeze_device(sb: &SuperBlock) -> Result {
+    // SAFETY: live super block with its device; thawed by the caller.
+    let r = unsafe { crate::sys::bdev_freeze((*sb.as_ptr()).s_bdev) };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
+
+/// Undoes [`freeze_device`].
+pub(crate) fn thaw_device(sb: &SuperBlock) {
+    // SAFETY: frozen by freeze_device.
+    unsafe { crate::sys::bdev_thaw((*sb.as_ptr()).s_bdev) };
 }

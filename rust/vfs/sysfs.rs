@@ -64,3 +64,18 @@ pub(crate) unsafe extern "C" fn livedfs_stat_value(info: *const kernel::ffi::c_v
     let info = unsafe { &*info.cast::<SbInfo>() };
     crate::dedup::stat_value(info, which)
 }
+
+/// Called by sysfs writes of a test hook (root only): arms hook `which`.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_knob_set(
+    info: *const kernel::ffi::c_void,
+    which: kernel::ffi::c_int,
+    value: u64,
+) -> kernel::ffi::c_int {
+    // SAFETY: as in livedfs_stat_value.
+    let info = unsafe { &*info.cast::<SbInfo>() };
+    match crate::faults::set(info, which, value) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}

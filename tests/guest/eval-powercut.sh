@@ -24,6 +24,12 @@ write)
     echo b > /proc/sysrq-trigger
     ;;
 mount)
+    # Without a journal the kernel refuses a read-write mount of the
+    # unclean volume until fsck has checked it (store entries may be ahead
+    # of their data): the boot check runs first, as it would on a server.
+    case "$(mount_opts "$V")" in
+        *nojournal*) fsck.livedfs -p "$VOL" > /dev/null 2>&1 ;;
+    esac
     t0=$(now)
     mount_fs "$V" "$VOL" $M
     rc=$?

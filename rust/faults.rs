@@ -1,0 +1,87 @@
+//! Test hooks for the writeback decision, armed through sysfs
+//! (`/sys/fs/livedfs/<dev>/test_*`, root only; Documentation/testing.md):
+//!
+//! - `test_fail_decisions` N: the next N block decisions fail, before they
+//!   change anything, with errno `test_fail_errno` (default ENOMEM): how a
+//!   test proves that a failed decision loses no data and that fsync
+//!   reports it;
+//! - `test_delay_after_hash_ms` N: every decision sleeps N ms between
+//!   fingerprinting a block and recording it, which turns a rare race with
+//!   the decision (a folio changed under DMA, say) into a deterministic
+//!   one.
+//!
+//! Unarmed, each costs one relaxed atomic load per block decision.
+
+use crate::super_::SbInfo;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+
+/// ENOMEM.
+const DEFAULT_ERRNO: u64 = 12;
+/// Longest delay a test may ask for (ms).
+const MAX_DELAY_MS: u64 = 10_000;
+
+/// The armed hooks of one mount.
+pub(crate) struct Faults {
+    fail_decisions: AtomicU64,
+    fail_errno: AtomicU64,
+    delay_ms: AtomicU64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            fail_decisions: AtomicU64::new(0),
+            fail_errno: AtomicU64::new(DEFAULT_ERRNO),
+            delay_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Fails the decision about to start if a test armed it.
+pub(crate) fn before_decision(info: &SbInfo) -> Result {
+    let f = &info.faults;
+    if f.fail_decisions.load(Ordering::Relaxed) == 0 {
+        return Ok(());
+    }
+    let took = f
+        .fail_decisions
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+        .is_ok();
+    if took {
+        let errno = f.fail_errno.load(Ordering::Relaxed).clamp(1, 133) as i32;
+        return Err(Error::from_errno(-errno));
+    }
+    Ok(())
+}
+
+/// Sleeps between fingerprinting and recording if a test asked for it.
+pub(crate) fn after_hash(info: &SbInfo) {
+    let ms = info.faults.delay_ms.load(Ordering::Relaxed);
+    if ms > 0 {
+        crate::vfs::sleep_ms(ms.min(MAX_DELAY_MS) as u32);
+    }
+}
+
+/// The value of hook `which` (the sysfs attribute numbers in helpers.c).
+pub(crate) fn value(info: &SbInfo, which: i32) -> u64 {
+    let f = &info.faults;
+    match which {
+        100 => f.fail_decisions.load(Ordering::Relaxed),
+        101 => f.fail_errno.load(Ordering::Relaxed),
+        102 => f.delay_ms.load(Ordering::Relaxed),
+        _ => 0,
+    }
+}
+
+/// Arms hook `which` with `v`.
+pub(crate) fn set(info: &SbInfo, which: i32, v: u64) -> Result {
+    let f = &info.faults;
+    match which {
+        100 => f.fail_decisions.store(v, Ordering::Relaxed),
+        101 if (1..=133).contains(&v) => f.fail_errno.store(v, Ordering::Relaxed),
+        102 if v <= MAX_DELAY_MS => f.delay_ms.store(v, Ordering::Relaxed),
+        _ => return Err(EINVAL),
+    }
+    Ok(())
+}

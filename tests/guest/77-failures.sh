@@ -1,0 +1,80 @@
+# Failures during writeback (issue 16): a block decision that fails
+# (injected through the test hook) loses nothing and fsync reports it,
+# ENOMEM is retried; I/O errors on the
+# volume's disk (fail_make_request) turn the volume read-only at once, with
+# the journal aborted so nothing half-done commits, the error recorded for
+# the next check, fsync'd data intact, and fsck -p running the full check.
+VOL=$(disk vol)
+DEV=${VOL#/dev/}
+M=/mnt/a
+S=/sys/fs/livedfs/$DEV
+mkdir -p $M
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+
+# --- 1. Block decisions that fail: the data stays dirty, fsync says so.
+dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null
+sum_a=$(md5sum < /tmp/a)
+check "write a 4 MiB file (in the page cache)" cp /tmp/a $M/a
+check "arm: every block decision fails (ENOSPC)" sh -c "echo 28 > $S/test_fail_errno && echo 1000000000 > $S/test_fail_decisions"
+check_err "fsync reports the failed writeback" "No space left on device" sync $M/a
+check "the failures are counted" test "$(cat $S/writeback_errors)" -gt 0
+check_eq "nothing was stored" 0 "$(cat $S/physical_blocks_used)"
+check_eq "the data is still in the page cache" "$sum_a" "$(md5sum < $M/a)"
+check "disarm" sh -c "echo 0 > $S/test_fail_decisions"
+check "fsync succeeds once the decisions do" sync $M/a
+check_eq "all 1024 blocks stored" 1024 "$(cat $S/physical_blocks_used)"
+check "drop caches" sh -c "echo 3 > /proc/sys/vm/drop_caches"
+check_eq "the file reads back intact from the disk" "$sum_a" "$(md5sum < $M/a)"
+# Memory that runs short (ENOMEM) is transient: writeback tries again
+# (the kernel retries integrity writeback on ENOMEM), fsync succeeds.
+dd if=/dev/urandom of=/tmp/b bs=1M count=2 2>/dev/null
+errs=$(cat $S/writeback_errors)
+check "arm: the next 5 decisions fail with ENOMEM" sh -c "echo 12 > $S/test_fail_errno && echo 5 > $S/test_fail_decisions"
+check "write another file" cp /tmp/b $M/b
+check "fsync succeeds (the failed blocks are retried)" sync $M/b
+check_eq "the hook fired 5 times" "0 $((errs + 5))" "$(cat $S/test_fail_decisions) $(cat $S/writeback_errors)"
+check "drop caches" sh -c "echo 3 > /proc/sys/vm/drop_caches"
+check_eq "the second file reads back intact" "$(md5sum < /tmp/b)" "$(md5sum < $M/b)"
+check "umount" umount $M
+check_exit "fsck -fn: clean after the failed decisions" 0 fsck.livedfs -fn "$VOL"
+
+# --- 2. I/O errors on the disk: read-only, journal aborted, error kept.
+check "mount" mount -t livedfs "$VOL" $M
+check "a file written and fsync'd before the errors" \
+    dd if=/tmp/b of=$M/kept bs=64k conv=fsync
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+F=/sys/kernel/debug/fail_make_request
+check "fail_make_request is available" test -d $F
+echo 100 > $F/probability
+echo -1 > $F/times
+echo 0 > $F/verbose
+mark
+check "make the volume's disk fail every request" sh -c "echo 1 > /sys/block/$DEV/make-it-fail"
+dd if=/dev/urandom of=/tmp/c bs=1M count=1 2>/dev/null
+check_err "a write and fsync during the errors fails with EIO" "Input/output error" \
+    dd if=/tmp/c of=$M/lost bs=64k conv=fsync
+check "the disk works again" sh -c "echo 0 > /sys/block/$DEV/make-it-fail"
+check_dmesg "the volume went read-only" "livedfs ($DEV): remounting read-only after errors"
+check_dmesg "the journal was aborted" "Aborting journal on device $DEV"
+check "/proc/mounts shows it read-only" grep -q "^$VOL $M livedfs ro" /proc/mounts
+check_err "new writes are refused" "Read-only file system" sh -c "echo x > $M/new"
+check_err "a remount read-write is refused" "Read-only file system\|Input/output error\|Invalid argument" \
+    mount -o remount,rw $M
+check_eq "the fsync'd file reads back (cache)" "$(md5sum < /tmp/b)" "$(md5sum < $M/kept)"
+check "umount" umount $M
+check "the superblock records the error" sh -c "livedfs info $VOL | grep -q 'with errors'"
+# The device's page cache still holds the write errors for the first
+# fsync of anyone who opens it (errseq); a reboot would forget them, this
+# fsync takes them, so fsck sees a working disk.
+sync "$VOL" 2>/dev/null
+fsck.livedfs -p "$VOL" > /tmp/fsck.out 2>&1
+rc=$?
+cat /tmp/fsck.out
+check "fsck -p fixes what it finds (exit 0 or 1)" test $rc -le 1
+check "fsck -p runs the full check (the error was recorded)" grep -q "check forced" /tmp/fsck.out
+check_exit "fsck -fn: consistent afterwards" 0 fsck.livedfs -fn "$VOL"
+check "mount after the check" mount -t livedfs "$VOL" $M
+check_eq "the fsync'd file is intact" "$(md5sum < /tmp/b)" "$(md5sum < $M/kept)"
+check_eq "the first file is intact" "$sum_a" "$(md5sum < $M/a)"
+check "umount" umount $M

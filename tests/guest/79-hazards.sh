@@ -1,0 +1,63 @@
+# Hazards a dedup file system must refuse or get right (issue 16):
+# swap files (swap writes go straight to possibly shared blocks), a
+# read-write mount of a volume left unclean by a mount without journal
+# (store entries may be ahead of their data), and byte comparison
+# (`verify`) against what is on the medium, not a stale cached copy.
+VOL=$(disk vol)
+DEV=${VOL#/dev/}
+CUT=$(disk cut)
+M=/mnt/a
+S=/sys/fs/livedfs/$DEV
+mkdir -p $M /mnt/e
+
+# --- swap
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check "a 16 MiB file" dd if=/dev/urandom of=$M/swap bs=1M count=16
+chmod 600 $M/swap
+check "mkswap on it" mkswap $M/swap
+mark
+check_fails "swapon of a livedfs file is refused" swapon $M/swap
+check_dmesg "and says why" "swap file (inode [0-9]*) refused"
+check "control: swapon works for a file on ext4" sh -c "
+    mount -t ext4 $(disk ext4) /mnt/e && dd if=/dev/zero of=/mnt/e/swap bs=1M count=16 2>/dev/null &&
+    chmod 600 /mnt/e/swap && mkswap /mnt/e/swap >/dev/null && swapon /mnt/e/swap && swapoff /mnt/e/swap;
+    rc=\$?; rm -f /mnt/e/swap; umount /mnt/e; exit \$rc"
+check "umount" umount $M
+
+# --- verify compares with the medium
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount -o verify" mount -t livedfs -o verify "$VOL" $M
+dd if=/dev/urandom of=/tmp/x bs=4k count=1 2>/dev/null
+dd if=/dev/urandom of=/tmp/y bs=4k count=1 2>/dev/null
+check "write X" sh -c "cp /tmp/x $M/f1 && sync"
+check "write X again (verify reads the first copy)" sh -c "cp /tmp/x $M/f2 && sync"
+check_eq "X stored once" 1 "$(cat $S/physical_blocks_used)"
+check "delete both" sh -c "rm $M/f1 $M/f2 && sync && sync"
+check_eq "nothing stored" 0 "$(cat $S/physical_blocks_used)"
+check "write Y (into X's freed block)" sh -c "cp /tmp/y $M/f3 && sync"
+hits=$(cat $S/duplicate_hits)
+check "write Y again" sh -c "cp /tmp/y $M/f4 && sync"
+check_eq "Y is found as a duplicate (compared with the disk, not a stale X)" $((hits + 1)) "$(cat $S/duplicate_hits)"
+check_eq "Y stored once" 1 "$(cat $S/physical_blocks_used)"
+check "umount" umount $M
+check "MD5 volume" mkfs.livedfs -q -F -m 0 -O md5 "$VOL"
+check "mount it" mount -t livedfs "$VOL" $M
+check "write X twice" sh -c "cp /tmp/x $M/f1 && sync && cp /tmp/x $M/f2 && sync"
+check_eq "an MD5 volume byte-compares by default (a read per candidate)" 1 "$(cat $S/duplicate_hits)"
+check "umount" umount $M
+
+# --- unclean without a journal
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount -o nojournal" mount -t livedfs -o nojournal "$VOL" $M
+check "write and sync" sh -c "dd if=/dev/urandom of=$M/f bs=1M count=2 2>/dev/null && sync"
+check "copy the mounted volume (as a power cut leaves it)" dd if="$VOL" of="$CUT" bs=1M
+check "umount" umount $M
+mark
+check_err "a read-write mount of the unclean copy is refused" "Structure needs cleaning" \
+    mount -t livedfs "$CUT" $M
+check_dmesg "with the reason" "not cleanly unmounted (mounted without a journal): run fsck.livedfs"
+check "read-only works" sh -c "mount -t livedfs -o ro $CUT $M && umount $M"
+check "fsck -p" sh -c "fsck.livedfs -p $CUT; [ \$? -le 1 ]"
+check "then read-write works" mount -t livedfs "$CUT" $M
+check "umount" umount $M
