@@ -23,8 +23,15 @@ use kernel::prelude::*;
 pub(crate) const CREDITS_WRITE: u32 = 32;
 /// Credits of a namespace operation (create, link, unlink, mkdir, ...).
 pub(crate) const CREDITS_NAMEI: u32 = 64;
-/// Credits of a rename (up to four inodes and directories, an orphan).
-pub(crate) const CREDITS_RENAME: u32 = 128;
+/// Credits of a rename: up to four inodes, the entry blocks of both
+/// directories and the moved directory's `..` block, a new entry block
+/// with its bitmap, descriptor and up to three indirect blocks, the orphan
+/// list (superblock and a neighbour): under 40; 64 with room to spare.
+/// Every constant here must fit the smallest journal mkfs makes (1024
+/// blocks: 127 credits per handle), checked by KUnit.
+pub(crate) const CREDITS_RENAME: u32 = 64;
+/// Credits one handle of the smallest journal holds (1024 blocks).
+pub(crate) const MIN_JOURNAL_HANDLE_CREDITS: u32 = 127;
 /// Credits of releasing one data block in a truncation step: its store
 /// block, its group's bitmap and descriptor block (all different for a
 /// deduplicated block in another group), and the indirect block that
