@@ -93,3 +93,70 @@ pub(crate) fn seek_data_hole(inode: &Inode, offset: u64, want_data: bool) -> Res
         None => Ok(size),
     }
 }
+
+/// One extent for FIEMAP: file offset, device offset, length (bytes) and
+/// whether its blocks are shared (a reference count above one).
+#[derive(Clone, Copy)]
+pub(crate) struct Extent {
+    pub(crate) logical: u64,
+    pub(crate) physical: u64,
+    pub(crate) len: u64,
+    pub(crate) shared: bool,
+}
+
+/// The extents of `[start, start + len)` (bytes) of a written-back file, in
+/// order, passed to `emit` (false: stop, the caller's buffer is full),
+/// with whether it is the file's last extent. Consecutive blocks make one
+/// extent when they are consecutive on the disk and equally shared.
+pub(crate) fn extents(
+    inode: &Inode,
+    start: u64,
+    len: u64,
+    mut emit: impl FnMut(Extent, bool) -> Result<bool>,
+) -> Result {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let bs = block_size(inode)?;
+    let size = inode.size();
+    if size == 0 || start >= size {
+        return Ok(());
+    }
+    let file_last = size.saturating_sub(1).checked_div(bs).unwrap_or(0);
+    let first = start.checked_div(bs).unwrap_or(0);
+    let last = start.saturating_add(len).min(size).saturating_sub(1).checked_div(bs).unwrap_or(0);
+    let mut cur: Option<Extent> = None;
+    let mut fb = first;
+    while fb <= last {
+        let Some(d) = inode::next_data_or_hole(inode, fb, last, true)? else { break };
+        fb = d;
+        while fb <= last {
+            let Some(b) = inode::map_block(inode, fb)? else { break };
+            let shared = crate::fpstore::get(sb, info, b)?.refcount > 1;
+            let (logical, physical) = (fb.saturating_mul(bs), u64::from(b).saturating_mul(bs));
+            match &mut cur {
+                Some(e) if e.shared == shared
+                    && e.logical.saturating_add(e.len) == logical
+                    && e.physical.saturating_add(e.len) == physical =>
+                {
+                    e.len = e.len.saturating_add(bs);
+                }
+                _ => {
+                    if let Some(e) = cur.take() {
+                        if !emit(e, false)? {
+                            return Ok(());
+                        }
+                    }
+                    cur = Some(Extent { logical, physical, len: bs, shared });
+                }
+            }
+            fb = fb.saturating_add(1);
+        }
+    }
+    if let Some(e) = cur {
+        // The last extent of the file if no data follows it.
+        let end_block = e.logical.saturating_add(e.len).checked_div(bs).unwrap_or(0);
+        let more = end_block <= file_last && inode::next_data_or_hole(inode, end_block, file_last, true)?.is_some();
+        emit(e, !more)?;
+    }
+    Ok(())
+}

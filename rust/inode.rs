@@ -190,6 +190,7 @@ pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) ->
         m.block = di.block;
         m.blocks = di.blocks;
         drop(m);
+        new.inode().set_vfs_flags(di.flags);
         let mut meta = data.meta.lock();
         meta.flags = di.flags;
         meta.generation = di.generation;
@@ -340,6 +341,32 @@ fn successor(list: &KVec<u32>, ino: u32) -> u32 {
         Some(p) => list.get(p.saturating_add(1)).copied().unwrap_or(0),
         None => 0,
     }
+}
+
+/// The user-visible inode flags (`FS_IOC_GETFLAGS`).
+pub(crate) fn flags(inode: &Inode) -> u32 {
+    inode.data().meta.lock().flags & finode::FL_KNOWN
+}
+
+/// `FS_IOC_SETFLAGS` (the VFS checked ownership and CAP_LINUX_IMMUTABLE):
+/// sets the flags livedfs knows; any other flag is EOPNOTSUPP, as ext4.
+pub(crate) fn set_flags(inode: &Inode, flags: u32) -> Result {
+    if flags & !finode::FL_KNOWN != 0 {
+        return Err(crate::errors::eopnotsupp());
+    }
+    let is_dir = inode.mode() & finode::S_IFMT == finode::S_IFDIR;
+    if flags & finode::FL_DIRSYNC != 0 && !is_dir {
+        return Err(EINVAL);
+    }
+    let _h = crate::journal::start(inode.sb(), crate::journal::CREDITS_INODE, 0)?;
+    {
+        let mut meta = inode.data().meta.lock();
+        meta.flags = (meta.flags & !finode::FL_KNOWN) | flags;
+    }
+    inode.set_vfs_flags(flags);
+    inode.touch_c();
+    inode.mark_dirty();
+    Ok(())
 }
 
 /// Sets the size the disk knows (truncate, reflink: no data waits for

@@ -114,6 +114,8 @@ pub(crate) struct SbInfo {
     verify: AtomicBool,
     /// Prefetch fingerprint stores (not `noprefetch`).
     prefetch: AtomicBool,
+    /// Inline deduplication on (not `nodedup`).
+    dedup: AtomicBool,
     /// Blocks only truncate and hole punching may reserve (to zero a
     /// partial block), so freeing space on a full volume never fails.
     pub(crate) resv_internal: u64,
@@ -158,6 +160,12 @@ impl SbInfo {
         self.verify.load(Ordering::Relaxed)
     }
 
+    /// Whether writeback shares duplicate blocks and makes zero blocks
+    /// holes (not mounted `nodedup`).
+    pub(crate) fn dedup(&self) -> bool {
+        self.dedup.load(Ordering::Relaxed)
+    }
+
     /// The error every change gets once the volume is stopped: EROFS
     /// after errors (as a read-only mount), EIO after a shutdown (as
     /// ext4).
@@ -179,6 +187,7 @@ impl SbInfo {
         let md5 = self.geo.fp_algo == crate::format::FingerprintAlgo::Md5;
         self.verify.store(o.verify.unwrap_or(md5), Ordering::Relaxed);
         self.prefetch.store(!o.noprefetch, Ordering::Relaxed);
+        self.dedup.store(!o.nodedup, Ordering::Relaxed);
     }
 
     /// What to do on corruption: the mount option, else the superblock's.
@@ -496,6 +505,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             stopped: core::sync::atomic::AtomicU8::new(0),
             verify: AtomicBool::new(false),
             prefetch: AtomicBool::new(true),
+            dedup: AtomicBool::new(true),
             resv_internal: internal_reserve(geo.blocks_count),
             faults: crate::faults::Faults::default(),
             sb_errors: disk_sb.errors,
@@ -609,6 +619,7 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
             o.errors = opts.errors;
         }
         o.noprefetch = opts.noprefetch;
+        o.nodedup = opts.nodedup;
         if opts.verify.is_some() {
             o.verify = opts.verify;
         }
@@ -838,6 +849,9 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     }
     if o.nojournal {
         m.put(b",nojournal");
+    }
+    if o.nodedup {
+        m.put(b",nodedup");
     }
     if let Some(c) = o.commit {
         let mut buf = [0u8; 16];

@@ -28,7 +28,7 @@ cp "$KO" "$root/lib/modules/$KREL/extra/livedfs.ko"
 for t in "$TOOLS"/mkfs-livedfs "$TOOLS"/fsck-livedfs; do
     if [ -x "$t" ]; then cp "$t" "$root/sbin/$(basename "$t" | sed 's/-livedfs$/.livedfs/')"; fi
 done
-for t in livedfs posix-test difftest datatest crashtest pintest stress; do
+for t in livedfs posix-test difftest datatest crashtest pintest stress fsops; do
     if [ -x "$TOOLS/$t" ]; then cp "$TOOLS/$t" "$root/sbin/"; fi
 done
 cp "$LIVEDFS_ROOT"/tests/guest/*.sh "$root/tests/"

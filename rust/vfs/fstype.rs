@@ -330,6 +330,9 @@ pub(crate) static DIR_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operatio
     mknod: Some(iop_mknod),
     rename: Some(iop_rename),
     setattr: Some(iop_setattr),
+    tmpfile: Some(iop_tmpfile),
+    fileattr_get: Some(iop_fileattr_get),
+    fileattr_set: Some(iop_fileattr_set),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -337,6 +340,9 @@ pub(crate) static DIR_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operatio
 /// Regular-file inode operations.
 pub(crate) static FILE_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
     setattr: Some(iop_setattr),
+    fiemap: Some(iop_fiemap),
+    fileattr_get: Some(iop_fileattr_get),
+    fileattr_set: Some(iop_fileattr_set),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -436,6 +442,90 @@ unsafe extern "C" fn fop_iterate_shared(file: *mut sys::file, ctx: *mut sys::dir
     to_c(crate::dir::readdir(dir, &mut emitter))
 }
 
+// ---- inode flags, FIEMAP, O_TMPFILE ----
+
+unsafe extern "C" fn iop_fileattr_get(d: *mut sys::dentry, fa: *mut kernel::bindings::fileattr) -> c_int {
+    let fa = fa.cast::<sys::fileattr>();
+    // SAFETY: the VFS passes a positive dentry of ours and a fileattr to
+    // fill (FS_IOC_GETFLAGS, FS_IOC_FSGETXATTR).
+    unsafe {
+        let inode = Inode::from_raw((*d).d_inode);
+        sys::fileattr_fill_flags(fa, crate::inode::flags(inode));
+    }
+    0
+}
+
+unsafe extern "C" fn iop_fileattr_set(
+    _idmap: *mut sys::mnt_idmap,
+    d: *mut sys::dentry,
+    fa: *mut kernel::bindings::fileattr,
+) -> c_int {
+    let fa = fa.cast::<sys::fileattr>();
+    // SAFETY: the VFS passes a positive dentry of ours with its inode
+    // locked, after checking ownership and CAP_LINUX_IMMUTABLE.
+    unsafe {
+        if sys::fileattr_has_fsx(fa) {
+            // Extended (XFS-style) attributes: not kept by livedfs.
+            return crate::errors::eopnotsupp().to_errno();
+        }
+        let inode = Inode::from_raw((*d).d_inode);
+        to_c(crate::inode::set_flags(inode, (*fa).flags))
+    }
+}
+
+unsafe extern "C" fn iop_fiemap(
+    inode: *mut sys::inode,
+    fi: *mut kernel::bindings::fiemap_extent_info,
+    start: u64,
+    len: u64,
+) -> c_int {
+    // The same C struct, bound twice (kernel::bindings has it opaque).
+    let fi = fi.cast::<sys::fiemap_extent_info>();
+    // SAFETY: the VFS passes one of our regular files (i_rwsem not held)
+    // and the caller's extent buffer descriptor.
+    unsafe {
+        let mut len = len;
+        let r = sys::fiemap_prep(inode, fi, start, &mut len, sys::FIEMAP_FLAG_SYNC);
+        if r != 0 {
+            return r;
+        }
+        let i = Inode::from_raw(inode);
+        // Delayed blocks are placed at writeback: write the range back
+        // (as FIEMAP_FLAG_SYNC would), so every extent has its address.
+        if let Err(e) = write_and_wait(i, start, start.saturating_add(len)) {
+            return e.to_errno();
+        }
+        to_c(crate::file::extents(i, start, len, |e, last| {
+            let mut flags = 0;
+            if e.shared {
+                flags |= sys::FIEMAP_EXTENT_SHARED;
+            }
+            if last {
+                flags |= sys::FIEMAP_EXTENT_LAST;
+            }
+            match sys::fiemap_fill_next_extent(fi, e.logical, e.physical, e.len, flags) {
+                0 => Ok(true),
+                1 => Ok(false),
+                r => Err(Error::from_errno(r)),
+            }
+        }))
+    }
+}
+
+unsafe extern "C" fn iop_tmpfile(
+    idmap: *mut sys::mnt_idmap,
+    dir: *mut sys::inode,
+    file: *mut sys::file,
+    mode: sys::umode_t,
+) -> c_int {
+    // SAFETY: the VFS makes an O_TMPFILE open in our live directory.
+    let dir = unsafe { Inode::from_raw(dir) };
+    match crate::namei::tmpfile(idmap, dir, mode) {
+        Ok(n) => to_c(n.into_tmpfile(file)),
+        Err(e) => e.to_errno(),
+    }
+}
+
 // ---- namespace operations ----
 
 /// # Safety
@@ -511,7 +601,7 @@ unsafe extern "C" fn iop_rmdir(dir: *mut sys::inode, d: *mut sys::dentry) -> c_i
 }
 
 unsafe extern "C" fn iop_rename(
-    _idmap: *mut sys::mnt_idmap,
+    idmap: *mut sys::mnt_idmap,
     old_dir: *mut sys::inode,
     old: *mut sys::dentry,
     new_dir: *mut sys::inode,
@@ -520,7 +610,7 @@ unsafe extern "C" fn iop_rename(
 ) -> c_int {
     // SAFETY: the VFS holds the rename lock and both parents' i_rwsem.
     let (od, o, nd, n) = unsafe { (Inode::from_raw(old_dir), dentry(old), Inode::from_raw(new_dir), dentry(new)) };
-    to_c(crate::namei::rename(od, o, nd, n, flags))
+    to_c(crate::namei::rename(idmap, od, o, nd, n, flags))
 }
 
 unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry, attr: *mut sys::bindings_iattr) -> c_int {
