@@ -59,6 +59,10 @@ pub(crate) struct InodeData {
     pub(crate) meta: Mutex<MetaState>,
     /// Data blocks reserved by delayed allocation, not yet allocated.
     pub(crate) reserved: AtomicU64,
+    /// Blocks of preallocated space (fallocate) this file holds for writes
+    /// into its holes, not yet used (the inode's `prealloc` on disk);
+    /// changed under `map`. Counted in the volume's reservations.
+    pub(crate) prealloc: AtomicU64,
     /// Truncate or hole punching is zeroing a partial block (inode and
     /// invalidate locks held, so no other write of the file runs): its
     /// reservation may use the internal reserve.
@@ -107,6 +111,7 @@ impl InodeData {
             meta <- new_mutex!(MetaState::default()),
             reserved: AtomicU64::new(0),
             zeroing: core::sync::atomic::AtomicBool::new(false),
+            prealloc: AtomicU64::new(0),
             disksize: AtomicU64::new(0),
             fast_link: UnsafeCell::new([0; FAST_LINK_LEN]),
             sync_tid: core::sync::atomic::AtomicU32::new(0),
@@ -175,7 +180,7 @@ pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) ->
         di.gid,
         di.links_count,
         di.size,
-        di.blocks.saturating_mul(bs512),
+        di.blocks.saturating_add(u64::from(di.prealloc)).saturating_mul(bs512),
         di.generation,
         [
             (di.atime.sec, di.atime.nsec),
@@ -186,6 +191,7 @@ pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) ->
     {
         let data = new.inode().data();
         data.disksize.store(di.size, Ordering::Relaxed);
+        data.prealloc.store(u64::from(di.prealloc), Ordering::Relaxed);
         let mut m = data.map.lock();
         m.block = di.block;
         m.blocks = di.blocks;
@@ -268,6 +274,7 @@ pub(crate) fn disk_image(inode: &Inode, next_orphan: u32) -> DiskInode {
         flags: meta.flags,
         generation: meta.generation,
         next_orphan,
+        prealloc: data.prealloc.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32,
         dtime: meta.dtime,
         block,
     };
@@ -590,10 +597,16 @@ pub(crate) fn prepare_block(inode: &Inode, file_block: u64) -> Result<Option<u32
         return Ok(Some(b));
     }
     let added = reserve_indirect(sb, info, inode.ino(), &mut m, file_block)?;
-    if let Err(e) = balloc::try_reserve(info, (added.len() as u64).saturating_add(1), reservation_use(inode)) {
+    // Preallocated space (fallocate) pays for the data block first: it is
+    // already counted in the volume's reservations.
+    let want = (added.len() as u64).saturating_add(1);
+    let from_prealloc = take_prealloc_locked(info, data, want);
+    let need = want.saturating_sub(from_prealloc);
+    if let Err(e) = balloc::try_reserve(info, need, reservation_use(inode)) {
         for k in added.iter() {
             m.pending.remove(k);
         }
+        give_prealloc_back_locked(info, data, from_prealloc);
         return Err(e);
     }
     data.reserved.fetch_add(1, Ordering::Relaxed);
@@ -609,6 +622,98 @@ pub(crate) fn reservation_use(inode: &Inode) -> balloc::Use {
     } else {
         balloc::Use::Writer
     }
+}
+
+/// `st_blocks` of an inode, in 512-byte sectors: the blocks it maps and
+/// the preallocated ones it holds.
+fn sectors(data: &InodeData, m: &MapState, bs512: u64) -> u64 {
+    m.blocks.saturating_add(data.prealloc.load(Ordering::Relaxed)).saturating_mul(bs512)
+}
+
+/// Moves up to `n` of the inode's preallocated blocks into ordinary
+/// reservations (map lock held): they stay counted in the volume's
+/// reservations, no longer in the preallocated total. Returns how many.
+fn take_prealloc_locked(info: &SbInfo, data: &InodeData, n: u64) -> u64 {
+    let have = data.prealloc.load(Ordering::Relaxed);
+    let took = have.min(n);
+    if took > 0 {
+        data.prealloc.store(have.saturating_sub(took), Ordering::Relaxed);
+        info.prealloc.fetch_sub(took, Ordering::Relaxed);
+    }
+    took
+}
+
+/// Undoes `take_prealloc_locked`.
+fn give_prealloc_back_locked(info: &SbInfo, data: &InodeData, n: u64) {
+    if n > 0 {
+        data.prealloc.fetch_add(n, Ordering::Relaxed);
+        info.prealloc.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Takes up to `n` preallocated blocks of `inode` for copy-on-write
+/// reservations of overwrites (`aops::reserve_overwrites`).
+pub(crate) fn take_prealloc(inode: &Inode, n: u64) -> u64 {
+    let Ok(info) = sbi(inode.sb()) else { return 0 };
+    let _m = inode.data().map.lock();
+    take_prealloc_locked(info, inode.data(), n)
+}
+
+/// Gives back `n` preallocated blocks to `inode` (a reservation taken
+/// from them was not used).
+pub(crate) fn untake_prealloc(inode: &Inode, n: u64) {
+    let Ok(info) = sbi(inode.sb()) else { return };
+    let _m = inode.data().map.lock();
+    give_prealloc_back_locked(info, inode.data(), n);
+}
+
+/// Adds `n` blocks (already reserved by the caller) to the inode's
+/// preallocated space: in memory now, on disk with the inode's next
+/// store (the caller's handle).
+pub(crate) fn add_prealloc(inode: &Inode, n: u64) {
+    let Ok(info) = sbi(inode.sb()) else { return };
+    let bs512 = u64::from(info.geo.block_size / 512);
+    let m = inode.data().map.lock();
+    give_prealloc_back_locked(info, inode.data(), n);
+    inode.set_sectors(sectors(inode.data(), &m, bs512));
+}
+
+/// Drops preallocated space of `inode` above `keep` blocks: the blocks go
+/// back to the volume.
+pub(crate) fn trim_prealloc(inode: &Inode, keep: u64) {
+    let Ok(info) = sbi(inode.sb()) else { return };
+    let bs512 = u64::from(info.geo.block_size / 512);
+    let m = inode.data().map.lock();
+    let have = inode.data().prealloc.load(Ordering::Relaxed);
+    if have <= keep {
+        return;
+    }
+    let drop_n = have.saturating_sub(keep);
+    inode.data().prealloc.store(keep, Ordering::Relaxed);
+    info.prealloc.fetch_sub(drop_n, Ordering::Relaxed);
+    inode.set_sectors(sectors(inode.data(), &m, bs512));
+    drop(m);
+    balloc::unreserve(info, drop_n);
+    inode.mark_dirty();
+}
+
+/// Holes among file blocks `[first, last]` (after writeback: delayed
+/// blocks mapped).
+pub(crate) fn count_holes(inode: &Inode, first: u64, last: u64) -> Result<u64> {
+    let mut holes = 0u64;
+    let mut fb = first;
+    while fb <= last {
+        let Some(h) = next_data_or_hole(inode, fb, last, false)? else { break };
+        let d = next_data_or_hole(inode, h, last, true)?.unwrap_or(last.saturating_add(1));
+        holes = holes.saturating_add(d.saturating_sub(h));
+        fb = d;
+    }
+    Ok(holes)
+}
+
+/// Mapped blocks among file blocks `[first, last]`.
+pub(crate) fn count_mapped(inode: &Inode, first: u64, last: u64) -> Result<u64> {
+    Ok(last.saturating_sub(first).saturating_add(1).saturating_sub(count_holes(inode, first, last)?))
 }
 
 fn count_pending(m: &MapState) -> u64 {
@@ -769,7 +874,7 @@ fn set_pointer_inner(inode: &Inode, file_block: u64, b: u32, lift_disksize: bool
         m.blocks = m.blocks.saturating_sub(1);
     }
     let bs512 = u64::from(info.geo.block_size / 512);
-    inode.set_sectors(m.blocks.saturating_mul(bs512));
+    inode.set_sectors(sectors(data, &m, bs512));
     if data.reserved.load(Ordering::Relaxed) == 0 {
         release_pending(info, &mut m);
     }
@@ -1009,7 +1114,7 @@ pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
         let mut m = inode.data().map.lock();
         let r = free_range_locked(sb, info, inode.ino(), &mut m, start, end, &mut rel);
         let bs512 = u64::from(info.geo.block_size / 512);
-        inode.set_sectors(m.blocks.saturating_mul(bs512));
+        inode.set_sectors(sectors(inode.data(), &m, bs512));
         drop(m);
         inode.mark_dirty();
         // The pointers are gone from the map: now drop their references.
@@ -1042,6 +1147,9 @@ pub(crate) fn evict(inode: &Inode) {
             pr_err!("livedfs ({}): could not free inode {}: {:?}\n", sb.id(), inode.ino(), e);
         }
     }
+    // (Preallocated space of a file that stays on disk stays promised:
+    // the volume's count holds it, and the inode brings it back when it
+    // is read again.)
     // Any delayed reservations left (should be none after truncation).
     let left = inode.data().reserved.load(Ordering::Relaxed);
     if left > 0 {
@@ -1068,6 +1176,7 @@ fn delete_inode(inode: &Inode) -> Result {
         free_range(inode, 0, u64::MAX)?;
     }
     let _h = crate::journal::start(sb, crate::journal::CREDITS_NAMEI, 0)?;
+    trim_prealloc(inode, 0);
     orphan_remove(sb, info, inode)?;
     inode.data().meta.lock().dtime = now();
     inode.set_size(0);

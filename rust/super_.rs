@@ -100,8 +100,12 @@ pub(crate) struct SbInfo {
     pub(crate) free_blocks: AtomicU64,
     /// Free inodes (sum of the descriptors).
     pub(crate) free_inodes: AtomicU64,
-    /// Blocks reserved by delayed allocation, not yet allocated.
+    /// Blocks reserved by delayed allocation, not yet allocated (this
+    /// includes `prealloc`).
     pub(crate) reserved: AtomicU64,
+    /// Blocks preallocated by files (fallocate), the superblock's
+    /// `prealloc_blocks`.
+    pub(crate) prealloc: AtomicU64,
     /// Mirror of `AllocState::busy_blocks` for lock-free readers.
     pub(crate) busy_blocks: AtomicU64,
     /// The journal (None with `nojournal` or a volume without one).
@@ -298,6 +302,7 @@ fn write_super_inner(info: &SbInfo, d: &mut DiskState, wait: bool) -> Result {
     }
     d.sb.free_blocks = info.free_blocks.load(Ordering::Relaxed);
     d.sb.free_inodes = info.free_inodes.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
+    d.sb.prealloc_blocks = info.prealloc.load(Ordering::Relaxed);
     d.sb.write_time = now();
     let (off, copy) = (d.offset, d.sb.clone());
     let r = d.bh.modify(|data| {
@@ -490,6 +495,8 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let max_bytes = geo.max_file_size().min(i64::MAX as u64) as i64;
     sb.setup(LIVEDFS_MAGIC, max_bytes, &disk_sb.uuid);
     let r_blocks = disk_sb.r_blocks_count;
+    // Preallocated space is promised to its files: reserved from the start.
+    let prealloc = disk_sb.prealloc_blocks.min(free_blocks);
     let info = KBox::pin_init(
         pin_init!(SbInfo {
             sysfs <- new_mutex!(None),
@@ -498,7 +505,8 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             r_blocks,
             free_blocks: AtomicU64::new(free_blocks),
             free_inodes: AtomicU64::new(free_inodes),
-            reserved: AtomicU64::new(0),
+            reserved: AtomicU64::new(prealloc),
+            prealloc: AtomicU64::new(prealloc),
             busy_blocks: AtomicU64::new(0),
             journal,
             errors_seen: AtomicBool::new(false),
@@ -689,6 +697,17 @@ pub(crate) fn shutdown(sb: &SuperBlock, flags: u32) -> Result {
     Ok(())
 }
 
+/// Marks the volume as holding preallocated space (RO_COMPAT_PREALLOC),
+/// in the caller's handle, the first time a file preallocates.
+pub(crate) fn note_prealloc(info: &SbInfo) -> Result {
+    let mut d = info.disk.lock();
+    if d.sb.feature_ro_compat & fsb::RO_COMPAT_PREALLOC != 0 {
+        return Ok(());
+    }
+    d.sb.feature_ro_compat |= fsb::RO_COMPAT_PREALLOC;
+    write_super_in(info, &mut d)
+}
+
 /// Whether FS_IOC_SHUTDOWN stopped the volume (then reads fail too).
 pub(crate) fn is_shut_down(sb: &SuperBlock) -> bool {
     sbi(sb).is_ok_and(|i| i.stopped() == Some(EIO))
@@ -769,6 +788,7 @@ fn write_super_bypassing_journal(info: &SbInfo) -> Result {
     let mut d = info.disk.lock();
     d.sb.free_blocks = info.free_blocks.load(Ordering::Relaxed);
     d.sb.free_inodes = info.free_inodes.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
+    d.sb.prealloc_blocks = info.prealloc.load(Ordering::Relaxed);
     d.sb.write_time = now();
     let (off, copy) = (d.offset, d.sb.clone());
     d.bh.modify_unjournaled(|data| match data.get_mut(off..off.saturating_add(fsb::SUPERBLOCK_SIZE)) {

@@ -624,6 +624,14 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
         }
         let inode = (*d).d_inode;
         let valid = (*attr).ia_valid;
+        if valid & sys::ATTR_SIZE != 0 && (*attr).ia_size == sys::i_size_read(inode) {
+            // Truncating to the same size still drops preallocated space
+            // past the end (ext4 frees its unwritten extents there).
+            let i = Inode::from_raw(inode);
+            if let Err(e) = crate::file::trim_prealloc_to(i, i.size()) {
+                return e.to_errno();
+            }
+        }
         if valid & sys::ATTR_SIZE != 0 && (*attr).ia_size != sys::i_size_read(inode) {
             let size = (*attr).ia_size;
             let r = sys::inode_newsize_ok(inode, size);
@@ -744,6 +752,10 @@ unsafe extern "C" fn fop_open(inode: *mut sys::inode, file: *mut sys::file) -> c
 const FMODE_CAN_ODIRECT: sys::fmode_t = 1 << 22;
 const FALLOC_FL_KEEP_SIZE: c_int = 0x01;
 const FALLOC_FL_PUNCH_HOLE: c_int = 0x02;
+const FALLOC_FL_COLLAPSE_RANGE: c_int = 0x08;
+const FALLOC_FL_ZERO_RANGE: c_int = 0x10;
+const FALLOC_FL_INSERT_RANGE: c_int = 0x20;
+const FALLOC_FL_UNSHARE_RANGE: c_int = 0x40;
 
 unsafe extern "C" fn fop_read_iter(iocb: *mut sys::kiocb, to: *mut sys::iov_iter) -> isize {
     // SAFETY: live iocb with an open file of ours.
@@ -844,24 +856,63 @@ unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sy
 }
 
 unsafe extern "C" fn fop_fallocate(file: *mut sys::file, mode: c_int, offset: sys::loff_t, len: sys::loff_t) -> kernel::ffi::c_long {
-    if mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) {
-        // Allocation can't be promised: zero blocks are holes in livedfs.
-        return crate::errors::eopnotsupp().to_errno() as kernel::ffi::c_long;
-    }
     if offset < 0 || len <= 0 {
         return EINVAL.to_errno() as kernel::ffi::c_long;
     }
-    // SAFETY: live file (opened for writing: the VFS checked); we take the
-    // inode lock and the invalidate lock as truncate does.
+    let (off, len) = (offset as u64, len as u64);
+    // SAFETY: live file (opened for writing: the VFS checked the mode
+    // combination, the size limit, append-only and immutable files); we
+    // take the inode lock and the invalidate lock as truncate does.
     unsafe {
         let raw = (*file).f_inode;
         let inode = Inode::from_raw(raw);
         sys::livedfs_inode_lock(raw);
         sys::filemap_invalidate_lock(inode.mapping());
-        let r = punch(inode, offset as u64, (offset as u64).saturating_add(len as u64));
+        let r = fallocate_locked(inode, mode, off, len);
         sys::filemap_invalidate_unlock(inode.mapping());
         sys::livedfs_inode_unlock(raw);
         to_c(r) as kernel::ffi::c_long
+    }
+}
+
+/// The fallocate modes (inode and invalidate locks held).
+fn fallocate_locked(inode: &Inode, mode: c_int, off: u64, len: u64) -> Result {
+    let keep = mode & FALLOC_FL_KEEP_SIZE != 0;
+    let end = off.saturating_add(len);
+    if !keep && mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE) == 0 && end > inode.size() {
+        // SAFETY: a live inode of ours, locked.
+        let r = unsafe { sys::inode_newsize_ok(inode.as_ptr(), end.min(i64::MAX as u64) as i64) };
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+    }
+    match mode & !FALLOC_FL_KEEP_SIZE {
+        0 => {
+            write_and_wait(inode, off, end)?;
+            crate::file::preallocate(inode, off, len, keep)
+        }
+        FALLOC_FL_PUNCH_HOLE => punch(inode, off, end),
+        FALLOC_FL_ZERO_RANGE => {
+            // Zero blocks are holes in livedfs: punch (zeroing the partial
+            // edges), then set the space aside as mode 0 does.
+            punch(inode, off, end)?;
+            crate::file::preallocate(inode, off, len, keep)
+        }
+        FALLOC_FL_UNSHARE_RANGE => {
+            write_and_wait(inode, off, end)?;
+            crate::file::unshare(inode, off, len)
+        }
+        FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE if !keep => {
+            write_and_wait(inode, off.min(inode.size()), inode.size())?;
+            // SAFETY: inode and invalidate locks held.
+            unsafe { sys::truncate_pagecache_range(inode.as_ptr(), off as i64, i64::MAX) };
+            if mode & FALLOC_FL_COLLAPSE_RANGE != 0 {
+                crate::file::collapse(inode, off, len)
+            } else {
+                crate::file::insert(inode, off, len)
+            }
+        }
+        _ => Err(crate::errors::eopnotsupp()),
     }
 }
 

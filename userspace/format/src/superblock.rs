@@ -34,7 +34,11 @@ pub const RO_COMPAT_SPARSE_SUPER: u32 = 0x0001;
 /// Read-only-compatible feature: groups may be uninitialised (descriptor flags).
 pub const RO_COMPAT_UNINIT_BG: u32 = 0x0002;
 /// All read-only-compatible features this code knows.
-pub const RO_COMPAT_KNOWN: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG;
+/// Files may hold preallocated space (`prealloc_blocks`, the inodes'
+/// `prealloc`): a module that does not know it would promise that space
+/// to other writers, so it may only mount the volume read-only.
+pub const RO_COMPAT_PREALLOC: u32 = 0x0008;
+pub const RO_COMPAT_KNOWN: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_PREALLOC;
 
 /// Incompatible feature: the journal holds transactions not yet replayed.
 pub const INCOMPAT_RECOVER: u32 = 0x0001;
@@ -111,6 +115,7 @@ pub mod off {
     pub const DEFAULT_MOUNT_OPTS: usize = 288;
     pub const CHECKINTERVAL: usize = 292;
     pub const KBYTES_WRITTEN: usize = 296;
+    pub const PREALLOC_BLOCKS: usize = 304;
     pub const CHECKSUM: usize = 1020;
 }
 
@@ -166,6 +171,9 @@ pub struct Superblock {
     /// Seconds between advised checks; 0 disables.
     pub checkinterval: u32,
     pub kbytes_written: u64,
+    /// Blocks held by files for writes into their holes (fallocate): the
+    /// sum of the inodes' `prealloc`; free, but promised.
+    pub prealloc_blocks: u64,
 }
 
 impl Default for Superblock {
@@ -216,6 +224,7 @@ impl Default for Superblock {
             default_mount_opts: 0,
             checkinterval: 0,
             kbytes_written: 0,
+            prealloc_blocks: 0,
         }
     }
 }
@@ -337,6 +346,7 @@ impl Superblock {
             default_mount_opts: get_u32(buf, off::DEFAULT_MOUNT_OPTS)?,
             checkinterval: get_u32(buf, off::CHECKINTERVAL)?,
             kbytes_written: get_u64(buf, off::KBYTES_WRITTEN)?,
+            prealloc_blocks: get_u64(buf, off::PREALLOC_BLOCKS)?,
         })
     }
 
@@ -398,6 +408,7 @@ impl Superblock {
         put_u32(sb, off::DEFAULT_MOUNT_OPTS, self.default_mount_opts)?;
         put_u32(sb, off::CHECKINTERVAL, self.checkinterval)?;
         put_u64(sb, off::KBYTES_WRITTEN, self.kbytes_written)?;
+        put_u64(sb, off::PREALLOC_BLOCKS, self.prealloc_blocks)?;
         let c = Self::checksum_of(sb, &self.uuid, crc)?;
         put_u32(sb, off::CHECKSUM, c)
     }

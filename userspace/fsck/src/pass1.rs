@@ -200,6 +200,14 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
             dirty = true;
         }
     }
+    if i.prealloc != 0 && (i.mode & S_IFMT != S_IFREG || u64::from(i.prealloc) > u64::from(f.geo.blocks_count)) {
+        let v = u64::from(i.prealloc);
+        if f.fix(P::INODE_BAD_FIELD, PCtx::new().ino(ino).s("prealloc").n(v))? {
+            i.prealloc = 0;
+            dirty = true;
+        }
+    }
+    f.stats.prealloc = f.stats.prealloc.saturating_add(u64::from(i.prealloc));
     if i.size > f.geo.max_file_size() {
         if f.fix(
             P::INODE_BAD,

@@ -61,6 +61,14 @@ enum Cli {
     },
     /// renameat2(OLD, NEW, RENAME_WHITEOUT).
     RenameWhiteout { old: PathBuf, new: PathBuf },
+    /// fallocate(FILE, MODE, OFFSET, LEN): MODE is a '+'-joined list of
+    /// keep, punch, collapse, zero, insert, unshare (or 0).
+    Fallocate {
+        file: PathBuf,
+        mode: String,
+        offset: i64,
+        len: i64,
+    },
 }
 
 const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
@@ -131,6 +139,38 @@ fn main() -> Result<()> {
             }
             // SAFETY: our fd.
             unsafe { libc::close(fd) };
+            Ok(())
+        }
+        Cli::Fallocate {
+            file,
+            mode,
+            offset,
+            len,
+        } => {
+            let mut m = 0;
+            for w in mode.split('+') {
+                m |= match w {
+                    "0" => 0,
+                    "keep" => libc::FALLOC_FL_KEEP_SIZE,
+                    "punch" => libc::FALLOC_FL_PUNCH_HOLE,
+                    "collapse" => libc::FALLOC_FL_COLLAPSE_RANGE,
+                    "zero" => libc::FALLOC_FL_ZERO_RANGE,
+                    "insert" => libc::FALLOC_FL_INSERT_RANGE,
+                    "unshare" => libc::FALLOC_FL_UNSHARE_RANGE,
+                    _ => bail!("unknown fallocate mode {w}"),
+                };
+            }
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&file)
+                .with_context(|| format!("open {}", file.display()))?;
+            // SAFETY: our open fd; plain integer arguments.
+            if unsafe { libc::fallocate(f.as_raw_fd(), m, offset, len) } != 0 {
+                bail!("fallocate: {}", std::io::Error::last_os_error());
+            }
             Ok(())
         }
         Cli::RenameWhiteout { old, new } => {
