@@ -862,10 +862,12 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     if o.noprefetch {
         m.put(b",noprefetch");
     }
-    match o.verify {
-        Some(true) => m.put(b",verify"),
-        Some(false) => m.put(b",noverify"),
-        None => {}
+    // Only what differs from the volume's default (verify on MD5).
+    let md5 = info.geo.fp_algo == crate::format::FingerprintAlgo::Md5;
+    match (info.verify(), md5) {
+        (true, false) => m.put(b",verify"),
+        (false, true) => m.put(b",noverify"),
+        _ => {}
     }
     if o.nojournal {
         m.put(b",nojournal");
