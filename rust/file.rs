@@ -70,7 +70,8 @@ pub(crate) fn truncate_to(inode: &Inode, size: u64, old_size: u64) -> Result {
 /// (as the writes' reservations count them).
 fn with_meta(info: &crate::super_::SbInfo, holes: u64) -> u64 {
     let ppb = u64::from(info.geo.ptrs_per_block()).max(1);
-    holes.saturating_add(holes.div_ceil(ppb)).saturating_add(if holes > 0 { 2 } else { 0 })
+    let indirect = holes.saturating_add(ppb.saturating_sub(1)).checked_div(ppb).unwrap_or(0);
+    holes.saturating_add(indirect).saturating_add(if holes > 0 { 2 } else { 0 })
 }
 
 /// The most preallocated space a file of `size` bytes may hold: enough

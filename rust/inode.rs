@@ -342,10 +342,25 @@ fn store_image(inode: &Inode, next_orphan: u32) -> Result {
     Ok(())
 }
 
+/// The index of `ino` in the orphan list, searched from the head (the
+/// end of the vector).
+fn last_position(list: &KVec<u32>, ino: u32) -> Option<usize> {
+    let mut i = list.len();
+    while let Some(j) = i.checked_sub(1) {
+        if list.get(j).copied() == Some(ino) {
+            return Some(j);
+        }
+        i = j;
+    }
+    None
+}
+
 /// The inode after `ino` on the orphan list (0 at the end or if absent).
+/// The list is kept tail first (see `DiskState::orphans`): the successor
+/// is the element before it.
 fn successor(list: &KVec<u32>, ino: u32) -> u32 {
-    match list.iter().position(|&i| i == ino) {
-        Some(p) => list.get(p.saturating_add(1)).copied().unwrap_or(0),
+    match last_position(list, ino) {
+        Some(p) => p.checked_sub(1).and_then(|q| list.get(q).copied()).unwrap_or(0),
         None => 0,
     }
 }
@@ -1186,8 +1201,9 @@ fn delete_inode(inode: &Inode) -> Result {
 
 /// Puts `inode` on the orphan list (an unlinked file still open, or a
 /// truncation in progress), so a crash before it is done is finished at the
-/// next mount. The list is kept in memory too (`DiskState::orphans`, head
-/// first), the source of every successor pointer written to disk.
+/// next mount. The list is kept in memory too (`DiskState::orphans`, tail
+/// first, so the head is added and removed in constant time), the source
+/// of every successor pointer written to disk.
 pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
     let info = sbi(sb)?;
     let mut d = info.disk.lock();
@@ -1195,7 +1211,7 @@ pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
     if d.orphans.iter().any(|&i| i == ino) {
         return Ok(());
     }
-    crate::vfs::vec_insert_k(&mut d.orphans, 0, ino)?;
+    d.orphans.push(ino, GFP_KERNEL)?;
     inode.data().orphan.store(true, Ordering::Release);
     d.sb.orphan_head = ino;
     store_locked(inode, &d)?;
@@ -1208,11 +1224,13 @@ pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
 pub(crate) fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Result {
     let ino = inode.ino();
     let mut d = info.disk.lock();
-    let Some(pos) = d.orphans.iter().position(|&i| i == ino) else {
+    // Searched from the head (the end of the vector): processing at mount
+    // and most removals take the head.
+    let Some(pos) = last_position(&d.orphans, ino) else {
         return Ok(());
     };
-    let next = d.orphans.get(pos.saturating_add(1)).copied().unwrap_or(0);
-    match pos.checked_sub(1).and_then(|p| d.orphans.get(p).copied()) {
+    let next = pos.checked_sub(1).and_then(|p| d.orphans.get(p).copied()).unwrap_or(0);
+    match d.orphans.get(pos.saturating_add(1)).copied() {
         None => {
             d.sb.orphan_head = next;
             crate::super_::write_super_in(info, &mut d)?;
@@ -1223,6 +1241,7 @@ pub(crate) fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Re
             write_disk_inode(sb, pred, &di, false)?;
         }
     }
+    // The head is the last element: constant time.
     crate::vfs::vec_remove_k(&mut d.orphans, pos);
     inode.data().orphan.store(false, Ordering::Release);
     store_locked(inode, &d)
@@ -1243,6 +1262,8 @@ pub(crate) fn load_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
         d.orphans.push(cur, GFP_KERNEL)?;
         cur = read_disk_inode(sb, cur, true)?.next_orphan;
     }
+    // Read head first; kept tail first.
+    d.orphans.as_mut_slice().reverse();
     Ok(())
 }
 
@@ -1253,8 +1274,8 @@ pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
     load_orphans(sb, info)?;
     let mut n = 0u32;
     loop {
-        let first = info.disk.lock().orphans.first().copied();
-        let Some(ino) = first else { break };
+        let head = info.disk.lock().orphans.last().copied();
+        let Some(ino) = head else { break };
         let inode = iget_inner(sb, ino, true)?;
         inode.data().orphan.store(true, Ordering::Release);
         if inode.nlink() != 0 {
@@ -1265,7 +1286,7 @@ pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
         // With no links, the final iput evicts it, which frees it and takes
         // it off the list.
         drop(inode);
-        if info.disk.lock().orphans.first().copied() == Some(ino) {
+        if info.disk.lock().orphans.last().copied() == Some(ino) {
             return Err(corrupt_msg(sb, format_args!("orphan inode {} could not be released", ino)));
         }
         n = n.saturating_add(1);

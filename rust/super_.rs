@@ -81,7 +81,8 @@ pub(crate) struct DiskState {
     pub(crate) sb: Superblock,
     bh: Buffer,
     offset: usize,
-    /// The orphan list, head first (see inode.rs).
+    /// The orphan list, tail first: the head is the last element (see
+    /// inode.rs).
     pub(crate) orphans: KVec<u32>,
 }
 
@@ -112,6 +113,9 @@ pub(crate) struct SbInfo {
     pub(crate) journal: Option<crate::vfs::journal::Journal>,
     /// Corruption was found: the superblock gets STATE_ERROR at next sync.
     pub(crate) errors_seen: AtomicBool,
+    /// fill_super finished: errors found before are the mount's own (it
+    /// fails), not the running volume's.
+    pub(crate) mounted: AtomicBool,
     /// Why the volume was stopped (0: it runs; see `Stopped`).
     stopped: core::sync::atomic::AtomicU8,
     /// Byte-compare candidates (`verify`; the default for MD5 volumes).
@@ -510,6 +514,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             busy_blocks: AtomicU64::new(0),
             journal,
             errors_seen: AtomicBool::new(false),
+            mounted: AtomicBool::new(false),
             stopped: core::sync::atomic::AtomicU8::new(0),
             verify: AtomicBool::new(false),
             prefetch: AtomicBool::new(true),
@@ -586,6 +591,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         mark_mounted(sb, info, true)?;
         crate::inode::process_orphans(sb, info)?;
     }
+    info.mounted.store(true, Ordering::Release);
     pr_info!(
         "livedfs ({}): mounted {}: {} blocks of {} bytes, {} groups, {} fingerprints{}\n",
         sb.id(),
@@ -620,6 +626,11 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
             return Err(EROFS);
         }
         mark_mounted(sb, info, false)?;
+        // A volume mounted read-only since a crash still has its orphans
+        // to finish (ext4 does this at remount too).
+        if info.disk.lock().orphans.is_empty() {
+            crate::inode::process_orphans(sb, info)?;
+        }
     }
     {
         let mut o = info.opts.lock();
