@@ -36,7 +36,7 @@ use std::path::Path;
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// A fingerprint-store entry in use (refcount 1) for a metadata block
-    /// of its group (default: group 0's block bitmap).
+    /// of its group or of the journal (default: group 0's block bitmap).
     StoreEntryOnMetadata,
     /// A store entry in use for a data block that is free in the block
     /// bitmap (default: the last free block of group 0).
@@ -510,13 +510,19 @@ fn store_entry(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> {
     let d = img.desc(g)?;
     let what = match kind {
         Kind::StoreEntryOnMetadata => {
-            ensure!(
-                b < l.data_start,
-                "block {b} is in group {g}'s data region ({}..{}), not its metadata",
-                l.data_start,
-                l.end - 1
-            );
-            format!("the {} of group {g}", metadata_words(&l, &geo, b))
+            let js = img.sb.journal_start;
+            if js != 0 && b >= js && b - js < img.sb.journal_blocks {
+                // In the data region and in use, but metadata all the same.
+                format!("block {} of the journal", b - js)
+            } else {
+                ensure!(
+                    b < l.data_start,
+                    "block {b} is in group {g}'s data region ({}..{}) and not in the journal: not metadata",
+                    l.data_start,
+                    l.end - 1
+                );
+                format!("the {} of group {g}", metadata_words(&l, &geo, b))
+            }
         }
         Kind::StoreEntryOnFree => {
             ensure!(

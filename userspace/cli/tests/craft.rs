@@ -238,6 +238,20 @@ fn store_entry_on_metadata() {
     );
     assert_eq!(j["fingerprint"], fp);
     assert_eq!(Img::open(&img).verify_all().len(), 2);
+    // A journal block: in the data region and in use, metadata all the same.
+    let js = Img::open(&img).sb.journal_start + 5;
+    let j = craft(
+        &img,
+        &["store-entry-on-metadata", "--block", &js.to_string()],
+    );
+    assert!(
+        j["summary"]
+            .as_str()
+            .unwrap()
+            .contains("block 5 of the journal"),
+        "{j}"
+    );
+    assert_eq!(Img::open(&img).verify_all().len(), 3);
     fsck_finds_and_repairs(
         &img,
         &format!(
@@ -468,7 +482,7 @@ fn refusals() {
             &l.data_start.to_string(),
         ],
     );
-    assert!(e.contains("data region"), "{e}");
+    assert!(e.contains("not in the journal: not metadata"), "{e}");
     // The root directory's block is in use.
     let root_block = Img::open(&img).inode(ROOT_INO).block[0];
     let e = craft_err(
