@@ -140,7 +140,9 @@ fsck_repairs orphan-loop "Orphan list is broken at inode 12 (loop)"
 # 6. A valid orphan list of 20000 inodes unlinked while open (32768
 #    inodes: 16384 a group, the list spans two): fsck -n leaves it to the
 #    kernel (exit 0); the mount loads it (O(n log n)) and releases every
-#    inode quickly.
+#    inode. (The bound only catches a pathological mount: at 20000 the
+#    release, not the load, takes the time; it grows faster than
+#    linearly: 1.4, 3.4, 10.6, 21.6 s for 10000 to 60000 in TCG.)
 check "orphan-long: mkfs -N 32768" mkfs.livedfs -q -F -N 32768 "$VOL"
 check "orphan-long: craft" craft orphan-long
 check_eq "orphan-long: 20000 orphans" 20000 "$(field orphan_count)"
@@ -153,7 +155,8 @@ check "orphan-long: mount" mount -t livedfs "$VOL" $M
 t1=$(now)
 secs=$(awk "BEGIN { print $t1 - $t0 }")
 echo "orphan-long: mount with 20000 orphans took $secs s"
-check "orphan-long: the mount took under 30 s ($secs s)" awk "BEGIN { exit !($secs < 30) }"
+# (3.3 s in TCG on the base kernel, 30 s with KASAN and lockdep.)
+check "orphan-long: the mount took under 60 s ($secs s)" awk "BEGIN { exit !($secs < 60) }"
 check_dmesg "orphan-long: dmesg counts them" "livedfs ($DEV): processed 20000 orphan inode(s)"
 check_eq "orphan-long: every inode but the 11 of mkfs is free" 32757 "$(stat -f -c %d $M)"
 check "orphan-long: umount" umount $M
