@@ -321,13 +321,17 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
                 return Ok(());
             }
             if ft == S_IFDIR {
+                // The blocks up to the last one mapped (at least one):
+                // holes among them are filled in pass 2; a size claiming
+                // more is fixed by check_counts (as e2fsck: "i_size is X,
+                // should be Y"), never by allocating up to it (a crafted
+                // size of 2^40 would mean 2^28 holes).
                 let nb = w
                     .dir_list
                     .iter()
                     .map(|&(fb, _)| fb + 1)
                     .max()
                     .unwrap_or(0)
-                    .max(i.size / bs)
                     .max(1);
                 let mut v = vec![0u32; nb as usize];
                 for (fb, b) in w.dir_list {
