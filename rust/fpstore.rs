@@ -58,6 +58,13 @@ fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
     Ok(())
 }
 
+/// Whether group `g`'s store holds any entry in use (a group whose store
+/// was never formatted, or is empty, has no block to look at).
+pub(crate) fn group_has_entries(info: &SbInfo, g: u32) -> bool {
+    let st = info.alloc.lock();
+    st.groups.get(g as usize).is_some_and(|d| d.flags & BG_FP_UNINIT == 0 && d.fp_used > 0)
+}
+
 /// Store block `j` of group `g` (prepared), read and verified.
 fn store_block(sb: &SuperBlock, info: &SbInfo, g: u32, j: u32) -> Result<Buffer> {
     let geo = &info.geo;

@@ -177,6 +177,11 @@ void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
 	return alloc_inode_sb(sb, cache, GFP_KERNEL);
 }
 
+void livedfs_cond_resched(void)
+{
+	cond_resched();
+}
+
 void livedfs_inode_lock(struct inode *inode)
 {
 	inode_lock(inode);

@@ -47,6 +47,7 @@ mod inode;
 mod kunit_tests;
 mod namei;
 mod options;
+mod scrub;
 mod super_;
 mod sys;
 mod vfs;

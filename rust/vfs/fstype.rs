@@ -722,6 +722,55 @@ fn write_and_wait(inode: &Inode, start: u64, end: u64) -> Result {
 
 /// FS_IOC_SHUTDOWN: _IOR('X', 125, __u32).
 const FS_IOC_SHUTDOWN: u32 = 0x8004_587d;
+/// LIVEDFS_IOC_SCRUB: _IOWR('L', 1, struct livedfs_scrub), 40 bytes (see
+/// `ScrubArgs`; userspace/cli/src/scrub.rs has the same layout).
+const LIVEDFS_IOC_SCRUB: u32 = 0xc028_4c01;
+
+/// The argument of LIVEDFS_IOC_SCRUB.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct ScrubArgs {
+    /// In: first device block; out: where to go on.
+    start: u64,
+    /// In: blocks to cover at most (0: to the end).
+    count: u64,
+    /// Out: blocks in use read and verified.
+    checked: u64,
+    /// In: user address of an array of `max_bad` u64 (damaged blocks).
+    bad_ptr: u64,
+    /// Out: damaged blocks written to the array.
+    nbad: u32,
+    /// In: room in the array (at most 4096).
+    max_bad: u32,
+}
+
+// SAFETY: plain integers, every bit pattern valid, no padding (40 bytes).
+unsafe impl kernel::types::FromBytes for ScrubArgs {}
+// SAFETY: as above.
+unsafe impl kernel::types::AsBytes for ScrubArgs {}
+
+fn scrub_ioctl(sb: &SuperBlock, arg: usize) -> Result {
+    if !crate::vfs::capable_sys_admin() {
+        return Err(EPERM);
+    }
+    let (mut reader, mut writer) = kernel::uaccess::UserSlice::new(arg, core::mem::size_of::<ScrubArgs>()).reader_writer();
+    let mut a: ScrubArgs = reader.read()?;
+    let max_bad = (a.max_bad as usize).min(4096);
+    let count = if a.count == 0 { u64::MAX } else { a.count };
+    let mut bad = KVec::new();
+    let p = crate::scrub::scrub(sb, a.start, count, &mut bad, max_bad.max(1))?;
+    let n = bad.len().min(max_bad);
+    if n > 0 {
+        let mut w = kernel::uaccess::UserSlice::new(a.bad_ptr as usize, n.saturating_mul(8)).writer();
+        for &b in bad.iter().take(n) {
+            w.write(&b)?;
+        }
+    }
+    a.start = p.next;
+    a.checked = p.checked;
+    a.nbad = n as u32;
+    writer.write(&a)
+}
 
 unsafe extern "C" fn fop_ioctl(file: *mut sys::file, cmd: u32, arg: kernel::ffi::c_ulong) -> kernel::ffi::c_long {
     // SAFETY: the VFS passes an open file of ours.
@@ -735,6 +784,7 @@ unsafe extern "C" fn fop_ioctl(file: *mut sys::file, cmd: u32, arg: kernel::ffi:
                 reader.read::<u32>().and_then(|flags| crate::super_::shutdown(inode.sb(), flags))
             }
         }
+        LIVEDFS_IOC_SCRUB => scrub_ioctl(inode.sb(), arg as usize),
         _ => Err(ENOTTY),
     };
     to_c(r) as kernel::ffi::c_long

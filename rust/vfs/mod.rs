@@ -122,3 +122,15 @@ pub(crate) fn sleep_ms(ms: u32) {
     // SAFETY: may sleep; called from process context without spinlocks.
     unsafe { crate::sys::msleep(ms) };
 }
+
+/// Whether the current task was killed (long loops stop early).
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: reads the current task's signal state.
+    unsafe { crate::sys::fatal_signal_pending(crate::sys::get_current()) != 0 }
+}
+
+/// Lets other tasks run in a long loop.
+pub(crate) fn cond_resched() {
+    // SAFETY: may sleep; called from process context without spinlocks.
+    unsafe { crate::sys::livedfs_cond_resched() };
+}

@@ -11,6 +11,8 @@
 //! - `livedfs du PATH...`: how much of files and directories is shared.
 //! - `livedfs clone SRC DST`, `livedfs dedupe SRC DST`: reflink and
 //!   out-of-band deduplication.
+//! - `livedfs scrub MOUNTPOINT`: every stored block read and checked
+//!   against its fingerprint, online; damaged blocks named with their files.
 //!
 //! Human output by default; `--json` for scripts. Devices are only read,
 //! except by `debug craft`.
@@ -21,6 +23,7 @@ mod du;
 mod info;
 mod reflink;
 mod report;
+mod scrub;
 mod stats;
 mod util;
 mod volume;
@@ -92,6 +95,28 @@ enum Command {
         src: PathBuf,
         /// The file made to share them.
         dst: PathBuf,
+    },
+    /// Read every stored block of a mounted volume and check it against
+    /// its fingerprint (root only); name each damaged block and the files
+    /// that use it. Exit status 1 if a damaged block was found.
+    Scrub {
+        /// The mount point (or any path) of a livedfs volume.
+        path: PathBuf,
+        /// Start at this device block.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Record the position after each batch in FILE (to resume).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Resume at the position recorded in --state FILE.
+        #[arg(long, requires = "state")]
+        resume: bool,
+        /// Read at most this many MB per second.
+        #[arg(long, value_name = "MB_PER_S")]
+        rate: Option<f64>,
+        /// Device blocks per call into the kernel.
+        #[arg(long, default_value_t = 32768, hide = true)]
+        batch: u64,
     },
 }
 
@@ -270,6 +295,33 @@ fn run() -> Result<()> {
             reflink::clone_file(&src, &dst)?;
             if json {
                 print_json(&json!({"source": src, "destination": dst, "cloned": true}))?;
+            }
+        }
+        Command::Scrub {
+            path,
+            start,
+            state,
+            resume,
+            rate,
+            batch,
+        } => {
+            let r = scrub::run(
+                &path,
+                &scrub::Options {
+                    start,
+                    resume,
+                    state,
+                    rate_mb: rate,
+                    batch,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                scrub::print(&r);
+            }
+            if !r.damaged.is_empty() {
+                std::process::exit(1);
             }
         }
         Command::Dedupe { src, dst } => {
