@@ -276,3 +276,43 @@ pub(crate) fn swap_activate(inode: &Inode) -> Result {
     );
     Err(EINVAL)
 }
+
+/// `read_folio` with `verify_reads`: every block is read from the medium
+/// and compared with its recorded fingerprint before the folio becomes
+/// valid; a block that does not match fails the read with EIO (and is
+/// logged), so damaged data is never returned. Holes and the part past the
+/// end of file read as zeros.
+pub(crate) fn read_folio_verified(inode: &Inode, folio: &mut LockedFolio<'_>) -> Result {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let bs = u64::from(info.geo.block_size);
+    let pos = folio.pos();
+    let size = inode.size();
+    let first = pos.checked_div(bs).unwrap_or(0);
+    let data = folio.data_mut();
+    for (i, chunk) in data.chunks_mut(bs as usize).enumerate() {
+        let fb = first.saturating_add(i as u64);
+        if fb.saturating_mul(bs) >= size {
+            chunk.fill(0);
+            continue;
+        }
+        let Some(b) = inode::map_block(inode, fb)? else {
+            chunk.fill(0);
+            continue;
+        };
+        crate::vfs::buffer::read_uncached(sb, u64::from(b), chunk)?;
+        let e = crate::fpstore::get(sb, info, b)?;
+        let fp = info.hasher.digest(chunk)?;
+        if e.refcount == 0 || fp.as_slice() != e.fingerprint.as_slice() {
+            pr_err!(
+                "livedfs ({}): inode {} block {} (device block {}) does not match its fingerprint: read refused\n",
+                sb.id(),
+                inode.ino(),
+                fb,
+                b
+            );
+            return Err(EIO);
+        }
+    }
+    Ok(())
+}

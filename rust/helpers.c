@@ -177,6 +177,11 @@ void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
 	return alloc_inode_sb(sb, cache, GFP_KERNEL);
 }
 
+struct address_space *livedfs_rac_mapping(struct readahead_control *rac)
+{
+	return rac->mapping;
+}
+
 void livedfs_cond_resched(void)
 {
 	cond_resched();

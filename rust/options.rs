@@ -45,6 +45,11 @@ pub(crate) struct MountOptions {
     /// mount with deduplication finds them (reflink and FIDEDUPERANGE
     /// still share). `dedup` turns it back on at remount.
     pub(crate) nodedup: bool,
+    /// `verify_reads`: every block read from the disk is compared with
+    /// its recorded fingerprint; a mismatch fails the read with EIO (and
+    /// is logged), never returning damaged data. Reads are synchronous
+    /// and not read ahead: slower.
+    pub(crate) verify_reads: bool,
     /// `commit=N`: seconds between journal commits (default 5).
     pub(crate) commit: Option<u32>,
 }
@@ -93,6 +98,14 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
         }
         (b"verify", None) => {
             opts.verify = Some(true);
+            Ok(())
+        }
+        (b"verify_reads", None) => {
+            opts.verify_reads = true;
+            Ok(())
+        }
+        (b"noverify_reads", None) => {
+            opts.verify_reads = false;
             Ok(())
         }
         (b"nodedup", None) => {

@@ -124,6 +124,8 @@ pub(crate) struct SbInfo {
     prefetch: AtomicBool,
     /// Inline deduplication on (not `nodedup`).
     dedup: AtomicBool,
+    /// Reads verified against the fingerprints (`verify_reads`).
+    verify_reads: AtomicBool,
     /// Blocks only truncate and hole punching may reserve (to zero a
     /// partial block), so freeing space on a full volume never fails.
     pub(crate) resv_internal: u64,
@@ -168,6 +170,12 @@ impl SbInfo {
         self.verify.load(Ordering::Relaxed)
     }
 
+    /// Whether every read is checked against the stored fingerprint
+    /// (`verify_reads`).
+    pub(crate) fn verify_reads(&self) -> bool {
+        self.verify_reads.load(Ordering::Relaxed)
+    }
+
     /// Whether writeback shares duplicate blocks and makes zero blocks
     /// holes (not mounted `nodedup`).
     pub(crate) fn dedup(&self) -> bool {
@@ -196,6 +204,7 @@ impl SbInfo {
         self.verify.store(o.verify.unwrap_or(md5), Ordering::Relaxed);
         self.prefetch.store(!o.noprefetch, Ordering::Relaxed);
         self.dedup.store(!o.nodedup, Ordering::Relaxed);
+        self.verify_reads.store(o.verify_reads, Ordering::Relaxed);
     }
 
     /// What to do on corruption: the mount option, else the superblock's.
@@ -519,6 +528,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             verify: AtomicBool::new(false),
             prefetch: AtomicBool::new(true),
             dedup: AtomicBool::new(true),
+            verify_reads: AtomicBool::new(false),
             resv_internal: internal_reserve(geo.blocks_count),
             faults: crate::faults::Faults::default(),
             sb_errors: disk_sb.errors,
@@ -639,6 +649,7 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         }
         o.noprefetch = opts.noprefetch;
         o.nodedup = opts.nodedup;
+        o.verify_reads = opts.verify_reads;
         if opts.verify.is_some() {
             o.verify = opts.verify;
         }
@@ -885,6 +896,9 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     }
     if o.nodedup {
         m.put(b",nodedup");
+    }
+    if o.verify_reads {
+        m.put(b",verify_reads");
     }
     if let Some(c) = o.commit {
         let mut buf = [0u8; 16];

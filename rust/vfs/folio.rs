@@ -107,6 +107,23 @@ impl<'a> LockedFolio<'a> {
         unsafe { sys::folio_maybe_dma_pinned(self.as_ptr()) }
     }
 
+    /// The folio's bytes, to fill (a folio being read: locked and not up
+    /// to date, so nobody else reads or writes them).
+    pub(crate) fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: a locked folio in the kernel's direct map (no highmem on
+        // x86-64); the caller's contract says no one else touches it.
+        unsafe {
+            let p = sys::folio_address(self.as_ptr()).cast::<u8>();
+            core::slice::from_raw_parts_mut(p, self.size() as usize)
+        }
+    }
+
+    /// Marks the folio's contents valid (after reading them).
+    pub(crate) fn mark_uptodate(&self) {
+        // SAFETY: locked folio.
+        unsafe { sys::folio_mark_uptodate(self.as_ptr()) };
+    }
+
     /// The folio's buffers (none if it has no buffer heads).
     pub(crate) fn buffers(&self) -> Buffers<'_> {
         // SAFETY: locked folio: its private buffer list is stable.

@@ -1365,12 +1365,34 @@ fn remap_locked(src: &Inode, pos_in: u64, dst: &Inode, pos_out: u64, len: u64, d
 
 unsafe extern "C" fn aop_read_folio(_file: *mut sys::file, folio: *mut sys::folio) -> c_int {
     // SAFETY: the page cache passes a locked folio of one of our files.
+    let f = unsafe { LockedFolio::from_raw(folio) };
+    if let Some(mut f) = f {
+        if let Some(inode) = f.inode() {
+            if crate::super_::sbi(inode.sb()).is_ok_and(|i| i.verify_reads()) {
+                let r = crate::aops::read_folio_verified(inode, &mut f);
+                if r.is_ok() {
+                    f.mark_uptodate();
+                }
+                f.unlock();
+                return to_c(r);
+            }
+        }
+    }
+    // SAFETY: as above.
     unsafe { sys::mpage_read_folio(folio, Some(livedfs_get_block_read)) }
 }
 
 unsafe extern "C" fn aop_readahead(rac: *mut sys::readahead_control) {
-    // SAFETY: live readahead control for the call.
-    unsafe { sys::mpage_readahead(rac, Some(livedfs_get_block_read)) }
+    // SAFETY: live readahead control for the call; with verify_reads
+    // nothing is read ahead (each folio is then read, and verified, by
+    // read_folio; the page cache drops the folios left unread).
+    unsafe {
+        let inode = Inode::from_raw((*sys::livedfs_rac_mapping(rac.cast())).host);
+        if crate::super_::sbi(inode.sb()).is_ok_and(|i| i.verify_reads()) {
+            return;
+        }
+        sys::mpage_readahead(rac, Some(livedfs_get_block_read))
+    }
 }
 
 

@@ -2,7 +2,8 @@
 # mounted volume and checks it against its fingerprint; a block damaged
 # on the disk under the mounted volume is named, with every file and
 # offset that uses it (a shared block's damage shows in all its files);
-# the scrub resumes from a recorded position.
+# the scrub resumes from a recorded position; mounted `verify_reads`, a
+# read of the damaged block fails with EIO instead of returning it.
 VOL=$(disk vol)
 M=/mnt/a
 mkdir -p $M
@@ -29,4 +30,13 @@ check_eq "the state file says it reached the end" "$(stat -f -c %b $M)" "$(cat /
 echo 0 > /tmp/st
 check_exit "resumed from a recorded 0, it finds the block again" 1 livedfs scrub --state /tmp/st --resume $M
 check_exit "a paced scrub (--rate 4 MB/s) works" 1 livedfs scrub --rate 4 $M
+check "umount" umount $M
+check "mount -o verify_reads" mount -t livedfs -o verify_reads "$VOL" $M
+check "/proc/mounts shows it" grep -q "$M livedfs rw,relatime,verify_reads" /proc/mounts
+mark
+check_err "reading the damaged block of a fails with EIO" "Input/output error" dd if=$M/a of=/dev/null bs=4096 skip=5 count=1
+check_err "and of b" "Input/output error" dd if=$M/b of=/dev/null bs=4096 skip=5 count=1
+check_dmesg "the refused read is logged" "does not match its fingerprint: read refused"
+check_eq "the blocks before it read back right" "$(head -c 20480 /tmp/x | md5sum)" "$(head -c 20480 $M/a | md5sum)"
+check "the unique file reads whole" sh -c "cat $M/u > /dev/null"
 check "umount" umount $M
