@@ -68,6 +68,8 @@ pub(crate) fn stat_value(info: &SbInfo, which: i32) -> u64 {
         12 => u64::from(info.geo.block_size),
         13 => get(&s.pinned_copies),
         14 => get(&s.writeback_errors),
+        15 => info.filter.dropped(),
+        16 => info.filter.cap(),
         100..=102 => crate::faults::value(info, which),
         _ => 0,
     }

@@ -63,6 +63,10 @@ pub(crate) struct Filter {
     table: u64,
     /// Inserts that could not allocate (those blocks stay unique).
     alloc_failures: AtomicU64,
+    /// Most bytes the filter may hold (`filter_max`; 0: no limit).
+    cap: AtomicU64,
+    /// Blocks not recorded because the filter was at its cap.
+    dropped: AtomicU64,
 }
 
 /// The locked part of the filter holding one fingerprint.
@@ -112,6 +116,12 @@ impl FilterGuard<'_> {
 
     fn try_insert(&mut self, slot: u32) -> core::result::Result<(), FilterError> {
         let f = self.filter;
+        if f.at_cap() {
+            // Bounded memory: the block is stored, just not offered for
+            // sharing (nothing is lost; a later copy of it is stored too).
+            f.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let c = self.shard.get_mut(self.chain).ok_or(FilterError::OutOfRange)?;
         let before = c.memory_bytes() as u64;
         let r = c.insert(&f.params, self.bucket, slot);
@@ -188,6 +198,8 @@ impl Filter {
             heap: AtomicU64::new(0),
             table,
             alloc_failures: AtomicU64::new(0),
+            cap: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         })
     }
 
@@ -231,6 +243,10 @@ impl Filter {
     /// parameters with the build's merge policy (see [`build`]).
     fn insert_at_mount(&self, p: &FpParams, head: &[u8; 8], b: u32) -> Result {
         let slot = self.slot_of(b)?;
+        if self.at_cap() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let (shard, chain) = self.place(head);
         let mut s = self.shards.get(shard).ok_or(EINVAL)?.lock();
         let c = s.get_mut(chain).ok_or(EINVAL)?;
@@ -269,6 +285,29 @@ impl Filter {
     /// Forgets that block `b` holds fingerprint `fp`.
     pub(crate) fn remove(&self, fp: &Fingerprint, b: u32) -> Result {
         self.lock(fp)?.remove(b)
+    }
+
+    /// Sets the most bytes the filter may hold (0: no limit). Past it,
+    /// newly stored blocks are not recorded (they stay unique: best-effort
+    /// deduplication); what is recorded stays, and every block removed
+    /// makes room again.
+    pub(crate) fn set_cap(&self, bytes: u64) {
+        self.cap.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The cap (0: none).
+    pub(crate) fn cap(&self) -> u64 {
+        self.cap.load(Ordering::Relaxed)
+    }
+
+    fn at_cap(&self) -> bool {
+        let cap = self.cap();
+        cap != 0 && self.memory_bytes() >= cap
+    }
+
+    /// Blocks not recorded because of the cap, since mount.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Entries held.

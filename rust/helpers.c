@@ -275,6 +275,8 @@ LIVEDFS_STAT(filter_build_ns, 11);
 LIVEDFS_STAT(block_size, 12);
 LIVEDFS_STAT(pinned_copies, 13);
 LIVEDFS_STAT(writeback_errors, 14);
+LIVEDFS_STAT(filter_dropped, 15);
+LIVEDFS_STAT(filter_max_bytes, 16);
 LIVEDFS_KNOB(test_fail_decisions, 100);
 LIVEDFS_KNOB(test_fail_errno, 101);
 LIVEDFS_KNOB(test_delay_after_hash_ms, 102);
@@ -295,6 +297,8 @@ static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_block_size.attr.attr,
 	&livedfs_attr_pinned_copies.attr.attr,
 	&livedfs_attr_writeback_errors.attr.attr,
+	&livedfs_attr_filter_dropped.attr.attr,
+	&livedfs_attr_filter_max_bytes.attr.attr,
 	&livedfs_attr_test_fail_decisions.attr.attr,
 	&livedfs_attr_test_fail_errno.attr.attr,
 	&livedfs_attr_test_delay_after_hash_ms.attr.attr,

@@ -50,6 +50,10 @@ pub(crate) struct MountOptions {
     /// is logged), never returning damaged data. Reads are synchronous
     /// and not read ahead: slower.
     pub(crate) verify_reads: bool,
+    /// `filter_max=N[K|M|G]`: most bytes of memory the fingerprint filter
+    /// may use (a plain number is MiB; 0: no limit; `None`: the
+    /// superblock's default).
+    pub(crate) filter_max: Option<u64>,
     /// `commit=N`: seconds between journal commits (default 5).
     pub(crate) commit: Option<u32>,
 }
@@ -119,6 +123,24 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
         (b"nojournal", None) => {
             opts.nojournal = true;
             Ok(())
+        }
+        (b"filter_max", Some(v)) => {
+            let (num, unit) = match v.split_last() {
+                Some((b'K' | b'k', rest)) => (rest, 1u64 << 10),
+                Some((b'M' | b'm', rest)) => (rest, 1 << 20),
+                Some((b'G' | b'g', rest)) => (rest, 1 << 30),
+                _ => (v, 1 << 20),
+            };
+            match parse_u32(num) {
+                Some(n) => {
+                    opts.filter_max = Some(u64::from(n).saturating_mul(unit));
+                    Ok(())
+                }
+                None => {
+                    pr_err!("livedfs: filter_max= takes a size (MiB, or with K, M, G; 0: no limit)\n");
+                    Err(EINVAL)
+                }
+            }
         }
         (b"commit", Some(v)) => match parse_u32(v) {
             Some(n) if n <= 86400 => {

@@ -133,6 +133,8 @@ pub(crate) struct SbInfo {
     pub(crate) faults: crate::faults::Faults,
     /// `errors=` default from the superblock.
     sb_errors: u16,
+    /// `filter_max=` default from the superblock (MiB, 0: none).
+    sb_filter_max_mib: u32,
     /// The fingerprint hash.
     pub(crate) hasher: crate::vfs::crypto::Hasher,
     /// The in-memory fingerprint filter.
@@ -205,6 +207,8 @@ impl SbInfo {
         self.prefetch.store(!o.noprefetch, Ordering::Relaxed);
         self.dedup.store(!o.nodedup, Ordering::Relaxed);
         self.verify_reads.store(o.verify_reads, Ordering::Relaxed);
+        let cap = o.filter_max.unwrap_or(u64::from(self.sb_filter_max_mib).saturating_mul(1 << 20));
+        self.filter.set_cap(cap);
     }
 
     /// What to do on corruption: the mount option, else the superblock's.
@@ -532,6 +536,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             resv_internal: internal_reserve(geo.blocks_count),
             faults: crate::faults::Faults::default(),
             sb_errors: disk_sb.errors,
+            sb_filter_max_mib: disk_sb.filter_max_mib,
             hasher,
             filter,
             stats: crate::dedup::Stats::default(),
@@ -650,6 +655,9 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         o.noprefetch = opts.noprefetch;
         o.nodedup = opts.nodedup;
         o.verify_reads = opts.verify_reads;
+        if opts.filter_max.is_some() {
+            o.filter_max = opts.filter_max;
+        }
         if opts.verify.is_some() {
             o.verify = opts.verify;
         }
@@ -899,6 +907,12 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     }
     if o.verify_reads {
         m.put(b",verify_reads");
+    }
+    if let Some(n) = o.filter_max {
+        let mut buf = [0u8; 32];
+        let mut w = crate::vfs::fstype::ByteWriter::new(&mut buf);
+        let _ = core::fmt::Write::write_fmt(&mut w, format_args!(",filter_max={}K", n >> 10));
+        m.put(w.written());
     }
     if let Some(c) = o.commit {
         let mut buf = [0u8; 16];

@@ -117,6 +117,14 @@ pub fn print_stats(s: &Stats) {
         human(s.counters.get("filter_bytes").copied().unwrap_or(0)),
         s.filter_bytes_per_block
     );
+    let cap = s.counters.get("filter_max_bytes").copied().unwrap_or(0);
+    if cap > 0 {
+        println!(
+            "  filter memory cap         {:>12}  ({} stored blocks not recorded: not offered for sharing)",
+            human(cap),
+            s.counters.get("filter_dropped").copied().unwrap_or(0)
+        );
+    }
     println!("  counters:");
     for (k, v) in &s.counters {
         println!("    {k:<28} {v}");

@@ -116,6 +116,7 @@ pub mod off {
     pub const CHECKINTERVAL: usize = 292;
     pub const KBYTES_WRITTEN: usize = 296;
     pub const PREALLOC_BLOCKS: usize = 304;
+    pub const FILTER_MAX_MIB: usize = 312;
     pub const CHECKSUM: usize = 1020;
 }
 
@@ -174,6 +175,9 @@ pub struct Superblock {
     /// Blocks held by files for writes into their holes (fallocate): the
     /// sum of the inodes' `prealloc`; free, but promised.
     pub prealloc_blocks: u64,
+    /// Default cap of the fingerprint filter's memory, MiB (0: none); the
+    /// `filter_max=` mount option overrides it.
+    pub filter_max_mib: u32,
 }
 
 impl Default for Superblock {
@@ -225,6 +229,7 @@ impl Default for Superblock {
             checkinterval: 0,
             kbytes_written: 0,
             prealloc_blocks: 0,
+            filter_max_mib: 0,
         }
     }
 }
@@ -347,6 +352,7 @@ impl Superblock {
             checkinterval: get_u32(buf, off::CHECKINTERVAL)?,
             kbytes_written: get_u64(buf, off::KBYTES_WRITTEN)?,
             prealloc_blocks: get_u64(buf, off::PREALLOC_BLOCKS)?,
+            filter_max_mib: get_u32(buf, off::FILTER_MAX_MIB)?,
         })
     }
 
@@ -409,6 +415,7 @@ impl Superblock {
         put_u32(sb, off::CHECKINTERVAL, self.checkinterval)?;
         put_u64(sb, off::KBYTES_WRITTEN, self.kbytes_written)?;
         put_u64(sb, off::PREALLOC_BLOCKS, self.prealloc_blocks)?;
+        put_u32(sb, off::FILTER_MAX_MIB, self.filter_max_mib)?;
         let c = Self::checksum_of(sb, &self.uuid, crc)?;
         put_u32(sb, off::CHECKSUM, c)
     }

@@ -309,6 +309,7 @@ fn superblock_table() {
         ("CHECKINTERVAL", CHECKINTERVAL),
         ("KBYTES_WRITTEN", KBYTES_WRITTEN),
         ("PREALLOC_BLOCKS", PREALLOC_BLOCKS),
+        ("FILTER_MAX_MIB", FILTER_MAX_MIB),
         ("CHECKSUM", CHECKSUM),
     ];
     let by_name = check_offsets(&fields, &consts, "superblock.rs");
@@ -371,6 +372,7 @@ fn superblock_table() {
         ("checkinterval", |s| s.checkinterval = !0),
         ("kbytes_written", |s| s.kbytes_written = !0),
         ("prealloc_blocks", |s| s.prealloc_blocks = !0),
+        ("filter_max_mib", |s| s.filter_max_mib = !0),
     ];
     let mut probed: BTreeSet<String> = BTreeSet::new();
     for (name, set) in probes {
@@ -403,6 +405,7 @@ fn superblock_table() {
         hash_seed: [0xff; 16],
         kbytes_written: !0,
         prealloc_blocks: !0,
+        filter_max_mib: !0,
         label: [0xff; superblock::LABEL_LEN],
         ..Superblock::default()
     };

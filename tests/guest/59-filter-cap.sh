@@ -1,0 +1,31 @@
+# Bounded filter memory (issue 18): with `filter_max=` (or the
+# superblock's default) the fingerprint filter stops growing at the cap;
+# blocks stored past it are not recorded (they are not offered for
+# sharing), writes go on, nothing is lost, and the counters show it.
+VOL=$(disk vol)
+DEV=${VOL#/dev/}
+M=/mnt/a
+S=/sys/fs/livedfs/$DEV
+mkdir -p $M
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount -o filter_max=192K" mount -t livedfs -o filter_max=192K "$VOL" $M
+check "/proc/mounts shows it" grep -q "$M livedfs rw,relatime,filter_max=192K" /proc/mounts
+check_eq "the cap in sysfs" 196608 "$(cat $S/filter_max_bytes)"
+dd if=/dev/urandom of=/tmp/early bs=1M count=1 2>/dev/null
+check "1 MiB written first" sh -c "cp /tmp/early $M/early && sync"
+check_eq "nothing dropped yet" 0 "$(cat $S/filter_dropped)"
+check "then 400 MiB of unique data" sh -c "dd if=/dev/urandom of=$M/big bs=1M count=400 2>/dev/null && sync"
+check "the filter stayed under its cap (and one chain's growth)" test "$(cat $S/filter_bytes)" -lt $((196608 + 16384))
+check "blocks past the cap were not recorded" test "$(cat $S/filter_dropped)" -gt 0
+check "livedfs stats shows it" sh -c "livedfs stats $M | grep -q 'stored blocks not recorded'"
+hits=$(cat $S/duplicate_hits)
+check "a copy of the early data" sh -c "cp /tmp/early $M/early2 && sync"
+check_eq "still shared (recorded before the cap)" $((hits + 256)) "$(cat $S/duplicate_hits)"
+check "drop caches" sh -c "echo 3 > /proc/sys/vm/drop_caches"
+check_eq "the data reads back" "$(md5sum < /tmp/early)" "$(md5sum < $M/early2)"
+check "umount" umount $M
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+check "mount without the cap" mount -t livedfs "$VOL" $M
+check_eq "no cap" 0 "$(cat $S/filter_max_bytes)"
+check_eq "every stored block is recorded again" "$(cat $S/physical_blocks_used)" "$(cat $S/filter_entries)"
+check "umount" umount $M
