@@ -7,6 +7,8 @@ source "$(dirname "$0")/lib.sh"
 APT_PACKAGES=(
     # kernel source and the toolchain verified for Rust-for-Linux on 6.12
     linux-source-6.12 rustc-web rust-web-src
+    # Debian's kernel configurations (scripts/build-distro-kernel.sh)
+    linux-config-6.12
     clang-16 lld-16 llvm-16 libclang-16-dev
     # kernel build dependencies
     make flex bison bc libelf-dev libssl-dev cpio kmod xz-utils python3

@@ -60,6 +60,15 @@ fi
     cargo build --release --quiet --target x86_64-unknown-linux-gnu) > "$LOGS/cargo-static.log" 2>&1 \
     || { cat "$LOGS/cargo-static.log"; die "static userspace build failed"; }
 
+# A server kernel: Debian's configuration must keep Rust and what livedfs
+# needs (the full build of it takes hours and is not run here).
+if "$LIVEDFS_ROOT/scripts/build-distro-kernel.sh" --config-only > "$LOGS/distro-config.log" 2>&1; then
+    step_pass "Debian's kernel configuration with Rust (build-distro-kernel.sh --config-only)"
+else
+    cat "$LOGS/distro-config.log"
+    step_fail "Debian's kernel configuration with Rust" "see $LOGS/distro-config.log"
+fi
+
 log "3/6 static checks"
 if (cd userspace && cargo fmt --all --check) > "$LOGS/fmt.log" 2>&1; then
     step_pass "cargo fmt"
