@@ -70,7 +70,7 @@ du_is "du of the whole volume" \
 livedfs du --json $M/A $M/B > /tmp/du.json
 check_eq "du A B: total exclusive (A's first 4 blocks are also in C)" 12 \
     "$(squash < /tmp/du.json | sed 's/.*"total"://' | grep -o '"exclusive_blocks":[0-9]*' | cut -d: -f2)"
-check_eq "du: blocks mapped with FIBMAP (no FIEMAP in the module)" fibmap \
+check_eq "du: blocks mapped with FIEMAP (the module provides it)" fiemap \
     "$(squash < /tmp/du.json | grep -o '"method":"[a-z]*"' | cut -d'"' -f4)"
 check "du text, in bytes" sh -c "livedfs du -b $M/C | grep -q '32768 *32768 *16384 *16384 *16384 *$M/C'"
 check_err "du refuses a path outside livedfs" "is not on a livedfs volume" livedfs du /tmp
