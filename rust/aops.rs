@@ -290,8 +290,11 @@ pub(crate) fn read_folio_verified(inode: &Inode, folio: &mut LockedFolio<'_>) ->
     let size = inode.size();
     let first = pos.checked_div(bs).unwrap_or(0);
     let data = folio.data_mut();
-    for (i, chunk) in data.chunks_mut(bs as usize).enumerate() {
-        let fb = first.saturating_add(i as u64);
+    let n = (data.len() as u64).checked_div(bs).unwrap_or(0);
+    for i in 0..n {
+        let from = i.saturating_mul(bs) as usize;
+        let Some(chunk) = data.get_mut(from..from.saturating_add(bs as usize)) else { break };
+        let fb = first.saturating_add(i);
         if fb.saturating_mul(bs) >= size {
             chunk.fill(0);
             continue;

@@ -70,7 +70,11 @@ pub(crate) fn stat_value(info: &SbInfo, which: i32) -> u64 {
         14 => get(&s.writeback_errors),
         15 => info.filter.dropped(),
         16 => info.filter.cap(),
-        100..=102 => crate::faults::value(info, which),
+        17 => u64::from(info.filter_ready.load(Ordering::Relaxed)),
+        18 => info.rebuild_groups_done.load(Ordering::Relaxed),
+        19 => u64::from(info.geo.group_count),
+        20 => info.rebuild_undeduped.load(Ordering::Relaxed),
+        100..=103 => crate::faults::value(info, which),
         _ => 0,
     }
 }
@@ -296,7 +300,14 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &FolioBuffer<'_>, 
     };
     bump(&info.stats.logical_written);
 
-    let dedup = info.dedup();
+    // Until the filter holds every stored block (a background build after
+    // mount), a lookup could miss a duplicate and a record could be read
+    // twice: write without deduplication, and count it.
+    let ready = info.filter_ready.load(Ordering::Acquire);
+    if !ready {
+        bump(&info.rebuild_undeduped);
+    }
+    let dedup = info.dedup() && ready;
     if dedup && data.iter().all(|&b| b == 0) {
         // Zero blocks take no space: the block becomes a hole.
         if let Some(p) = inode::set_data_pointer(inode, file_block, 0)? {
@@ -371,8 +382,11 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &FolioBuffer<'_>, 
         return Err(e);
     }
     // An insert that runs out of memory leaves the filter as it was (the
-    // block is merely not found as a duplicate later).
-    let _ = guard.insert(b);
+    // block is merely not found as a duplicate later). While the filter is
+    // being built the build may read this entry too: not recorded here.
+    if ready {
+        let _ = guard.insert(b);
+    }
     drop(guard);
     // From here the block is recorded: undoing drops its reference.
     let undo_record = |inode: &Inode| {

@@ -26,6 +26,7 @@ pub(crate) struct Faults {
     fail_decisions: AtomicU64,
     fail_errno: AtomicU64,
     delay_ms: AtomicU64,
+    rebuild_delay_ms: AtomicU64,
 }
 
 impl Default for Faults {
@@ -34,6 +35,7 @@ impl Default for Faults {
             fail_decisions: AtomicU64::new(0),
             fail_errno: AtomicU64::new(DEFAULT_ERRNO),
             delay_ms: AtomicU64::new(0),
+            rebuild_delay_ms: AtomicU64::new(0),
         }
     }
 }
@@ -63,6 +65,14 @@ pub(crate) fn after_hash(info: &SbInfo) {
     }
 }
 
+/// Sleeps per group of the filter build if a test asked for it.
+pub(crate) fn during_rebuild(info: &SbInfo) {
+    let ms = info.faults.rebuild_delay_ms.load(Ordering::Relaxed);
+    if ms > 0 {
+        crate::vfs::sleep_ms(ms.min(MAX_DELAY_MS) as u32);
+    }
+}
+
 /// The value of hook `which` (the sysfs attribute numbers in helpers.c).
 pub(crate) fn value(info: &SbInfo, which: i32) -> u64 {
     let f = &info.faults;
@@ -70,6 +80,7 @@ pub(crate) fn value(info: &SbInfo, which: i32) -> u64 {
         100 => f.fail_decisions.load(Ordering::Relaxed),
         101 => f.fail_errno.load(Ordering::Relaxed),
         102 => f.delay_ms.load(Ordering::Relaxed),
+        103 => f.rebuild_delay_ms.load(Ordering::Relaxed),
         _ => 0,
     }
 }
@@ -81,6 +92,7 @@ pub(crate) fn set(info: &SbInfo, which: i32, v: u64) -> Result {
         100 => f.fail_decisions.store(v, Ordering::Relaxed),
         101 if (1..=133).contains(&v) => f.fail_errno.store(v, Ordering::Relaxed),
         102 if v <= MAX_DELAY_MS => f.delay_ms.store(v, Ordering::Relaxed),
+        103 if v <= MAX_DELAY_MS => f.rebuild_delay_ms.store(v, Ordering::Relaxed),
         _ => return Err(EINVAL),
     }
     Ok(())

@@ -384,6 +384,11 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
         (s, s.saturating_add(u64::from(d.sb.journal_blocks)))
     };
     for g in 0..geo.group_count {
+        if info.rebuild_cancel.load(Ordering::Acquire) {
+            return Err(EINTR);
+        }
+        info.rebuild_groups_done.store(u64::from(g), Ordering::Relaxed);
+        crate::faults::during_rebuild(info);
         let (flags, in_use) = {
             let st = info.alloc.lock();
             let d = st.groups.get(g as usize).ok_or(EINVAL)?;
@@ -457,5 +462,6 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
             }
         }
     }
+    info.rebuild_groups_done.store(u64::from(geo.group_count), Ordering::Relaxed);
     Ok(n)
 }

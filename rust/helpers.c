@@ -6,6 +6,7 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/buffer_head.h>
+#include <linux/kthread.h>
 #include <linux/jbd2.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -177,6 +178,54 @@ void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache)
 	return alloc_inode_sb(sb, cache, GFP_KERNEL);
 }
 
+/*
+ * A background job of a mount (the filter rebuild): a kernel thread that
+ * runs the Rust function given, and a completion the mount waits for
+ * before it goes away.
+ */
+struct livedfs_job {
+	struct completion done;
+	void (*fn)(void *);
+	void *arg;
+};
+
+static int livedfs_job_thread(void *p)
+{
+	struct livedfs_job *j = p;
+
+	j->fn(j->arg);
+	complete(&j->done);
+	return 0;
+}
+
+void *livedfs_job_start(const char *name, void (*fn)(void *), void *arg)
+{
+	struct livedfs_job *j = kzalloc(sizeof(*j), GFP_KERNEL);
+	struct task_struct *t;
+
+	if (!j)
+		return NULL;
+	init_completion(&j->done);
+	j->fn = fn;
+	j->arg = arg;
+	t = kthread_run(livedfs_job_thread, j, "%s", name);
+	if (IS_ERR(t)) {
+		kfree(j);
+		return NULL;
+	}
+	return j;
+}
+
+void livedfs_job_wait(void *p)
+{
+	struct livedfs_job *j = p;
+
+	if (!j)
+		return;
+	wait_for_completion(&j->done);
+	kfree(j);
+}
+
 struct address_space *livedfs_rac_mapping(struct readahead_control *rac)
 {
 	return rac->mapping;
@@ -277,9 +326,14 @@ LIVEDFS_STAT(pinned_copies, 13);
 LIVEDFS_STAT(writeback_errors, 14);
 LIVEDFS_STAT(filter_dropped, 15);
 LIVEDFS_STAT(filter_max_bytes, 16);
+LIVEDFS_STAT(filter_ready, 17);
+LIVEDFS_STAT(filter_build_groups_done, 18);
+LIVEDFS_STAT(group_count, 19);
+LIVEDFS_STAT(writes_during_filter_build, 20);
 LIVEDFS_KNOB(test_fail_decisions, 100);
 LIVEDFS_KNOB(test_fail_errno, 101);
 LIVEDFS_KNOB(test_delay_after_hash_ms, 102);
+LIVEDFS_KNOB(test_rebuild_delay_ms, 103);
 
 static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_logical_blocks_written.attr.attr,
@@ -299,9 +353,14 @@ static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_writeback_errors.attr.attr,
 	&livedfs_attr_filter_dropped.attr.attr,
 	&livedfs_attr_filter_max_bytes.attr.attr,
+	&livedfs_attr_filter_ready.attr.attr,
+	&livedfs_attr_filter_build_groups_done.attr.attr,
+	&livedfs_attr_group_count.attr.attr,
+	&livedfs_attr_writes_during_filter_build.attr.attr,
 	&livedfs_attr_test_fail_decisions.attr.attr,
 	&livedfs_attr_test_fail_errno.attr.attr,
 	&livedfs_attr_test_delay_after_hash_ms.attr.attr,
+	&livedfs_attr_test_rebuild_delay_ms.attr.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(livedfs_stat);

@@ -41,6 +41,8 @@ int livedfs_folio_submit(struct folio *folio, struct writeback_control *wbc);
 int livedfs_block_io(struct super_block *sb, u64 block, void *buf, bool write);
 
 void livedfs_cond_resched(void);
+void *livedfs_job_start(const char *name, void (*fn)(void *), void *arg);
+void livedfs_job_wait(void *p);
 struct readahead_control;
 struct address_space *livedfs_rac_mapping(struct readahead_control *rac);
 void livedfs_inode_lock(struct inode *inode);

@@ -18,7 +18,7 @@
 //! orphan list); mounting validates superblock, geometry and every group
 //! descriptor. Deduplication and journaling come next.
 
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 
 use kernel::prelude::*;
 

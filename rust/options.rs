@@ -54,9 +54,22 @@ pub(crate) struct MountOptions {
     /// may use (a plain number is MiB; 0: no limit; `None`: the
     /// superblock's default).
     pub(crate) filter_max: Option<u64>,
+    /// `filter_sync_blocks=N`: a mount whose stores hold more than N blocks
+    /// returns at once and builds the fingerprint filter in the
+    /// background (writes meanwhile are stored without deduplication);
+    /// `None`: the default, `DEFAULT_FILTER_SYNC_BLOCKS`.
+    pub(crate) filter_sync_blocks: Option<u32>,
+    /// `test_rebuild_delay_ms=N`: test hook, the filter build sleeps N ms
+    /// per group (set at mount, before a background build starts; also a
+    /// sysfs file). Not shown in /proc/mounts.
+    pub(crate) test_rebuild_delay_ms: Option<u32>,
     /// `commit=N`: seconds between journal commits (default 5).
     pub(crate) commit: Option<u32>,
 }
+
+/// Stores holding at most this many blocks (4 GiB of data at 4 KiB) are
+/// read into the filter before the mount returns; more, in the background.
+pub(crate) const DEFAULT_FILTER_SYNC_BLOCKS: u32 = 1 << 20;
 
 /// Default seconds between commits, as ext4.
 pub(crate) const DEFAULT_COMMIT_SECS: u32 = 5;
@@ -142,6 +155,23 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
                 }
             }
         }
+        (b"filter_sync_blocks", Some(v)) => match parse_u32(v) {
+            Some(n) => {
+                opts.filter_sync_blocks = Some(n);
+                Ok(())
+            }
+            None => {
+                pr_err!("livedfs: filter_sync_blocks= takes a number of blocks\n");
+                Err(EINVAL)
+            }
+        },
+        (b"test_rebuild_delay_ms", Some(v)) => match parse_u32(v) {
+            Some(n) if n <= 10_000 => {
+                opts.test_rebuild_delay_ms = Some(n);
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        },
         (b"commit", Some(v)) => match parse_u32(v) {
             Some(n) if n <= 86400 => {
                 opts.commit = Some(if n == 0 { DEFAULT_COMMIT_SECS } else { n });

@@ -143,6 +143,19 @@ pub(crate) struct SbInfo {
     pub(crate) stats: crate::dedup::Stats,
     /// Nanoseconds the mount spent building the filter.
     pub(crate) filter_build_ns: AtomicU64,
+    /// The filter holds every stored block (built at mount, or by the
+    /// background rebuild): until then writes are not deduplicated.
+    pub(crate) filter_ready: AtomicBool,
+    /// The background rebuild is asked to stop (unmount).
+    pub(crate) rebuild_cancel: AtomicBool,
+    /// Groups the filter build has read.
+    pub(crate) rebuild_groups_done: AtomicU64,
+    /// Blocks written while the filter was being rebuilt (stored without
+    /// deduplication, not recorded in the filter).
+    pub(crate) rebuild_undeduped: AtomicU64,
+    /// The background rebuild, if one was started.
+    #[pin]
+    rebuild_job: Mutex<Option<crate::vfs::Job>>,
     #[pin]
     pub(crate) alloc: Mutex<AllocState>,
     #[pin]
@@ -541,6 +554,11 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             filter,
             stats: crate::dedup::Stats::default(),
             filter_build_ns: AtomicU64::new(0),
+            filter_ready: AtomicBool::new(false),
+            rebuild_cancel: AtomicBool::new(false),
+            rebuild_groups_done: AtomicU64::new(0),
+            rebuild_undeduped: AtomicU64::new(0),
+            rebuild_job <- new_mutex!(None),
             alloc <- new_mutex!(AllocState {
                 groups,
                 busy: kernel::rbtree::RBTree::new(),
@@ -560,6 +578,9 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     sb.set_info(info);
     let info = sbi(sb)?;
     info.apply_options(opts);
+    if let Some(ms) = opts.test_rebuild_delay_ms {
+        let _ = crate::faults::set(info, 103, u64::from(ms));
+    }
     if geo.fp_algo == crate::format::FingerprintAlgo::Md5 && opts.verify == Some(false) {
         pr_warn!(
             "livedfs ({}): MD5 fingerprints without verify: a collision would share different data\n",
@@ -571,19 +592,17 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         j.setup((info as *const SbInfo).cast_mut().cast(), commit, crate::journal::commit_callback)?;
     }
 
-    let t0 = crate::vfs::ktime_ns();
-    let n = crate::fpfilter::build(sb, info)?;
-    info.filter.compact();
-    info.filter_build_ns.store(crate::vfs::ktime_ns().saturating_sub(t0), Ordering::Relaxed);
-    if n > 0 {
-        pr_info!(
-            "livedfs ({}): fingerprint filter: {} blocks, {} bytes (n = {}, k = {})\n",
-            sb.id(),
-            info.filter.entries(),
-            info.filter.memory_bytes(),
-            info.filter.params().index_bits(),
-            info.filter.params().bucket_bits()
-        );
+    // The filter: read from the stores now when they are small; for a big
+    // volume the mount returns at once and a background thread reads them
+    // (started below, once the mount can no longer fail).
+    let stored = {
+        let st = info.alloc.lock();
+        st.groups.iter().fold(0u64, |a, d| a.saturating_add(u64::from(d.fp_used)))
+    };
+    let sync_max = opts.filter_sync_blocks.unwrap_or(crate::options::DEFAULT_FILTER_SYNC_BLOCKS);
+    let background = stored > u64::from(sync_max);
+    if !background {
+        build_filter(sb, info)?;
     }
 
     let root = crate::inode::iget(sb, ROOT_INO)?;
@@ -607,6 +626,26 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         crate::inode::process_orphans(sb, info)?;
     }
     info.mounted.store(true, Ordering::Release);
+    if background {
+        pr_info!(
+            "livedfs ({}): {} stored blocks: the fingerprint filter is built in the background (writes meanwhile are not deduplicated)\n",
+            sb.id(),
+            stored
+        );
+        // SAFETY: the job reads `sb` and its SbInfo, which put_super keeps
+        // alive until it has waited for the job.
+        let job = unsafe {
+            crate::vfs::Job::start(b"livedfs-filter\0", rebuild_job, sb.as_ptr().cast())
+        };
+        match job {
+            Ok(j) => *info.rebuild_job.lock() = Some(j),
+            Err(e) => {
+                // No thread: build it here after all.
+                pr_warn!("livedfs ({}): no thread for the filter ({:?}): building it now\n", sb.id(), e);
+                build_filter(sb, info)?;
+            }
+        }
+    }
     pr_info!(
         "livedfs ({}): mounted {}: {} blocks of {} bytes, {} groups, {} fingerprints{}\n",
         sb.id(),
@@ -618,6 +657,51 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         if geo.fp_at_end { ", stores at end" } else { "" }
     );
     Ok(())
+}
+
+/// Reads every store into the filter and marks it ready (at mount, or in
+/// the background job).
+fn build_filter(sb: &SuperBlock, info: &SbInfo) -> Result {
+    let t0 = crate::vfs::ktime_ns();
+    let n = crate::fpfilter::build(sb, info)?;
+    info.filter.compact();
+    info.filter_build_ns.store(crate::vfs::ktime_ns().saturating_sub(t0), Ordering::Relaxed);
+    info.filter_ready.store(true, Ordering::Release);
+    if n > 0 {
+        pr_info!(
+            "livedfs ({}): fingerprint filter: {} blocks, {} bytes (n = {}, k = {})\n",
+            sb.id(),
+            info.filter.entries(),
+            info.filter.memory_bytes(),
+            info.filter.params().index_bits(),
+            info.filter.params().bucket_bits()
+        );
+    }
+    Ok(())
+}
+
+/// The background filter build (a kernel thread; `arg` is the super
+/// block, alive until put_super has waited for this).
+unsafe extern "C" fn rebuild_job(arg: *mut kernel::ffi::c_void) {
+    // SAFETY: the mount's super block, kept alive by put_super's wait.
+    let sb = unsafe { SuperBlock::from_raw(arg.cast()) };
+    let Ok(info) = sbi(sb) else { return };
+    match build_filter(sb, info) {
+        Ok(()) => pr_info!("livedfs ({}): fingerprint filter built in the background\n", sb.id()),
+        Err(e) if info.rebuild_cancel.load(Ordering::Acquire) => {
+            let _ = e;
+        }
+        Err(e) => pr_err!("livedfs ({}): the fingerprint filter could not be built: {:?}\n", sb.id(), e),
+    }
+}
+
+/// Stops and waits for the background filter build (unmount).
+fn stop_rebuild(info: &SbInfo) {
+    info.rebuild_cancel.store(true, Ordering::Release);
+    let job = info.rebuild_job.lock().take();
+    if let Some(j) = job {
+        j.wait();
+    }
 }
 
 /// `reconfigure` (remount): options and read-only/read-write switches.
@@ -770,6 +854,7 @@ pub(crate) fn thaw(sb: &SuperBlock) -> Result {
 /// keeps INCOMPAT_RECOVER).
 pub(crate) fn put_super(sb: &SuperBlock) {
     let Ok(info) = sbi(sb) else { return };
+    stop_rebuild(info);
     let stopped = info.stopped();
     let rdonly = sb.is_rdonly() && stopped.is_none();
     if !sb.is_rdonly() && info.journal.is_some() {

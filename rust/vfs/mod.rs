@@ -134,3 +134,43 @@ pub(crate) fn cond_resched() {
     // SAFETY: may sleep; called from process context without spinlocks.
     unsafe { crate::sys::livedfs_cond_resched() };
 }
+
+/// A background job of a mount (a kernel thread running `f(arg)`);
+/// [`Job::wait`] (or dropping it) waits for it to end.
+pub(crate) struct Job(*mut kernel::ffi::c_void);
+
+// SAFETY: the handle is only passed to livedfs_job_wait, from any thread.
+unsafe impl Send for Job {}
+
+impl Job {
+    /// Starts `f(arg)` in a kernel thread named `name` (NUL-terminated).
+    ///
+    /// # Safety
+    ///
+    /// `arg` must stay valid, and `f` sound to call with it from another
+    /// thread, until the job is waited for.
+    pub(crate) unsafe fn start(name: &[u8], f: unsafe extern "C" fn(*mut kernel::ffi::c_void), arg: *mut kernel::ffi::c_void) -> Result<Self> {
+        if name.last() != Some(&0) {
+            return Err(EINVAL);
+        }
+        // SAFETY: a NUL-terminated name; the caller's contract for `f` and
+        // `arg`.
+        let p = unsafe { crate::sys::livedfs_job_start(name.as_ptr().cast(), Some(f), arg) };
+        if p.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Self(p))
+    }
+
+    /// Waits for the job to end.
+    pub(crate) fn wait(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        // SAFETY: started by livedfs_job_start, waited for once.
+        unsafe { crate::sys::livedfs_job_wait(self.0) };
+    }
+}

@@ -117,6 +117,14 @@ pub fn print_stats(s: &Stats) {
         human(s.counters.get("filter_bytes").copied().unwrap_or(0)),
         s.filter_bytes_per_block
     );
+    if s.counters.get("filter_ready") == Some(&0) {
+        println!(
+            "  filter being built         group {} of {} ({} blocks written meanwhile, not deduplicated)",
+            s.counters.get("filter_build_groups_done").copied().unwrap_or(0),
+            s.counters.get("group_count").copied().unwrap_or(0),
+            s.counters.get("writes_during_filter_build").copied().unwrap_or(0)
+        );
+    }
     let cap = s.counters.get("filter_max_bytes").copied().unwrap_or(0);
     if cap > 0 {
         println!(
