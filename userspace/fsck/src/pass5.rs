@@ -243,7 +243,10 @@ pub fn run(f: &mut Fsck) -> R<()> {
     // Preallocated space: the files' sum, and never more than is free.
     let prealloc = f.stats.prealloc.min(free_blocks_total);
     if f.sb.prealloc_blocks != prealloc
-        && f.fix(P::SB_PREALLOC, PCtx::new().n(f.sb.prealloc_blocks).m(prealloc))?
+        && f.fix(
+            P::SB_PREALLOC,
+            PCtx::new().n(f.sb.prealloc_blocks).m(prealloc),
+        )?
     {
         f.sb.prealloc_blocks = prealloc;
         if prealloc > 0 {
