@@ -59,8 +59,6 @@ pub struct Walk<'a> {
     pub trunc_from: Option<u64>,
     /// Directories: mapped blocks past this file block are suspicious.
     pub dir_limit: Option<u64>,
-    /// Mark data blocks for fingerprint verification.
-    pub verify: bool,
     /// Blocks mapped (data and indirect).
     pub count: u64,
     pub last_fb: Option<u64>,
@@ -78,7 +76,6 @@ impl<'a> Walk<'a> {
             mode,
             trunc_from: None,
             dir_limit: None,
-            verify: false,
             count: 0,
             last_fb: None,
             dir_list: Vec::new(),
@@ -192,9 +189,6 @@ fn visit_data(f: &mut Fsck, w: &mut Walk<'_>, fb: u64, ptr: u32, loc: Loc) -> R<
                     f.claims.add_data(ptr);
                 }
                 f.stats.pointers += 1;
-                if w.verify && !f.claims.verify.is_empty() {
-                    f.claims.verify.set(b);
-                }
             }
             Kind::Meta => {
                 if f.claims.meta.get(b) || f.claims.data.get(b) {
