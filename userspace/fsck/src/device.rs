@@ -120,6 +120,22 @@ impl Device {
         }
     }
 
+    /// [`will_need`](Self::will_need) for scattered blocks: sorted, and
+    /// one hint per run of consecutive blocks.
+    pub fn will_need_each(&self, blocks: &mut Vec<u64>) {
+        blocks.sort_unstable();
+        blocks.dedup();
+        let mut k = 0;
+        while k < blocks.len() {
+            let mut n = 1;
+            while k + n < blocks.len() && blocks[k + n] == blocks[k] + n as u64 {
+                n += 1;
+            }
+            self.will_need(blocks[k], n as u64);
+            k += n;
+        }
+    }
+
     /// Writes block `b` (`data` is one block).
     pub fn write_block(&mut self, b: u64, data: &[u8]) -> io::Result<()> {
         let bs = u64::from(self.block_size);

@@ -246,6 +246,16 @@ fn visit_ind(f: &mut Fsck, w: &mut Walk<'_>, blk: u32, depth: u32, base: u64, lo
     }
     w.count += 1;
     let mut data = f.read_block(blk)?;
+    if depth > 1 {
+        // The indirect blocks below, read ahead together (the walk reads
+        // them one at a time, in file order, which on a cold cache is a
+        // wait per block).
+        let mut next: Vec<u64> = (0..p as usize)
+            .map(|i| u64::from(le32(&data, i)))
+            .filter(|&c| c != 0 && f.geo.is_data_block(c as u32))
+            .collect();
+        f.dev.will_need_each(&mut next);
+    }
     let mut changed = false;
     let mut nonzero = 0u64;
     for i in 0..p as usize {

@@ -36,6 +36,15 @@ pub fn run(f: &mut Fsck) -> R<()> {
     for g in 0..groups {
         f.check_cancel()?;
         f.progress.update(6, u64::from(g), u64::from(groups));
+        // The next written store, read ahead while this one is checked.
+        if let Some(d) = f.descs.get(g as usize + 1) {
+            if d.flags & BG_FP_UNINIT == 0 {
+                if let Ok(l) = f.geo.group(g + 1) {
+                    f.dev
+                        .will_need(u64::from(l.fp_store), u64::from(f.geo.fp_blocks_per_group));
+                }
+            }
+        }
         check_group(f, g)?;
     }
     Ok(())
