@@ -28,7 +28,14 @@
 #     ext3 by mkfs.ext4 -d (with --ext4, also a default mkfs.ext4 image).
 #     `fsck.livedfs -fn` against `e2fsck -fn` (goal <= 1.5 x e2fsck), and
 #     `fsck.livedfs -fn -E scrub` (reads and hashes every data block)
-#     against the same `e2fsck -fn`, for reference (no goal).
+#     against the same `e2fsck -fn`, for reference (no goal). With
+#     --filled-journal N[:M], copies of these volumes as a power cut
+#     right after a commit leaves them, without the VM: livedfs's journal
+#     holds N committed blocks to replay (fill --journal), ext3's M
+#     (debugfs jo, jw, jc; default M = N), zeros for free blocks of the
+#     last group, so the replay costs what it costs and changes no
+#     structure; `-fy` against `-fy` (goal <= 1.5) and `-p` against `-p`
+#     (goal <= 2) on a fresh copy for every run, as in part 2.
 #
 # Each measurement is repeated RUNS times, alternating the tools, with the
 # page cache dropped before each (echo 3 > /proc/sys/vm/drop_caches, when
@@ -37,7 +44,7 @@
 #   scripts/bench-fsck.sh [--runs N] [--size 1T] [--volume 8G]
 #                         [--seconds 120] [--ext4] [--dir DIR]
 #                         [--skip-fresh] [--skip-powercut] [--reuse]
-#                         [--filled FILE]...
+#                         [--filled FILE]... [--filled-journal N[:M]]
 #     --runs N       repetitions (default 3)
 #     --size S       fresh-volume size (default 1T)
 #     --volume S     power-cut volume size (default 8G)
@@ -50,9 +57,10 @@
 #     --skip-fresh, --skip-powercut   leave that part out
 #     --filled FILE  store FILE in the filled volumes of part 3 (repeat
 #                    for several files; part 3 runs only if given)
+#     --filled-journal N[:M]  part 3 also on power-cut copies (above)
 source "$(dirname "$0")/lib.sh"
 
-RUNS=3 SIZE=1T VOLUME=8G SECS=120 EXT4=0 DIR="" REUSE=0 FRESH=1 POWERCUT=1 FILLED=()
+RUNS=3 SIZE=1T VOLUME=8G SECS=120 EXT4=0 DIR="" REUSE=0 FRESH=1 POWERCUT=1 FILLED=() FJOURNAL=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) RUNS=$2; shift 2 ;;
@@ -66,6 +74,7 @@ while [ $# -gt 0 ]; do
         --skip-powercut) POWERCUT=0; shift ;;
         --filled) [ -f "${2:-}" ] || die "--filled takes a regular file, not '${2:-}'"
                   FILLED+=("$(realpath "$2")"); shift 2 ;;
+        --filled-journal) FJOURNAL=$2; shift 2 ;;
         -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
@@ -308,6 +317,63 @@ e2fsck -fn (ext4): $e4sum"
     row "filled $VOLUME volume (${#FILLED[@]} files): \`fsck.livedfs -fn\` vs \`e2fsck -fn\` (ext3)" "$lt" "$et" 1.5
     [ "$EXT4" = 1 ] && row "same, \`fsck.livedfs -fn\` vs \`e2fsck -fn\` (ext4, default features)" "$lt" "$e4t" 1.5
     row "same, \`fsck.livedfs -fn -E scrub\` vs \`e2fsck -fn\` (ext3; the scrub reads the data)" "$st" "$et" -
+
+    if [ -n "$FJOURNAL" ]; then
+        nl=${FJOURNAL%%:*} ne=${FJOURNAL#*:}
+        case "$nl$ne" in ''|*[!0-9]*) die "--filled-journal takes N or N:M, not '$FJOURNAL'" ;; esac
+        log "power-cut copies: $nl blocks to replay for livedfs, $ne for ext3/ext4"
+        fss="livedfs ext3"
+        [ "$EXT4" = 1 ] && fss+=" ext4"
+        cp --sparse=always "$DIR/filled-livedfs.img" "$DIR/fcut-livedfs.img"
+        "$FILL" --journal "$nl" "$DIR/fcut-livedfs.img" > /dev/null || die "fill --journal failed"
+        head -c $((ne * 4096)) /dev/zero > "$DIR/zeros"
+        for fs in ext3 ext4; do
+            case " $fss " in *" $fs "*) ;; *) continue ;; esac
+            cp --sparse=always "$DIR/filled-$fs.img" "$DIR/fcut-$fs.img"
+            # Free blocks at the start of the last group's free range.
+            range=$(dumpe2fs "$DIR/fcut-$fs.img" 2> /dev/null | sed -n 's/^ *Free blocks: \([0-9]*\)-\([0-9]*\).*/\1 \2/p' | tail -n 1)
+            read -r first last <<< "$range"
+            [ -n "$first" ] && [ $((last - first + 1)) -ge "$ne" ] || die "$fs: no $ne free blocks in a row in the last group"
+            jo=jo
+            dumpe2fs -h "$DIR/fcut-$fs.img" 2> /dev/null | grep -q metadata_csum && jo="jo -c"
+            printf '%s\njw -b %s-%s %s\njc\n' "$jo" "$first" $((first + ne - 1)) "$DIR/zeros" > "$DIR/jw.cmd"
+            debugfs -w -f "$DIR/jw.cmd" "$DIR/fcut-$fs.img" > /dev/null 2>&1 || die "$fs: debugfs could not write the journal"
+            dumpe2fs -h "$DIR/fcut-$fs.img" 2> /dev/null | grep -q needs_recovery || die "$fs: the journal needs no recovery after debugfs"
+        done
+        rm -f "$DIR/zeros" "$DIR/jw.cmd"
+        for mode in -fy -p; do
+            declare -A times=() rcs=()
+            for i in $(seq "$RUNS"); do
+                for fs in $fss; do
+                    cp --sparse=always "$DIR/fcut-$fs.img" "$DIR/work.img"
+                    if [ "$fs" = livedfs ]; then
+                        timeit t "$FSCK" "$mode" "$DIR/work.img"
+                    else
+                        timeit t e2fsck "$mode" "$DIR/work.img"
+                    fi
+                    [ "$LAST_RC" -le 1 ] || { cat "$DIR/last.out"; die "$fs: fsck $mode on the power-cut copy: exit $LAST_RC"; }
+                    grep -q "recovering journal" "$DIR/last.out" || { cat "$DIR/last.out"; die "$fs: fsck $mode did not replay"; }
+                    times[$fs]+=" $t"
+                    rcs[$fs]+=" $LAST_RC"
+                    log "run $i: power-cut copy, $fs $mode ${t}s (exit $LAST_RC)"
+                done
+            done
+            for fs in $fss; do
+                FILLED_INFO+="
+power-cut copy, $mode, $fs: exit codes${rcs[$fs]}"
+            done
+            goal=2
+            [ "$mode" = -fy ] && goal=1.5
+            for fs in $fss; do
+                [ "$fs" = livedfs ] && continue
+                label="ext3"
+                [ "$fs" = ext4 ] && label="ext4, default features"
+                row "filled $VOLUME volume, power-cut copy ($nl blocks to replay; $label: $ne): \`fsck.livedfs $mode\` vs \`e2fsck $mode\` ($label)" \
+                    "${times[livedfs]}" "${times[$fs]}" "$goal"
+            done
+        done
+        rm -f "$DIR/work.img" "$DIR"/fcut-*.img
+    fi
     rm -f "$DIR/filled-livedfs.img" "$DIR/filled-ext3.img" "$DIR/filled-ext4.img"
 fi
 

@@ -15,6 +15,17 @@
 //! kernel's. Then bitmaps, stores, descriptors (counts, checksums,
 //! `UNINIT` flags cleared) and the superblock's counters are written.
 //! `fsck.livedfs -fn -E scrub IMAGE` is clean afterwards.
+//!
+//!     fill --journal N IMAGE [FILE...]
+//!
+//! then also (or, without files, only) leaves the journal as a power cut right after N logged blocks
+//! were committed leaves it: N zero blocks, logged for N free blocks of
+//! the last group in transactions of up to 250 blocks (jbd2 with
+//! checksums v3, the features the kernel sets at mount), the journal marked for
+//! recovery and the superblock `needs_recovery` (still valid, as the
+//! kernel keeps a volume mounted with a journal). The replay writes zeros
+//! to free blocks: it costs what replaying N blocks costs and changes no
+//! structure, so the check after it finds the volume as filled.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -452,10 +463,142 @@ impl Vol {
     }
 }
 
+/// jbd2's checksum (crc32c, kernel convention), as fsck's.
+fn jcrc(seed: u32, d: &[u8]) -> u32 {
+    fsck::crc::jbd2_crc(seed, d)
+}
+
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+impl Vol {
+    /// Logs `n` zero blocks for free blocks of the last group, committed,
+    /// and marks the journal and the volume for recovery.
+    fn log_power_cut(&mut self, n: u32) -> Res<()> {
+        let bs = self.bs();
+        let start = self.sb.journal_start;
+        if self.sb.journal_blocks == 0 {
+            return Err("the volume has no journal".into());
+        }
+        let mut jsb = self.read(start)?;
+        if be32(&jsb, 0) != 0xC03B_3998 {
+            return Err("no jbd2 superblock".into());
+        }
+        let mut incompat = be32(&jsb, 0x28);
+        if incompat == 0 {
+            // As mkfs leaves it: the kernel sets its features at the
+            // first mount (checksums v3 with crc32c, revoke).
+            incompat = 0x10 | 0x1;
+            jsb[0x28..0x2C].copy_from_slice(&incompat.to_be_bytes());
+            jsb[0x50] = 4;
+        }
+        if incompat & 0x10 == 0 || incompat & !(0x1 | 0x2 | 0x10) != 0 {
+            return Err(format!(
+                "journal features {incompat:#x}: only checksum v3 is written here"
+            ));
+        }
+        let first = be32(&jsb, 0x14);
+        let last = be32(&jsb, 0x10);
+        let seq0 = be32(&jsb, 0x18);
+        let mut uuid = [0u8; 16];
+        uuid.copy_from_slice(&jsb[0x30..0x40]);
+        let seed = jcrc(!0, &uuid);
+        // n free blocks of the last group.
+        let g = self.geo.group_count - 1;
+        let l = self.geo.group(g).map_err(err("group"))?;
+        let journal = self.journal;
+        let grp = self.group(g)?;
+        let targets: Vec<u32> = (l.overhead()..l.blocks())
+            .filter(|&k| !bitmap::test(&grp.bmap, k as usize))
+            .map(|k| l.first + k)
+            .filter(|&b| !(b >= journal.0 && b < journal.1))
+            .take(n as usize)
+            .collect();
+        if targets.len() < n as usize {
+            return Err("not enough free blocks in the last group".into());
+        }
+        let need = n + n.div_ceil(250) * 2;
+        if need >= last - first {
+            return Err(format!("{n} blocks do not fit the journal"));
+        }
+        let zero = vec![0u8; bs];
+        let mut pos = first;
+        let mut seq = seq0;
+        let header = |ty: u32, seq: u32| {
+            let mut b = vec![0u8; bs];
+            b[0..4].copy_from_slice(&0xC03B_3998u32.to_be_bytes());
+            b[4..8].copy_from_slice(&ty.to_be_bytes());
+            b[8..12].copy_from_slice(&seq.to_be_bytes());
+            b
+        };
+        for chunk in targets.chunks(250) {
+            let mut d = header(1, seq);
+            let mut p = 12;
+            let tag_csum = jcrc(jcrc(seed, &seq.to_be_bytes()), &zero);
+            for (k, &t) in chunk.iter().enumerate() {
+                let mut flags = 0u32;
+                if k > 0 {
+                    flags |= 2; // same UUID
+                }
+                if k == chunk.len() - 1 {
+                    flags |= 8; // last tag
+                }
+                d[p..p + 4].copy_from_slice(&t.to_be_bytes());
+                d[p + 4..p + 8].copy_from_slice(&flags.to_be_bytes());
+                d[p + 8..p + 12].fill(0);
+                d[p + 12..p + 16].copy_from_slice(&tag_csum.to_be_bytes());
+                p += 16;
+                if k == 0 {
+                    d[p..p + 16].copy_from_slice(&uuid);
+                    p += 16;
+                }
+            }
+            let c = jcrc(seed, &d);
+            d[bs - 4..].copy_from_slice(&c.to_be_bytes());
+            let mut log = d;
+            for _ in chunk {
+                log.extend_from_slice(&zero);
+            }
+            let mut c = header(2, seq);
+            c[48..56].copy_from_slice(&(self.now as u64).to_be_bytes());
+            let x = jcrc(seed, &c);
+            c[16..20].copy_from_slice(&x.to_be_bytes());
+            log.extend_from_slice(&c);
+            self.write(pos, &log)?;
+            pos += (log.len() / bs) as u32;
+            seq = seq.wrapping_add(1);
+        }
+        // The log ends at a block that is no valid descriptor.
+        self.write(pos, &zero)?;
+        jsb[0x1C..0x20].copy_from_slice(&first.to_be_bytes());
+        jsb[0xFC..0x100].fill(0);
+        let c = jcrc(!0, &jsb[..1024]);
+        jsb[0xFC..0x100].copy_from_slice(&c.to_be_bytes());
+        self.write(start, &jsb)?;
+        self.sb.feature_incompat |= livedfs_format::superblock::INCOMPAT_RECOVER;
+        let mut b = vec![0u8; 1024];
+        self.sb.encode(&mut b, &Crc).map_err(err("superblock"))?;
+        self.f.write_all_at(&b, 1024).map_err(err("superblock"))?;
+        self.f.sync_all().map_err(err("sync"))
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 2 {
-        eprintln!("usage: fill IMAGE FILE...");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut journal = 0u32;
+    if args.first().map(String::as_str) == Some("--journal") {
+        journal = match args.get(1).and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => {
+                eprintln!("fill: --journal takes a number of blocks");
+                std::process::exit(16);
+            }
+        };
+        args.drain(..2);
+    }
+    if args.len() < 2 - usize::from(journal > 0) {
+        eprintln!("usage: fill [--journal N] IMAGE FILE...");
         std::process::exit(16);
     }
     let run = || -> Res<()> {
@@ -468,9 +611,14 @@ fn main() {
                 .to_string();
             v.store_file(p, &name)?;
         }
-        v.flush()?;
+        if args.len() > 1 {
+            v.flush()?;
+        }
+        if journal > 0 {
+            v.log_power_cut(journal)?;
+        }
         println!(
-            "{}: {} files, {} blocks stored, {} shared, {} holes",
+            "{}: {} files, {} blocks stored, {} shared, {} holes, {journal} blocks in the journal to replay",
             args[0],
             args.len() - 1,
             v.unique,
