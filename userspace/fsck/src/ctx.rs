@@ -49,6 +49,9 @@ pub struct Options {
     pub journal_only: bool,
     /// `-t` (e2fsck's): print the time each pass took.
     pub timing: bool,
+    /// `-E scrub` or `-c`: read every data block in use and verify its
+    /// fingerprint (implies a full check, as `-f`).
+    pub scrub: bool,
 }
 
 impl Options {
@@ -62,6 +65,7 @@ impl Options {
             verbose: false,
             journal_only: false,
             timing: false,
+            scrub: false,
         }
     }
 }
@@ -148,9 +152,6 @@ pub struct Claims {
     pub multi: HashMap<u32, u64>,
     /// Blocks with conflicting claims (resolved by pass 1b).
     pub dup: HashSet<u32>,
-    /// Data blocks whose fingerprint must be verified (inodes changed
-    /// since the last check); all of them with -f.
-    pub verify: BitVec,
 }
 
 impl Claims {
@@ -248,12 +249,21 @@ pub struct Fsck {
     pub stats: Stats,
     pub progress: Progress,
     pub now: i64,
-    /// Inodes whose data are verified (changed since the last check).
+    /// Pass 6 reads every data block in use and verifies its
+    /// fingerprint: a scrub (`-E scrub`, `-c`), or a volume that went down
+    /// while mounted without a journal ([`Fsck::unclean_nojournal`]).
+    /// Otherwise the check reads metadata only.
     pub verify_all: bool,
-    /// Home blocks the journal replay wrote, with their old content
-    /// (`None`: no replay). Without -f, they choose the fingerprints pass
-    /// 6 verifies.
-    pub replayed: Option<Vec<(u64, Vec<u8>)>>,
+    /// The volume was mounted read-write without a journal and not
+    /// cleanly unmounted: `STATE_VALID` clear, as the kernel leaves it
+    /// while mounted `nojournal` (and without `STATE_ERROR`, unless the
+    /// volume has no journal at all), and no journal to recover (a
+    /// journal that needs recovery refuses a `nojournal` mount, so it
+    /// shows the last mount used it). Store updates are then written at
+    /// once and data at writeback, so a crash can leave entries whose
+    /// data never reached the disk: every fingerprint is verified, and a
+    /// wrong one is an expected result of the crash, recomputed by preen.
+    pub unclean_nojournal: bool,
 }
 
 impl Fsck {

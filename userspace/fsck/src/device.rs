@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An open device.
 pub struct Device {
@@ -17,6 +18,8 @@ pub struct Device {
     block_size: u32,
     /// Blocks written (for the summary and tests).
     pub writes: u64,
+    /// Bytes read (`-t` prints it, as e2fsck's "I/O read").
+    read_bytes: AtomicU64,
 }
 
 impl Device {
@@ -31,6 +34,7 @@ impl Device {
             read_only,
             block_size: 1024,
             writes: 0,
+            read_bytes: AtomicU64::new(0),
         })
     }
 
@@ -56,7 +60,13 @@ impl Device {
         }
         let mut buf = vec![0u8; len];
         self.file.read_exact_at(&mut buf, off)?;
+        self.read_bytes.fetch_add(len as u64, Ordering::Relaxed);
         Ok(buf)
+    }
+
+    /// Bytes read so far.
+    pub fn read_bytes(&self) -> u64 {
+        self.read_bytes.load(Ordering::Relaxed)
     }
 
     /// Writes `data` at byte `off`.
@@ -107,6 +117,22 @@ impl Device {
         // descriptor is owned by `self.file` and open.
         unsafe {
             libc::posix_fadvise(self.file.as_raw_fd(), off, len, libc::POSIX_FADV_WILLNEED);
+        }
+    }
+
+    /// [`will_need`](Self::will_need) for scattered blocks: sorted, and
+    /// one hint per run of consecutive blocks.
+    pub fn will_need_each(&self, blocks: &mut Vec<u64>) {
+        blocks.sort_unstable();
+        blocks.dedup();
+        let mut k = 0;
+        while k < blocks.len() {
+            let mut n = 1;
+            while k + n < blocks.len() && blocks[k + n] == blocks[k] + n as u64 {
+                n += 1;
+            }
+            self.will_need(blocks[k], n as u64);
+            k += n;
         }
     }
 

@@ -12,7 +12,9 @@
 //! - [`pass2`]: directories; [`pass3`]: connectivity and lost+found;
 //!   [`pass4`]: link counts;
 //! - [`pass5`]: bitmaps, group summaries, superblock counters;
-//! - [`pass6`]: fingerprint stores: refcounts, fingerprints, unowned data.
+//! - [`pass6`]: fingerprint stores: refcounts, free entries, unowned data;
+//!   the data's fingerprints only in a scrub (`-E scrub`, `-c`) or after a
+//!   crash without a journal. Every other pass reads metadata only.
 //!
 //! Nothing read from the device is trusted: every count is bounded by the
 //! geometry, every pointer checked before it is followed, and the device
@@ -42,6 +44,7 @@ use livedfs_format::superblock::{INCOMPAT_RECOVER, STATE_ERROR, STATE_ORPHANS, S
 
 use ctx::{Abort, Fsck, Mode, Options};
 use device::Device;
+use problem::{PCtx, P};
 
 /// Exit status bits (e2fsck's).
 pub mod exit {
@@ -205,6 +208,13 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
     if !reason.is_empty() {
         f.say(&format!("{dev} {reason}, check forced."));
     }
+    // Metadata only, as e2fsck -f, unless a scrub was asked for or the
+    // volume went down without a journal (its stores may name data that
+    // never reached the disk).
+    f.verify_all = f.opts.scrub || f.unclean_nojournal;
+    if f.unclean_nojournal {
+        f.fix(P::NOJOURNAL_UNCLEAN, PCtx::new().s(dev.clone()))?;
+    }
     let preen = f.opts.mode == Mode::Preen;
     let pass_title = |f: &mut Fsck, t: &str| {
         if !preen {
@@ -243,10 +253,28 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
     pass_title(f, "Pass 5: Checking group summary information");
     pass5::run(f)?;
     lap(f, "Time, pass 5");
-    pass_title(f, "Pass 6: Checking fingerprint stores and refcounts");
+    pass_title(
+        f,
+        if f.verify_all {
+            "Pass 6: Checking fingerprint stores, refcounts and data"
+        } else {
+            "Pass 6: Checking fingerprint stores and refcounts"
+        },
+    );
     pass6::run(f)?;
     f.write_descs()?;
     lap(f, "Time, pass 6");
+    if timing {
+        // As e2fsck -t's "I/O read": what the check cost in reads (with
+        // the journal replay's), and the data among it.
+        let read = f.dev.read_bytes();
+        f.say(&format!(
+            "I/O read: {} KiB ({} data blocks hashed), {} writes",
+            read / 1024,
+            f.stats.verified,
+            f.dev.writes
+        ));
+    }
     // The end: state, counters, time of the check.
     if f.rw() {
         if f.unfixed == 0 {
@@ -307,7 +335,7 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
 /// needs recovery out of the reasons (asked before the replay, which may
 /// change the superblock, so the answer is a forecast).
 pub fn force_reason(f: &Fsck, ignore_recover: bool) -> Option<String> {
-    if f.opts.force {
+    if f.opts.force || f.opts.scrub {
         Some(String::new())
     } else if f.sb.state & STATE_VALID == 0 {
         Some("was not cleanly unmounted".to_string())

@@ -13,8 +13,8 @@ use fsck::ctx::{Mode, Options, CANCEL};
 use fsck::exit;
 
 const HELP: &str = "\
-Usage: fsck.livedfs [-n | -p | -a | -y] [-f] [-v] [-t] [-C fd] [-b superblock]
-                    [-E journal_only] device
+Usage: fsck.livedfs [-n | -p | -a | -y] [-f] [-c] [-v] [-t] [-C fd]
+                    [-b superblock] [-E journal_only|scrub] device
 
 Check and repair a livedfs file system (e2fsck's interface).
 
@@ -24,14 +24,18 @@ Options:
   -p, -a         preen: repair only what is safe without asking; anything
                  else stops with \"UNEXPECTED INCONSISTENCY\" (exit 4)
   -y             answer \"yes\" to every question
-  -f             check even if the file system seems clean; verify every
-                 fingerprint
+  -f             check even if the file system seems clean (metadata only:
+                 data blocks are not read)
+  -c             scrub: also read every data block in use and verify its
+                 fingerprint (as -E scrub; implies -f)
   -v             verbose
   -t             print the time the journal replay and each pass took
   -C fd          progress to file descriptor fd (0: a progress bar)
   -b superblock  use the backup superblock at this block
   -E journal_only
                  replay the journal if it needs recovery, and do nothing else
+  -E scrub       as -c: a full check that also reads every data block in use
+                 and verifies its fingerprint
   -V             print the version and exit
   -h, --help     print this help and exit
 
@@ -59,6 +63,7 @@ fn parse(args: Vec<String>) -> Parsed {
     let mut superblock = None;
     let mut journal_only = false;
     let mut timing = false;
+    let mut scrub = false;
     let mut device = None;
     let mut it = args.into_iter().skip(1).peekable();
     while let Some(a) = it.next() {
@@ -99,6 +104,14 @@ fn parse(args: Vec<String>) -> Parsed {
                     force = true;
                     Ok(())
                 }
+                'c' => {
+                    // e2fsck's "read the blocks" (badblocks there): here
+                    // every data block in use is read and its fingerprint
+                    // verified, a scrub. Given twice, as e2fsck -cc, the
+                    // same (the read is never destructive here).
+                    scrub = true;
+                    Ok(())
+                }
                 'v' => {
                     verbose = true;
                     Ok(())
@@ -124,11 +137,15 @@ fn parse(args: Vec<String>) -> Parsed {
                         rest
                     };
                     if c == 'E' {
-                        // e2fsck's extended options; only journal_only
-                        // means something here (the others tune e2fsck).
+                        // e2fsck's extended options; journal_only, and
+                        // scrub of our own (the others tune e2fsck).
                         val.split(',').try_for_each(|e| match e {
                             "journal_only" => {
                                 journal_only = true;
+                                Ok(())
+                            }
+                            "scrub" => {
+                                scrub = true;
                                 Ok(())
                             }
                             other => Err(format!("unknown extended option: {other}")),
@@ -161,6 +178,9 @@ fn parse(args: Vec<String>) -> Parsed {
     let Some(device) = device else {
         return usage("no device given");
     };
+    if journal_only && scrub {
+        return usage("-E journal_only checks nothing: it does not go with -c or -E scrub");
+    }
     let mut o = Options::new(device, mode.unwrap_or(Mode::Ask));
     o.force = force;
     o.verbose = verbose;
@@ -168,6 +188,7 @@ fn parse(args: Vec<String>) -> Parsed {
     o.superblock = superblock;
     o.journal_only = journal_only;
     o.timing = timing;
+    o.scrub = scrub;
     Parsed::Run(o)
 }
 

@@ -59,8 +59,6 @@ pub struct Walk<'a> {
     pub trunc_from: Option<u64>,
     /// Directories: mapped blocks past this file block are suspicious.
     pub dir_limit: Option<u64>,
-    /// Mark data blocks for fingerprint verification.
-    pub verify: bool,
     /// Blocks mapped (data and indirect).
     pub count: u64,
     pub last_fb: Option<u64>,
@@ -78,7 +76,6 @@ impl<'a> Walk<'a> {
             mode,
             trunc_from: None,
             dir_limit: None,
-            verify: false,
             count: 0,
             last_fb: None,
             dir_list: Vec::new(),
@@ -192,9 +189,6 @@ fn visit_data(f: &mut Fsck, w: &mut Walk<'_>, fb: u64, ptr: u32, loc: Loc) -> R<
                     f.claims.add_data(ptr);
                 }
                 f.stats.pointers += 1;
-                if w.verify && !f.claims.verify.is_empty() {
-                    f.claims.verify.set(b);
-                }
             }
             Kind::Meta => {
                 if f.claims.meta.get(b) || f.claims.data.get(b) {
@@ -252,6 +246,16 @@ fn visit_ind(f: &mut Fsck, w: &mut Walk<'_>, blk: u32, depth: u32, base: u64, lo
     }
     w.count += 1;
     let mut data = f.read_block(blk)?;
+    if depth > 1 {
+        // The indirect blocks below, read ahead together (the walk reads
+        // them one at a time, in file order, which on a cold cache is a
+        // wait per block).
+        let mut next: Vec<u64> = (0..p as usize)
+            .map(|i| u64::from(le32(&data, i)))
+            .filter(|&c| c != 0 && f.geo.is_data_block(c as u32))
+            .collect();
+        f.dev.will_need_each(&mut next);
+    }
     let mut changed = false;
     let mut nonzero = 0u64;
     for i in 0..p as usize {

@@ -12,7 +12,7 @@ use livedfs_format::group::{GroupDesc, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_U
 use livedfs_format::inode::Inode;
 use livedfs_format::superblock::{
     Superblock, COMPAT_HAS_JOURNAL, ERRORS_CONTINUE, ERRORS_PANIC, INCOMPAT_RECOVER, STATE_ERROR,
-    SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+    STATE_VALID, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
 };
 use livedfs_format::{bitmap, Geometry, DESC_SIZE};
 
@@ -206,6 +206,18 @@ fn merge_dynamic(sb: &mut Superblock, p: &Superblock, geo: &Geometry) {
     }
 }
 
+/// Whether the superblock is that of a volume mounted read-write without
+/// a journal and not cleanly unmounted (see [`Fsck::unclean_nojournal`]):
+/// the kernel clears `STATE_VALID` only for such a mount (with a journal
+/// it keeps it, as ext4) and when it records an error (then with
+/// `STATE_ERROR`, which says nothing of the journal, unless the volume
+/// has none). A journal that needs recovery rules it out later
+/// ([`check_journal`]).
+pub fn unclean_nojournal(sb: &Superblock) -> bool {
+    sb.state & STATE_VALID == 0
+        && (sb.state & STATE_ERROR == 0 || !sb.has_compat(COMPAT_HAS_JOURNAL))
+}
+
 /// Loads the superblock into a new checker state.
 pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>) -> R<Fsck> {
     let mut dev = dev;
@@ -255,8 +267,9 @@ pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>
         progress,
         now,
         verify_all: false,
-        replayed: None,
+        unclean_nojournal: false,
     };
+    f.unclean_nojournal = unclean_nojournal(&f.sb);
     if let Some(e) = found.primary_error {
         if found.primary_csum_only {
             if f.fix(P::SB_CSUM, PCtx::new())? {
@@ -319,7 +332,7 @@ pub fn check_journal(f: &mut Fsck) -> R<()> {
             PCtx::new().s(dev).name(errno.to_string().as_bytes()),
         )?;
     }
-    recover(f, &jd, &js, recover_flag, errno != 0)?;
+    recover(f, &jd, &js, recover_flag)?;
     if errno != 0 {
         record_journal_error(f, &jd)?;
     }
@@ -355,15 +368,16 @@ fn record_journal_error(f: &mut Fsck, jd: &JournalDev) -> R<()> {
 }
 
 /// The replay of a journal whose superblock is sound, if it needs one.
-/// `check_follows`: a full check is already known to follow (the journal
-/// recorded an error).
-fn recover(
-    f: &mut Fsck,
-    jd: &JournalDev,
-    js: &journal::JSuper,
-    recover_flag: bool,
-    check_follows: bool,
-) -> R<()> {
+/// No data block is read for it: with data=ordered, the data of every
+/// committed transaction reached the disk before its commit block, so the
+/// replay makes the stores agree with the data (the kernel's own replay at
+/// mount trusts them the same way).
+fn recover(f: &mut Fsck, jd: &JournalDev, js: &journal::JSuper, recover_flag: bool) -> R<()> {
+    if js.start != 0 {
+        // A journal that needs recovery refuses a nojournal mount: the
+        // last read-write mount used it.
+        f.unclean_nojournal = false;
+    }
     if js.start == 0 {
         if recover_flag && f.fix(P::JOURNAL_RECOVER_FLAG, PCtx::new())? {
             f.sb.feature_incompat &= !INCOMPAT_RECOVER;
@@ -386,28 +400,9 @@ fn recover(
     } else if !f.fix(P::JOURNAL_HAS_DATA, PCtx::new())? {
         return Ok(());
     }
-    // Without -f, pass 6 verifies the fingerprints of the store entries
-    // the replay changes: keep what the replayed store blocks held. Only
-    // if a check follows: after a power cut the superblock is usually
-    // clean (valid, no errors, no orphans), the replay is all there is to
-    // do, and reading the old blocks would cost most of its time. If the
-    // replayed superblock calls for a check after all, pass 1 falls back
-    // to verifying the blocks of every file changed since the last check.
-    let keep_old = !f.opts.force
-        && !f.opts.journal_only
-        && (check_follows || crate::force_reason(f, true).is_some());
-    let stores = if keep_old {
-        store_ranges(f)?
-    } else {
-        Vec::new()
-    };
-    let keep = |t: u64| {
-        let k = stores.partition_point(|&(s, _)| s <= t);
-        k > 0 && t < stores[k - 1].1
-    };
-    let report = journal::replay_keeping(&mut f.dev, jd, js, &keep);
+    let report = journal::replay(&mut f.dev, jd, js);
     match report {
-        Ok(mut r) => {
+        Ok(r) => {
             if f.opts.verbose {
                 f.say(&format!(
                     "Journal: replayed transactions {}..{}, {} blocks, {} revoked",
@@ -420,7 +415,6 @@ fn recover(
             for b in &r.bad_targets {
                 f.fix(P::JOURNAL_BAD_TARGET, PCtx::new().blk(*b as u32))?;
             }
-            f.replayed = (keep_old || f.opts.force).then(|| std::mem::take(&mut r.targets));
             // The superblock may have been replayed: read it again (the
             // replay flushed its blocks before marking the journal empty).
             let again = find_superblock(&f.dev, None).map_err(Abort::Op)?;
@@ -449,18 +443,6 @@ fn recover(
         }
     }
     Ok(())
-}
-
-/// The fingerprint stores' block ranges `(first, end)`, sorted.
-fn store_ranges(f: &Fsck) -> R<Vec<(u64, u64)>> {
-    let fpb = u64::from(f.geo.fp_blocks_per_group);
-    let mut v = Vec::with_capacity(f.geo.group_count as usize);
-    for g in 0..f.geo.group_count {
-        let l = f.geo.group(g).map_err(|e| Abort::Op(e.to_string()))?;
-        v.push((u64::from(l.fp_store), u64::from(l.fp_store) + fpb));
-    }
-    v.sort_unstable();
-    Ok(v)
 }
 
 /// Whether a bitmap block looks written by the kernel or mkfs: the bits

@@ -29,14 +29,6 @@ pub fn run(f: &mut Fsck, orphans: &[(u32, u32)]) -> R<()> {
     let n = u64::from(f.geo.blocks_count);
     f.claims.meta = BitVec::new(n);
     f.claims.data = BitVec::new(n);
-    f.verify_all = f.opts.force;
-    if !f.verify_all {
-        f.claims.verify = BitVec::new(n);
-        if let Some(targets) = f.replayed.take() {
-            mark_replayed_entries(f, &targets)?;
-            f.replayed = Some(targets);
-        }
-    }
     let orphan: HashMap<u32, u32> = orphans.iter().copied().collect();
     let ipg = f.geo.inodes_per_group;
     let ipb = f.geo.inodes_per_block;
@@ -200,7 +192,9 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
             dirty = true;
         }
     }
-    if i.prealloc != 0 && (i.mode & S_IFMT != S_IFREG || u64::from(i.prealloc) > u64::from(f.geo.blocks_count)) {
+    if i.prealloc != 0
+        && (i.mode & S_IFMT != S_IFREG || u64::from(i.prealloc) > u64::from(f.geo.blocks_count))
+    {
         let v = u64::from(i.prealloc);
         if f.fix(P::INODE_BAD_FIELD, PCtx::new().ino(ino).s("prealloc").n(v))? {
             i.prealloc = 0;
@@ -298,10 +292,6 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
                 // A slow symlink has exactly one block.
                 w.trunc_from = Some(1);
             }
-            w.verify = ft == S_IFREG
-                && !f.verify_all
-                && f.replayed.is_none()
-                && (i.mtime.sec >= f.sb.lastcheck_time || i.ctime.sec >= f.sb.lastcheck_time);
             map::walk(f, &mut i, &mut w)?;
             if w.changed {
                 dirty = true;
@@ -471,9 +461,6 @@ fn resolve(f: &mut Fsck, o: Occ, b: u32, owner: &str, is_data: bool) -> R<()> {
     f.write_block(nb, &content)?;
     map::set_at(f, &mut i, o.loc, nb)?;
     f.write_inode(o.ino, &i)?;
-    if is_data && f.claims.verify.get(u64::from(b)) {
-        f.claims.verify.set(u64::from(nb));
-    }
     if let Some(v) = f.dir_blocks.get_mut(&o.ino) {
         if let Some(s) = v.get_mut(o.fb as usize) {
             *s = nb;
@@ -536,52 +523,6 @@ fn check_counts(f: &mut Fsck) -> R<()> {
         }
         if dirty {
             f.write_inode(ino, &i)?;
-        }
-    }
-    Ok(())
-}
-
-/// After a journal replay, without -f, the "recently written" blocks whose
-/// fingerprints pass 6 verifies are those whose fingerprint-store entries
-/// the replay changed: writes whose store entries had not reached their
-/// home blocks before the crash, the newest ones (data=ordered wrote
-/// their data just before the commits that carry them; entries already
-/// written back are older). Each replayed store block is compared, entry
-/// by entry, with what it held before the replay.
-fn mark_replayed_entries(f: &mut Fsck, targets: &[(u64, Vec<u8>)]) -> R<()> {
-    let fpb = u64::from(f.geo.fp_blocks_per_group);
-    let epb = u64::from(f.geo.fp_entries_per_block);
-    let es = f.geo.fp_entry_size as usize;
-    let mut stores: Vec<(u64, u32)> = Vec::with_capacity(f.geo.group_count as usize);
-    for g in 0..f.geo.group_count {
-        let l = f.geo.group(g).map_err(|e| Abort::Op(e.to_string()))?;
-        stores.push((u64::from(l.fp_store), g));
-    }
-    stores.sort_unstable();
-    for (t, old) in targets {
-        let t = *t;
-        let k = stores.partition_point(|&(s, _)| s <= t);
-        let Some(&(start, g)) = k.checked_sub(1).and_then(|k| stores.get(k)) else {
-            continue;
-        };
-        if t >= start + fpb {
-            continue;
-        }
-        let l = f.geo.group(g).map_err(|e| Abort::Op(e.to_string()))?;
-        if old.is_empty() {
-            continue;
-        }
-        let new = f.dev.read_block(t)?;
-        let first = u64::from(l.first) + (t - start) * epb;
-        for e in 0..epb {
-            let b = first + e;
-            if b >= u64::from(l.end) {
-                break;
-            }
-            let r = e as usize * es..(e as usize + 1) * es;
-            if old.get(r.clone()) != new.get(r) {
-                f.claims.verify.set(b);
-            }
         }
     }
     Ok(())

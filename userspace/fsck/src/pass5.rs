@@ -70,6 +70,19 @@ pub fn run(f: &mut Fsck) -> R<()> {
     let groups = f.geo.group_count;
     let mut free_blocks_total = 0u64;
     let mut free_inodes_total = 0u64;
+    // Every written bitmap (a group's two are adjacent), read ahead at
+    // once rather than waited for one group at a time.
+    for g in 0..groups {
+        let d = f.descs[g as usize];
+        if let Ok(l) = f.geo.group(g) {
+            let n = if d.flags & BG_INODE_UNINIT != 0 { 1 } else { 2 };
+            if d.flags & BG_BLOCK_UNINIT == 0 {
+                f.dev.will_need(u64::from(l.block_bitmap), n);
+            } else if n == 2 {
+                f.dev.will_need(u64::from(l.inode_bitmap), 1);
+            }
+        }
+    }
     for g in 0..groups {
         f.check_cancel()?;
         f.progress.update(5, u64::from(g), u64::from(groups));
@@ -243,7 +256,10 @@ pub fn run(f: &mut Fsck) -> R<()> {
     // Preallocated space: the files' sum, and never more than is free.
     let prealloc = f.stats.prealloc.min(free_blocks_total);
     if f.sb.prealloc_blocks != prealloc
-        && f.fix(P::SB_PREALLOC, PCtx::new().n(f.sb.prealloc_blocks).m(prealloc))?
+        && f.fix(
+            P::SB_PREALLOC,
+            PCtx::new().n(f.sb.prealloc_blocks).m(prealloc),
+        )?
     {
         f.sb.prealloc_blocks = prealloc;
         if prealloc > 0 {

@@ -2,11 +2,15 @@
 //! maps (pass 1 counted the regular-file pointers to each block) and
 //! compared with the store; metadata and free blocks must have empty (all
 //! zero) entries; blocks whose entry says they hold data but that no file
-//! points to are freed; store blocks must pass their checksum. The
-//! fingerprints of blocks in use are verified against their content — all
-//! of them with `-f`, otherwise those of files changed since the last
-//! check — and a wrong one is replaced by the true fingerprint of what the
-//! block holds.
+//! points to are freed; store blocks must pass their checksum. All of
+//! that reads the stores only, never the data.
+//!
+//! Data blocks are read only for a repair that needs a fingerprint (an
+//! entry made for a block in use, a store block rebuilt) and when every
+//! fingerprint is verified ([`Fsck::verify_all`]: a scrub, `-E scrub` or
+//! `-c`; or a volume that went down while mounted without a journal): then
+//! each block in use is read and hashed, and a wrong fingerprint is
+//! replaced by the true fingerprint of what the block holds.
 
 use livedfs_format::fpstore::{self, REFCOUNT_MAX};
 use livedfs_format::group::BG_FP_UNINIT;
@@ -32,6 +36,15 @@ pub fn run(f: &mut Fsck) -> R<()> {
     for g in 0..groups {
         f.check_cancel()?;
         f.progress.update(6, u64::from(g), u64::from(groups));
+        // The next written store, read ahead while this one is checked.
+        if let Some(d) = f.descs.get(g as usize + 1) {
+            if d.flags & BG_FP_UNINIT == 0 {
+                if let Ok(l) = f.geo.group(g + 1) {
+                    f.dev
+                        .will_need(u64::from(l.fp_store), u64::from(f.geo.fp_blocks_per_group));
+                }
+            }
+        }
         check_group(f, g)?;
     }
     Ok(())
@@ -75,13 +88,10 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
         let next = u64::from(l.first) + u64::from(j + 1) * u64::from(epb);
         if next < u64::from(l.end) {
             let n = u64::from(epb).min(u64::from(l.end) - next);
-            if f.claims.data.any_in(next, next + n)
-                && (f.verify_all || f.claims.verify.any_in(next, next + n))
-            {
+            if f.verify_all && f.claims.data.any_in(next, next + n) {
                 f.dev.will_need(next, n);
             }
         }
-        let pre = prehash(f, &l, j, epb)?;
         let mut blk = store[j as usize * bs..(j as usize + 1) * bs].to_vec();
         let csum_ok = fpstore::checksum_of(&blk, g, j, f.seed, &Crc)
             .is_ok_and(|c| c.to_le_bytes() == blk[bs - 4..]);
@@ -97,6 +107,13 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
                 continue;
             }
         }
+        // The data hashed ahead: every block in use when all fingerprints
+        // are verified, or when a rebuilt store block needs them all.
+        let pre = if f.verify_all || rehash_all {
+            prehash(f, &l, j, epb)?
+        } else {
+            Vec::new()
+        };
         if blk[slack_at..bs - 4].iter().any(|&b| b != 0)
             && f.fix(P::FP_SLACK_NOT_ZERO, PCtx::new().grp(g).n(u64::from(j)))?
         {
@@ -169,8 +186,7 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
                     need_hash = false;
                 }
             }
-            let verify = f.verify_all || f.claims.verify.get(u64::from(b));
-            if verify || need_hash {
+            if f.verify_all || need_hash {
                 let (truth, zero) = match pre.get(e as usize).and_then(Option::as_ref) {
                     Some(h) => h.clone(),
                     None => {
@@ -191,7 +207,14 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
                         // is part of the refcount repair.
                         fp = truth;
                         dirty = true;
-                    } else if f.fix(P::FP_WRONG, PCtx::new().blk(b))? {
+                    } else if f.fix(
+                        if f.unclean_nojournal {
+                            P::FP_WRONG_UNCLEAN
+                        } else {
+                            P::FP_WRONG
+                        },
+                        PCtx::new().blk(b),
+                    )? {
                         fp = truth;
                         dirty = true;
                     }
@@ -215,8 +238,7 @@ fn check_group(f: &mut Fsck, g: u32) -> R<()> {
 type Hashed = (Vec<u8>, bool);
 
 /// The fingerprints (and whether the block is all zeros) of the data
-/// blocks covered by store block `j` of group `l` that pass 6 will verify
-/// (in use, and all of them with -f or marked by pass 1), indexed by
+/// blocks in use covered by store block `j` of group `l`, indexed by
 /// entry: read in one request and hashed on every CPU. Blocks it leaves
 /// out (`None`) are read one by one if a repair needs their hash.
 fn prehash(
@@ -234,7 +256,7 @@ fn prehash(
     let want: Vec<bool> = (0..n as u64)
         .map(|e| {
             let b = first + e;
-            f.claims.data.get(b) && (f.verify_all || f.claims.verify.get(b))
+            f.claims.data.get(b)
         })
         .collect();
     let (Some(lo), Some(hi)) = (want.iter().position(|&w| w), want.iter().rposition(|&w| w)) else {

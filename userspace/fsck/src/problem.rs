@@ -140,6 +140,8 @@ problems! {
         "The journal has unsupported features ({s}); make a new, empty journal";
     JOURNAL_ERRNO = 0x000028, Note, false, false,
         "{s}: the kernel recorded an error in the journal (errno {name})";
+    NOJOURNAL_UNCLEAN = 0x000029, Note, false, false,
+        "{s}: the volume went down while mounted without a journal: verifying the fingerprint of every data block in use";
     ORPHAN_RELEASE = 0x000030, Clear, true, false,
         "Releasing orphan inode {ino} (unlinked while open)";
     ORPHAN_TRUNCATE = 0x000031, Truncate, true, false,
@@ -262,6 +264,8 @@ problems! {
         "Note: block {blk} is all zeros (the kernel keeps such blocks as holes); harmless";
     FP_UNINIT_DATA = 0x06000A, Fix, false, false,
         "Group {grp} holds file data but its fingerprint store is marked never written";
+    FP_WRONG_UNCLEAN = 0x06000B, Recompute, true, false,
+        "Block {blk}: the fingerprint in the store does not match its content (written without a journal: its data did not reach the disk before the crash)";
 }
 
 /// Values for a problem's message placeholders.

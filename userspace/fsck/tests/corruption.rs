@@ -235,6 +235,8 @@ fn refcount_too_high_and_too_low() {
     assert_eq!(v.refcount(b), 8);
 }
 
+/// A data block changed under its fingerprint: the metadata check (-f)
+/// does not read data and finds nothing; a scrub (-E scrub, or -c) does.
 #[test]
 fn wrong_fingerprint_and_data_changed() {
     let (_d, p) = img("fp.img");
@@ -242,7 +244,25 @@ fn wrong_fingerprint_and_data_changed() {
     let v = Vol::open(&p);
     let b = v.file_block(m["c"], 200);
     flip(&p, u64::from(b) * 4096 + 7);
-    assert_repairs(&p, "fingerprint in the store does not match");
+    let r = fsck(&p, &["-fn"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    assert!(!r.out.contains("fingerprint in the store"), "{}", r.out);
+    for scrub in [&["-E", "scrub"][..], &["-c"]] {
+        let r = fsck(&p, &[&["-fn"][..], scrub].concat());
+        assert_eq!(r.code, 4, "{}", r.out);
+        assert!(
+            r.out.contains(&format!(
+                "\nBlock {b}: the fingerprint in the store does not match its content.  Recompute? no\n"
+            )),
+            "{}",
+            r.out
+        );
+    }
+    assert_repairs_with(
+        &p,
+        &["-E", "scrub"],
+        "fingerprint in the store does not match",
+    );
 }
 
 #[test]
@@ -398,8 +418,10 @@ fn orphan_chain_is_finished() {
     let r = fsck(&p, &["-p"]);
     assert_eq!(r.code, 1, "{}", r.out);
     // As e2fsck: finished before the check, which then finds nothing.
+    // The volume is not valid (as the kernel leaves it mounted without a
+    // journal): every fingerprint is verified too.
     let lines: Vec<&str> = r.out.lines().collect();
-    assert_eq!(lines.len(), 4, "{}", r.out);
+    assert_eq!(lines.len(), 5, "{}", r.out);
     assert!(
         lines[0].ends_with(&format!(
             ": Clearing orphaned inode {} (mode 0100644)",
@@ -421,6 +443,17 @@ fn orphan_chain_is_finished() {
         "{}",
         r.out
     );
+    assert_eq!(
+        lines[3],
+        format!(
+            "{}: the volume went down while mounted without a journal: verifying the fingerprint of every data block in use",
+            p.display()
+        ),
+        "{}",
+        r.out
+    );
+    let [data, _, _, verified] = summary_counts(&r.out);
+    assert!(data > 0 && verified == data, "{}", r.out);
     assert_clean(&p);
     let v = Vol::open(&p);
     assert_eq!(v.sb.orphan_head, 0);

@@ -351,12 +351,15 @@ fn recover_flag_with_empty_journal() {
     assert_clean(&img);
 }
 
-/// `-E journal_only` replays and stops; `-p` after a replay where nothing
-/// else is wrong exits 0 (as e2fsck); without -f, the fingerprints
-/// verified after a replay are those of the store entries the replay
-/// changed, not every block of files changed since the last check.
+/// `-E journal_only` replays and stops. A replay reads no data block,
+/// nor does the check that follows it (with data=ordered the data of a
+/// committed transaction reached the disk before its commit, as the
+/// kernel's own replay trusts): neither `-p` with a check due nor `-fy`
+/// looks at fingerprints; a scrub (`-fy -E scrub`) verifies every block,
+/// the one whose store entry the replay rewrote and the one it did not
+/// touch.
 #[test]
-fn replay_chooses_the_fingerprints_preen_verifies() {
+fn replay_reads_no_data_and_scrub_verifies_all() {
     use livedfs_format::fpstore;
     let d = tempfile::tempdir().unwrap();
     let img = d.path().join("j.img");
@@ -373,15 +376,14 @@ fn replay_chooses_the_fingerprints_preen_verifies() {
         .map(|k| v.file_block(m["c"], k))
         .find(|&b| b != 0 && store_of(b) != store_of(b1))
         .expect("c spans two store blocks");
-    // The volume was never checked: every file changed since the last
-    // check (the rule without a replay would verify both blocks). Make
-    // the data of both disagree with the store.
+    // Every file changed since the last check (what an older fsck
+    // verified without -f), and a check due after the replay (the mount
+    // count reached its maximum).
     v.sb.lastcheck_time = 0;
-    // And a check is due after the replay (the mount count reached its
-    // maximum): -p then checks, verifying what the replay changed.
     v.sb.max_mount_count = 20;
     v.sb.mount_count = 20;
     v.write_sb();
+    // The data of both disagree with the store.
     let mut d1 = v.read(b1);
     d1[9] ^= 0xFF;
     v.write(b1, &d1);
@@ -406,32 +408,90 @@ fn replay_chooses_the_fingerprints_preen_verifies() {
     assert_eq!(r.code, 0, "{}", r.out);
     assert!(r.out.contains("recovering journal"), "{}", r.out);
     assert!(!r.out.contains("Pass 1"), "{}", r.out);
-    // -p: the replayed entry (b1) is verified and found wrong (not a
-    // preen fix: exit 4); b2 is not looked at.
+    // -p: replayed, then checked (the mount count), metadata only: exit 0.
+    let dev = copy.display().to_string();
+    for args in [&["-p"][..], &["-fy"], &["-fyt"]] {
+        std::fs::copy(&img, &copy).unwrap();
+        let r = fsck(&copy, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.out);
+        assert!(
+            r.out.contains(&format!("{dev}: recovering journal")),
+            "{}",
+            r.out
+        );
+        if args == ["-p"] {
+            assert!(
+                r.out.contains(&format!(
+                    "{dev} has been mounted 20 times without being checked, check forced."
+                )),
+                "{}",
+                r.out
+            );
+        }
+        assert!(!r.out.contains("the fingerprint in the store"), "{}", r.out);
+        let [data, _, _, verified] = summary_counts(&r.out);
+        assert!(data > 320, "{}", r.out);
+        assert_eq!(verified, 0, "{args:?}: {}", r.out);
+        if args == ["-fyt"] {
+            assert_eq!(io_read(&r.out).1, 0, "{}", r.out);
+        }
+    }
+    // -fy -E scrub verifies everything: both.
     std::fs::copy(&img, &copy).unwrap();
-    let r = fsck(&copy, &["-p"]);
-    assert_eq!(r.code, 4, "{}", r.out);
-    assert!(
-        r.out.contains(&format!("Block {b1}: the fingerprint")),
-        "{}",
-        r.out
-    );
-    assert!(!r.out.contains(&format!("Block {b2}:")), "{}", r.out);
-    // -fy verifies everything: both.
-    std::fs::copy(&img, &copy).unwrap();
-    let r = fsck(&copy, &["-fy"]);
+    let r = fsck(&copy, &["-fy", "-E", "scrub"]);
     assert_eq!(r.code, 1, "{}", r.out);
-    assert!(
-        r.out.contains(&format!("Block {b1}: the fingerprint")),
-        "{}",
-        r.out
-    );
-    assert!(
-        r.out.contains(&format!("Block {b2}: the fingerprint")),
-        "{}",
-        r.out
-    );
+    for b in [b1, b2] {
+        assert!(
+            r.out.contains(&format!(
+                "\nBlock {b}: the fingerprint in the store does not match its content.  Recompute? yes\n"
+            )),
+            "{}",
+            r.out
+        );
+    }
+    let [data, _, _, verified] = summary_counts(&r.out);
+    assert_eq!(verified, data, "{}", r.out);
     assert_clean(&copy);
+    let r = fsck(&copy, &["-fn", "-E", "scrub"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+}
+
+/// A volume not marked valid whose journal needs recovery went down while
+/// mounted with its journal (a journal to recover refuses a nojournal
+/// mount): the check that follows the replay is forced, but reads no
+/// data, as after any replay.
+#[test]
+fn invalid_volume_with_a_journal_to_replay_is_not_a_nojournal_crash() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("j.img");
+    let m = populated(&img, &[]);
+    let mut v = Vol::open(&img);
+    let bs = v.bs();
+    let b = v.file_block(m["c"], 100);
+    let mut data = v.read(b);
+    data[0] ^= 1;
+    v.write(b, &data);
+    v.sb.state &= !STATE_VALID;
+    v.write_sb();
+    drop(v);
+    let t = free_blocks(&img, 1);
+    log_one_tx(&img, 9, &[(t[0], bytes(1, bs))]);
+    let r = fsck(&img, &["-p"]);
+    assert_eq!(r.code, 0, "{}", r.out);
+    let dev = img.display().to_string();
+    assert!(
+        r.out
+            .contains(&format!("{dev} was not cleanly unmounted, check forced.")),
+        "{}",
+        r.out
+    );
+    assert!(!r.out.contains("without a journal"), "{}", r.out);
+    assert!(!r.out.contains(&format!("Block {b}:")), "{}", r.out);
+    assert_eq!(summary_counts(&r.out)[3], 0, "{}", r.out);
+    // The block is found by a scrub only.
+    let r = fsck(&img, &["-fn", "-c"]);
+    assert_eq!(r.code, 4, "{}", r.out);
+    assert!(r.out.contains(&format!("\nBlock {b}: the fingerprint in the store does not match its content.  Recompute? no\n")), "{}", r.out);
 }
 
 #[test]

@@ -133,22 +133,55 @@ pub fn assert_clean(img: &Path) {
 
 /// -n finds `what` (exit 4), -y repairs (exit 1), -n is then clean.
 pub fn assert_repairs(img: &Path, what: &str) -> String {
-    let n = fsck(img, &["-fn"]);
-    assert_eq!(n.code, 4, "-fn should find {what:?}:\n{}", n.out);
+    assert_repairs_with(img, &[], what)
+}
+
+/// As [`assert_repairs`], each run with the options `extra` too (e.g.
+/// `["-E", "scrub"]`).
+pub fn assert_repairs_with(img: &Path, extra: &[&str], what: &str) -> String {
+    let with = |o: &'static str| -> Vec<&str> { [&[o][..], extra].concat() };
+    let n = fsck(img, &with("-fn"));
+    assert_eq!(n.code, 4, "-fn {extra:?} should find {what:?}:\n{}", n.out);
     assert!(
         n.out.contains(what),
-        "-fn output lacks {what:?}:\n{}",
+        "-fn {extra:?} output lacks {what:?}:\n{}",
         n.out
     );
-    let y = fsck(img, &["-fy"]);
-    assert!(y.code == 1, "-fy exit {}:\n{}", y.code, y.out);
-    let again = fsck(img, &["-fn"]);
+    let y = fsck(img, &with("-fy"));
+    assert!(y.code == 1, "-fy {extra:?} exit {}:\n{}", y.code, y.out);
+    let again = fsck(img, &with("-fn"));
     assert_eq!(
         again.code, 0,
-        "after -fy, -fn:\n{}\n--- -fy said:\n{}",
+        "after -fy {extra:?}, -fn {extra:?}:\n{}\n--- -fy said:\n{}",
         again.out, y.out
     );
     y.out
+}
+
+/// The numbers of the summary line's "(N data blocks in use, N shared, N
+/// pointers, N fingerprints verified)".
+pub fn summary_counts(out: &str) -> [u64; 4] {
+    let line = out
+        .lines()
+        .find(|l| l.contains(" fingerprints verified)"))
+        .unwrap_or_else(|| panic!("no summary line:\n{out}"));
+    let inner = &line[line.rfind('(').unwrap() + 1..line.len() - 1];
+    let v: Vec<u64> = inner
+        .split(", ")
+        .map(|w| w.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    [v[0], v[1], v[2], v[3]]
+}
+
+/// The "I/O read: N KiB (M data blocks hashed), W writes" line of `-t`:
+/// (KiB read, blocks hashed).
+pub fn io_read(out: &str) -> (u64, u64) {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("I/O read: "))
+        .unwrap_or_else(|| panic!("no I/O line:\n{out}"));
+    let w: Vec<&str> = line.split([' ', '(']).collect();
+    (w[2].parse().unwrap(), w[5].parse().unwrap())
 }
 
 /// A volume opened for building (group 0 allocations only, as a small
