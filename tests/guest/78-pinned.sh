@@ -2,7 +2,7 @@
 # disk's O_DIRECT read lands in a mapped file (its pages are pinned, which
 # neither the page lock nor write protection stops). Each such block must
 # be fingerprinted and written from a stable copy, so what is on the disk
-# always matches its recorded fingerprint (fsck -f compares every stored
+# always matches its recorded fingerprint (fsck -E scrub compares every stored
 # block). A test delay between fingerprinting and writing makes the race
 # happen on every run.
 VOL=$(disk vol)
@@ -20,4 +20,4 @@ check "disarm" sh -c "echo 0 > $S/test_delay_after_hash_ms"
 check "pinned pages were written from a stable copy" test "$(cat $S/pinned_copies)" -gt 0
 check "sync" sync
 check "umount" umount $M
-check_exit "fsck -fn: every stored block matches its fingerprint" 0 fsck.livedfs -fn "$VOL"
+check_exit "fsck -fn -E scrub: every stored block matches its fingerprint" 0 fsck.livedfs -fn -E scrub "$VOL"

@@ -79,10 +79,11 @@ INO=$(stat -c %i $M/big/f)
 umount $M
 BLK=$(livedfs --json debug inode "$VOL" $INO 2>/dev/null | tr -d ' \n' | grep -o '"disk_block":[0-9]*' | sed -n 7p | cut -d: -f2)
 flip_byte "$VOL" $((BLK * BS + 100))
-check "changed data is found by the fingerprint check" sh -c "fsck.livedfs -fn $VOL | grep -q 'fingerprint in the store does not match'"
-fsck.livedfs -fy "$VOL" > /tmp/fy.out 2>&1
-check_eq "wrong fingerprint: -fy (exit 1)" 1 $?
-check "wrong fingerprint: -fn clean" fsck.livedfs -fn "$VOL"
+check_exit "a forced check reads metadata only: -fn clean" 0 fsck.livedfs -fn "$VOL"
+check "changed data is found by the scrub" sh -c "fsck.livedfs -fn -E scrub $VOL | grep -q 'fingerprint in the store does not match'"
+fsck.livedfs -fy -E scrub "$VOL" > /tmp/fy.out 2>&1
+check_eq "wrong fingerprint: -fy -E scrub (exit 1)" 1 $?
+check "wrong fingerprint: -fn -E scrub clean" fsck.livedfs -fn -E scrub "$VOL"
 
 # 3. The root directory's block: one entry byte flipped (checksum).
 RBLK=$(livedfs --json debug inode "$VOL" 2 2>/dev/null | tr -d ' \n' | grep -o '"disk_block":[0-9]*' | head -n 1 | cut -d: -f2)

@@ -441,7 +441,8 @@ const FSCK_ORPHANS: [&str; 2] = [
 /// FP_UNOWNED, FP_REFCOUNT_HIGH). Accepted only on a point where fsck
 /// finished an orphan; that the result is right is checked by the
 /// comparison with the kernel's recovery (same tree, same counters) and
-/// `fsck.livedfs -fn` on both images.
+/// `fsck.livedfs -fn -E scrub` on both images (metadata and every data
+/// block against its fingerprint).
 fn is_orphan_followup(l: &str) -> bool {
     let w: Vec<&str> = l.split_whitespace().collect();
     l.starts_with("Block bitmap differences in group ")
@@ -553,7 +554,7 @@ fn fsck_raw(fsck: &Path, fimg: &Path, o: &mut Outcome) -> bool {
         Err(e) => o.failures.push(format!("fsck.livedfs -p: {e}")),
     }
     if o.failures.len() == before {
-        match run_tool(fsck, &["-fn"], fimg) {
+        match run_tool(fsck, &["-fn", "-E", "scrub"], fimg) {
             Ok((0, _)) => {}
             Ok((code, text)) => o.failures.push(format!(
                 "fsck.livedfs -fn after its own replay: exit {code}: {}",
@@ -600,7 +601,7 @@ pub fn check_point(
     let t2 = Instant::now();
     // Offline check of what the kernel left.
     if let Some(fsck) = &cfg.fsck {
-        match run_tool(fsck, &["-fn"], img) {
+        match run_tool(fsck, &["-fn", "-E", "scrub"], img) {
             Ok((0, _)) => {}
             Ok((code, text)) => o.failures.push(format!(
                 "fsck.livedfs -fn after the kernel's replay: exit {code}: {}",
