@@ -486,23 +486,27 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             journal_error
         );
     }
-    if disk_sb.state & fsb::STATE_ERROR != 0 {
-        pr_warn!("livedfs ({}): volume has errors; run fsck.livedfs\n", sb.id());
-    } else if disk_sb.state & fsb::STATE_VALID == 0 {
-        // Only a mount without a journal clears STATE_VALID (a journaled
-        // one keeps it: replay makes the volume consistent). Without a
-        // journal a crash can leave fingerprint entries whose data never
-        // reached the disk (store updates are written at once, the data
-        // at writeback): a read-write mount would share them, with or
-        // without a journal now. fsck verifies them first.
+    if disk_sb.state & fsb::STATE_VALID == 0 {
+        // A volume that is not valid was mounted without a journal and not
+        // cleanly unmounted (a journaled mount keeps STATE_VALID: replay
+        // makes the volume consistent), or was left with errors (by the
+        // kernel after an error, or by a check that could not repair it).
+        // Without a journal a crash can leave fingerprint entries whose
+        // data never reached the disk (store updates are written at once,
+        // the data at writeback): a read-write mount would share them. So
+        // fsck checks it first; read-only mounts work.
+        let why = if disk_sb.state & fsb::STATE_ERROR != 0 {
+            "volume has errors"
+        } else {
+            "volume was not cleanly unmounted (mounted without a journal)"
+        };
         if !sb.is_rdonly() {
-            pr_err!(
-                "livedfs ({}): volume was not cleanly unmounted (mounted without a journal): run fsck.livedfs before mounting it read-write\n",
-                sb.id()
-            );
+            pr_err!("livedfs ({}): {}: run fsck.livedfs before mounting it read-write\n", sb.id(), why);
             return Err(crate::errors::euclean());
         }
-        pr_warn!("livedfs ({}): volume was not cleanly unmounted; run fsck.livedfs\n", sb.id());
+        pr_warn!("livedfs ({}): {}; run fsck.livedfs\n", sb.id(), why);
+    } else if disk_sb.state & fsb::STATE_ERROR != 0 {
+        pr_warn!("livedfs ({}): volume has errors; run fsck.livedfs\n", sb.id());
     }
     let seed = csum::volume_seed(&KernelCrc, &disk_sb.uuid);
     let groups = read_groups(sb, &geo, seed)?;
