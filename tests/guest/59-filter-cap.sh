@@ -12,14 +12,14 @@ M=/mnt/a
 S=/sys/fs/livedfs/$DEV
 mkdir -p $M
 check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
-check "mount -o filter_max=192K" mount -t livedfs -o filter_max=192K "$VOL" $M
-check "/proc/mounts shows it" grep -q "$M livedfs rw,relatime,filter_max=192K" /proc/mounts
-check_eq "the cap in sysfs" 196608 "$(cat $S/filter_max_bytes)"
+check "mount -o filter_max=128K" mount -t livedfs -o filter_max=128K "$VOL" $M
+check "/proc/mounts shows it" grep -q "$M livedfs rw,relatime,filter_max=128K" /proc/mounts
+check_eq "the cap in sysfs" 131072 "$(cat $S/filter_max_bytes)"
 dd if=/dev/urandom of=/tmp/early bs=1M count=1 2>/dev/null
 check "1 MiB written first" sh -c "cp /tmp/early $M/early && sync"
 check_eq "nothing dropped yet" 0 "$(cat $S/filter_dropped)"
-check "then 400 MiB of unique data" sh -c "dd if=/dev/urandom of=$M/big bs=1M count=400 2>/dev/null && sync"
-check "the filter stayed under its cap (and one chain's growth)" test "$(cat $S/filter_bytes)" -lt $((196608 + 16384))
+check "then 256 MiB of unique data" sh -c "dd if=/dev/urandom of=$M/big bs=1M count=256 2>/dev/null && sync"
+check "the filter stayed under its cap (and one chain's growth)" test "$(cat $S/filter_bytes)" -lt $((131072 + 16384))
 check "blocks past the cap were not recorded" test "$(cat $S/filter_dropped)" -gt 0
 check "livedfs stats shows it" sh -c "livedfs stats $M | grep -q 'stored blocks not recorded'"
 hits=$(cat $S/duplicate_hits)
