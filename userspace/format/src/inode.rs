@@ -280,7 +280,9 @@ impl Inode {
         if self.flags & !FL_KNOWN != 0 {
             return bad("inode.flags", u64::from(self.flags));
         }
-        if self.prealloc != 0 && (!self.is_reg() || u64::from(self.prealloc) > u64::from(geo.blocks_count)) {
+        if self.prealloc != 0
+            && (!self.is_reg() || u64::from(self.prealloc) > u64::from(geo.blocks_count))
+        {
             return bad("inode.prealloc", u64::from(self.prealloc));
         }
         if self.is_dir() && self.size.checked_rem(u64::from(geo.block_size)) != Some(0) {
