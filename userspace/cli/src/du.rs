@@ -372,32 +372,55 @@ pub struct DuReport {
     pub entries: Vec<Entry>,
     /// All arguments together (blocks counted once).
     pub total: Usage,
+    /// Directories and files left out: this user may not read them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<PathBuf>,
 }
 
 /// Regular files under `p` (itself if a file), on device `dev`, one path
-/// per inode.
+/// per inode. Directories and files this user may not read (lost+found
+/// is 0700) are left out and named in `skipped`, as du(1) goes on past
+/// them; `p` itself must be readable.
 fn collect(
     p: &Path,
     dev: u64,
     seen: &mut HashSet<u64>,
     out: &mut Vec<(PathBuf, u64)>,
+    skipped: &mut Vec<PathBuf>,
+    top: bool,
 ) -> Result<()> {
     let md =
         std::fs::symlink_metadata(p).with_context(|| format!("cannot stat {}", p.display()))?;
     if md.dev() != dev {
         return Ok(());
     }
+    let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied && !top;
     if md.is_file() {
+        if let Err(e) = File::open(p) {
+            if denied(&e) {
+                skipped.push(p.to_path_buf());
+                return Ok(());
+            }
+            return Err(e).with_context(|| format!("cannot open {}", p.display()));
+        }
         if seen.insert(md.ino()) {
             out.push((p.to_path_buf(), md.len()));
         }
     } else if md.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(p)
-            .with_context(|| format!("cannot list {}", p.display()))?
-            .collect::<std::io::Result<Vec<_>>>()?;
+        let names = match std::fs::read_dir(p) {
+            Ok(rd) => rd,
+            Err(e) if denied(&e) => {
+                skipped.push(p.to_path_buf());
+                return Ok(());
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", p.display())),
+        };
+        let mut names: Vec<_> = names
+            .collect::<std::io::Result<Vec<_>>>()
+            .with_context(|| format!("cannot list {}", p.display()))?;
         names.sort_by_key(|e| e.file_name());
         for e in names {
-            collect(&e.path(), dev, seen, out)?;
+            collect(&e.path(), dev, seen, out, skipped, false)?;
         }
     }
     Ok(())
@@ -476,10 +499,11 @@ pub fn run(paths: &[PathBuf], force_fibmap: bool, use_device: bool) -> Result<Du
     let mut map_cache: HashMap<u64, (u64, Vec<Blk>)> = HashMap::new();
     let mut entries = Vec::new();
     let mut sets_per_path = Vec::new();
+    let mut skipped = Vec::new();
     for p in paths {
         let mut seen = HashSet::new();
         let mut files = Vec::new();
-        collect(p, dev, &mut seen, &mut files)?;
+        collect(p, dev, &mut seen, &mut files, &mut skipped, true)?;
         let mut sets = Vec::new();
         for (fp, size) in files {
             let ino = std::fs::symlink_metadata(&fp)?.ino();
@@ -558,11 +582,15 @@ pub fn run(paths: &[PathBuf], force_fibmap: bool, use_device: bool) -> Result<Du
         refcounts_note: note,
         entries,
         total,
+        skipped,
     })
 }
 
 pub fn print(r: &DuReport, bytes: bool) {
     let f = |n: u64| if bytes { n.to_string() } else { human(n) };
+    for p in &r.skipped {
+        eprintln!("livedfs: du: {}: permission denied, left out", p.display());
+    }
     println!(
         "{:>10} {:>10} {:>10} {:>10} {:>10}  path",
         "size", "mapped", "shared", "unique", "exclusive"

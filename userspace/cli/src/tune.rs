@@ -749,6 +749,14 @@ pub fn tune(path: &Path, req: &Request, dry_run: bool) -> Result<Outcome> {
             // can be rewritten.
             let r = reseal(&dev, &vol, &sb, old_seed, new_seed, &u, false)?;
             if !dry_run {
+                eprintln!(
+                    "livedfs: changing the UUID of {} to {}: if this is interrupted, run \
+                     `livedfs tune -U {} {}` again to finish",
+                    path.display(),
+                    uuid_str(&u),
+                    uuid_str(&u),
+                    path.display()
+                );
                 let r = reseal(&dev, &vol, &sb, old_seed, new_seed, &u, true)?;
                 dev.sync()?;
                 resealed = Some(r);
@@ -797,12 +805,11 @@ pub fn tune(path: &Path, req: &Request, dry_run: bool) -> Result<Outcome> {
 /// Prints the outcome for people.
 pub fn print(path: &Path, o: &Outcome) {
     if o.changes.is_empty() {
-        println!("{}: nothing changed (already so)", path.display());
+        println!("{}: nothing to change (already so)", path.display());
     }
     for c in &o.changes {
         println!(
-            "{}: {} {} -> {}{}",
-            path.display(),
+            "{}: {} -> {}{}",
             c.field,
             c.old,
             c.new,
