@@ -113,6 +113,128 @@ fn jbd2_incompat_words(f: u32) -> String {
     }
 }
 
+/// The name of a (negative) errno as jbd2 records it.
+fn errno_name(e: i32) -> String {
+    match -e {
+        libc::EIO => "EIO: an I/O error or an error the file system reported".to_string(),
+        libc::ESHUTDOWN => "ESHUTDOWN: shut down".to_string(),
+        libc::ENOSPC => "ENOSPC".to_string(),
+        libc::ENOMEM => "ENOMEM".to_string(),
+        libc::EROFS => "EROFS".to_string(),
+        n => std::io::Error::from_raw_os_error(n).to_string(),
+    }
+}
+
+/// blkid's tags for a volume (`blkid -o export`): UUID, LABEL (when set),
+/// TYPE, BLOCK_SIZE.
+pub fn blkid_tags(vol: &Volume) -> Vec<(&'static str, String)> {
+    let mut v = vec![("UUID", uuid_str(&vol.sb.uuid))];
+    let label = vol.sb.label_str();
+    if !label.is_empty() {
+        v.push(("LABEL", label.to_string()));
+    }
+    v.push(("TYPE", "livedfs".to_string()));
+    v.push(("BLOCK_SIZE", vol.geo.block_size.to_string()));
+    v
+}
+
+/// A value quoted for `eval` in a shell, as `blkid -o export` does:
+/// shell-special characters and white space get a backslash.
+pub fn shell_escape(s: &str) -> String {
+    let mut o = String::new();
+    for c in s.chars() {
+        if c.is_whitespace() || "!\"$&'()*,;<>?[\\]^`{|}#~".contains(c) {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o
+}
+
+/// udev's encoding of a string (`ID_FS_LABEL_ENC`, libblkid's
+/// `blkid_encode_string`): ASCII letters, digits and `#+-.:=@_` and
+/// valid UTF-8 beyond ASCII as they are, every other byte `\xNN`.
+pub fn udev_encode(s: &str) -> String {
+    let mut o = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() || "#+-.:=@_".contains(c) || !c.is_ascii() {
+            o.push(c);
+        } else {
+            o.push_str(&format!("\\x{:02x}", c as u32));
+        }
+    }
+    o
+}
+
+/// udev's plain form (`ID_FS_LABEL`, libblkid's `blkid_safe_string`):
+/// white space becomes `_`.
+pub fn udev_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_whitespace() { '_' } else { c })
+        .collect()
+}
+
+/// The properties `blkid -o udev` would print, for an udev rule's
+/// IMPORT{program}: ID_FS_UUID(_ENC), ID_FS_LABEL(_ENC), ID_FS_VERSION,
+/// ID_FS_TYPE, ID_FS_USAGE.
+pub fn udev_props(vol: &Volume) -> Vec<(&'static str, String)> {
+    let uuid = uuid_str(&vol.sb.uuid);
+    let mut v = vec![
+        ("ID_FS_UUID", uuid.clone()),
+        ("ID_FS_UUID_ENC", udev_encode(&uuid)),
+    ];
+    let label = vol.sb.label_str();
+    if !label.is_empty() {
+        v.push(("ID_FS_LABEL", udev_safe(label)));
+        v.push(("ID_FS_LABEL_ENC", udev_encode(label)));
+    }
+    v.push((
+        "ID_FS_VERSION",
+        format!("{}.{}", vol.sb.version_major, vol.sb.version_minor),
+    ));
+    v.push(("ID_FS_TYPE", "livedfs".to_string()));
+    v.push(("ID_FS_USAGE", "filesystem".to_string()));
+    v
+}
+
+/// Looks up a field for `info -s NAME`: blkid's tags (UUID, LABEL,
+/// TYPE, BLOCK_SIZE), a field key of any section ("uuid", "errors"), or
+/// "section.key" ("journal.errno"); the superblock's field first. Returns
+/// (key, JSON value, text for scripts: a string or number as it is, else
+/// the human text).
+pub fn lookup(
+    vol: &Volume,
+    secs: &[Section],
+    name: &str,
+) -> Option<(String, serde_json::Value, String)> {
+    if let Some((_, v)) = blkid_tags(vol).into_iter().find(|(k, _)| *k == name) {
+        return Some((name.to_string(), json!(v), v));
+    }
+    if name == "LABEL" {
+        return Some((name.to_string(), json!(""), String::new()));
+    }
+    let lower = name.to_ascii_lowercase();
+    let (sec, key) = match lower.split_once('.') {
+        Some((s, k)) => (Some(s.to_string()), k.to_string()),
+        None => (None, lower.clone()),
+    };
+    for s in secs {
+        if sec.as_deref().is_some_and(|x| x != s.key) {
+            continue;
+        }
+        if let Some(f) = s.fields.iter().find(|f| f.key == key) {
+            let text = match &f.value {
+                serde_json::Value::String(v) => v.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                serde_json::Value::Bool(b) => b.to_string(),
+                _ => f.text.clone(),
+            };
+            return Some((lower, f.value.clone(), text));
+        }
+    }
+    None
+}
+
 /// Every section of the report.
 pub fn sections(vol: &Volume) -> Result<Vec<Section>> {
     let sb = &vol.sb;
@@ -313,11 +435,7 @@ pub fn sections(vol: &Volume) -> Result<Vec<Section>> {
         "default_mount_opts",
         "Default mount options",
         sb.default_mount_opts,
-        if sb.default_mount_opts == 0 {
-            "(none)".to_string()
-        } else {
-            format!("0x{:x}", sb.default_mount_opts)
-        },
+        crate::tune::mount_opts_words(sb.default_mount_opts),
     );
     s.add(
         "orphan_head",
@@ -524,10 +642,16 @@ pub fn sections(vol: &Volume) -> Result<Vec<Section>> {
                         x => format!("{x}"),
                     },
                 );
-                s.num(
+                // jbd2 stores a negative errno (-EIO is -5) in a be32.
+                let errno = be32(&jb, jbd2::off::ERRNO) as i32;
+                s.add(
                     "errno",
                     "Journal errno",
-                    u64::from(be32(&jb, jbd2::off::ERRNO)),
+                    errno,
+                    match errno {
+                        0 => "0 (no error recorded)".to_string(),
+                        e => format!("{e} ({})", errno_name(e)),
+                    },
                 );
             }
             Ok(_) => {
@@ -569,5 +693,16 @@ mod tests {
         assert_eq!(errors_words(9), "unknown (9)");
         assert_eq!(jbd2_incompat_words(0x12), "64bit csum_v3");
         assert_eq!(jbd2_incompat_words(0), "(none)");
+        assert_eq!(errno_name(-5).split(':').next(), Some("EIO"));
+    }
+
+    #[test]
+    fn identification_strings() {
+        assert_eq!(shell_escape("vm images"), "vm\\ images");
+        assert_eq!(shell_escape("a$b"), "a\\$b");
+        assert_eq!(shell_escape("plain-1.0"), "plain-1.0");
+        assert_eq!(udev_encode("vm images/1"), "vm\\x20images\\x2f1");
+        assert_eq!(udev_encode("été"), "été");
+        assert_eq!(udev_safe("vm images"), "vm_images");
     }
 }

@@ -6,16 +6,19 @@
 //!   an inode's block map with refcounts and fingerprints; a group's
 //!   descriptor, bitmaps and fingerprint store.
 //! - `livedfs debug craft DEVICE KIND` (hidden, for tests): writes one
-//!   deliberate inconsistency into an unmounted volume (the only
-//!   subcommand that writes to a device).
-//! - `livedfs du PATH...`: how much of files and directories is shared.
+//!   deliberate inconsistency into an unmounted volume.
+//! - `livedfs tune DEVICE`: label, UUID, errors behaviour, default mount
+//!   options, check schedule of an unmounted volume (like tune2fs).
+//! - `livedfs du PATH...`: how much of files and directories is shared
+//!   (no root needed: FIEMAP).
 //! - `livedfs clone SRC DST`, `livedfs dedupe SRC DST`: reflink and
 //!   out-of-band deduplication.
 //! - `livedfs scrub MOUNTPOINT`: every stored block read and checked
 //!   against its fingerprint, online; damaged blocks named with their files.
 //!
 //! Human output by default; `--json` for scripts. Devices are only read,
-//! except by `debug craft`.
+//! except by `tune` and `debug craft` (unmounted volumes only); `clone`
+//! and `dedupe` change files through the mounted file system.
 
 mod craft;
 mod debug;
@@ -25,6 +28,7 @@ mod reflink;
 mod report;
 mod scrub;
 mod stats;
+mod tune;
 mod util;
 mod volume;
 
@@ -37,8 +41,9 @@ use std::path::PathBuf;
 #[command(
     name = "livedfs",
     version,
-    about = "Statistics and inspection of livedfs volumes",
-    after_help = "Devices and images are opened read-only. See livedfs(8)."
+    about = "Statistics, inspection and tuning of livedfs volumes",
+    after_help = "Devices and images are opened read-only, except by tune (and the \
+                  test-only debug craft), which refuse a mounted volume. See livedfs(8)."
 )]
 struct Cli {
     /// Print JSON instead of text (any subcommand).
@@ -59,17 +64,72 @@ enum Command {
         #[arg(long, hide = true)]
         sysfs_dir: Option<PathBuf>,
     },
-    /// Superblock and feature summary of a volume (like dumpe2fs -h).
+    /// Superblock and feature summary of a volume (like dumpe2fs -h);
+    /// UUID and label for scripts and udev (-s, --export, --udev).
     Info {
         /// A block device or image file holding a livedfs volume.
         device: PathBuf,
+        /// Print only this field's value, one line each (repeatable):
+        /// blkid's UUID, LABEL, TYPE or BLOCK_SIZE, or any field of the
+        /// report by its JSON key (uuid, label, errors, journal.errno).
+        #[arg(short = 's', long = "show", value_name = "field")]
+        show: Vec<String>,
+        /// Print blkid's tags as NAME=value lines for the shell, like
+        /// `blkid -o export` (DEVNAME, UUID, LABEL, TYPE, BLOCK_SIZE).
+        #[arg(long, conflicts_with_all = ["show", "udev"])]
+        export: bool,
+        /// Print the properties `blkid -o udev` would (ID_FS_UUID,
+        /// ID_FS_LABEL, ID_FS_TYPE...), for an udev rule's IMPORT{program}.
+        #[arg(long, conflicts_with = "show")]
+        udev: bool,
+    },
+    /// Change the label, UUID, errors behaviour, default mount options or
+    /// check schedule of an unmounted volume (like tune2fs).
+    Tune {
+        /// A block device or image file holding an unmounted livedfs volume.
+        device: PathBuf,
+        /// Set the volume label (at most 32 bytes; "" clears it).
+        #[arg(short = 'L', value_name = "label")]
+        label: Option<String>,
+        /// Set the UUID: a UUID, random, time or clear. Rewrites every
+        /// metadata checksum (the UUID seeds them).
+        #[arg(short = 'U', value_name = "uuid")]
+        uuid: Option<String>,
+        /// Set the errors behaviour: continue, remount-ro or panic (the
+        /// default when a mount gives no errors=).
+        #[arg(short = 'e', value_name = "behaviour")]
+        errors: Option<String>,
+        /// Set (or with ^ clear) default mount options: verify, noverify,
+        /// noprefetch, nodedup. Recorded only: the module does not apply
+        /// them yet.
+        #[arg(short = 'o', value_name = "[^]option[,...]")]
+        mount_opts: Vec<String>,
+        /// Set the maximum mount count before fsck -p checks the volume
+        /// (0 or -1: never; random: 20 to 40).
+        #[arg(
+            short = 'c',
+            value_name = "max-mount-count",
+            allow_hyphen_values = true
+        )]
+        max_mount_count: Option<String>,
+        /// Set the mount count.
+        #[arg(short = 'C', value_name = "mount-count")]
+        mount_count: Option<String>,
+        /// Set the interval between checks: N[d|w|m|s] (days by default;
+        /// 0: none).
+        #[arg(short = 'i', value_name = "interval")]
+        interval: Option<String>,
+        /// Check and show what would change; write nothing.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
     },
     /// Low-level inspection of a volume's structures.
     #[command(subcommand)]
     Debug(DebugCommand),
     /// Space use of files and directories on a mounted volume: size,
     /// blocks mapped, shared (refcount > 1) and unique, and the space
-    /// only they hold.
+    /// only they hold. Needs no root: blocks are mapped with FIEMAP; the
+    /// exclusive figure is exact when the device is readable, else bounded.
     Du {
         /// Files or directories on one mounted livedfs volume.
         #[arg(required = true)]
@@ -77,9 +137,14 @@ enum Command {
         /// Print sizes in bytes, not in KiB/MiB/GiB.
         #[arg(short = 'b', long)]
         bytes: bool,
-        /// Map blocks with FIBMAP even when FIEMAP is available.
+        /// Map blocks with FIBMAP even when FIEMAP is available (root).
         #[arg(long)]
         fibmap: bool,
+        /// Do not read reference counts from the device even when it is
+        /// readable: FIEMAP's shared flags only, as a user without access
+        /// to the device gets.
+        #[arg(long)]
+        no_device: bool,
     },
     /// Copy a file by sharing its blocks (FICLONE, like `cp --reflink`).
     Clone {
@@ -203,11 +268,59 @@ fn run() -> Result<()> {
                 stats::print_stats(&s);
             }
         }
-        Command::Info { device } => {
+        Command::Info {
+            device,
+            show,
+            export,
+            udev,
+        } => {
             util::warn_if_mounted(&device);
             let vol = volume::Volume::open(&device)?;
             let secs = info::sections(&vol)?;
-            if json {
+            if export || udev {
+                let mut tags = if udev {
+                    info::udev_props(&vol)
+                } else {
+                    let mut t = vec![("DEVNAME", device.display().to_string())];
+                    t.extend(info::blkid_tags(&vol));
+                    t
+                };
+                if json {
+                    let m: serde_json::Map<String, Value> = tags
+                        .drain(..)
+                        .map(|(k, v)| (k.to_string(), json!(v)))
+                        .collect();
+                    print_json(&Value::Object(m))?;
+                } else {
+                    for (k, v) in tags {
+                        if udev {
+                            println!("{k}={v}");
+                        } else {
+                            println!("{k}={}", info::shell_escape(&v));
+                        }
+                    }
+                }
+            } else if !show.is_empty() {
+                let mut m = serde_json::Map::new();
+                let mut lines = Vec::new();
+                for name in &show {
+                    let (key, v, text) = info::lookup(&vol, &secs, name).with_context(|| {
+                        format!(
+                            "no field {name}: use UUID, LABEL, TYPE, BLOCK_SIZE or a key \
+                             of `livedfs --json info` (e.g. uuid, label, errors, journal.errno)"
+                        )
+                    })?;
+                    m.insert(key, v);
+                    lines.push(text);
+                }
+                if json {
+                    print_json(&Value::Object(m))?;
+                } else {
+                    for l in lines {
+                        println!("{l}");
+                    }
+                }
+            } else if json {
                 let mut m = report::sections_json(&secs);
                 m.insert("device".into(), json!(device));
                 print_json(&Value::Object(m))?;
@@ -283,12 +396,60 @@ fn run() -> Result<()> {
             paths,
             bytes,
             fibmap,
+            no_device,
         } => {
-            let r = du::run(&paths, fibmap)?;
+            let r = du::run(&paths, fibmap, !no_device)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 du::print(&r, bytes);
+            }
+        }
+        Command::Tune {
+            device,
+            label,
+            uuid,
+            errors,
+            mount_opts,
+            max_mount_count,
+            mount_count,
+            interval,
+            dry_run,
+        } => {
+            let mut req = tune::Request {
+                label: label.as_deref().map(tune::parse_label).transpose()?,
+                uuid: uuid.as_deref().map(tune::parse_uuid).transpose()?,
+                errors: errors.as_deref().map(tune::parse_errors).transpose()?,
+                max_mount_count: max_mount_count
+                    .as_deref()
+                    .map(tune::parse_max_mount_count)
+                    .transpose()?,
+                mount_count: mount_count
+                    .as_deref()
+                    .map(tune::parse_mount_count)
+                    .transpose()?,
+                checkinterval: interval.as_deref().map(tune::parse_interval).transpose()?,
+                ..tune::Request::default()
+            };
+            if !mount_opts.is_empty() {
+                let (mut set, mut clear) = (0u32, 0u32);
+                for o in &mount_opts {
+                    let (s, c) = tune::parse_mount_opts(o)?;
+                    set = (set & !c) | s;
+                    clear = (clear & !s) | c;
+                }
+                req.mount_opts = Some((set, clear));
+            }
+            let o = tune::tune(&device, &req, dry_run)?;
+            if json {
+                let mut v = serde_json::to_value(&o)?;
+                v["device"] = json!(device);
+                print_json(&v)?;
+                for n in &o.notes {
+                    eprintln!("livedfs: note: {n}");
+                }
+            } else {
+                tune::print(&device, &o);
             }
         }
         Command::Clone { src, dst } => {

@@ -4,6 +4,7 @@
 //! zeroed log; the kernel enables 64-bit and checksum v3 at mount.
 
 use super::codec::*;
+use super::csum::Crc32c;
 use super::error::{FormatError, Result};
 
 /// jbd2 block header magic.
@@ -22,6 +23,10 @@ pub const REVOKE_BLOCK: u32 = 5;
 pub const MIN_JOURNAL_BLOCKS: u32 = 1024;
 /// Checksum type crc32c.
 pub const CSUM_TYPE_CRC32C: u8 = 4;
+/// Incompatible feature: checksums v2.
+pub const FEATURE_INCOMPAT_CSUM_V2: u32 = 0x8;
+/// Incompatible feature: checksums v3 (what the kernel enables).
+pub const FEATURE_INCOMPAT_CSUM_V3: u32 = 0x10;
 
 /// Field offsets within the journal superblock.
 pub mod off {
@@ -99,4 +104,24 @@ pub fn default_journal_blocks(blocks: u64) -> Option<u32> {
         b if b < 32768 * 1024 => 131072,
         _ => 262144,
     })
+}
+
+/// Whether the journal superblock in `buf` has checksums (v2 or v3), so
+/// that its `checksum` field must be kept right.
+pub fn superblock_has_csum(buf: &[u8]) -> Result<bool> {
+    Ok(get_be32(buf, off::FEATURE_INCOMPAT)?
+        & (FEATURE_INCOMPAT_CSUM_V2 | FEATURE_INCOMPAT_CSUM_V3)
+        != 0)
+}
+
+/// The checksum of the journal superblock in `buf` (its first 1024
+/// bytes), as the kernel's `jbd2_superblock_csum`: crc32c seeded with
+/// `!0` over the superblock with the checksum field taken as zero.
+pub fn superblock_checksum(buf: &[u8], crc: &impl Crc32c) -> Result<u32> {
+    let body = slice(buf, 0, 1024)?;
+    let head = slice(body, 0, off::CHECKSUM)?;
+    let tail = slice(body, off::CHECKSUM + 4, 1024 - off::CHECKSUM - 4)?;
+    let c = crc.crc32c(!0, head);
+    let c = crc.crc32c(c, &[0u8; 4]);
+    Ok(crc.crc32c(c, tail))
 }

@@ -62,6 +62,28 @@ pub const ERRORS_RO: u16 = 2;
 /// On errors: panic.
 pub const ERRORS_PANIC: u16 = 3;
 
+/// `default_mount_opts` bits, set by `livedfs tune -o`: mount options a
+/// mount gets when it does not say otherwise (as ext4's
+/// `s_default_mount_opts`). Version 1.0 of the format defines none of them
+/// for the kernel yet: the module does not read this field, so until it
+/// does they are recorded only (see the admin guide).
+///
+/// `verify`: byte-compare before sharing (the default on MD5 volumes).
+pub const DEFM_VERIFY: u32 = 0x0001;
+/// `noverify`: do not (the default on SHA-256 volumes).
+pub const DEFM_NOVERIFY: u32 = 0x0002;
+/// `noprefetch`: no read-ahead of a group's whole fingerprint store.
+pub const DEFM_NOPREFETCH: u32 = 0x0004;
+/// `nodedup`: no inline deduplication (fingerprints still recorded).
+pub const DEFM_NODEDUP: u32 = 0x0008;
+/// Every `default_mount_opts` bit, with its mount option's name.
+pub const DEFM_NAMES: [(u32, &str); 4] = [
+    (DEFM_VERIFY, "verify"),
+    (DEFM_NOVERIFY, "noverify"),
+    (DEFM_NOPREFETCH, "noprefetch"),
+    (DEFM_NODEDUP, "nodedup"),
+];
+
 /// Length of the volume label in bytes (NUL padded, not terminated when full).
 pub const LABEL_LEN: usize = 32;
 /// Length of the last-mounted path in bytes.

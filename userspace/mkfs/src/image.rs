@@ -257,6 +257,7 @@ pub fn build(o: &Options, plan: &Plan) -> Result<Image> {
     sb.lastcheck_time = t.sec;
     sb.uuid = o.uuid;
     sb.label = o.label;
+    sb.errors = o.errors;
     sb.hash_seed = hash_seed(&o.uuid);
     sb.r_blocks_count = plan.r_blocks;
     if let Some(j) = plan.journal {

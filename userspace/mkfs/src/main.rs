@@ -185,6 +185,18 @@ fn run(o: &Options) -> Result<()> {
     Ok(())
 }
 
+/// Whether a progress bar may be drawn: stdout and stderr are both
+/// terminals, the terminal is not `dumb`, and it is not the system console
+/// (`/dev/console`: a serial line or a boot log, as in the test VM, where
+/// the bar's escape sequences would land in a log). Anything else gets the
+/// plain step lines only.
+fn interactive() -> bool {
+    let term_ok = std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb");
+    let console = std::fs::read_link("/proc/self/fd/2")
+        .is_ok_and(|p| p == std::path::Path::new("/dev/console"));
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal() && term_ok && !console
+}
+
 /// Asks before overwriting an existing file system; refuses when nobody
 /// can answer (stdin is not a terminal).
 fn confirm(what: &str) -> Result<()> {
@@ -214,7 +226,7 @@ fn write_image(
 ) -> Result<()> {
     let bs = u64::from(img.block_size);
     let vol_bytes = u64::from(plan.geo.blocks_count) * bs;
-    let tty = !o.quiet && std::io::stderr().is_terminal();
+    let tty = !o.quiet && interactive();
     let steps = (img.blocks.len() + img.backup_blocks.len() + 2) as u64;
     let bar = if tty {
         let pb = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());

@@ -69,6 +69,15 @@ pub fn summary(o: &Options, plan: &Plan) -> String {
         geo.gdt_blocks,
         if geo.gdt_blocks == 1 { "" } else { "s" }
     );
+    match o.errors {
+        livedfs_format::superblock::ERRORS_CONTINUE => {
+            let _ = writeln!(s, "Errors behavior: continue");
+        }
+        livedfs_format::superblock::ERRORS_PANIC => {
+            let _ = writeln!(s, "Errors behavior: panic");
+        }
+        _ => {}
+    }
     let _ = writeln!(
         s,
         "Reserved blocks: {} ({:.2}%), for uid 0",

@@ -69,6 +69,7 @@ fn format_and_check(img: &Path, c: Case, blocks: u64) -> Checked {
         sparse_super: Some(true),
         block_size: Some(c.bs),
         reserved_pct: Some(5.0),
+        errors: None,
     };
     let ch = check_image(img, &exp);
     assert!(

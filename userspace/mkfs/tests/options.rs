@@ -483,3 +483,72 @@ fn version_help_and_summary() {
         stderr(&o)
     );
 }
+
+#[test]
+fn usage_types_and_errors_behaviour() {
+    let d = tmpdir();
+    let img = img_in(&d);
+    // largefile: one inode per MiB (256 on 256 MiB, 2 groups of 128);
+    // largefile4: per 4 MiB, rounded up to whole inode-table blocks (16
+    // inodes per 4 KiB block): 2 groups of 32.
+    for (t, inodes) in [
+        ("largefile", 256),
+        ("largefile4", 64),
+        ("default", 16384),
+        ("huge", 4096),
+    ] {
+        ok(&mkfs(&["-q", "-F", "-T", t, &img, "256m"]));
+        let ch = check_image(std::path::Path::new(&img), &Expect::default());
+        assert_eq!(ch.sb.inodes_count, inodes, "-T {t}");
+    }
+    // -i and -N win over -T.
+    ok(&mkfs(&[
+        "-q",
+        "-F",
+        "-T",
+        "largefile",
+        "-i",
+        "65536",
+        &img,
+        "256m",
+    ]));
+    let ch = check_image(std::path::Path::new(&img), &Expect::default());
+    assert_eq!(ch.sb.inodes_count, 4096);
+    // -e sets the superblock's errors behaviour; the summary says so.
+    for (e, v) in [("continue", 1), ("remount-ro", 2), ("panic", 3)] {
+        let o = mkfs(&["-F", "-e", e, &img, "256m"]);
+        ok(&o);
+        let ch = check_image(
+            std::path::Path::new(&img),
+            &Expect {
+                errors: Some(v),
+                ..Expect::default()
+            },
+        );
+        assert_eq!(ch.sb.errors, v, "-e {e}");
+        assert_eq!(
+            stdout(&o).contains("Errors behavior:"),
+            e != "remount-ro",
+            "{}",
+            stdout(&o)
+        );
+    }
+    fails(&mkfs(&["-T", "bigfiles", &img]), &["-T", "largefile"]);
+    fails(
+        &mkfs(&["-e", "ro", &img]),
+        &["continue, remount-ro or panic"],
+    );
+}
+
+#[test]
+fn output_to_a_pipe_has_no_progress_bar() {
+    // Not a terminal (the test's pipes): plain step lines, no escape
+    // sequences or carriage returns, even with TERM set.
+    let d = tmpdir();
+    let img = img_in(&d);
+    let o = mkfs_env(&["-F", &img, "256m"], &[("TERM", "xterm")]);
+    ok(&o);
+    let all = stdout(&o) + &stderr(&o);
+    assert!(!all.contains('\u{1b}') && !all.contains('\r'), "{all:?}");
+    assert!(all.contains("Writing group tables: done"), "{all}");
+}

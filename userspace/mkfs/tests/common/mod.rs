@@ -103,6 +103,8 @@ pub struct Expect {
     pub sparse_super: Option<bool>,
     pub block_size: Option<u32>,
     pub reserved_pct: Option<f64>,
+    /// The errors behaviour (`-e`; default remount-ro).
+    pub errors: Option<u16>,
 }
 
 /// What a check found, for further assertions.
@@ -132,7 +134,7 @@ pub fn check_image(path: &Path, exp: &Expect) -> Checked {
         "volume larger than file"
     );
     assert_eq!(sb.state, STATE_VALID);
-    assert_eq!(sb.errors, ERRORS_RO);
+    assert_eq!(sb.errors, exp.errors.unwrap_or(ERRORS_RO));
     assert!(sb.mkfs_time > 0 && sb.write_time == sb.mkfs_time && sb.lastcheck_time == sb.mkfs_time);
     if let Some(b) = exp.block_size {
         assert_eq!(geo.block_size, b);
