@@ -7,16 +7,25 @@
 //! This crate is the kernel module. Its parts:
 //! - `format`: the on-disk format, the very files of the userspace crate
 //!   `livedfs-format` (userspace/format/src), compiled in by path;
-//! - `vfs`: the only place with `unsafe`: VFS glue and safe wrappers;
-//! - `super_`, `inode`, `dir`, `options`, `errors`: the file system;
+//! - `vfs`: VFS glue and safe wrappers: where the `unsafe` code is, each
+//!   block with a `// SAFETY:` comment. Outside it only five small items:
+//!   `InodeData`'s Send/Sync and its jbd2 inode's zero initialiser
+//!   (`inode`), the jbd2 commit callback (`journal`), the background filter
+//!   build's thread entry (`super_`), and KUnit's array terminator;
+//! - `super_`, `inode`, `dir`, `namei`, `file`, `aops`, `balloc`, `ialloc`,
+//!   `options`, `errors`: the file system (ext2's split);
+//! - `dedup`, `fpstore`, `fpfilter`, `scrub`: deduplication;
+//! - `journal`: jbd2 handles and credits; `faults`: test hooks;
 //! - `kunit_tests`: in-kernel tests, run by KUnit at insmod.
 //!
-//! Supported so far: a read-write POSIX file system (files through the
-//! page cache with delayed allocation, directories, links, symlinks,
-//! device nodes, rename with RENAME_NOREPLACE/EXCHANGE, truncate, hole
-//! punching, SEEK_DATA/SEEK_HOLE, mmap, O_DIRECT through the page cache,
-//! orphan list); mounting validates superblock, geometry and every group
-//! descriptor. Deduplication and journaling come next.
+//! A read-write POSIX file system with inline deduplication and jbd2
+//! journaling: files through the page cache with delayed allocation (the
+//! dedup decision at writeback), directories, links, symlinks, device
+//! nodes, rename with NOREPLACE/EXCHANGE/WHITEOUT, O_TMPFILE, truncate,
+//! every fallocate mode, SEEK_DATA/SEEK_HOLE, FIEMAP, mmap, O_DIRECT
+//! through the page cache, reflink and FIDEDUPERANGE, inode flags,
+//! FS_IOC_SHUTDOWN, online scrub, the orphan list; mounting validates
+//! superblock, geometry and every group descriptor (Documentation/).
 
 #![recursion_limit = "512"]
 

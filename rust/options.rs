@@ -30,7 +30,7 @@ pub(crate) struct MountOptions {
     pub(crate) errors: Option<ErrorsBehavior>,
     /// `noprefetch`: do not read a group's whole fingerprint store ahead
     /// on first touch (the paper's variant without prefetching).
-    pub(crate) noprefetch: bool,
+    pub(crate) noprefetch: Option<bool>,
     /// `verify`/`noverify`: byte-compare a candidate block before sharing
     /// it, on top of the full fingerprint match. `None`: the default, on
     /// for MD5 volumes (where collisions can be made), off for SHA-256.
@@ -44,7 +44,7 @@ pub(crate) struct MountOptions {
     /// data, but every block's fingerprint is still recorded, so a later
     /// mount with deduplication finds them (reflink and FIDEDUPERANGE
     /// still share). `dedup` turns it back on at remount.
-    pub(crate) nodedup: bool,
+    pub(crate) nodedup: Option<bool>,
     /// `verify_reads`: every block read from the disk is compared with
     /// its recorded fingerprint; a mismatch fails the read with EIO (and
     /// is logged), never returning damaged data. Reads are synchronous
@@ -106,11 +106,11 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
             Err(EINVAL)
         }
         (b"noprefetch", None) => {
-            opts.noprefetch = true;
+            opts.noprefetch = Some(true);
             Ok(())
         }
         (b"prefetch", None) => {
-            opts.noprefetch = false;
+            opts.noprefetch = Some(false);
             Ok(())
         }
         (b"verify", None) => {
@@ -126,11 +126,11 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
             Ok(())
         }
         (b"nodedup", None) => {
-            opts.nodedup = true;
+            opts.nodedup = Some(true);
             Ok(())
         }
         (b"dedup", None) => {
-            opts.nodedup = false;
+            opts.nodedup = Some(false);
             Ok(())
         }
         (b"nojournal", None) => {

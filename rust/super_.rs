@@ -135,6 +135,8 @@ pub(crate) struct SbInfo {
     sb_errors: u16,
     /// `filter_max=` default from the superblock (MiB, 0: none).
     sb_filter_max_mib: u32,
+    /// Default mount options from the superblock (`DEFM_*`).
+    sb_default_opts: u32,
     /// The fingerprint hash.
     pub(crate) hasher: crate::vfs::crypto::Hasher,
     /// The in-memory fingerprint filter.
@@ -214,11 +216,24 @@ impl SbInfo {
     }
 
     /// Applies the options that may change at remount.
+    /// The volume's default for `verify`: the superblock's default mount
+    /// options (`livedfs tune -o`), else on for MD5, off for SHA-256.
+    fn verify_default(&self) -> bool {
+        let d = self.sb_default_opts;
+        if d & fsb::DEFM_VERIFY != 0 {
+            true
+        } else if d & fsb::DEFM_NOVERIFY != 0 {
+            false
+        } else {
+            self.geo.fp_algo == crate::format::FingerprintAlgo::Md5
+        }
+    }
+
     fn apply_options(&self, o: &MountOptions) {
-        let md5 = self.geo.fp_algo == crate::format::FingerprintAlgo::Md5;
-        self.verify.store(o.verify.unwrap_or(md5), Ordering::Relaxed);
-        self.prefetch.store(!o.noprefetch, Ordering::Relaxed);
-        self.dedup.store(!o.nodedup, Ordering::Relaxed);
+        let d = self.sb_default_opts;
+        self.verify.store(o.verify.unwrap_or(self.verify_default()), Ordering::Relaxed);
+        self.prefetch.store(!o.noprefetch.unwrap_or(d & fsb::DEFM_NOPREFETCH != 0), Ordering::Relaxed);
+        self.dedup.store(!o.nodedup.unwrap_or(d & fsb::DEFM_NODEDUP != 0), Ordering::Relaxed);
         self.verify_reads.store(o.verify_reads, Ordering::Relaxed);
         let cap = o.filter_max.unwrap_or(u64::from(self.sb_filter_max_mib).saturating_mul(1 << 20));
         self.filter.set_cap(cap);
@@ -554,6 +569,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             faults: crate::faults::Faults::default(),
             sb_errors: disk_sb.errors,
             sb_filter_max_mib: disk_sb.filter_max_mib,
+            sb_default_opts: disk_sb.default_mount_opts,
             hasher,
             filter,
             stats: crate::dedup::Stats::default(),
@@ -740,8 +756,12 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         if opts.errors.is_some() {
             o.errors = opts.errors;
         }
-        o.noprefetch = opts.noprefetch;
-        o.nodedup = opts.nodedup;
+        if opts.noprefetch.is_some() {
+            o.noprefetch = opts.noprefetch;
+        }
+        if opts.nodedup.is_some() {
+            o.nodedup = opts.nodedup;
+        }
         o.verify_reads = opts.verify_reads;
         if opts.filter_max.is_some() {
             o.filter_max = opts.filter_max;
@@ -978,12 +998,16 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
         m.put(b",errors=");
         m.put(e.name().as_bytes());
     }
-    if o.noprefetch {
-        m.put(b",noprefetch");
+    // Options shown where they differ from the volume's defaults (the
+    // superblock's default mount options, `livedfs tune -o`).
+    let d = info.sb_default_opts;
+    match (info.prefetch(), d & fsb::DEFM_NOPREFETCH != 0) {
+        (false, false) => m.put(b",noprefetch"),
+        (true, true) => m.put(b",prefetch"),
+        _ => {}
     }
     // Only what differs from the volume's default (verify on MD5).
-    let md5 = info.geo.fp_algo == crate::format::FingerprintAlgo::Md5;
-    match (info.verify(), md5) {
+    match (info.verify(), info.verify_default()) {
         (true, false) => m.put(b",verify"),
         (false, true) => m.put(b",noverify"),
         _ => {}
@@ -991,8 +1015,10 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     if o.nojournal {
         m.put(b",nojournal");
     }
-    if o.nodedup {
-        m.put(b",nodedup");
+    match (info.dedup(), d & fsb::DEFM_NODEDUP != 0) {
+        (false, false) => m.put(b",nodedup"),
+        (true, true) => m.put(b",dedup"),
+        _ => {}
     }
     if o.verify_reads {
         m.put(b",verify_reads");

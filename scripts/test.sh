@@ -162,6 +162,7 @@ vm_suite() {
     vm 85-install.sh --disk vol:256M
     vm 86-docs.sh --disk vol:512M
     vm 87-crafted.sh --disk vol:256M
+    vm 88-tune.sh --disk vol:256M
 
     # Crash consistency (Documentation/crash-testing.md): 200 crash points
     # (--long: >= 5000), in VMs of its own.

@@ -48,10 +48,10 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-/// Whether the kernel module applies `default_mount_opts` at mount. It
-/// does not yet (rust/super_.rs does not read the field): `tune -o`
-/// records them and says so.
-pub const KERNEL_APPLIES_DEFAULT_MOUNT_OPTS: bool = false;
+/// Whether the kernel module applies `default_mount_opts` at mount (it
+/// does: rust/super_.rs `apply_options`); when false, `tune -o` would say
+/// they are only recorded.
+pub const KERNEL_APPLIES_DEFAULT_MOUNT_OPTS: bool = true;
 
 /// Largest `-c` (as tune2fs).
 pub const MAX_MOUNT_COUNT: u32 = 16000;

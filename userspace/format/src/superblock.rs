@@ -64,9 +64,7 @@ pub const ERRORS_PANIC: u16 = 3;
 
 /// `default_mount_opts` bits, set by `livedfs tune -o`: mount options a
 /// mount gets when it does not say otherwise (as ext4's
-/// `s_default_mount_opts`). Version 1.0 of the format defines none of them
-/// for the kernel yet: the module does not read this field, so until it
-/// does they are recorded only (see the admin guide).
+/// `s_default_mount_opts`); the module applies them at mount.
 ///
 /// `verify`: byte-compare before sharing (the default on MD5 volumes).
 pub const DEFM_VERIFY: u32 = 0x0001;
