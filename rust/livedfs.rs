@@ -50,6 +50,7 @@ mod options;
 mod super_;
 mod sys;
 mod vfs;
+mod xattr;
 
 module! {
     type: Livedfs,

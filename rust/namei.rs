@@ -56,6 +56,7 @@ fn new_inode(dir: &Inode, idmap: Idmap, mode: u16) -> Result<NewInode> {
 /// Writes the new inode, links it into `dir` as `dentry`, and makes it
 /// visible. On failure the inode is discarded (and freed on disk).
 fn finish_new(dir: &Inode, dentry: &Dentry, n: NewInode) -> Result {
+    crate::vfs::xattr::init_new(dir, dentry, n.inode())?;
     store(n.inode())?;
     let ft = file_type_of_mode(n.inode().mode());
     dir::add_entry(dir, dentry.name(), n.inode().ino(), ft)?;

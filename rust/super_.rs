@@ -135,6 +135,10 @@ pub(crate) struct SbInfo {
     pub(crate) disk: Mutex<DiskState>,
     #[pin]
     pub(crate) opts: Mutex<MountOptions>,
+    /// Extended attributes: whether the volume has them, and the index
+    /// of attribute blocks for sharing (see xattr.rs).
+    #[pin]
+    pub(crate) xattr: crate::xattr::Xattrs,
 }
 
 /// Why a volume stopped taking changes.
@@ -481,6 +485,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let max_bytes = geo.max_file_size().min(i64::MAX as u64) as i64;
     sb.setup(LIVEDFS_MAGIC, max_bytes, &disk_sb.uuid);
     let r_blocks = disk_sb.r_blocks_count;
+    let xattr_on = disk_sb.has_ro_compat(fsb::RO_COMPAT_XATTR);
     let info = KBox::pin_init(
         pin_init!(SbInfo {
             sysfs <- new_mutex!(None),
@@ -516,12 +521,14 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
                 orphans: KVec::new(),
             }),
             opts <- new_mutex!(opts.clone()),
+            xattr <- crate::xattr::Xattrs::new(xattr_on),
         }),
         GFP_KERNEL,
     )?;
     sb.set_info(info);
     let info = sbi(sb)?;
     info.apply_options(opts);
+    crate::xattr::setup(sb, info, opts);
     if geo.fp_algo == crate::format::FingerprintAlgo::Md5 && opts.verify == Some(false) {
         pr_warn!(
             "livedfs ({}): MD5 fingerprints without verify: a collision would share different data\n",
@@ -615,7 +622,11 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         if opts.commit.is_some() {
             o.commit = opts.commit;
         }
+        if opts.acl.is_some() {
+            o.acl = opts.acl;
+        }
         info.apply_options(&o);
+        crate::xattr::setup(sb, info, &o);
     }
     Ok(())
 }
@@ -838,6 +849,9 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     }
     if o.nojournal {
         m.put(b",nojournal");
+    }
+    if o.acl == Some(false) {
+        m.put(b",noacl");
     }
     if let Some(c) = o.commit {
         let mut buf = [0u8; 16];
