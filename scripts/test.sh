@@ -129,6 +129,7 @@ vm_suite() {
     else
         vm 50-data.sh --timeout 900 --disk vol:2G -- 1G
     fi
+    vm 55-xattr.sh --disk vol:256M
     vm 60-enospc.sh --disk vol:256M
     vm 61-enospc-shared.sh --timeout 900 --disk vol:256M
     vm 70-dedup.sh --disk vol:512M
