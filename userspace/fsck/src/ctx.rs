@@ -252,6 +252,8 @@ pub struct Fsck {
     /// (`None`: no replay). Without -f, they choose the fingerprints pass
     /// 6 verifies.
     pub replayed: Option<Vec<(u64, Vec<u8>)>>,
+    /// Extended-attribute blocks met by pass 1.
+    pub xattr: crate::xattr::Blocks,
 }
 
 impl Fsck {

@@ -11,8 +11,8 @@ use livedfs_format::fpstore;
 use livedfs_format::group::{GroupDesc, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT};
 use livedfs_format::inode::Inode;
 use livedfs_format::superblock::{
-    Superblock, COMPAT_HAS_JOURNAL, ERRORS_CONTINUE, ERRORS_PANIC, INCOMPAT_RECOVER, STATE_ERROR,
-    SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+    Superblock, COMPAT_HAS_JOURNAL, ERRORS_CONTINUE, ERRORS_PANIC, INCOMPAT_RECOVER,
+    RO_COMPAT_KNOWN, STATE_ERROR, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
 };
 use livedfs_format::{bitmap, Geometry, DESC_SIZE};
 
@@ -207,6 +207,16 @@ fn merge_dynamic(sb: &mut Superblock, p: &Superblock, geo: &Geometry) {
 pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>) -> R<Fsck> {
     let mut dev = dev;
     let found = find_superblock(&dev, opts.superblock).map_err(Abort::Op)?;
+    // As e2fsck: a read-only-compatible feature this fsck does not know
+    // changes what a consistent volume is (attribute blocks would look
+    // unowned, for one): refuse rather than repair it wrongly.
+    let unknown = found.sb.feature_ro_compat & !RO_COMPAT_KNOWN;
+    if unknown != 0 {
+        return Err(Abort::Op(format!(
+            "the file system has read-only-compatible features this fsck.livedfs does not know \
+             ({unknown:#x}): get a newer fsck.livedfs"
+        )));
+    }
     let geo = found.geo;
     dev.set_block_size(geo.block_size);
     let need = u64::from(geo.blocks_count) * u64::from(geo.block_size);
@@ -253,6 +263,7 @@ pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>
         now,
         verify_all: false,
         replayed: None,
+        xattr: Default::default(),
     };
     if let Some(e) = found.primary_error {
         if found.primary_csum_only {
