@@ -45,6 +45,7 @@ mod ialloc;
 mod journal;
 mod inode;
 mod kunit_tests;
+mod kunit_xattr;
 mod namei;
 mod options;
 mod super_;
