@@ -301,14 +301,28 @@ fn put(out: &mut [u8], at: usize, bytes: &[u8]) -> Option<usize> {
 /// setxattr and removexattr (`value` None): sets or removes (`index`,
 /// `name`), in a transaction of its own (or the task's).
 pub(crate) fn set(inode: &Inode, index: u8, name: &[u8], value: Option<&[u8]>, mode: SetMode) -> Result {
-    change(inode, |info| set_in_handle(inode, info, index, name, value, mode))
+    change(inode, |info| set_in_handle(inode, info, &[(index, name, value)], mode))
+}
+
+/// One attribute change: (index, name, value; `None` removes).
+pub(crate) type Change<'a> = (u8, &'a [u8], Option<&'a [u8]>);
+
+/// A new inode's first attributes (inherited ACLs, security labels), in
+/// one change: at most one block is allocated or joined and none is
+/// freed, so it fits the handle of the operation creating the inode
+/// (which reserves no revoke records).
+pub(crate) fn set_initial(inode: &Inode, attrs: &[Change<'_>]) -> Result {
+    if attrs.is_empty() {
+        return Ok(());
+    }
+    change(inode, |info| set_in_handle(inode, info, attrs, SetMode::Create))
 }
 
 /// Sets or removes a POSIX ACL (`index` an ACL index; `value` in the
 /// xattr format) and, in the same transaction, the mode the ACL implies.
 pub(crate) fn set_acl(inode: &Inode, index: u8, value: Option<&[u8]>, mode: Option<u16>) -> Result {
     change(inode, |info| {
-        match set_in_handle(inode, info, index, b"", value, SetMode::Any) {
+        match set_in_handle(inode, info, &[(index, b"", value)], SetMode::Any) {
             Err(e) if e == enodata() && value.is_none() => {} // none to remove
             r => r?,
         }
@@ -349,15 +363,9 @@ fn change(inode: &Inode, f: impl Fn(&SbInfo) -> Result) -> Result {
     }
 }
 
-/// The change itself, in a running handle (or without a journal).
-fn set_in_handle(
-    inode: &Inode,
-    info: &SbInfo,
-    index: u8,
-    name: &[u8],
-    value: Option<&[u8]>,
-    mode: SetMode,
-) -> Result {
+/// The changes, in order, as one change of the inode's attribute set, in
+/// a running handle (or without a journal).
+fn set_in_handle(inode: &Inode, info: &SbInfo, changes: &[Change<'_>], mode: SetMode) -> Result {
     let sb = inode.sb();
     let ino = inode.ino();
     let bs = info.geo.block_size as usize;
@@ -378,20 +386,22 @@ fn set_in_handle(
             b
         }
         None => {
-            if value.is_none() {
+            if changes.iter().all(|c| c.2.is_none()) {
                 return Err(enodata());
             }
             fx::init_block(&mut img).map_err(|_| EINVAL)?;
             0
         }
     };
-    fx::set(&mut img, index, name, value, mode).map_err(|e| match e {
-        SetError::Exists => EEXIST,
-        SetError::NoData => enodata(),
-        SetError::NoSpace => ENOSPC,
-        SetError::Invalid => EINVAL,
-        SetError::Format(e) => block_corrupt(sb, ino, old, e),
-    })?;
+    for &(index, name, value) in changes {
+        fx::set(&mut img, index, name, value, mode).map_err(|e| match e {
+            SetError::Exists => EEXIST,
+            SetError::NoData => enodata(),
+            SetError::NoSpace => ENOSPC,
+            SetError::Invalid => EINVAL,
+            SetError::Format(e) => block_corrupt(sb, ino, old, e),
+        })?;
+    }
     let l = fx::layout(&img).map_err(|e| block_corrupt(sb, ino, old, e))?;
     {
         let mut idx = info.xattr.index.lock();

@@ -293,74 +293,95 @@ pub(crate) unsafe fn acl_chmod(idmap: *mut sys::mnt_idmap, dentry: *mut sys::den
     }
 }
 
+/// The first attributes of a new inode, gathered before they are stored
+/// in one change: (index, name, value).
+type Pending = KVec<(u8, KVec<u8>, KVec<u8>)>;
+
+fn copy_of(bytes: &[u8]) -> Result<KVec<u8>> {
+    let mut v = KVec::with_capacity(bytes.len(), GFP_KERNEL)?;
+    v.extend_from_slice(bytes, GFP_KERNEL)?;
+    Ok(v)
+}
+
 /// A new inode (I_NEW, not yet linked): inherits the ACLs of `dir`'s
 /// default ACL (`posix_acl_create`, which also applies the umask when
 /// `dir` has none: with ACLs on, the VFS leaves it to the file system),
-/// and gets its security label (`security_inode_init_security`; without
-/// an LSM, as in the test kernel, a no-op).
+/// and gets its security labels (`security_inode_init_security`; without
+/// an LSM, as in the test kernel, a no-op). All are stored in one change
+/// (`crate::xattr::set_initial`), in the creating operation's handle.
 pub(crate) fn init_new(dir: &Inode, dentry: &Dentry, inode: &Inode) -> Result {
     if !crate::xattr::enabled(inode.sb()) {
         return Ok(());
     }
     let raw = inode.as_ptr();
-    let mut default_acl: *mut sys::posix_acl = core::ptr::null_mut();
-    let mut acl: *mut sys::posix_acl = core::ptr::null_mut();
+    let mut acls: [(c_int, *mut sys::posix_acl); 2] =
+        [(ACL_TYPE_DEFAULT, core::ptr::null_mut()), (ACL_TYPE_ACCESS, core::ptr::null_mut())];
     // SAFETY: the new inode is ours alone (I_NEW); `dir` is locked by the
     // VFS; posix_acl_create reads dir's default ACL and adjusts the mode.
-    let r = unsafe { sys::posix_acl_create(dir.as_ptr(), &mut (*raw).i_mode, &mut default_acl, &mut acl) };
+    let r = unsafe { sys::posix_acl_create(dir.as_ptr(), &mut (*raw).i_mode, &mut acls[0].1, &mut acls[1].1) };
     if r != 0 {
         return Err(Error::from_errno(r));
     }
-    let mut result = Ok(());
-    for (type_, p) in [(ACL_TYPE_DEFAULT, default_acl), (ACL_TYPE_ACCESS, acl)] {
-        let Some(index) = acl_index(type_) else { continue };
+    let result = gather_and_store(dir, dentry, inode, &acls);
+    for (type_, p) in acls {
         if result.is_ok() {
-            result = if p.is_null() {
-                Ok(())
-            } else {
-                // SAFETY: `p` is a live ACL posix_acl_create gave us.
-                unsafe { acl_value(p) }.and_then(|v| crate::xattr::set(inode, index, b"", Some(&v), SetMode::Create))
-            };
-            if result.is_ok() {
-                // SAFETY: caches the inode's ACL (or its absence): I_NEW
-                // inode, `p` NULL or live (set_cached_acl takes its own
-                // reference).
-                unsafe { sys::set_cached_acl(raw, type_, p) };
-            }
+            // SAFETY: caches the inode's ACL, or that it has none (I_NEW
+            // inode; `p` NULL or live: set_cached_acl takes its own
+            // reference).
+            unsafe { sys::set_cached_acl(raw, type_, p) };
         }
         // SAFETY: drops the reference posix_acl_create gave us (NULL is
         // fine).
         unsafe { sys::posix_acl_release(p) };
     }
-    result?;
+    result
+}
+
+fn gather_and_store(dir: &Inode, dentry: &Dentry, inode: &Inode, acls: &[(c_int, *mut sys::posix_acl); 2]) -> Result {
+    let mut pending: Pending = KVec::new();
+    for &(type_, p) in acls {
+        if let (Some(index), false) = (acl_index(type_), p.is_null()) {
+            // SAFETY: `p` is a live ACL posix_acl_create gave us.
+            let v = unsafe { acl_value(p) }?;
+            pending.push((index, KVec::new(), v), GFP_KERNEL)?;
+        }
+    }
     // SAFETY: live inodes and dentry (its name stable: parent locked);
-    // the callback runs synchronously with `inode` as its argument.
+    // the callback runs synchronously, with `pending` as its data.
     let r = unsafe {
         sys::security_inode_init_security(
-            raw,
+            inode.as_ptr(),
             dir.as_ptr(),
             core::ptr::addr_of!((*dentry.as_ptr()).d_name),
             Some(init_xattrs),
-            core::ptr::null_mut(),
+            core::ptr::addr_of_mut!(pending).cast(),
         )
     };
     if r != 0 {
         return Err(Error::from_errno(r));
     }
-    Ok(())
+    let mut changes: KVec<crate::xattr::Change<'_>> = KVec::with_capacity(pending.len(), GFP_KERNEL)?;
+    for (index, name, value) in pending.iter() {
+        changes.push((*index, &name[..], Some(&value[..])), GFP_KERNEL)?;
+    }
+    crate::xattr::set_initial(inode, &changes)
 }
 
-/// The `initxattrs` callback: stores the LSMs' `security.` attributes.
+/// The `initxattrs` callback: the LSMs' `security.` attributes join the
+/// pending list (`fs_data`), stored with the ACLs in one change.
 unsafe extern "C" fn init_xattrs(
-    inode: *mut sys::inode,
+    _inode: *mut sys::inode,
     array: *const kernel::bindings::xattr,
-    _fs_data: *mut c_void,
+    fs_data: *mut c_void,
 ) -> c_int {
-    // SAFETY: the LSM passes the new inode and an array of attributes
-    // ending with a NULL name; the cast is between the opaque and the full
-    // binding of `struct xattr`.
+    // SAFETY: `fs_data` is the `Pending` list of `gather_and_store`, alive
+    // and unshared for the call; the LSM passes an array of attributes
+    // ending with a NULL name (the cast is between the opaque and the full
+    // binding of `struct xattr`).
     unsafe {
-        let inode = Inode::from_raw(inode);
+        let Some(pending) = fs_data.cast::<Pending>().as_mut() else {
+            return EINVAL.to_errno();
+        };
         let mut p = array.cast::<sys::xattr>();
         while !p.is_null() && !(*p).name.is_null() {
             let name = crate::vfs::c_str_bytes((*p).name, 256);
@@ -369,7 +390,10 @@ unsafe extern "C" fn init_xattrs(
             } else {
                 core::slice::from_raw_parts((*p).value.cast::<u8>(), (*p).value_len)
             };
-            if let Err(e) = crate::xattr::set(inode, fx::INDEX_SECURITY, name, Some(value), SetMode::Any) {
+            let r = copy_of(name)
+                .and_then(|n| Ok((n, copy_of(value)?)))
+                .and_then(|(n, v)| pending.push((fx::INDEX_SECURITY, n, v), GFP_KERNEL).map_err(Error::from));
+            if let Err(e) = r {
                 return e.to_errno();
             }
             p = p.add(1);
