@@ -9,6 +9,8 @@
 //!   xattrtest enospc DIR       on a small volume: filled up, ENOSPC
 //!   xattrtest noacl DIR        on a volume mounted -o noacl
 //!   xattrtest unsupported DIR  on a volume made with -O ^xattr
+//!   xattrtest powercut DIR     changes cut off by a shutdown ...
+//!   xattrtest powercut-check DIR  ... consistent after the replay
 //!
 //! Each check prints one `PASS:`/`FAIL:` line; checks that need another
 //! user run in a child that drops to uid/gid 1000 (or 1001), which loses
@@ -49,6 +51,13 @@ enum Cmd {
     Noacl { dir: PathBuf },
     /// On a volume made with -O ^xattr.
     Unsupported { dir: PathBuf },
+    /// Attributes committed, then changes cut off by FS_IOC_SHUTDOWN
+    /// without a journal flush (a power cut, as far as the disk knows).
+    Powercut { dir: PathBuf },
+    /// After `powercut`, umount and mount (the journal replayed): every
+    /// file holds one of the attribute sets it went through, the
+    /// committed ones their last.
+    PowercutCheck { dir: PathBuf },
 }
 
 // ---- system calls ----
@@ -1680,6 +1689,107 @@ fn unsupported(dir: &Path) -> Report {
     rep
 }
 
+// ---- a power cut ----
+
+const CUT_FILES: usize = 40;
+/// FS_IOC_SHUTDOWN: _IOR('X', 125, __u32); 2: no journal flush.
+const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
+
+fn powercut(dir: &Path) -> Report {
+    let mut rep = Report::new();
+    let setup = (|| -> Result<()> {
+        for i in 0..CUT_FILES {
+            let f = dir.join(format!("f{i}"));
+            touch(&f, 0o644)?;
+            ok("set", set(&f, b"user.v", format!("old-{i}").as_bytes(), 0))?;
+            ok("set", set(&f, b"user.s", b"same for all", 0))?;
+        }
+        let d = ok(
+            "open",
+            sys::open(dir, libc::O_RDONLY | libc::O_DIRECTORY, 0),
+        )?;
+        ok("syncfs", sys::syncfs(&d))?;
+        Ok(())
+    })();
+    rep.check("attributes committed", setup);
+    let cut = (|| -> Result<()> {
+        let d = ok(
+            "open",
+            sys::open(dir, libc::O_RDONLY | libc::O_DIRECTORY, 0),
+        )?;
+        for i in 0..CUT_FILES {
+            if i == CUT_FILES / 4 {
+                // The first quarter's changes committed: the replay must
+                // bring them back.
+                ok("syncfs", sys::syncfs(&d))?;
+            }
+            if i == CUT_FILES / 2 {
+                let flags: u32 = 2;
+                ok(
+                    "FS_IOC_SHUTDOWN",
+                    rc(unsafe { libc::ioctl(d.as_raw_fd(), FS_IOC_SHUTDOWN, &flags) }),
+                )?;
+            }
+            let f = dir.join(format!("f{i}"));
+            let r = set(&f, b"user.v", format!("new-{i}").as_bytes(), 0).and_then(|()| {
+                if i % 2 == 0 {
+                    remove(&f, b"user.s")
+                } else {
+                    Ok(())
+                }
+            });
+            match (i < CUT_FILES / 2, r) {
+                (true, Ok(())) => {}
+                // The volume stops (read-only, as after an error).
+                (false, Err(Errno::EIO | Errno::EROFS)) => {}
+                (before, r) => bail!("file {i} (before the cut: {before}): {r:?}"),
+            }
+        }
+        Ok(())
+    })();
+    rep.check("changes cut off by a shutdown (EROFS after it)", cut);
+    rep
+}
+
+fn powercut_check(dir: &Path) -> Report {
+    let mut rep = Report::new();
+    let r = (|| -> Result<()> {
+        let (mut old, mut new) = (0, 0);
+        for i in 0..CUT_FILES {
+            let f = dir.join(format!("f{i}"));
+            let v = ok("get", get(&f, b"user.v"))?;
+            let s = get(&f, b"user.s");
+            let (o, n) = (format!("old-{i}"), format!("new-{i}"));
+            let same = s == Ok(b"same for all".to_vec());
+            let gone = s == Err(Errno::ENODATA);
+            let ok_state = (v == o.as_bytes() && same)
+                || (v == n.as_bytes() && (same || (gone && i % 2 == 0)));
+            ensure!(
+                ok_state,
+                "file {i}: user.v {:?}, user.s {s:?}",
+                String::from_utf8_lossy(&v)
+            );
+            ensure!(
+                i < CUT_FILES / 2 || v == o.as_bytes(),
+                "file {i} changed after the cut"
+            );
+            ensure!(
+                i >= CUT_FILES / 4 || (v == n.as_bytes() && (i % 2 == 1 || gone)),
+                "file {i}: a committed change was lost"
+            );
+            if v == o.as_bytes() {
+                old += 1;
+            } else {
+                new += 1;
+            }
+        }
+        println!("after the replay: {old} files as committed before, {new} with later changes");
+        Ok(())
+    })();
+    rep.check("every file holds a set it went through", r);
+    rep
+}
+
 fn main() {
     let cli = Cli::parse();
     let (name, rep) = match cli.cmd {
@@ -1697,6 +1807,8 @@ fn main() {
         Cmd::Enospc { dir } => ("xattrtest enospc", enospc(&dir)),
         Cmd::Noacl { dir } => ("xattrtest noacl", noacl(&dir)),
         Cmd::Unsupported { dir } => ("xattrtest unsupported", unsupported(&dir)),
+        Cmd::Powercut { dir } => ("xattrtest powercut", powercut(&dir)),
+        Cmd::PowercutCheck { dir } => ("xattrtest powercut-check", powercut_check(&dir)),
     };
     rep.summary(name);
     std::process::exit(rep.exit_code());
