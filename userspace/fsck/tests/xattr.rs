@@ -437,3 +437,103 @@ fn orphans_with_attributes_in_a_full_check() {
     xattr::verify_block(&d, b, v.seed, &Crc).unwrap();
     assert_eq!(xattr::refcount(&d).unwrap(), 2);
 }
+
+/// Random damage to attribute blocks (often with the checksum made
+/// right again, so that the deeper checks are reached) and to inodes'
+/// attribute pointers (with the inode checksum right): -fn neither
+/// crashes nor hangs, -fy repairs, -fn is then clean.
+#[test]
+fn random_attribute_damage_is_repaired() {
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n.max(1)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.img");
+    let (m, blocks) = attributed(&base);
+    let attr_blocks: Vec<u32> = blocks.values().copied().collect();
+    let inodes: Vec<u32> = m.values().copied().collect();
+    let work = dir.path().join("work.img");
+    let mut rng = Rng(0xA77B_10C5_0000_0001);
+    let t0 = std::time::Instant::now();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    while runs < 60 && t0.elapsed() < std::time::Duration::from_secs(30) {
+        std::fs::copy(&base, &work).unwrap();
+        let v = Vol::open(&work);
+        let mut what = Vec::new();
+        for _ in 0..1 + rng.below(2) {
+            if rng.below(3) == 0 {
+                // An inode's pointer: anywhere, another attribute block,
+                // or 0 with the count left alone.
+                let ino = inodes[rng.below(inodes.len() as u64) as usize];
+                let mut i = v.read_inode(ino);
+                i.xattr_block = match rng.below(3) {
+                    0 => rng.below(u64::from(v.geo.blocks_count) + 10) as u32,
+                    1 => attr_blocks[rng.below(attr_blocks.len() as u64) as usize],
+                    _ => 0,
+                };
+                v.write_inode(ino, &i);
+                what.push(format!("inode {ino} xattr_block {}", i.xattr_block));
+            } else {
+                let b = attr_blocks[rng.below(attr_blocks.len() as u64) as usize];
+                let mut d = v.read(b);
+                let n = 1 + rng.below(4);
+                for _ in 0..n {
+                    let at = if rng.below(2) == 0 {
+                        rng.below(96) as usize // header and first entries
+                    } else {
+                        rng.below(d.len() as u64) as usize
+                    };
+                    d[at] ^= 1 << rng.below(8);
+                }
+                if rng.below(2) == 0 {
+                    let c = xattr::checksum_of(&d, b, v.seed, &Crc).unwrap();
+                    let len = d.len();
+                    d[len - 4..].copy_from_slice(&c.to_le_bytes());
+                }
+                v.write(b, &d);
+                what.push(format!("{n} flips in block {b}"));
+            }
+        }
+        drop(v);
+        runs += 1;
+        let n = fsck_t(&work, &["-fn"], 20);
+        if ![0, 4].contains(&n.code) {
+            failures.push(format!("{what:?}: -fn exit {}:\n{}", n.code, n.out));
+            continue;
+        }
+        let y = fsck_t(&work, &["-fy"], 20);
+        if ![0, 1].contains(&y.code) {
+            failures.push(format!("{what:?}: -fy exit {}:\n{}", y.code, y.out));
+            continue;
+        }
+        let again = fsck_t(&work, &["-fn"], 20);
+        if again.code != 0 {
+            failures.push(format!(
+                "{what:?}: -fn after -fy exit {}:\n{}\n--- -fy:\n{}",
+                again.code, again.out, y.out
+            ));
+        }
+    }
+    assert!(runs >= 20, "too few runs");
+    assert!(
+        failures.is_empty(),
+        "{} of {runs} failed; first:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n=====\n")
+    );
+}
