@@ -185,7 +185,7 @@ if [ "$flavour" = base ] && [ $debug -eq 1 ]; then
     fi
     INITRD="$LIVEDFS_ROOT/build/debug.cpio"
     "$LIVEDFS_ROOT/scripts/build-initramfs.sh" "$KDIR" "$INITRD"
-    SUBSET="01-kunit.sh 60-enospc.sh 61-enospc-shared.sh 70-dedup.sh 72-dedup-concurrent.sh 73-reflink.sh 76-stress.sh 77-failures.sh 78-pinned.sh 79-hazards.sh 80-fsck.sh 81-fsck-replay.sh"
+    SUBSET="01-kunit.sh 55-xattr.sh 60-enospc.sh 61-enospc-shared.sh 70-dedup.sh 72-dedup-concurrent.sh 73-reflink.sh 76-stress.sh 77-failures.sh 78-pinned.sh 79-hazards.sh 80-fsck.sh 81-fsck-replay.sh"
     TAG="debug/" VM_OPTS="--timeout 1800" CRASH_POINTS=40
     vm_suite
     # Leave the module built for the base kernel (make install, the demo).
