@@ -29,6 +29,9 @@ inodes0=$(stat -f -c %d $M)
 mkdir $M/checks $M/tree
 xattrtest check $M/checks
 check "xattrtest check exits 0" test $? -eq 0
+mkdir $M/conc
+xattrtest concurrent $M/conc
+check "xattrtest concurrent exits 0" test $? -eq 0
 xattrtest write $M/tree
 check "xattrtest write exits 0" test $? -eq 0
 INO=$(stat -c %i $M/tree/file)
@@ -56,7 +59,7 @@ check "xattrtest verify exits 0 after remount acl" test $? -eq 0
 check "no corruption reported" sh -c '! dmesg | grep -q "livedfs.*corrupted"'
 
 # Deleting every file gives every block back.
-check "delete everything" rm -rf $M/checks $M/tree
+check "delete everything" rm -rf $M/checks $M/tree $M/conc
 check "sync" sync
 check_eq "free blocks back to fresh" "$free0" "$(stat -f -c %f $M)"
 check_eq "free inodes back to fresh" "$inodes0" "$(stat -f -c %d $M)"

@@ -9,6 +9,7 @@
 //!   xattrtest enospc DIR       on a small volume: filled up, ENOSPC
 //!   xattrtest noacl DIR        on a volume mounted -o noacl
 //!   xattrtest unsupported DIR  on a volume made with -O ^xattr
+//!   xattrtest concurrent DIR   writers sharing blocks, and readers
 //!   xattrtest powercut DIR     changes cut off by a shutdown ...
 //!   xattrtest powercut-check DIR  ... consistent after the replay
 //!
@@ -54,6 +55,10 @@ enum Cmd {
     /// Attributes committed, then changes cut off by FS_IOC_SHUTDOWN
     /// without a journal flush (a power cut, as far as the disk knows).
     Powercut { dir: PathBuf },
+    /// Threads changing files whose attribute sets are often equal (so
+    /// blocks are shared, copied on write and freed all the time), and
+    /// readers, at once; then every file as its thread's model says.
+    Concurrent { dir: PathBuf },
     /// After `powercut`, umount and mount (the journal replayed): every
     /// file holds one of the attribute sets it went through, the
     /// committed ones their last.
@@ -1689,6 +1694,148 @@ fn unsupported(dir: &Path) -> Report {
     rep
 }
 
+// ---- concurrency ----
+
+const WRITERS: usize = 4;
+const FILES_PER_WRITER: usize = 8;
+const OPS: usize = 400;
+
+fn concurrent(dir: &Path) -> Report {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut rep = Report::new();
+    let files: Vec<Vec<PathBuf>> = (0..WRITERS)
+        .map(|w| {
+            (0..FILES_PER_WRITER)
+                .map(|k| dir.join(format!("w{w}-f{k}")))
+                .collect()
+        })
+        .collect();
+    let setup = (|| -> Result<()> {
+        for f in files.iter().flatten() {
+            touch(f, 0o644)?;
+        }
+        Ok(())
+    })();
+    rep.check("setup", setup);
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|r| {
+            let all: Vec<PathBuf> = files.iter().flatten().cloned().collect();
+            let stop = stop.clone();
+            std::thread::spawn(move || -> Result<u64> {
+                let mut x = 0x1234_5678u64 + r;
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let f = &all[(x % all.len() as u64) as usize];
+                    // A value or a list may change between the size
+                    // query and the read: ERANGE (or a size mismatch,
+                    // EAGAIN here) then, as getfattr retries.
+                    match get(f, b"user.k") {
+                        Ok(v) => ensure!(v.starts_with(b"value-"), "read {v:?}"),
+                        Err(Errno::ENODATA | Errno::ERANGE | Errno::EAGAIN) => {}
+                        Err(e) => bail!("getxattr: {e:?}"),
+                    }
+                    match list(f) {
+                        Ok(l) => ensure!(l.len() <= 2, "list {l:?}"),
+                        Err(Errno::ERANGE | Errno::EAGAIN) => {}
+                        Err(e) => bail!("listxattr: {e:?}"),
+                    }
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    let writers: Vec<_> = files
+        .iter()
+        .enumerate()
+        .map(|(w, mine)| {
+            let mine = mine.clone();
+            std::thread::spawn(
+                move || -> Result<BTreeMap<(usize, &'static str), Vec<u8>>> {
+                    let mut model = BTreeMap::new();
+                    let mut x = 0x9E37_79B9u64 * (w as u64 + 1);
+                    for _ in 0..OPS {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let k = (x % FILES_PER_WRITER as u64) as usize;
+                        let f = &mine[k];
+                        // Four values, two names: few distinct sets.
+                        let name: &'static str = if (x >> 8) % 3 == 0 {
+                            "user.j"
+                        } else {
+                            "user.k"
+                        };
+                        match (x >> 16) % 4 {
+                            0 => {
+                                let r = remove(f, name.as_bytes());
+                                match (model.remove(&(k, name)), r) {
+                                    (Some(_), Ok(())) | (None, Err(Errno::ENODATA)) => {}
+                                    (m, r) => bail!(
+                                        "remove {name} of {}: {r:?}, model {m:?}",
+                                        f.display()
+                                    ),
+                                }
+                            }
+                            _ => {
+                                let v = format!("value-{}", (x >> 24) % 4).into_bytes();
+                                ok("set", set(f, name.as_bytes(), &v, 0))?;
+                                model.insert((k, name), v);
+                            }
+                        }
+                    }
+                    Ok(model)
+                },
+            )
+        })
+        .collect();
+    let mut models = Vec::new();
+    for (w, h) in writers.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(m)) => models.push(m),
+            Ok(Err(e)) => {
+                rep.fail(&format!("writer {w}"), &format!("{e:#}"));
+                models.push(Default::default());
+            }
+            Err(_) => {
+                rep.fail(&format!("writer {w}"), "panicked");
+                models.push(Default::default());
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for (r, h) in readers.into_iter().enumerate() {
+        let res = match h.join() {
+            Ok(r) => r.map(drop),
+            Err(_) => Err(anyhow!("panicked")),
+        };
+        rep.check(&format!("reader {r}: only whole values seen"), res);
+    }
+    let check = (|| -> Result<()> {
+        for (w, model) in models.iter().enumerate() {
+            for (k, f) in files[w].iter().enumerate() {
+                for name in ["user.j", "user.k"] {
+                    let got = get(f, name.as_bytes());
+                    match (model.get(&(k, name)), got) {
+                        (Some(v), Ok(g)) if *v == g => {}
+                        (None, Err(Errno::ENODATA)) => {}
+                        (m, g) => bail!("{} {name}: {g:?}, model {m:?}", f.display()),
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    rep.check("every file as its writer's model says", check);
+    rep
+}
+
 // ---- a power cut ----
 
 const CUT_FILES: usize = 40;
@@ -1807,6 +1954,7 @@ fn main() {
         Cmd::Enospc { dir } => ("xattrtest enospc", enospc(&dir)),
         Cmd::Noacl { dir } => ("xattrtest noacl", noacl(&dir)),
         Cmd::Unsupported { dir } => ("xattrtest unsupported", unsupported(&dir)),
+        Cmd::Concurrent { dir } => ("xattrtest concurrent", concurrent(&dir)),
         Cmd::Powercut { dir } => ("xattrtest powercut", powercut(&dir)),
         Cmd::PowercutCheck { dir } => ("xattrtest powercut-check", powercut_check(&dir)),
     };
