@@ -403,18 +403,17 @@ fn set_in_handle(inode: &Inode, info: &SbInfo, changes: &[Change<'_>], mode: Set
         })?;
     }
     let l = fx::layout(&img).map_err(|e| block_corrupt(sb, ino, old, e))?;
-    {
-        let mut idx = info.xattr.index.lock();
-        let new = if l.count == 0 { 0 } else { place(inode, info, &mut idx, &img, old)? };
-        if new != old {
-            attach(inode, info, old, new);
-            if old != 0 {
-                drop_ref(sb, info, &mut idx, ino, old)?;
-            }
-        }
-    }
+    let mut idx = info.xattr.index.lock();
+    let new = if l.count == 0 { 0 } else { place(inode, info, &mut idx, &img, old)? };
+    // The inode is stored in this transaction whatever follows: the
+    // block it now points to was allocated or had its refcount raised in
+    // it.
+    attach(inode, info, old, new);
     inode.touch_c();
     inode.mark_dirty();
+    if new != old && old != 0 {
+        drop_ref(sb, info, &mut idx, ino, old)?;
+    }
     Ok(())
 }
 
@@ -506,6 +505,9 @@ fn header(bh: &Buffer) -> core::result::Result<(u32, u32), FormatError> {
 /// Points the inode at `new` instead of `old` (either may be 0) and
 /// counts the attribute block in its `blocks`.
 fn attach(inode: &Inode, info: &SbInfo, old: u32, new: u32) {
+    if old == new {
+        return;
+    }
     inode.data().meta.lock().xattr_block = new;
     let mut m = inode.data().map.lock();
     if old == 0 && new != 0 {
