@@ -58,8 +58,11 @@ pub(crate) fn reserve_overwrites(inode: &Inode, folio: &LockedFolio<'_>, from: u
     if n == 0 {
         return Ok(());
     }
-    let r = crate::balloc::try_reserve(info, n, inode::reservation_use(inode));
+    // Preallocated space (fallocate, UNSHARE_RANGE) pays first.
+    let from_prealloc = inode::take_prealloc(inode, n);
+    let r = crate::balloc::try_reserve(info, n.saturating_sub(from_prealloc), inode::reservation_use(inode));
     if r.is_err() {
+        inode::untake_prealloc(inode, from_prealloc);
         // Undo: the bits just set, in the same range.
         for (at, bh) in folio.buffers() {
             let end = at.saturating_add(bh.data().len() as u64);

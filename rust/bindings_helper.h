@@ -10,6 +10,8 @@
 #include <linux/crc32c.h>
 #include <linux/fs_context.h>
 #include <linux/fs_parser.h>
+#include <linux/fileattr.h>
+#include <linux/fiemap.h>
 #include <linux/jbd2.h>
 #include <linux/timekeeping.h>
 #include <crypto/hash.h>

@@ -294,7 +294,8 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &FolioBuffer<'_>, 
     };
     bump(&info.stats.logical_written);
 
-    if data.iter().all(|&b| b == 0) {
+    let dedup = info.dedup();
+    if dedup && data.iter().all(|&b| b == 0) {
         // Zero blocks take no space: the block becomes a hole.
         if let Some(p) = inode::set_data_pointer(inode, file_block, 0)? {
             release_block(sb, info, p)?;
@@ -320,7 +321,8 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &FolioBuffer<'_>, 
     // record atomically); change the file's map and drop the replaced
     // block's reference after releasing it (they take other locks).
     let mut guard = info.filter.lock(&fp)?;
-    if let Some(c) = find_duplicate(sb, info, &guard, &fp, data, hint)? {
+    let found = if dedup { find_duplicate(sb, info, &guard, &fp, data, hint)? } else { None };
+    if let Some(c) = found {
         drop(guard);
         let prev = match inode::set_data_pointer(inode, file_block, c) {
             Ok(p) => p,

@@ -42,6 +42,9 @@ fn handle_error(sb: &SuperBlock) {
     let Some(info) = sb.info() else {
         return; // still mounting: the mount fails instead
     };
+    if !info.mounted.load(core::sync::atomic::Ordering::Acquire) {
+        return; // the mount itself fails: nothing ran, nothing to record
+    }
     info.errors_seen.store(true, core::sync::atomic::Ordering::Relaxed);
     match info.errors_behavior() {
         ErrorsBehavior::Continue => {}

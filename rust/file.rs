@@ -56,12 +56,239 @@ pub(crate) fn truncate_to(inode: &Inode, size: u64, old_size: u64) -> Result {
         inode::orphan_add(sb, inode)?;
     }
     inode::truncate_blocks(inode, size)?;
+    trim_prealloc_to(inode, size)?;
     if inode.nlink() > 0 {
         let _h = crate::journal::start(sb, crate::journal::CREDITS_NAMEI, 0)?;
         inode::orphan_remove(sb, info, inode)?;
         inode::store(inode)?;
     }
     Ok(())
+}
+
+/// Blocks that writing `holes` holes may need: the data blocks, one
+/// indirect block per block of pointers they span and one per level above
+/// (as the writes' reservations count them).
+fn with_meta(info: &crate::super_::SbInfo, holes: u64) -> u64 {
+    let ppb = u64::from(info.geo.ptrs_per_block()).max(1);
+    let indirect = holes.saturating_add(ppb.saturating_sub(1)).checked_div(ppb).unwrap_or(0);
+    holes.saturating_add(indirect).saturating_add(if holes > 0 { 2 } else { 0 })
+}
+
+/// The most preallocated space a file of `size` bytes may hold: enough
+/// to fill each of its holes.
+fn prealloc_cap(inode: &Inode, size: u64) -> Result<u64> {
+    if size == 0 {
+        return Ok(0);
+    }
+    let info = sbi(inode.sb())?;
+    let bs = block_size(inode)?;
+    let last = size.saturating_sub(1).checked_div(bs).unwrap_or(0);
+    Ok(with_meta(info, inode::count_holes(inode, 0, last)?))
+}
+
+/// Preallocated space past the end of file goes (as ext4 frees unwritten
+/// extents there at truncate, also to the same size): the file keeps at
+/// most what its holes below `size` may need.
+pub(crate) fn trim_prealloc_to(inode: &Inode, size: u64) -> Result {
+    if inode.data().prealloc.load(core::sync::atomic::Ordering::Relaxed) == 0 {
+        return Ok(());
+    }
+    let keep = prealloc_cap(inode, size)?;
+    let _h = crate::journal::start(inode.sb(), crate::journal::CREDITS_INODE, 0)?;
+    inode::trim_prealloc(inode, keep);
+    Ok(())
+}
+
+/// File blocks `[first, last]` covered by bytes `[off, off + len)`.
+fn block_range(bs: u64, off: u64, len: u64) -> (u64, u64) {
+    let first = off.checked_div(bs).unwrap_or(0);
+    let last = off.saturating_add(len).saturating_sub(1).checked_div(bs).unwrap_or(0);
+    (first, last)
+}
+
+/// fallocate modes 0 and KEEP_SIZE (and the second half of ZERO_RANGE):
+/// space for every hole of `[off, off + len)` is set aside for the file,
+/// so writing there later cannot fail with ENOSPC whether or not the data
+/// turns out to be a duplicate (zero blocks stay holes: livedfs stores no
+/// zeros). The space is counted in `st_blocks` and kept across remounts
+/// (the inode's `prealloc`); writes into holes and copy-on-write
+/// overwrites use it first. A file never holds more than the blocks up to
+/// its size (or the range's end). Without KEEP_SIZE the size grows to the
+/// range's end. Inode and invalidate locks held, range written back.
+pub(crate) fn preallocate(inode: &Inode, off: u64, len: u64, keep_size: bool) -> Result {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let bs = block_size(inode)?;
+    let end = off.saturating_add(len);
+    let (first, last) = block_range(bs, off, len);
+    let holes = with_meta(info, inode::count_holes(inode, first, last)?);
+    // Never more than the holes of the whole span the file covers.
+    let span_end = end.max(inode.size());
+    let have = inode.data().prealloc.load(core::sync::atomic::Ordering::Relaxed);
+    let cap = prealloc_cap(inode, span_end)?;
+    let need = have.saturating_add(holes).min(cap).saturating_sub(have);
+    if need > 0 {
+        match crate::balloc::try_reserve(info, need, crate::balloc::Use::Writer) {
+            Err(e) if e == crate::balloc::SPACE_BUSY => {
+                crate::balloc::commit_for_space(info)?;
+                crate::balloc::try_reserve(info, need, crate::balloc::Use::Writer)
+                    .map_err(|e| if e == crate::balloc::SPACE_BUSY { ENOSPC } else { e })?;
+            }
+            r => r?,
+        }
+    }
+    let _h = match crate::journal::start(sb, crate::journal::CREDITS_INODE.saturating_add(crate::journal::CREDITS_SUPER), 0) {
+        Ok(h) => h,
+        Err(e) => {
+            crate::balloc::unreserve(info, need);
+            return Err(e);
+        }
+    };
+    if need > 0 {
+        inode::add_prealloc(inode, need);
+        crate::super_::note_prealloc(info)?;
+    }
+    if !keep_size && end > inode.size() {
+        inode.set_size(end);
+        // Past the old size all is holes: nothing waits for allocation.
+        inode::set_disksize(inode, end);
+    }
+    inode.touch_c();
+    inode::store(inode)
+}
+
+/// fallocate UNSHARE_RANGE: livedfs never overwrites a block in place, so
+/// what a later overwrite of the range needs is space for a new copy of
+/// each mapped block: set aside as preallocated space (as mode 0 does for
+/// holes), which copy-on-write reservations use first.
+pub(crate) fn unshare(inode: &Inode, off: u64, len: u64) -> Result {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let bs = block_size(inode)?;
+    let end = off.saturating_add(len).min(inode.size());
+    if off >= end {
+        return Ok(());
+    }
+    let (first, last) = block_range(bs, off, end.saturating_sub(off));
+    let mapped = inode::count_mapped(inode, first, last)?;
+    let size_last = inode.size().saturating_sub(1).checked_div(bs).unwrap_or(0);
+    let have = inode.data().prealloc.load(core::sync::atomic::Ordering::Relaxed);
+    // At most one block for every block of the file.
+    let need = have.saturating_add(mapped).min(size_last.saturating_add(1)).saturating_sub(have);
+    if need == 0 {
+        return Ok(());
+    }
+    crate::balloc::try_reserve(info, need, crate::balloc::Use::Writer)
+        .or_else(|e| {
+            if e == crate::balloc::SPACE_BUSY {
+                crate::balloc::commit_for_space(info)?;
+                crate::balloc::try_reserve(info, need, crate::balloc::Use::Writer)
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| if e == crate::balloc::SPACE_BUSY { ENOSPC } else { e })?;
+    let _h = match crate::journal::start(sb, crate::journal::CREDITS_INODE.saturating_add(crate::journal::CREDITS_SUPER), 0) {
+        Ok(h) => h,
+        Err(e) => {
+            crate::balloc::unreserve(info, need);
+            return Err(e);
+        }
+    };
+    inode::add_prealloc(inode, need);
+    crate::super_::note_prealloc(info)?;
+    inode.touch_c();
+    inode::store(inode)
+}
+
+/// Moves the pointers of file blocks `from..=to` by `delta` blocks (up
+/// if `up`, walking from the far end so a target is always a hole), in
+/// small transactions: in each, a block's new pointer is set and its old
+/// one cleared, so every commit holds each block exactly once and the
+/// reference counts never change.
+fn shift_blocks(inode: &Inode, from: u64, to: u64, delta: u64, up: bool) -> Result {
+    const PER_HANDLE: u64 = 4;
+    let sb = inode.sb();
+    let mut done = 0u64;
+    let total = to.saturating_sub(from).saturating_add(1);
+    while done < total {
+        let _h = crate::journal::start(sb, crate::journal::CREDITS_REMAP.saturating_mul(PER_HANDLE as u32), 0)?;
+        let mut k = 0u64;
+        while k < PER_HANDLE && done < total {
+            let fb = if up { to.saturating_sub(done) } else { from.saturating_add(done) };
+            if let Some(b) = inode::map_block(inode, fb)? {
+                let target = if up { fb.saturating_add(delta) } else { fb.saturating_sub(delta) };
+                if let Some(p) = inode::set_pointer(inode, target, b)? {
+                    // The target was not a hole: corruption of our walk.
+                    return Err(crate::errors::corrupt_msg(
+                        sb,
+                        format_args!("inode {}: shifting onto block {} mapped to {}", inode.ino(), target, p),
+                    ));
+                }
+                inode::set_pointer(inode, fb, 0)?;
+            }
+            done = done.saturating_add(1);
+            k = k.saturating_add(1);
+        }
+    }
+    Ok(())
+}
+
+/// fallocate COLLAPSE_RANGE: `[off, off + len)` (whole blocks, ending
+/// before the end of file) is removed and what follows moves down; the
+/// file shrinks by `len`. Inode and invalidate locks held, page cache from
+/// `off` written back and dropped by the caller.
+pub(crate) fn collapse(inode: &Inode, off: u64, len: u64) -> Result {
+    let bs = block_size(inode)?;
+    let size = inode.size();
+    if off.checked_rem(bs) != Some(0) || len.checked_rem(bs) != Some(0) || len == 0 {
+        return Err(EINVAL);
+    }
+    if off.saturating_add(len) >= size {
+        return Err(EINVAL);
+    }
+    let (first, n) = (off / bs, len / bs);
+    inode::free_range(inode, first, first.saturating_add(n))?;
+    let last = size.saturating_sub(1) / bs;
+    if first.saturating_add(n) <= last {
+        shift_blocks(inode, first.saturating_add(n), last, n, false)?;
+    }
+    let new_size = size.saturating_sub(len);
+    let _h = crate::journal::start(inode.sb(), crate::journal::CREDITS_INODE, 0)?;
+    inode.set_size(new_size);
+    inode::set_disksize(inode, new_size);
+    inode.touch_cm();
+    inode::store(inode)?;
+    drop(_h);
+    // Empty indirect blocks past the new end go.
+    inode::truncate_blocks(inode, new_size)
+}
+
+/// fallocate INSERT_RANGE: a hole of `len` bytes (whole blocks) is opened
+/// at `off` (before the end of file), what follows moves up; the file
+/// grows by `len`. Locks and page cache as for `collapse`.
+pub(crate) fn insert(inode: &Inode, off: u64, len: u64) -> Result {
+    let bs = block_size(inode)?;
+    let size = inode.size();
+    if off.checked_rem(bs) != Some(0) || len.checked_rem(bs) != Some(0) || len == 0 {
+        return Err(EINVAL);
+    }
+    if off >= size {
+        return Err(EINVAL);
+    }
+    let new_size = size.checked_add(len).ok_or(EFBIG)?;
+    let info = sbi(inode.sb())?;
+    if new_size > info.geo.max_file_size() {
+        return Err(EFBIG);
+    }
+    let (first, n) = (off / bs, len / bs);
+    let last = size.saturating_sub(1) / bs;
+    shift_blocks(inode, first, last, n, true)?;
+    let _h = crate::journal::start(inode.sb(), crate::journal::CREDITS_INODE, 0)?;
+    inode.set_size(new_size);
+    inode::set_disksize(inode, new_size);
+    inode.touch_cm();
+    inode::store(inode)
 }
 
 /// Frees the whole blocks inside `[start, end)` bytes (the caller zeroed
@@ -92,4 +319,71 @@ pub(crate) fn seek_data_hole(inode: &Inode, offset: u64, want_data: bool) -> Res
         // The implicit hole at end of file.
         None => Ok(size),
     }
+}
+
+/// One extent for FIEMAP: file offset, device offset, length (bytes) and
+/// whether its blocks are shared (a reference count above one).
+#[derive(Clone, Copy)]
+pub(crate) struct Extent {
+    pub(crate) logical: u64,
+    pub(crate) physical: u64,
+    pub(crate) len: u64,
+    pub(crate) shared: bool,
+}
+
+/// The extents of `[start, start + len)` (bytes) of a written-back file, in
+/// order, passed to `emit` (false: stop, the caller's buffer is full),
+/// with whether it is the file's last extent. Consecutive blocks make one
+/// extent when they are consecutive on the disk and equally shared.
+pub(crate) fn extents(
+    inode: &Inode,
+    start: u64,
+    len: u64,
+    mut emit: impl FnMut(Extent, bool) -> Result<bool>,
+) -> Result {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let bs = block_size(inode)?;
+    let size = inode.size();
+    if size == 0 || start >= size {
+        return Ok(());
+    }
+    let file_last = size.saturating_sub(1).checked_div(bs).unwrap_or(0);
+    let first = start.checked_div(bs).unwrap_or(0);
+    let last = start.saturating_add(len).min(size).saturating_sub(1).checked_div(bs).unwrap_or(0);
+    let mut cur: Option<Extent> = None;
+    let mut fb = first;
+    while fb <= last {
+        let Some(d) = inode::next_data_or_hole(inode, fb, last, true)? else { break };
+        fb = d;
+        while fb <= last {
+            let Some(b) = inode::map_block(inode, fb)? else { break };
+            let shared = crate::fpstore::get(sb, info, b)?.refcount > 1;
+            let (logical, physical) = (fb.saturating_mul(bs), u64::from(b).saturating_mul(bs));
+            match &mut cur {
+                Some(e) if e.shared == shared
+                    && e.logical.saturating_add(e.len) == logical
+                    && e.physical.saturating_add(e.len) == physical =>
+                {
+                    e.len = e.len.saturating_add(bs);
+                }
+                _ => {
+                    if let Some(e) = cur.take() {
+                        if !emit(e, false)? {
+                            return Ok(());
+                        }
+                    }
+                    cur = Some(Extent { logical, physical, len: bs, shared });
+                }
+            }
+            fb = fb.saturating_add(1);
+        }
+    }
+    if let Some(e) = cur {
+        // The last extent of the file if no data follows it.
+        let end_block = e.logical.saturating_add(e.len).checked_div(bs).unwrap_or(0);
+        let more = end_block <= file_last && inode::next_data_or_hole(inode, end_block, file_last, true)?.is_some();
+        emit(e, !more)?;
+    }
+    Ok(())
 }

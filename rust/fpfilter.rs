@@ -338,6 +338,12 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
         .with_merge(crate::format::fpfilter::DEFAULT_MERGE_MIN, 1)
         .map_err(filter_errno)?;
     let mut n = 0u64;
+    // The journal's extent lies in the data area but is never data.
+    let journal = {
+        let d = info.disk.lock();
+        let s = u64::from(d.sb.journal_start);
+        (s, s.saturating_add(u64::from(d.sb.journal_blocks)))
+    };
     for g in 0..geo.group_count {
         let (flags, in_use) = {
             let st = info.alloc.lock();
@@ -395,10 +401,15 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
                     return Err(crate::errors::corrupt_msg(sb, format_args!("group {} store entry past the group's end", g)));
                 };
                 let bit = b.saturating_sub(l.first) as usize;
-                if b < l.data_start || !bitmap.read_with(|m| crate::format::bitmap::test(m, bit)) {
+                let in_journal = u64::from(b) >= journal.0 && u64::from(b) < journal.1;
+                if b < l.data_start || in_journal || !bitmap.read_with(|m| crate::format::bitmap::test(m, bit)) {
                     return Err(crate::errors::corrupt_msg(
                         sb,
-                        format_args!("fingerprint entry in use for block {}, which is {}", b, if b < l.data_start { "metadata" } else { "free" }),
+                        format_args!(
+                            "fingerprint entry in use for block {}, which is {}",
+                            b,
+                            if b < l.data_start || in_journal { "metadata" } else { "free" }
+                        ),
                     ));
                 }
                 info.filter.insert_at_mount(&build_params, &head, b)?;

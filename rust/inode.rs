@@ -62,6 +62,10 @@ pub(crate) struct InodeData {
     pub(crate) meta: Mutex<MetaState>,
     /// Data blocks reserved by delayed allocation, not yet allocated.
     pub(crate) reserved: AtomicU64,
+    /// Blocks of preallocated space (fallocate) this file holds for writes
+    /// into its holes, not yet used (the inode's `prealloc` on disk);
+    /// changed under `map`. Counted in the volume's reservations.
+    pub(crate) prealloc: AtomicU64,
     /// Truncate or hole punching is zeroing a partial block (inode and
     /// invalidate locks held, so no other write of the file runs): its
     /// reservation may use the internal reserve.
@@ -113,6 +117,7 @@ impl InodeData {
             meta <- new_mutex!(MetaState::default()),
             reserved: AtomicU64::new(0),
             zeroing: core::sync::atomic::AtomicBool::new(false),
+            prealloc: AtomicU64::new(0),
             disksize: AtomicU64::new(0),
             fast_link: UnsafeCell::new([0; FAST_LINK_LEN]),
             sync_tid: core::sync::atomic::AtomicU32::new(0),
@@ -182,7 +187,7 @@ pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) ->
         di.gid,
         di.links_count,
         di.size,
-        di.blocks.saturating_mul(bs512),
+        di.blocks.saturating_add(u64::from(di.prealloc)).saturating_mul(bs512),
         di.generation,
         [
             (di.atime.sec, di.atime.nsec),
@@ -193,10 +198,12 @@ pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) ->
     {
         let data = new.inode().data();
         data.disksize.store(di.size, Ordering::Relaxed);
+        data.prealloc.store(u64::from(di.prealloc), Ordering::Relaxed);
         let mut m = data.map.lock();
         m.block = di.block;
         m.blocks = di.blocks;
         drop(m);
+        new.inode().set_vfs_flags(di.flags);
         let mut meta = data.meta.lock();
         meta.flags = di.flags;
         meta.generation = di.generation;
@@ -275,6 +282,7 @@ pub(crate) fn disk_image(inode: &Inode, next_orphan: u32) -> DiskInode {
         flags: meta.flags,
         generation: meta.generation,
         next_orphan,
+        prealloc: data.prealloc.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32,
         dtime: meta.dtime,
         block,
         xattr_block: meta.xattr_block,
@@ -343,12 +351,53 @@ fn store_image(inode: &Inode, next_orphan: u32) -> Result {
     Ok(())
 }
 
+/// The index of `ino` in the orphan list, searched from the head (the
+/// end of the vector).
+fn last_position(list: &KVec<u32>, ino: u32) -> Option<usize> {
+    let mut i = list.len();
+    while let Some(j) = i.checked_sub(1) {
+        if list.get(j).copied() == Some(ino) {
+            return Some(j);
+        }
+        i = j;
+    }
+    None
+}
+
 /// The inode after `ino` on the orphan list (0 at the end or if absent).
+/// The list is kept tail first (see `DiskState::orphans`): the successor
+/// is the element before it.
 fn successor(list: &KVec<u32>, ino: u32) -> u32 {
-    match list.iter().position(|&i| i == ino) {
-        Some(p) => list.get(p.saturating_add(1)).copied().unwrap_or(0),
+    match last_position(list, ino) {
+        Some(p) => p.checked_sub(1).and_then(|q| list.get(q).copied()).unwrap_or(0),
         None => 0,
     }
+}
+
+/// The user-visible inode flags (`FS_IOC_GETFLAGS`).
+pub(crate) fn flags(inode: &Inode) -> u32 {
+    inode.data().meta.lock().flags & finode::FL_KNOWN
+}
+
+/// `FS_IOC_SETFLAGS` (the VFS checked ownership and CAP_LINUX_IMMUTABLE):
+/// sets the flags livedfs knows; any other flag is EOPNOTSUPP, as ext4.
+pub(crate) fn set_flags(inode: &Inode, flags: u32) -> Result {
+    if flags & !finode::FL_KNOWN != 0 {
+        return Err(crate::errors::eopnotsupp());
+    }
+    let is_dir = inode.mode() & finode::S_IFMT == finode::S_IFDIR;
+    if flags & finode::FL_DIRSYNC != 0 && !is_dir {
+        return Err(EINVAL);
+    }
+    let _h = crate::journal::start(inode.sb(), crate::journal::CREDITS_INODE, 0)?;
+    {
+        let mut meta = inode.data().meta.lock();
+        meta.flags = (meta.flags & !finode::FL_KNOWN) | flags;
+    }
+    inode.set_vfs_flags(flags);
+    inode.touch_c();
+    inode.mark_dirty();
+    Ok(())
 }
 
 /// Sets the size the disk knows (truncate, reflink: no data waits for
@@ -572,10 +621,16 @@ pub(crate) fn prepare_block(inode: &Inode, file_block: u64) -> Result<Option<u32
         return Ok(Some(b));
     }
     let added = reserve_indirect(sb, info, inode.ino(), &mut m, file_block)?;
-    if let Err(e) = balloc::try_reserve(info, (added.len() as u64).saturating_add(1), reservation_use(inode)) {
+    // Preallocated space (fallocate) pays for the data block first: it is
+    // already counted in the volume's reservations.
+    let want = (added.len() as u64).saturating_add(1);
+    let from_prealloc = take_prealloc_locked(info, data, want);
+    let need = want.saturating_sub(from_prealloc);
+    if let Err(e) = balloc::try_reserve(info, need, reservation_use(inode)) {
         for k in added.iter() {
             m.pending.remove(k);
         }
+        give_prealloc_back_locked(info, data, from_prealloc);
         return Err(e);
     }
     data.reserved.fetch_add(1, Ordering::Relaxed);
@@ -591,6 +646,98 @@ pub(crate) fn reservation_use(inode: &Inode) -> balloc::Use {
     } else {
         balloc::Use::Writer
     }
+}
+
+/// `st_blocks` of an inode, in 512-byte sectors: the blocks it maps and
+/// the preallocated ones it holds.
+pub(crate) fn sectors(data: &InodeData, m: &MapState, bs512: u64) -> u64 {
+    m.blocks.saturating_add(data.prealloc.load(Ordering::Relaxed)).saturating_mul(bs512)
+}
+
+/// Moves up to `n` of the inode's preallocated blocks into ordinary
+/// reservations (map lock held): they stay counted in the volume's
+/// reservations, no longer in the preallocated total. Returns how many.
+fn take_prealloc_locked(info: &SbInfo, data: &InodeData, n: u64) -> u64 {
+    let have = data.prealloc.load(Ordering::Relaxed);
+    let took = have.min(n);
+    if took > 0 {
+        data.prealloc.store(have.saturating_sub(took), Ordering::Relaxed);
+        info.prealloc.fetch_sub(took, Ordering::Relaxed);
+    }
+    took
+}
+
+/// Undoes `take_prealloc_locked`.
+fn give_prealloc_back_locked(info: &SbInfo, data: &InodeData, n: u64) {
+    if n > 0 {
+        data.prealloc.fetch_add(n, Ordering::Relaxed);
+        info.prealloc.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Takes up to `n` preallocated blocks of `inode` for copy-on-write
+/// reservations of overwrites (`aops::reserve_overwrites`).
+pub(crate) fn take_prealloc(inode: &Inode, n: u64) -> u64 {
+    let Ok(info) = sbi(inode.sb()) else { return 0 };
+    let _m = inode.data().map.lock();
+    take_prealloc_locked(info, inode.data(), n)
+}
+
+/// Gives back `n` preallocated blocks to `inode` (a reservation taken
+/// from them was not used).
+pub(crate) fn untake_prealloc(inode: &Inode, n: u64) {
+    let Ok(info) = sbi(inode.sb()) else { return };
+    let _m = inode.data().map.lock();
+    give_prealloc_back_locked(info, inode.data(), n);
+}
+
+/// Adds `n` blocks (already reserved by the caller) to the inode's
+/// preallocated space: in memory now, on disk with the inode's next
+/// store (the caller's handle).
+pub(crate) fn add_prealloc(inode: &Inode, n: u64) {
+    let Ok(info) = sbi(inode.sb()) else { return };
+    let bs512 = u64::from(info.geo.block_size / 512);
+    let m = inode.data().map.lock();
+    give_prealloc_back_locked(info, inode.data(), n);
+    inode.set_sectors(sectors(inode.data(), &m, bs512));
+}
+
+/// Drops preallocated space of `inode` above `keep` blocks: the blocks go
+/// back to the volume.
+pub(crate) fn trim_prealloc(inode: &Inode, keep: u64) {
+    let Ok(info) = sbi(inode.sb()) else { return };
+    let bs512 = u64::from(info.geo.block_size / 512);
+    let m = inode.data().map.lock();
+    let have = inode.data().prealloc.load(Ordering::Relaxed);
+    if have <= keep {
+        return;
+    }
+    let drop_n = have.saturating_sub(keep);
+    inode.data().prealloc.store(keep, Ordering::Relaxed);
+    info.prealloc.fetch_sub(drop_n, Ordering::Relaxed);
+    inode.set_sectors(sectors(inode.data(), &m, bs512));
+    drop(m);
+    balloc::unreserve(info, drop_n);
+    inode.mark_dirty();
+}
+
+/// Holes among file blocks `[first, last]` (after writeback: delayed
+/// blocks mapped).
+pub(crate) fn count_holes(inode: &Inode, first: u64, last: u64) -> Result<u64> {
+    let mut holes = 0u64;
+    let mut fb = first;
+    while fb <= last {
+        let Some(h) = next_data_or_hole(inode, fb, last, false)? else { break };
+        let d = next_data_or_hole(inode, h, last, true)?.unwrap_or(last.saturating_add(1));
+        holes = holes.saturating_add(d.saturating_sub(h));
+        fb = d;
+    }
+    Ok(holes)
+}
+
+/// Mapped blocks among file blocks `[first, last]`.
+pub(crate) fn count_mapped(inode: &Inode, first: u64, last: u64) -> Result<u64> {
+    Ok(last.saturating_sub(first).saturating_add(1).saturating_sub(count_holes(inode, first, last)?))
 }
 
 fn count_pending(m: &MapState) -> u64 {
@@ -751,7 +898,7 @@ fn set_pointer_inner(inode: &Inode, file_block: u64, b: u32, lift_disksize: bool
         m.blocks = m.blocks.saturating_sub(1);
     }
     let bs512 = u64::from(info.geo.block_size / 512);
-    inode.set_sectors(m.blocks.saturating_mul(bs512));
+    inode.set_sectors(sectors(data, &m, bs512));
     if data.reserved.load(Ordering::Relaxed) == 0 {
         release_pending(info, &mut m);
     }
@@ -991,7 +1138,7 @@ pub(crate) fn free_range(inode: &Inode, start: u64, end: u64) -> Result {
         let mut m = inode.data().map.lock();
         let r = free_range_locked(sb, info, inode.ino(), &mut m, start, end, &mut rel);
         let bs512 = u64::from(info.geo.block_size / 512);
-        inode.set_sectors(m.blocks.saturating_mul(bs512));
+        inode.set_sectors(sectors(inode.data(), &m, bs512));
         drop(m);
         inode.mark_dirty();
         // The pointers are gone from the map: now drop their references.
@@ -1024,6 +1171,9 @@ pub(crate) fn evict(inode: &Inode) {
             pr_err!("livedfs ({}): could not free inode {}: {:?}\n", sb.id(), inode.ino(), e);
         }
     }
+    // (Preallocated space of a file that stays on disk stays promised:
+    // the volume's count holds it, and the inode brings it back when it
+    // is read again.)
     // Any delayed reservations left (should be none after truncation).
     let left = inode.data().reserved.load(Ordering::Relaxed);
     if left > 0 {
@@ -1052,6 +1202,7 @@ fn delete_inode(inode: &Inode) -> Result {
         free_range(inode, 0, u64::MAX)?;
     }
     let _h = crate::journal::start(sb, crate::journal::CREDITS_NAMEI, 0)?;
+    trim_prealloc(inode, 0);
     orphan_remove(sb, info, inode)?;
     inode.data().meta.lock().dtime = now();
     inode.set_size(0);
@@ -1061,8 +1212,9 @@ fn delete_inode(inode: &Inode) -> Result {
 
 /// Puts `inode` on the orphan list (an unlinked file still open, or a
 /// truncation in progress), so a crash before it is done is finished at the
-/// next mount. The list is kept in memory too (`DiskState::orphans`, head
-/// first), the source of every successor pointer written to disk.
+/// next mount. The list is kept in memory too (`DiskState::orphans`, tail
+/// first, so the head is added and removed in constant time), the source
+/// of every successor pointer written to disk.
 pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
     let info = sbi(sb)?;
     let mut d = info.disk.lock();
@@ -1070,7 +1222,7 @@ pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
     if d.orphans.iter().any(|&i| i == ino) {
         return Ok(());
     }
-    crate::vfs::vec_insert_k(&mut d.orphans, 0, ino)?;
+    d.orphans.push(ino, GFP_KERNEL)?;
     inode.data().orphan.store(true, Ordering::Release);
     d.sb.orphan_head = ino;
     store_locked(inode, &d)?;
@@ -1083,11 +1235,13 @@ pub(crate) fn orphan_add(sb: &SuperBlock, inode: &Inode) -> Result {
 pub(crate) fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Result {
     let ino = inode.ino();
     let mut d = info.disk.lock();
-    let Some(pos) = d.orphans.iter().position(|&i| i == ino) else {
+    // Searched from the head (the end of the vector): processing at mount
+    // and most removals take the head.
+    let Some(pos) = last_position(&d.orphans, ino) else {
         return Ok(());
     };
-    let next = d.orphans.get(pos.saturating_add(1)).copied().unwrap_or(0);
-    match pos.checked_sub(1).and_then(|p| d.orphans.get(p).copied()) {
+    let next = pos.checked_sub(1).and_then(|p| d.orphans.get(p).copied()).unwrap_or(0);
+    match d.orphans.get(pos.saturating_add(1)).copied() {
         None => {
             d.sb.orphan_head = next;
             crate::super_::write_super_in(info, &mut d)?;
@@ -1098,6 +1252,7 @@ pub(crate) fn orphan_remove(sb: &SuperBlock, info: &SbInfo, inode: &Inode) -> Re
             write_disk_inode(sb, pred, &di, false)?;
         }
     }
+    // The head is the last element: constant time.
     crate::vfs::vec_remove_k(&mut d.orphans, pos);
     inode.data().orphan.store(false, Ordering::Release);
     store_locked(inode, &d)
@@ -1118,6 +1273,8 @@ pub(crate) fn load_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
         d.orphans.push(cur, GFP_KERNEL)?;
         cur = read_disk_inode(sb, cur, true)?.next_orphan;
     }
+    // Read head first; kept tail first.
+    d.orphans.as_mut_slice().reverse();
     Ok(())
 }
 
@@ -1128,8 +1285,8 @@ pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
     load_orphans(sb, info)?;
     let mut n = 0u32;
     loop {
-        let first = info.disk.lock().orphans.first().copied();
-        let Some(ino) = first else { break };
+        let head = info.disk.lock().orphans.last().copied();
+        let Some(ino) = head else { break };
         let inode = iget_inner(sb, ino, true)?;
         inode.data().orphan.store(true, Ordering::Release);
         if inode.nlink() != 0 {
@@ -1140,7 +1297,7 @@ pub(crate) fn process_orphans(sb: &SuperBlock, info: &SbInfo) -> Result {
         // With no links, the final iput evicts it, which frees it and takes
         // it off the list.
         drop(inode);
-        if info.disk.lock().orphans.first().copied() == Some(ino) {
+        if info.disk.lock().orphans.last().copied() == Some(ino) {
             return Err(corrupt_msg(sb, format_args!("orphan inode {} could not be released", ino)));
         }
         n = n.saturating_add(1);

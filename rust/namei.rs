@@ -56,7 +56,7 @@ fn new_inode(dir: &Inode, idmap: Idmap, mode: u16) -> Result<NewInode> {
 /// Writes the new inode, links it into `dir` as `dentry`, and makes it
 /// visible. On failure the inode is discarded (and freed on disk).
 fn finish_new(dir: &Inode, dentry: &Dentry, n: NewInode) -> Result {
-    crate::vfs::xattr::init_new(dir, dentry, n.inode())?;
+    crate::vfs::xattr::init_new(dir, Some(dentry), n.inode())?;
     store(n.inode())?;
     let ft = file_type_of_mode(n.inode().mode());
     dir::add_entry(dir, dentry.name(), n.inode().ino(), ft)?;
@@ -71,6 +71,19 @@ pub(crate) fn create(idmap: Idmap, dir: &Inode, dentry: &Dentry, mode: u16) -> R
     let mut n = new_inode(dir, idmap, finode::S_IFREG | (mode & !finode::S_IFMT))?;
     n.set_kind(InodeKind::Regular);
     finish_new(dir, dentry, n)
+}
+
+/// `tmpfile` (O_TMPFILE): a regular file without a name, on the orphan
+/// list from the start (a crash frees it at the next mount; `link` takes
+/// it off if it gets a name).
+pub(crate) fn tmpfile(idmap: Idmap, dir: &Inode, mode: u16) -> Result<NewInode> {
+    let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
+    let mut n = new_inode(dir, idmap, finode::S_IFREG | (mode & !finode::S_IFMT))?;
+    n.set_kind(InodeKind::Regular);
+    crate::vfs::xattr::init_new(dir, None, n.inode())?;
+    store(n.inode())?;
+    orphan_add(n.inode().sb(), n.inode())?;
+    Ok(n)
 }
 
 /// `mknod`: device nodes, fifos, sockets (and regular files).
@@ -148,6 +161,10 @@ pub(crate) fn link(old: &Dentry, dir: &Inode, dentry: &Dentry) -> Result {
     let inode = old.inode().ok_or(ENOENT)?;
     let ft = file_type_of_mode(inode.mode());
     dir::add_entry(dir, dentry.name(), inode.ino(), ft)?;
+    if inode.nlink() == 0 {
+        // An O_TMPFILE file gets its first name: no longer an orphan.
+        crate::inode::orphan_remove(inode.sb(), sbi(inode.sb())?, inode)?;
+    }
     inode.inc_nlink();
     inode.touch_c();
     inode.mark_dirty();
@@ -205,15 +222,37 @@ fn set_dotdot(child: &Inode, parent: u32) -> Result {
     dir::set_entry(child, &f, parent, FT_DIR)
 }
 
-/// `rename`, with RENAME_NOREPLACE and RENAME_EXCHANGE.
-pub(crate) fn rename(old_dir: &Inode, old: &Dentry, new_dir: &Inode, new: &Dentry, flags: u32) -> Result {
+/// RENAME_WHITEOUT (uapi/linux/fs.h).
+const RENAME_WHITEOUT: u32 = 1 << 2;
+
+/// `rename`, with RENAME_NOREPLACE, RENAME_EXCHANGE and RENAME_WHITEOUT
+/// (the old name is left as a whiteout, a 0/0 character device, as
+/// overlayfs wants of its upper layer).
+pub(crate) fn rename(
+    idmap: Idmap,
+    old_dir: &Inode,
+    old: &Dentry,
+    new_dir: &Inode,
+    new: &Dentry,
+    flags: u32,
+) -> Result {
     check_name(new.name())?;
-    if flags & !(crate::sys::RENAME_NOREPLACE | crate::sys::RENAME_EXCHANGE) != 0 {
+    if flags & !(crate::sys::RENAME_NOREPLACE | crate::sys::RENAME_EXCHANGE | RENAME_WHITEOUT) != 0 {
         return Err(EINVAL);
     }
     let old_inode = old.inode().ok_or(ENOENT)?;
     let old_is_dir = is_dir_mode(old_inode.mode());
     let _h = journal::start(old_dir.sb(), CREDITS_RENAME, 0)?;
+    // The whiteout first, so nothing changes if it can't be made.
+    let whiteout = if flags & RENAME_WHITEOUT != 0 {
+        let mut w = new_inode(old_dir, idmap, finode::S_IFCHR)?;
+        w.set_kind(InodeKind::Special(finode::S_IFCHR, 0));
+        crate::vfs::xattr::init_new(old_dir, Some(old), w.inode())?;
+        store(w.inode())?;
+        Some(w)
+    } else {
+        None
+    };
     let same_dir = old_dir.ino() == new_dir.ino();
     let of: Found = dir::find_entry(old_dir, old.name())?.ok_or(ENOENT)?;
 
@@ -275,7 +314,14 @@ pub(crate) fn rename(old_dir: &Inode, old: &Dentry, new_dir: &Inode, new: &Dentr
     // Look the old entry up again: it did not move, but the block may
     // have been re-read; the offset stays valid.
     let of = dir::find_entry(old_dir, old.name())?.ok_or(ENOENT)?;
-    dir::delete_entry(old_dir, &of)?;
+    match whiteout {
+        Some(w) => {
+            dir::set_entry(old_dir, &of, w.inode().ino(), file_type_of_mode(finode::S_IFCHR))?;
+            // Linked under the old name; no dentry of ours holds it.
+            drop(w.finish());
+        }
+        None => dir::delete_entry(old_dir, &of)?,
+    }
     if old_is_dir && !same_dir {
         set_dotdot(old_inode, new_dir.ino())?;
         old_dir.drop_nlink();

@@ -39,6 +39,12 @@ pub(crate) struct MountOptions {
     /// written synchronously (the paper's LiveDFS-S variant; after a crash
     /// run fsck.livedfs).
     pub(crate) nojournal: bool,
+    /// `nodedup`: a plain copy-on-write file system: no block is shared
+    /// with another by inline deduplication and zero blocks are stored as
+    /// data, but every block's fingerprint is still recorded, so a later
+    /// mount with deduplication finds them (reflink and FIDEDUPERANGE
+    /// still share). `dedup` turns it back on at remount.
+    pub(crate) nodedup: bool,
     /// `commit=N`: seconds between journal commits (default 5).
     pub(crate) commit: Option<u32>,
     /// `acl`/`noacl`: POSIX ACLs (on by default on a volume with extended
@@ -92,6 +98,14 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
         }
         (b"verify", None) => {
             opts.verify = Some(true);
+            Ok(())
+        }
+        (b"nodedup", None) => {
+            opts.nodedup = true;
+            Ok(())
+        }
+        (b"dedup", None) => {
+            opts.nodedup = false;
             Ok(())
         }
         (b"nojournal", None) => {

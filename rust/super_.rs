@@ -81,7 +81,8 @@ pub(crate) struct DiskState {
     pub(crate) sb: Superblock,
     bh: Buffer,
     offset: usize,
-    /// The orphan list, head first (see inode.rs).
+    /// The orphan list, tail first: the head is the last element (see
+    /// inode.rs).
     pub(crate) orphans: KVec<u32>,
 }
 
@@ -100,20 +101,29 @@ pub(crate) struct SbInfo {
     pub(crate) free_blocks: AtomicU64,
     /// Free inodes (sum of the descriptors).
     pub(crate) free_inodes: AtomicU64,
-    /// Blocks reserved by delayed allocation, not yet allocated.
+    /// Blocks reserved by delayed allocation, not yet allocated (this
+    /// includes `prealloc`).
     pub(crate) reserved: AtomicU64,
+    /// Blocks preallocated by files (fallocate), the superblock's
+    /// `prealloc_blocks`.
+    pub(crate) prealloc: AtomicU64,
     /// Mirror of `AllocState::busy_blocks` for lock-free readers.
     pub(crate) busy_blocks: AtomicU64,
     /// The journal (None with `nojournal` or a volume without one).
     pub(crate) journal: Option<crate::vfs::journal::Journal>,
     /// Corruption was found: the superblock gets STATE_ERROR at next sync.
     pub(crate) errors_seen: AtomicBool,
+    /// fill_super finished: errors found before are the mount's own (it
+    /// fails), not the running volume's.
+    pub(crate) mounted: AtomicBool,
     /// Why the volume was stopped (0: it runs; see `Stopped`).
     stopped: core::sync::atomic::AtomicU8,
     /// Byte-compare candidates (`verify`; the default for MD5 volumes).
     verify: AtomicBool,
     /// Prefetch fingerprint stores (not `noprefetch`).
     prefetch: AtomicBool,
+    /// Inline deduplication on (not `nodedup`).
+    dedup: AtomicBool,
     /// Blocks only truncate and hole punching may reserve (to zero a
     /// partial block), so freeing space on a full volume never fails.
     pub(crate) resv_internal: u64,
@@ -162,6 +172,12 @@ impl SbInfo {
         self.verify.load(Ordering::Relaxed)
     }
 
+    /// Whether writeback shares duplicate blocks and makes zero blocks
+    /// holes (not mounted `nodedup`).
+    pub(crate) fn dedup(&self) -> bool {
+        self.dedup.load(Ordering::Relaxed)
+    }
+
     /// The error every change gets once the volume is stopped: EROFS
     /// after errors (as a read-only mount), EIO after a shutdown (as
     /// ext4).
@@ -183,6 +199,7 @@ impl SbInfo {
         let md5 = self.geo.fp_algo == crate::format::FingerprintAlgo::Md5;
         self.verify.store(o.verify.unwrap_or(md5), Ordering::Relaxed);
         self.prefetch.store(!o.noprefetch, Ordering::Relaxed);
+        self.dedup.store(!o.nodedup, Ordering::Relaxed);
     }
 
     /// What to do on corruption: the mount option, else the superblock's.
@@ -293,6 +310,7 @@ fn write_super_inner(info: &SbInfo, d: &mut DiskState, wait: bool) -> Result {
     }
     d.sb.free_blocks = info.free_blocks.load(Ordering::Relaxed);
     d.sb.free_inodes = info.free_inodes.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
+    d.sb.prealloc_blocks = info.prealloc.load(Ordering::Relaxed);
     d.sb.write_time = now();
     let (off, copy) = (d.offset, d.sb.clone());
     let r = d.bh.modify(|data| {
@@ -486,6 +504,8 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     sb.setup(LIVEDFS_MAGIC, max_bytes, &disk_sb.uuid);
     let r_blocks = disk_sb.r_blocks_count;
     let xattr_on = disk_sb.has_ro_compat(fsb::RO_COMPAT_XATTR);
+    // Preallocated space is promised to its files: reserved from the start.
+    let prealloc = disk_sb.prealloc_blocks.min(free_blocks);
     let info = KBox::pin_init(
         pin_init!(SbInfo {
             sysfs <- new_mutex!(None),
@@ -494,13 +514,16 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             r_blocks,
             free_blocks: AtomicU64::new(free_blocks),
             free_inodes: AtomicU64::new(free_inodes),
-            reserved: AtomicU64::new(0),
+            reserved: AtomicU64::new(prealloc),
+            prealloc: AtomicU64::new(prealloc),
             busy_blocks: AtomicU64::new(0),
             journal,
             errors_seen: AtomicBool::new(false),
+            mounted: AtomicBool::new(false),
             stopped: core::sync::atomic::AtomicU8::new(0),
             verify: AtomicBool::new(false),
             prefetch: AtomicBool::new(true),
+            dedup: AtomicBool::new(true),
             resv_internal: internal_reserve(geo.blocks_count),
             faults: crate::faults::Faults::default(),
             sb_errors: disk_sb.errors,
@@ -575,6 +598,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         mark_mounted(sb, info, true)?;
         crate::inode::process_orphans(sb, info)?;
     }
+    info.mounted.store(true, Ordering::Release);
     pr_info!(
         "livedfs ({}): mounted {}: {} blocks of {} bytes, {} groups, {} fingerprints{}\n",
         sb.id(),
@@ -609,6 +633,11 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
             return Err(EROFS);
         }
         mark_mounted(sb, info, false)?;
+        // A volume mounted read-only since a crash still has its orphans
+        // to finish (ext4 does this at remount too).
+        if info.disk.lock().orphans.is_empty() {
+            crate::inode::process_orphans(sb, info)?;
+        }
     }
     {
         let mut o = info.opts.lock();
@@ -616,6 +645,7 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
             o.errors = opts.errors;
         }
         o.noprefetch = opts.noprefetch;
+        o.nodedup = opts.nodedup;
         if opts.verify.is_some() {
             o.verify = opts.verify;
         }
@@ -687,6 +717,17 @@ pub(crate) fn shutdown(sb: &SuperBlock, flags: u32) -> Result {
         _ => crate::errors::stop(sb, info, Stopped::Shutdown),
     }
     Ok(())
+}
+
+/// Marks the volume as holding preallocated space (RO_COMPAT_PREALLOC),
+/// in the caller's handle, the first time a file preallocates.
+pub(crate) fn note_prealloc(info: &SbInfo) -> Result {
+    let mut d = info.disk.lock();
+    if d.sb.feature_ro_compat & fsb::RO_COMPAT_PREALLOC != 0 {
+        return Ok(());
+    }
+    d.sb.feature_ro_compat |= fsb::RO_COMPAT_PREALLOC;
+    write_super_in(info, &mut d)
 }
 
 /// Whether FS_IOC_SHUTDOWN stopped the volume (then reads fail too).
@@ -769,6 +810,7 @@ fn write_super_bypassing_journal(info: &SbInfo) -> Result {
     let mut d = info.disk.lock();
     d.sb.free_blocks = info.free_blocks.load(Ordering::Relaxed);
     d.sb.free_inodes = info.free_inodes.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
+    d.sb.prealloc_blocks = info.prealloc.load(Ordering::Relaxed);
     d.sb.write_time = now();
     let (off, copy) = (d.offset, d.sb.clone());
     d.bh.modify_unjournaled(|data| match data.get_mut(off..off.saturating_add(fsb::SUPERBLOCK_SIZE)) {
@@ -842,16 +884,21 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     if o.noprefetch {
         m.put(b",noprefetch");
     }
-    match o.verify {
-        Some(true) => m.put(b",verify"),
-        Some(false) => m.put(b",noverify"),
-        None => {}
+    // Only what differs from the volume's default (verify on MD5).
+    let md5 = info.geo.fp_algo == crate::format::FingerprintAlgo::Md5;
+    match (info.verify(), md5) {
+        (true, false) => m.put(b",verify"),
+        (false, true) => m.put(b",noverify"),
+        _ => {}
     }
     if o.nojournal {
         m.put(b",nojournal");
     }
     if o.acl == Some(false) {
         m.put(b",noacl");
+    }
+    if o.nodedup {
+        m.put(b",nodedup");
     }
     if let Some(c) = o.commit {
         let mut buf = [0u8; 16];

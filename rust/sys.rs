@@ -45,3 +45,14 @@ pub(crate) type bindings_fs_context = kernel::bindings::fs_context;
 /// The opaque `iattr` of kernel::bindings (the type `inode_operations`
 /// names); `iattr` above is its full definition.
 pub(crate) type bindings_iattr = kernel::bindings::iattr;
+
+/// Inode flag bits of `i_flags` (linux/fs.h macros).
+pub(crate) const S_SYNC: ffi::c_uint = 1 << 0;
+pub(crate) const S_NOATIME: ffi::c_uint = 1 << 1;
+pub(crate) const S_APPEND: ffi::c_uint = 1 << 2;
+pub(crate) const S_IMMUTABLE: ffi::c_uint = 1 << 3;
+pub(crate) const S_DIRSYNC: ffi::c_uint = 1 << 6;
+/// FIEMAP (uapi/linux/fiemap.h).
+pub(crate) const FIEMAP_FLAG_SYNC: u32 = 0x1;
+pub(crate) const FIEMAP_EXTENT_LAST: u32 = 0x1;
+pub(crate) const FIEMAP_EXTENT_SHARED: u32 = 0x2000;

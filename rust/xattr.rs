@@ -516,7 +516,7 @@ fn attach(inode: &Inode, info: &SbInfo, old: u32, new: u32) {
         m.blocks = m.blocks.saturating_sub(1);
     }
     let bs512 = u64::from(info.geo.block_size / 512);
-    inode.set_sectors(m.blocks.saturating_mul(bs512));
+    inode.set_sectors(crate::inode::sectors(inode.data(), &m, bs512));
 }
 
 /// Drops one reference to attribute block `b` (inode `ino` no longer

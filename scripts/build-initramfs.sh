@@ -31,7 +31,7 @@ cp "$KO" "$root/lib/modules/$KREL/extra/livedfs.ko"
 for t in "$TOOLS"/mkfs-livedfs "$TOOLS"/fsck-livedfs; do
     if [ -x "$t" ]; then cp "$t" "$root/sbin/$(basename "$t" | sed 's/-livedfs$/.livedfs/')"; fi
 done
-for t in livedfs posix-test difftest datatest crashtest pintest stress xattrtest; do
+for t in livedfs posix-test difftest datatest crashtest pintest stress fsops xattrtest; do
     if [ -x "$TOOLS/$t" ]; then cp "$TOOLS/$t" "$root/sbin/"; fi
 done
 cp "$LIVEDFS_ROOT"/tests/guest/*.sh "$root/tests/"

@@ -130,6 +130,8 @@ vm_suite() {
         vm 50-data.sh --timeout 900 --disk vol:2G -- 1G
     fi
     vm 55-xattr.sh --disk vol:256M
+    vm 56-fsfeatures.sh --disk vol:256M
+    vm 57-fallocate.sh --disk vol:256M
     vm 60-enospc.sh --disk vol:256M
     vm 61-enospc-shared.sh --timeout 900 --disk vol:256M
     vm 70-dedup.sh --disk vol:512M
@@ -149,6 +151,7 @@ vm_suite() {
     vm 85-cli.sh --disk vol:512M
     vm 85-install.sh --disk vol:256M
     vm 86-docs.sh --disk vol:512M
+    vm 87-crafted.sh --disk vol:256M
 
     # Crash consistency (Documentation/crash-testing.md): 200 crash points
     # (--long: >= 5000), in VMs of its own.
@@ -185,8 +188,8 @@ if [ "$flavour" = base ] && [ $debug -eq 1 ]; then
     fi
     INITRD="$LIVEDFS_ROOT/build/debug.cpio"
     "$LIVEDFS_ROOT/scripts/build-initramfs.sh" "$KDIR" "$INITRD"
-    SUBSET="01-kunit.sh 55-xattr.sh 60-enospc.sh 61-enospc-shared.sh 70-dedup.sh 72-dedup-concurrent.sh 73-reflink.sh 76-stress.sh 77-failures.sh 78-pinned.sh 79-hazards.sh 80-fsck.sh 81-fsck-replay.sh"
-    TAG="debug/" VM_OPTS="--timeout 1800" CRASH_POINTS=40
+    SUBSET="01-kunit.sh 55-xattr.sh 60-enospc.sh 61-enospc-shared.sh 70-dedup.sh 72-dedup-concurrent.sh 73-reflink.sh 76-stress.sh 77-failures.sh 78-pinned.sh 79-hazards.sh 80-fsck.sh 81-fsck-replay.sh 57-fallocate.sh 87-crafted.sh"
+    TAG="debug-" VM_OPTS="--timeout 1800" CRASH_POINTS=40
     vm_suite
     # Leave the module built for the base kernel (make install, the demo).
     make -s module KDIR="$("$LIVEDFS_ROOT/scripts/build-kernel.sh" base)" > "$LOGS/module.log" 2>&1 || true

@@ -330,6 +330,9 @@ pub(crate) static DIR_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operatio
     mknod: Some(iop_mknod),
     rename: Some(iop_rename),
     setattr: Some(iop_setattr),
+    tmpfile: Some(iop_tmpfile),
+    fileattr_get: Some(iop_fileattr_get),
+    fileattr_set: Some(iop_fileattr_set),
     listxattr: Some(crate::vfs::xattr::iop_listxattr),
     get_inode_acl: Some(crate::vfs::xattr::iop_get_inode_acl),
     set_acl: Some(crate::vfs::xattr::iop_set_acl),
@@ -340,6 +343,9 @@ pub(crate) static DIR_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operatio
 /// Regular-file inode operations.
 pub(crate) static FILE_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
     setattr: Some(iop_setattr),
+    fiemap: Some(iop_fiemap),
+    fileattr_get: Some(iop_fileattr_get),
+    fileattr_set: Some(iop_fileattr_set),
     listxattr: Some(crate::vfs::xattr::iop_listxattr),
     get_inode_acl: Some(crate::vfs::xattr::iop_get_inode_acl),
     set_acl: Some(crate::vfs::xattr::iop_set_acl),
@@ -447,6 +453,90 @@ unsafe extern "C" fn fop_iterate_shared(file: *mut sys::file, ctx: *mut sys::dir
     to_c(crate::dir::readdir(dir, &mut emitter))
 }
 
+// ---- inode flags, FIEMAP, O_TMPFILE ----
+
+unsafe extern "C" fn iop_fileattr_get(d: *mut sys::dentry, fa: *mut kernel::bindings::fileattr) -> c_int {
+    let fa = fa.cast::<sys::fileattr>();
+    // SAFETY: the VFS passes a positive dentry of ours and a fileattr to
+    // fill (FS_IOC_GETFLAGS, FS_IOC_FSGETXATTR).
+    unsafe {
+        let inode = Inode::from_raw((*d).d_inode);
+        sys::fileattr_fill_flags(fa, crate::inode::flags(inode));
+    }
+    0
+}
+
+unsafe extern "C" fn iop_fileattr_set(
+    _idmap: *mut sys::mnt_idmap,
+    d: *mut sys::dentry,
+    fa: *mut kernel::bindings::fileattr,
+) -> c_int {
+    let fa = fa.cast::<sys::fileattr>();
+    // SAFETY: the VFS passes a positive dentry of ours with its inode
+    // locked, after checking ownership and CAP_LINUX_IMMUTABLE.
+    unsafe {
+        if sys::fileattr_has_fsx(fa) {
+            // Extended (XFS-style) attributes: not kept by livedfs.
+            return crate::errors::eopnotsupp().to_errno();
+        }
+        let inode = Inode::from_raw((*d).d_inode);
+        to_c(crate::inode::set_flags(inode, (*fa).flags))
+    }
+}
+
+unsafe extern "C" fn iop_fiemap(
+    inode: *mut sys::inode,
+    fi: *mut kernel::bindings::fiemap_extent_info,
+    start: u64,
+    len: u64,
+) -> c_int {
+    // The same C struct, bound twice (kernel::bindings has it opaque).
+    let fi = fi.cast::<sys::fiemap_extent_info>();
+    // SAFETY: the VFS passes one of our regular files (i_rwsem not held)
+    // and the caller's extent buffer descriptor.
+    unsafe {
+        let mut len = len;
+        let r = sys::fiemap_prep(inode, fi, start, &mut len, sys::FIEMAP_FLAG_SYNC);
+        if r != 0 {
+            return r;
+        }
+        let i = Inode::from_raw(inode);
+        // Delayed blocks are placed at writeback: write the range back
+        // (as FIEMAP_FLAG_SYNC would), so every extent has its address.
+        if let Err(e) = write_and_wait(i, start, start.saturating_add(len)) {
+            return e.to_errno();
+        }
+        to_c(crate::file::extents(i, start, len, |e, last| {
+            let mut flags = 0;
+            if e.shared {
+                flags |= sys::FIEMAP_EXTENT_SHARED;
+            }
+            if last {
+                flags |= sys::FIEMAP_EXTENT_LAST;
+            }
+            match sys::fiemap_fill_next_extent(fi, e.logical, e.physical, e.len, flags) {
+                0 => Ok(true),
+                1 => Ok(false),
+                r => Err(Error::from_errno(r)),
+            }
+        }))
+    }
+}
+
+unsafe extern "C" fn iop_tmpfile(
+    idmap: *mut sys::mnt_idmap,
+    dir: *mut sys::inode,
+    file: *mut sys::file,
+    mode: sys::umode_t,
+) -> c_int {
+    // SAFETY: the VFS makes an O_TMPFILE open in our live directory.
+    let dir = unsafe { Inode::from_raw(dir) };
+    match crate::namei::tmpfile(idmap, dir, mode) {
+        Ok(n) => to_c(n.into_tmpfile(file)),
+        Err(e) => e.to_errno(),
+    }
+}
+
 // ---- namespace operations ----
 
 /// # Safety
@@ -522,7 +612,7 @@ unsafe extern "C" fn iop_rmdir(dir: *mut sys::inode, d: *mut sys::dentry) -> c_i
 }
 
 unsafe extern "C" fn iop_rename(
-    _idmap: *mut sys::mnt_idmap,
+    idmap: *mut sys::mnt_idmap,
     old_dir: *mut sys::inode,
     old: *mut sys::dentry,
     new_dir: *mut sys::inode,
@@ -531,7 +621,7 @@ unsafe extern "C" fn iop_rename(
 ) -> c_int {
     // SAFETY: the VFS holds the rename lock and both parents' i_rwsem.
     let (od, o, nd, n) = unsafe { (Inode::from_raw(old_dir), dentry(old), Inode::from_raw(new_dir), dentry(new)) };
-    to_c(crate::namei::rename(od, o, nd, n, flags))
+    to_c(crate::namei::rename(idmap, od, o, nd, n, flags))
 }
 
 unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry, attr: *mut sys::bindings_iattr) -> c_int {
@@ -545,6 +635,14 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
         }
         let inode = (*d).d_inode;
         let valid = (*attr).ia_valid;
+        if valid & sys::ATTR_SIZE != 0 && (*attr).ia_size == sys::i_size_read(inode) {
+            // Truncating to the same size still drops preallocated space
+            // past the end (ext4 frees its unwritten extents there).
+            let i = Inode::from_raw(inode);
+            if let Err(e) = crate::file::trim_prealloc_to(i, i.size()) {
+                return e.to_errno();
+            }
+        }
         if valid & sys::ATTR_SIZE != 0 && (*attr).ia_size != sys::i_size_read(inode) {
             let size = (*attr).ia_size;
             let r = sys::inode_newsize_ok(inode, size);
@@ -668,6 +766,10 @@ unsafe extern "C" fn fop_open(inode: *mut sys::inode, file: *mut sys::file) -> c
 const FMODE_CAN_ODIRECT: sys::fmode_t = 1 << 22;
 const FALLOC_FL_KEEP_SIZE: c_int = 0x01;
 const FALLOC_FL_PUNCH_HOLE: c_int = 0x02;
+const FALLOC_FL_COLLAPSE_RANGE: c_int = 0x08;
+const FALLOC_FL_ZERO_RANGE: c_int = 0x10;
+const FALLOC_FL_INSERT_RANGE: c_int = 0x20;
+const FALLOC_FL_UNSHARE_RANGE: c_int = 0x40;
 
 unsafe extern "C" fn fop_read_iter(iocb: *mut sys::kiocb, to: *mut sys::iov_iter) -> isize {
     // SAFETY: live iocb with an open file of ours.
@@ -768,24 +870,63 @@ unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sy
 }
 
 unsafe extern "C" fn fop_fallocate(file: *mut sys::file, mode: c_int, offset: sys::loff_t, len: sys::loff_t) -> kernel::ffi::c_long {
-    if mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) {
-        // Allocation can't be promised: zero blocks are holes in livedfs.
-        return crate::errors::eopnotsupp().to_errno() as kernel::ffi::c_long;
-    }
     if offset < 0 || len <= 0 {
         return EINVAL.to_errno() as kernel::ffi::c_long;
     }
-    // SAFETY: live file (opened for writing: the VFS checked); we take the
-    // inode lock and the invalidate lock as truncate does.
+    let (off, len) = (offset as u64, len as u64);
+    // SAFETY: live file (opened for writing: the VFS checked the mode
+    // combination, the size limit, append-only and immutable files); we
+    // take the inode lock and the invalidate lock as truncate does.
     unsafe {
         let raw = (*file).f_inode;
         let inode = Inode::from_raw(raw);
         sys::livedfs_inode_lock(raw);
         sys::filemap_invalidate_lock(inode.mapping());
-        let r = punch(inode, offset as u64, (offset as u64).saturating_add(len as u64));
+        let r = fallocate_locked(inode, mode, off, len);
         sys::filemap_invalidate_unlock(inode.mapping());
         sys::livedfs_inode_unlock(raw);
         to_c(r) as kernel::ffi::c_long
+    }
+}
+
+/// The fallocate modes (inode and invalidate locks held).
+fn fallocate_locked(inode: &Inode, mode: c_int, off: u64, len: u64) -> Result {
+    let keep = mode & FALLOC_FL_KEEP_SIZE != 0;
+    let end = off.saturating_add(len);
+    if !keep && mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE) == 0 && end > inode.size() {
+        // SAFETY: a live inode of ours, locked.
+        let r = unsafe { sys::inode_newsize_ok(inode.as_ptr(), end.min(i64::MAX as u64) as i64) };
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+    }
+    match mode & !FALLOC_FL_KEEP_SIZE {
+        0 => {
+            write_and_wait(inode, off, end)?;
+            crate::file::preallocate(inode, off, len, keep)
+        }
+        FALLOC_FL_PUNCH_HOLE => punch(inode, off, end),
+        FALLOC_FL_ZERO_RANGE => {
+            // Zero blocks are holes in livedfs: punch (zeroing the partial
+            // edges), then set the space aside as mode 0 does.
+            punch(inode, off, end)?;
+            crate::file::preallocate(inode, off, len, keep)
+        }
+        FALLOC_FL_UNSHARE_RANGE => {
+            write_and_wait(inode, off, end)?;
+            crate::file::unshare(inode, off, len)
+        }
+        FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE if !keep => {
+            write_and_wait(inode, off.min(inode.size()), inode.size())?;
+            // SAFETY: inode and invalidate locks held.
+            unsafe { sys::truncate_pagecache_range(inode.as_ptr(), off as i64, i64::MAX) };
+            if mode & FALLOC_FL_COLLAPSE_RANGE != 0 {
+                crate::file::collapse(inode, off, len)
+            } else {
+                crate::file::insert(inode, off, len)
+            }
+        }
+        _ => Err(crate::errors::eopnotsupp()),
     }
 }
 

@@ -194,6 +194,32 @@ impl Inode {
         unsafe { sys::i_size_write(self.as_ptr(), size.min(i64::MAX as u64) as i64) };
     }
 
+    /// Sets the VFS's view of the inode flags (immutable, append-only,
+    /// noatime, sync, dirsync), from livedfs's `FL_*` flags.
+    pub(crate) fn set_vfs_flags(&self, fl: u32) {
+        use crate::format::inode as fi;
+        let mut v: kernel::ffi::c_uint = 0;
+        for (f, s) in [
+            (fi::FL_SYNC, sys::S_SYNC),
+            (fi::FL_NOATIME, sys::S_NOATIME),
+            (fi::FL_APPEND, sys::S_APPEND),
+            (fi::FL_IMMUTABLE, sys::S_IMMUTABLE),
+            (fi::FL_DIRSYNC, sys::S_DIRSYNC),
+        ] {
+            if fl & f != 0 {
+                v |= s;
+            }
+        }
+        let mask = sys::S_SYNC | sys::S_NOATIME | sys::S_APPEND | sys::S_IMMUTABLE | sys::S_DIRSYNC;
+        // SAFETY: live inode; the VFS reads i_flags without a lock and
+        // file systems set these bits under the inode lock (or while the
+        // inode is new), as the callers here do.
+        unsafe {
+            let f = core::ptr::addr_of_mut!((*self.as_ptr()).i_flags);
+            core::ptr::write_volatile(f, (core::ptr::read_volatile(f) & !mask) | v);
+        }
+    }
+
     /// Marks the inode dirty so write_inode will store it.
     pub(crate) fn mark_dirty(&self) {
         // SAFETY: live inode; I_DIRTY is the flag set mark_inode_dirty uses.
@@ -451,6 +477,25 @@ impl NewInode {
         // d_instantiate_new attaches it, unlocks it, and takes over our
         // reference.
         unsafe { sys::d_instantiate_new(dentry.as_ptr(), p.as_ptr()) };
+    }
+
+    /// Gives a new unlinked inode to an O_TMPFILE open: the dentry of
+    /// `file` gets it (its link count drops to 0), and the open completes.
+    pub(crate) fn into_tmpfile(self, file: *mut sys::file) -> Result {
+        let p = self.0;
+        core::mem::forget(self);
+        // SAFETY: `file` is the open being made by the VFS for this
+        // O_TMPFILE; d_tmpfile takes over our reference to the I_NEW
+        // inode, which is fully initialised (and on the orphan list).
+        let r = unsafe {
+            sys::d_tmpfile(file, p.as_ptr());
+            sys::unlock_new_inode(p.as_ptr());
+            sys::finish_open_simple(file, 0)
+        };
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(())
     }
 
     /// Unlocks the inode and makes it visible.

@@ -105,16 +105,6 @@ pub(crate) fn capable_sys_admin() -> bool {
     unsafe { crate::sys::capable(crate::sys::CAP_SYS_ADMIN as kernel::ffi::c_int) }
 }
 
-/// Inserts `v` at `at` (or at the end) of a KVec, shifting the rest up.
-pub(crate) fn vec_insert_k<T: Copy>(vec: &mut KVec<T>, at: usize, v: T) -> Result {
-    vec.push(v, GFP_KERNEL)?;
-    let len = vec.len();
-    if let Some(tail) = vec.as_mut_slice().get_mut(at.min(len.saturating_sub(1))..) {
-        tail.rotate_right(1);
-    }
-    Ok(())
-}
-
 /// Removes the element at `at` of a KVec, shifting the rest down.
 pub(crate) fn vec_remove_k<T: Copy>(vec: &mut KVec<T>, at: usize) {
     let len = vec.len();

@@ -309,7 +309,7 @@ fn copy_of(bytes: &[u8]) -> Result<KVec<u8>> {
 /// and gets its security labels (`security_inode_init_security`; without
 /// an LSM, as in the test kernel, a no-op). All are stored in one change
 /// (`crate::xattr::set_initial`), in the creating operation's handle.
-pub(crate) fn init_new(dir: &Inode, dentry: &Dentry, inode: &Inode) -> Result {
+pub(crate) fn init_new(dir: &Inode, dentry: Option<&Dentry>, inode: &Inode) -> Result {
     if !crate::xattr::enabled(inode.sb()) {
         return Ok(());
     }
@@ -337,7 +337,12 @@ pub(crate) fn init_new(dir: &Inode, dentry: &Dentry, inode: &Inode) -> Result {
     result
 }
 
-fn gather_and_store(dir: &Inode, dentry: &Dentry, inode: &Inode, acls: &[(c_int, *mut sys::posix_acl); 2]) -> Result {
+fn gather_and_store(
+    dir: &Inode,
+    dentry: Option<&Dentry>,
+    inode: &Inode,
+    acls: &[(c_int, *mut sys::posix_acl); 2],
+) -> Result {
     let mut pending: Pending = KVec::new();
     for &(type_, p) in acls {
         if let (Some(index), false) = (acl_index(type_), p.is_null()) {
@@ -346,13 +351,19 @@ fn gather_and_store(dir: &Inode, dentry: &Dentry, inode: &Inode, acls: &[(c_int,
             pending.push((index, KVec::new(), v), GFP_KERNEL)?;
         }
     }
-    // SAFETY: live inodes and dentry (its name stable: parent locked);
-    // the callback runs synchronously, with `pending` as its data.
+    // The name, if the inode gets one (not for O_TMPFILE: NULL, as ext4).
+    let qstr = match dentry {
+        // SAFETY: a live dentry whose name is stable (parent locked).
+        Some(d) => unsafe { core::ptr::addr_of!((*d.as_ptr()).d_name) },
+        None => core::ptr::null(),
+    };
+    // SAFETY: live inodes; `qstr` NULL or a stable name; the callback runs
+    // synchronously, with `pending` as its data.
     let r = unsafe {
         sys::security_inode_init_security(
             inode.as_ptr(),
             dir.as_ptr(),
-            core::ptr::addr_of!((*dentry.as_ptr()).d_name),
+            qstr,
             Some(init_xattrs),
             core::ptr::addr_of_mut!(pending).cast(),
         )

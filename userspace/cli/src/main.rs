@@ -5,12 +5,17 @@
 //! - `livedfs debug inode DEVICE INO`, `livedfs debug group DEVICE G`:
 //!   an inode's block map with refcounts and fingerprints; a group's
 //!   descriptor, bitmaps and fingerprint store.
+//! - `livedfs debug craft DEVICE KIND` (hidden, for tests): writes one
+//!   deliberate inconsistency into an unmounted volume (the only
+//!   subcommand that writes to a device).
 //! - `livedfs du PATH...`: how much of files and directories is shared.
 //! - `livedfs clone SRC DST`, `livedfs dedupe SRC DST`: reflink and
 //!   out-of-band deduplication.
 //!
-//! Human output by default; `--json` for scripts. Devices are only read.
+//! Human output by default; `--json` for scripts. Devices are only read,
+//! except by `debug craft`.
 
+mod craft;
 mod debug;
 mod du;
 mod info;
@@ -108,6 +113,36 @@ enum DebugCommand {
         /// The group number (0 to group count - 1).
         group: u32,
     },
+    /// For tests: writes one deliberate inconsistency into an unmounted
+    /// volume (every checksum right), to see how the kernel and fsck
+    /// treat a hostile volume. Destroys the volume's consistency: only on
+    /// scratch volumes. See livedfs(8).
+    #[command(hide = true)]
+    Craft {
+        /// A block device or image file holding an unmounted livedfs volume.
+        device: PathBuf,
+        /// The inconsistency to make.
+        #[arg(value_enum)]
+        kind: craft::Kind,
+        /// store-entry-*: the block whose store entry is set (default:
+        /// group 0's block bitmap; group 0's last free block; the last
+        /// block of the first BLOCK_UNINIT group).
+        #[arg(long)]
+        block: Option<u32>,
+        /// store-entry-*: the fingerprint written into the entry, in hex
+        /// (default: a fixed pattern holding the block number).
+        #[arg(long, value_parser = craft::parse_hex)]
+        fingerprint: Option<craft::HexBytes>,
+        /// dir-size-huge: the directory (default: the root, 2).
+        #[arg(long)]
+        ino: Option<u32>,
+        /// dir-size-huge: the size given to it in bytes (default 2^40).
+        #[arg(long)]
+        size: Option<u64>,
+        /// orphan-long: how many orphans (default 20000).
+        #[arg(long)]
+        count: Option<u32>,
+    },
 }
 
 fn main() {
@@ -192,6 +227,31 @@ fn run() -> Result<()> {
             } else {
                 report::print_sections(&secs);
                 debug::print_store(&rows);
+            }
+        }
+        Command::Debug(DebugCommand::Craft {
+            device,
+            kind,
+            block,
+            fingerprint,
+            ino,
+            size,
+            count,
+        }) => {
+            let o = craft::Options {
+                block,
+                fingerprint: fingerprint.map(|f| f.0),
+                ino,
+                size,
+                count,
+            };
+            let c = craft::craft(&device, kind, &o)?;
+            if json {
+                let mut v = serde_json::to_value(&c)?;
+                v["device"] = json!(device);
+                print_json(&v)?;
+            } else {
+                println!("{}: {}", device.display(), c.summary);
             }
         }
         Command::Du {

@@ -562,6 +562,12 @@ impl Geometry {
                 value: sb.free_blocks,
             });
         }
+        if sb.prealloc_blocks > u64::from(geo.blocks_count) {
+            return Err(FormatError::BadField {
+                field: "superblock.prealloc_blocks",
+                value: sb.prealloc_blocks,
+            });
+        }
         if sb.free_inodes > geo.inodes_count {
             return Err(FormatError::BadField {
                 field: "superblock.free_inodes",

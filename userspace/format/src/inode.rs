@@ -66,6 +66,7 @@ pub mod off {
     pub const DTIME: usize = 96;
     pub const BLOCK: usize = 104;
     pub const XATTR_BLOCK: usize = 164;
+    pub const PREALLOC: usize = 248;
     pub const CHECKSUM: usize = 252;
 }
 
@@ -95,6 +96,9 @@ pub struct Inode {
     pub generation: u32,
     /// Next inode in the orphan list (0 ends it).
     pub next_orphan: u32,
+    /// Blocks of space held for writes into the file's holes (fallocate),
+    /// not yet used; summed in the superblock's `prealloc_blocks`.
+    pub prealloc: u32,
     /// Deletion time, 0 while the inode is live.
     pub dtime: i64,
     /// Block map, or a fast symlink's target, or a device's major/minor.
@@ -211,6 +215,7 @@ impl Inode {
             flags: get_u32(buf, off::FLAGS)?,
             generation: get_u32(buf, off::GENERATION)?,
             next_orphan: get_u32(buf, off::NEXT_ORPHAN)?,
+            prealloc: get_u32(buf, off::PREALLOC)?,
             dtime: get_i64(buf, off::DTIME)?,
             block,
             xattr_block: get_u32(buf, off::XATTR_BLOCK)?,
@@ -241,6 +246,7 @@ impl Inode {
         put_u32(buf, off::FLAGS, self.flags)?;
         put_u32(buf, off::GENERATION, self.generation)?;
         put_u32(buf, off::NEXT_ORPHAN, self.next_orphan)?;
+        put_u32(buf, off::PREALLOC, self.prealloc)?;
         put_i64(buf, off::DTIME, self.dtime)?;
         for (i, b) in self.block.iter().enumerate() {
             put_u32(buf, off::BLOCK.saturating_add(i.saturating_mul(4)), *b)?;
@@ -287,6 +293,11 @@ impl Inode {
         }
         if self.flags & !FL_KNOWN != 0 {
             return bad("inode.flags", u64::from(self.flags));
+        }
+        if self.prealloc != 0
+            && (!self.is_reg() || u64::from(self.prealloc) > u64::from(geo.blocks_count))
+        {
+            return bad("inode.prealloc", u64::from(self.prealloc));
         }
         if self.is_dir() && self.size.checked_rem(u64::from(geo.block_size)) != Some(0) {
             return bad("inode.size (directory)", self.size);

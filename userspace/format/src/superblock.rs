@@ -38,8 +38,14 @@ pub const RO_COMPAT_UNINIT_BG: u32 = 0x0002;
 /// without it reads the volume unchanged, but would zero the pointer of
 /// every inode it writes and leak the blocks of the inodes it deletes.
 pub const RO_COMPAT_XATTR: u32 = 0x0004;
+/// Read-only-compatible feature: files may hold preallocated space
+/// (`prealloc_blocks`, the inodes' `prealloc`): a module that does not
+/// know it would promise that space to other writers, so it may only
+/// mount the volume read-only.
+pub const RO_COMPAT_PREALLOC: u32 = 0x0008;
 /// All read-only-compatible features this code knows.
-pub const RO_COMPAT_KNOWN: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR;
+pub const RO_COMPAT_KNOWN: u32 =
+    RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR | RO_COMPAT_PREALLOC;
 
 /// Incompatible feature: the journal holds transactions not yet replayed.
 pub const INCOMPAT_RECOVER: u32 = 0x0001;
@@ -116,6 +122,7 @@ pub mod off {
     pub const DEFAULT_MOUNT_OPTS: usize = 288;
     pub const CHECKINTERVAL: usize = 292;
     pub const KBYTES_WRITTEN: usize = 296;
+    pub const PREALLOC_BLOCKS: usize = 304;
     pub const CHECKSUM: usize = 1020;
 }
 
@@ -171,6 +178,9 @@ pub struct Superblock {
     /// Seconds between advised checks; 0 disables.
     pub checkinterval: u32,
     pub kbytes_written: u64,
+    /// Blocks held by files for writes into their holes (fallocate): the
+    /// sum of the inodes' `prealloc`; free, but promised.
+    pub prealloc_blocks: u64,
 }
 
 impl Default for Superblock {
@@ -221,6 +231,7 @@ impl Default for Superblock {
             default_mount_opts: 0,
             checkinterval: 0,
             kbytes_written: 0,
+            prealloc_blocks: 0,
         }
     }
 }
@@ -342,6 +353,7 @@ impl Superblock {
             default_mount_opts: get_u32(buf, off::DEFAULT_MOUNT_OPTS)?,
             checkinterval: get_u32(buf, off::CHECKINTERVAL)?,
             kbytes_written: get_u64(buf, off::KBYTES_WRITTEN)?,
+            prealloc_blocks: get_u64(buf, off::PREALLOC_BLOCKS)?,
         })
     }
 
@@ -403,6 +415,7 @@ impl Superblock {
         put_u32(sb, off::DEFAULT_MOUNT_OPTS, self.default_mount_opts)?;
         put_u32(sb, off::CHECKINTERVAL, self.checkinterval)?;
         put_u64(sb, off::KBYTES_WRITTEN, self.kbytes_written)?;
+        put_u64(sb, off::PREALLOC_BLOCKS, self.prealloc_blocks)?;
         let c = Self::checksum_of(sb, &self.uuid, crc)?;
         put_u32(sb, off::CHECKSUM, c)
     }

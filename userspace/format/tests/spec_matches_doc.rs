@@ -308,6 +308,7 @@ fn superblock_table() {
         ("DEFAULT_MOUNT_OPTS", DEFAULT_MOUNT_OPTS),
         ("CHECKINTERVAL", CHECKINTERVAL),
         ("KBYTES_WRITTEN", KBYTES_WRITTEN),
+        ("PREALLOC_BLOCKS", PREALLOC_BLOCKS),
         ("CHECKSUM", CHECKSUM),
     ];
     let by_name = check_offsets(&fields, &consts, "superblock.rs");
@@ -369,6 +370,7 @@ fn superblock_table() {
         ("default_mount_opts", |s| s.default_mount_opts = !0),
         ("checkinterval", |s| s.checkinterval = !0),
         ("kbytes_written", |s| s.kbytes_written = !0),
+        ("prealloc_blocks", |s| s.prealloc_blocks = !0),
     ];
     let mut probed: BTreeSet<String> = BTreeSet::new();
     for (name, set) in probes {
@@ -400,6 +402,7 @@ fn superblock_table() {
         uuid: [0xff; 16],
         hash_seed: [0xff; 16],
         kbytes_written: !0,
+        prealloc_blocks: !0,
         label: [0xff; superblock::LABEL_LEN],
         ..Superblock::default()
     };
@@ -495,6 +498,7 @@ fn inode_table() {
         ("DTIME", DTIME),
         ("BLOCK", BLOCK),
         ("XATTR_BLOCK", XATTR_BLOCK),
+        ("PREALLOC", PREALLOC),
         ("CHECKSUM", CHECKSUM),
     ];
     let by_name = check_offsets(&fields, &consts, "inode.rs");
@@ -520,6 +524,7 @@ fn inode_table() {
         ("dtime", |i| i.dtime = -1),
         ("block", |i| i.block = [!0; inode::N_BLOCKS]),
         ("xattr_block", |i| i.xattr_block = !0),
+        ("prealloc", |i| i.prealloc = !0),
     ];
     let mut count = probes.len();
     for (name, set) in probes {
@@ -694,6 +699,7 @@ fn value_tables() {
             ("RO_COMPAT_SPARSE_SUPER", RO_COMPAT_SPARSE_SUPER.into()),
             ("RO_COMPAT_UNINIT_BG", RO_COMPAT_UNINIT_BG.into()),
             ("RO_COMPAT_XATTR", RO_COMPAT_XATTR.into()),
+            ("RO_COMPAT_PREALLOC", RO_COMPAT_PREALLOC.into()),
             ("INCOMPAT_RECOVER", INCOMPAT_RECOVER.into()),
             ("INCOMPAT_FP_AT_END", INCOMPAT_FP_AT_END.into()),
         ],
@@ -704,7 +710,7 @@ fn value_tables() {
     );
     assert_eq!(
         RO_COMPAT_KNOWN,
-        RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR
+        RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR | RO_COMPAT_PREALLOC
     );
     assert_eq!(INCOMPAT_KNOWN, INCOMPAT_RECOVER | INCOMPAT_FP_AT_END);
     // Each feature sits in the word the table says.

@@ -220,6 +220,8 @@ pub struct Stats {
     pub shared_blocks: u64,
     pub pointers: u64,
     pub verified: u64,
+    /// Sum of the live inodes' `prealloc` (preallocated space).
+    pub prealloc: u64,
 }
 
 /// The checker.

@@ -76,6 +76,9 @@ pub fn static_view(sb: &Superblock) -> Superblock {
     s.orphan_head = 0;
     s.feature_incompat &= !INCOMPAT_RECOVER;
     s.kbytes_written = 0;
+    // Set by the kernel as files preallocate (the backups keep mkfs's).
+    s.prealloc_blocks = 0;
+    s.feature_ro_compat &= !livedfs_format::superblock::RO_COMPAT_PREALLOC;
     s.label = [0; 32];
     s.max_mount_count = 0;
     s.checkinterval = 0;

@@ -202,6 +202,16 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
             dirty = true;
         }
     }
+    if i.prealloc != 0
+        && (i.mode & S_IFMT != S_IFREG || u64::from(i.prealloc) > u64::from(f.geo.blocks_count))
+    {
+        let v = u64::from(i.prealloc);
+        if f.fix(P::INODE_BAD_FIELD, PCtx::new().ino(ino).s("prealloc").n(v))? {
+            i.prealloc = 0;
+            dirty = true;
+        }
+    }
+    f.stats.prealloc = f.stats.prealloc.saturating_add(u64::from(i.prealloc));
     if i.size > f.geo.max_file_size() {
         if f.fix(
             P::INODE_BAD,
@@ -318,13 +328,17 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
                 return Ok(());
             }
             if ft == S_IFDIR {
+                // The blocks up to the last one mapped (at least one):
+                // holes among them are filled in pass 2; a size claiming
+                // more is fixed by check_counts (as e2fsck: "i_size is X,
+                // should be Y"), never by allocating up to it (a crafted
+                // size of 2^40 would mean 2^28 holes).
                 let nb = w
                     .dir_list
                     .iter()
                     .map(|&(fb, _)| fb + 1)
                     .max()
                     .unwrap_or(0)
-                    .max(i.size / bs)
                     .max(1);
                 let mut v = vec![0u32; nb as usize];
                 for (fb, b) in w.dir_list {

@@ -240,6 +240,20 @@ pub fn run(f: &mut Fsck) -> R<()> {
             f.desc_changed(g);
         }
     }
+    // Preallocated space: the files' sum, and never more than is free.
+    let prealloc = f.stats.prealloc.min(free_blocks_total);
+    if f.sb.prealloc_blocks != prealloc
+        && f.fix(
+            P::SB_PREALLOC,
+            PCtx::new().n(f.sb.prealloc_blocks).m(prealloc),
+        )?
+    {
+        f.sb.prealloc_blocks = prealloc;
+        if prealloc > 0 {
+            f.sb.feature_ro_compat |= livedfs_format::superblock::RO_COMPAT_PREALLOC;
+        }
+        f.sb_dirty = true;
+    }
     if (f.sb.free_blocks != free_blocks_total || u64::from(f.sb.free_inodes) != free_inodes_total)
         && f.fix(
             P::SB_FREE_COUNTS,

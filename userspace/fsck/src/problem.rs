@@ -116,6 +116,8 @@ problems! {
         "Superblock field {s} is invalid";
     SB_FREE_COUNTS = 0x000007, Fix, true, true,
         "Superblock free counts are wrong (blocks {n}, inodes {m})";
+    SB_PREALLOC = 0x000008, Fix, true, false,
+        "Superblock preallocated blocks {n} should be {m} (the files' sum)";
     GD_BAD = 0x000010, Fix, false, false,
         "Group descriptor {grp} is corrupt ({s}); rebuilding it";
     GD_CSUM = 0x000011, Fix, true, false,

@@ -347,6 +347,28 @@ fn directory_block_damage() {
 }
 
 #[test]
+fn directory_size_past_its_blocks() {
+    // A size claiming far more blocks than the directory maps (2^40: 2^28
+    // blocks of 4 KiB) is a wrong size, fixed to the blocks mapped, not
+    // 2^28 holes to report and fill (which never ended).
+    let (_d, p) = img("ds.img");
+    let m = populated(&p, &[]);
+    let v = Vol::open(&p);
+    for (ino, size) in [(ROOT_INO, 1u64 << 40), (m["many"], 1 << 40)] {
+        let mut i = v.read_inode(ino);
+        let want = i.size;
+        i.size = size;
+        v.write_inode(ino, &i);
+        let out = assert_repairs(
+            &p,
+            &format!("Inode {ino}, i_size is {size}, should be {want}"),
+        );
+        assert!(!out.contains("hole"), "{out}");
+        assert_eq!(Vol::open(&p).read_inode(ino).size, want);
+    }
+}
+
+#[test]
 fn duplicate_entry_and_bad_file_type() {
     let (_d, p) = img("de.img");
     let m = populated(&p, &[]);

@@ -16,12 +16,22 @@ pub fn livedfs_bin() -> PathBuf {
 /// livedfs-cli` alone does not build it, and an old one may be stale.
 pub fn mkfs_bin() -> PathBuf {
     static BUILD: Once = Once::new();
+    workspace_bin(&BUILD, "livedfs-mkfs", "mkfs-livedfs")
+}
+
+/// The workspace's fsck binary, built as [`mkfs_bin`] is.
+pub fn fsck_bin() -> PathBuf {
+    static BUILD: Once = Once::new();
+    workspace_bin(&BUILD, "livedfs-fsck", "fsck-livedfs")
+}
+
+fn workspace_bin(once: &Once, package: &str, name: &str) -> PathBuf {
     let dir = livedfs_bin().parent().unwrap().to_path_buf();
-    let p = dir.join("mkfs-livedfs");
-    BUILD.call_once(|| {
+    let p = dir.join(name);
+    once.call_once(|| {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        c.args(["build", "-q", "-p", "livedfs-mkfs", "--manifest-path"])
+        c.args(["build", "-q", "-p", package, "--manifest-path"])
             .arg(&manifest);
         if dir.file_name().unwrap() == "release" {
             c.arg("--release");
@@ -29,12 +39,14 @@ pub fn mkfs_bin() -> PathBuf {
         if dir.parent().unwrap().file_name().unwrap() == "x86_64-unknown-linux-gnu" {
             c.args(["--target", "x86_64-unknown-linux-gnu"]);
         }
-        let st = c.status().expect("run cargo build -p livedfs-mkfs");
-        assert!(st.success(), "cargo build -p livedfs-mkfs failed");
+        let st = c
+            .status()
+            .unwrap_or_else(|e| panic!("run cargo build -p {package}: {e}"));
+        assert!(st.success(), "cargo build -p {package} failed");
     });
     assert!(
         p.exists(),
-        "{} is missing: run `cargo build -p livedfs-mkfs`",
+        "{} is missing: run `cargo build -p {package}`",
         p.display()
     );
     p

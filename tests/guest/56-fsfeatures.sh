@@ -1,0 +1,87 @@
+# File-system features fstests needs (issue 19): inode flags (chattr +i
+# +a +A +d through FS_IOC_SETFLAGS), FIEMAP with FIEMAP_EXTENT_SHARED on
+# shared blocks, O_TMPFILE (unnamed, linked later, or freed), renameat2
+# RENAME_WHITEOUT, and -o nodedup.
+VOL=$(disk vol)
+DEV=${VOL#/dev/}
+M=/mnt/a
+S=/sys/fs/livedfs/$DEV
+mkdir -p $M
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+
+# --- inode flags
+echo data > $M/f
+check_eq "no flags on a new file" 0x0 "$(fsops getflags $M/f)"
+check "chattr +i (immutable)" fsops setflags $M/f 10
+check_eq "lsattr shows it" 0x10 "$(fsops getflags $M/f)"
+check_err "an immutable file can't be written" "Operation not permitted" sh -c "echo x >> $M/f"
+check_err "nor removed" "Operation not permitted" rm -f $M/f
+check_err "nor renamed" "Operation not permitted" mv $M/f $M/g
+check "chattr -i" fsops setflags $M/f 0
+check "then it can be written" sh -c "echo more >> $M/f"
+check "chattr +a (append only)" fsops setflags $M/f 20
+check "appending works" sh -c "echo tail >> $M/f"
+check_err "overwriting does not" "Operation not permitted" sh -c "echo x > $M/f"
+check "chattr +dA (nodump, noatime)" fsops setflags $M/f e0
+check_eq "flags kept" 0xe0 "$(fsops getflags $M/f)"
+check_err "an unknown flag is refused" "Operation not supported" fsops setflags $M/f 80000
+check "umount" umount $M
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "flags survive a remount" 0xe0 "$(fsops getflags $M/f)"
+check "a directory flag" sh -c "mkdir $M/d && fsops setflags $M/d 10 && [ \"\$(fsops getflags $M/d)\" = 0x10 ]"
+check_err "nothing is created in an immutable directory" "Operation not permitted" touch $M/d/x
+check "clear the flags" sh -c "fsops setflags $M/d 0 && fsops setflags $M/f 0"
+
+# --- FIEMAP
+dd if=/dev/urandom of=/tmp/r bs=4k count=8 2>/dev/null
+check "a file of 8 distinct blocks" sh -c "cp /tmp/r $M/a && sync"
+fsops fiemap $M/a > /tmp/fm.a
+check_eq "one extent of 32 KiB, last, not shared" "0 32768 0x1 last" "$(awk '{print $1, $3, $4, $5}' /tmp/fm.a)"
+check "a copy of it (shared by inline dedup)" sh -c "cp /tmp/r $M/b && sync"
+check_eq "the copy: one shared extent at the same blocks" "0 $(awk '{print $2}' /tmp/fm.a) 32768 0x2001 shared,last" \
+    "$(fsops fiemap $M/b | awk '{print $1, $2, $3, $4, $5}')"
+check "the original is now shared too" sh -c "fsops fiemap $M/a | grep -q shared"
+check "overwrite block 3 of the copy" sh -c "dd if=/dev/urandom of=$M/b bs=4k seek=3 count=1 conv=notrunc 2>/dev/null && sync"
+check_eq "the copy: shared, unshared, shared" "shared unshared shared,last" \
+    "$(fsops fiemap $M/b | awk '{print ($5 == "" ? "unshared" : $5)}' | tr '\n' ' ' | sed 's/ $//')"
+check "a sparse file" sh -c "dd if=/tmp/r of=$M/s bs=4k count=1 seek=100 2>/dev/null && sync"
+check_eq "sparse: one extent at 400 KiB" "409600 4096" "$(fsops fiemap $M/s | awk '{print $1, $3}')"
+check "rm" rm $M/a $M/b $M/s
+
+# --- O_TMPFILE
+sync
+free0=$(stat -f -c %f $M)
+check "an unnamed file, closed: freed" fsops tmpfile $M --bytes 65536
+sync
+check_eq "no space kept" "$free0" "$(stat -f -c %f $M)"
+check "an unnamed file linked as t" fsops tmpfile $M --bytes 8192 --link $M/t
+check_eq "it has its data" 8192 "$(stat -c %s $M/t)"
+check_eq "and one link" 1 "$(stat -c %h $M/t)"
+check "umount" umount $M
+check_exit "fsck -fn: clean (the linked file is no orphan)" 0 fsck.livedfs -fn "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "t survived" "$(head -c 8192 /dev/zero | tr '\0' 'Z' | md5sum)" "$(md5sum < $M/t)"
+rm -f $M/t
+
+# --- RENAME_WHITEOUT
+echo w > $M/w1
+check "rename with RENAME_WHITEOUT" fsops rename-whiteout $M/w1 $M/w2
+check_eq "the new name has the file" w "$(cat $M/w2)"
+check_eq "the old name is a whiteout (char 0,0)" "character special file 0,0" "$(stat -c '%F %t,%T' $M/w1)"
+check "umount" umount $M
+check_exit "fsck -fn: clean after the whiteout" 0 fsck.livedfs -fn "$VOL"
+
+# --- nodedup
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount -o nodedup" mount -t livedfs -o nodedup "$VOL" $M
+check "/proc/mounts shows nodedup" grep -q "$M livedfs rw,relatime,nodedup" /proc/mounts
+check "two copies of 8 blocks and 4 zero blocks" sh -c "cp /tmp/r $M/a && cp /tmp/r $M/b && dd if=/dev/zero of=$M/z bs=4k count=4 2>/dev/null && sync"
+check_eq "every block stored (no sharing, zeros as data)" 20 "$(cat $S/physical_blocks_used)"
+check_eq "no duplicate hits" 0 "$(cat $S/duplicate_hits)"
+check_eq "fingerprints still recorded in the filter" 20 "$(cat $S/filter_entries)"
+check "remount with dedup" mount -o remount,dedup $M
+check "a third copy" sh -c "cp /tmp/r $M/c && sync"
+check_eq "shares with the copies recorded under nodedup" 8 "$(cat $S/duplicate_hits)"
+check "umount" umount $M
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"

@@ -1,0 +1,88 @@
+# fallocate (issue 19): mode 0 and KEEP_SIZE set space aside so later
+# writes into the range cannot fail with ENOSPC whatever their data (the
+# space survives a remount, shows in st_blocks and df, goes back on
+# truncate and delete); ZERO_RANGE, COLLAPSE_RANGE, INSERT_RANGE and
+# UNSHARE_RANGE as ext4 does them; fsck clean throughout.
+VOL=$(disk vol)
+DEV=${VOL#/dev/}
+M=/mnt/a
+mkdir -p $M
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+sync
+avail0=$(stat -f -c %a $M)
+
+# --- mode 0: 16 MiB preallocated. The space set aside covers the data
+# blocks and the indirect blocks writing them needs: 4096 holes, one
+# indirect block per 1024 of them, and two more for the levels above:
+# 4102 blocks (32816 sectors in st_blocks).
+check "fallocate 16 MiB" fsops fallocate $M/p 0 0 16777216
+check_eq "size 16 MiB" 16777216 "$(stat -c %s $M/p)"
+check_eq "st_blocks counts the space (4102 blocks)" 32816 "$(stat -c %b $M/p)"
+check_eq "df: 4102 blocks fewer available" $((avail0 - 4102)) "$(stat -f -c %a $M)"
+check_eq "it reads as zeros" "$(head -c 16777216 /dev/zero | md5sum)" "$(md5sum < $M/p)"
+check "the same range again takes nothing more" fsops fallocate $M/p 0 0 16777216
+check_eq "still 4102 blocks set aside" $((avail0 - 4102)) "$(stat -f -c %a $M)"
+dd if=/dev/urandom of=/tmp/p bs=1M count=16 2>/dev/null
+check "write 4 MiB into it" sh -c "dd if=/tmp/p of=$M/p bs=1M count=4 conv=notrunc 2>/dev/null && sync"
+check_eq "st_blocks unchanged (4 MiB and its indirect block written, the rest set aside)" 32816 "$(stat -c %b $M/p)"
+check "umount" umount $M
+check_exit "fsck -fn: clean with preallocated space" 0 fsck.livedfs -fn "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "the space survives the remount" 32816 "$(stat -c %b $M/p)"
+i=0
+while dd if=/dev/urandom of=$M/fill$i bs=1M count=16 2>/dev/null; do i=$((i + 1)); done
+check "fill the rest of the volume" sh -c "! dd if=/dev/urandom of=$M/more bs=64k count=1 2>/dev/null"
+check "the preallocated 12 MiB can still be written (unique data, full volume)" \
+    sh -c "dd if=/tmp/p of=$M/p bs=1M skip=4 seek=4 count=12 conv=notrunc,fsync 2>/dev/null"
+check_eq "the file holds it" "$(md5sum < /tmp/p)" "$(md5sum < $M/p)"
+check "delete the fill" sh -c "rm -f $M/fill* $M/more && sync"
+
+# --- KEEP_SIZE past the end, then truncate gives it back
+check "KEEP_SIZE 8 MiB past the end" fsops fallocate $M/p keep 16777216 8388608
+check_eq "size unchanged" 16777216 "$(stat -c %s $M/p)"
+# 16 MiB written: 4096 data blocks and 5 indirect ones, one block left
+# of the set-aside space; 8 MiB more: 2048 holes and 4 for indirect blocks.
+check_eq "st_blocks grew by 8 MiB and its indirect blocks" $(( (4101 + 2052) * 8 )) "$(stat -c %b $M/p)"
+check "truncate to 16 MiB (the same size)" truncate -s 16777216 $M/p
+check_eq "the space past the end went back (the file has no hole)" $(( 4101 * 8 )) "$(stat -c %b $M/p)"
+check "rm" sh -c "rm $M/p && sync"
+check_eq "df back to fresh" "$avail0" "$(stat -f -c %a $M)"
+
+# --- ZERO_RANGE
+dd if=/dev/urandom of=/tmp/z bs=4k count=16 2>/dev/null
+check "a 16-block file" sh -c "cp /tmp/z $M/z && sync"
+check "zero blocks 4..11 and half of 12" fsops fallocate $M/z zero 16384 34816
+{ head -c 16384 /tmp/z; head -c 34816 /dev/zero; tail -c $((65536 - 51200)) /tmp/z; } > /tmp/z.want
+check_eq "reads back zeroed there" "$(md5sum < /tmp/z.want)" "$(md5sum < $M/z)"
+check "sync and drop caches" sh -c "sync && echo 3 > /proc/sys/vm/drop_caches"
+check_eq "also from the disk" "$(md5sum < /tmp/z.want)" "$(md5sum < $M/z)"
+
+# --- COLLAPSE_RANGE and INSERT_RANGE
+for b in 0 1 2 3 4 5 6 7; do head -c 4096 /dev/zero | tr '\0' "$(printf "\\$(printf %o $((65 + b)))")"; done > /tmp/c
+check "an 8-block file ABCDEFGH" sh -c "cp /tmp/c $M/c && sync"
+check "collapse blocks 2 and 3" fsops fallocate $M/c collapse 8192 8192
+check_eq "6 blocks" 24576 "$(stat -c %s $M/c)"
+check_eq "ABEFGH" "ABEFGH" "$(dd if=$M/c bs=4096 2>/dev/null | tr -s 'A-H' | head -c 6)"
+check "insert 2 blocks at block 1" fsops fallocate $M/c insert 4096 8192
+check_eq "8 blocks" 32768 "$(stat -c %s $M/c)"
+check_eq "A, a hole, BEFGH" "A.BEFGH" "$(dd if=$M/c bs=4096 2>/dev/null | tr '\0' '.' | tr -s 'A-H.' | head -c 7)"
+check_err "collapse not block-aligned: EINVAL" "Invalid argument" fsops fallocate $M/c collapse 100 4096
+check_err "collapse reaching the end: EINVAL" "Invalid argument" fsops fallocate $M/c collapse 4096 28672
+check "sync" sync
+
+# --- UNSHARE_RANGE: space for overwriting shared blocks
+dd if=/dev/urandom of=/tmp/u bs=1M count=4 2>/dev/null
+check "two files sharing 4 MiB" sh -c "cp /tmp/u $M/u1 && cp /tmp/u $M/u2 && sync"
+check "unshare u2" fsops fallocate $M/u2 unshare 0 4194304
+check_eq "u2 holds 4 MiB of space for its overwrite (beside 1025 mapped blocks)" $(( (1025 + 1024) * 8 )) "$(stat -c %b $M/u2)"
+i=0
+while dd if=/dev/urandom of=$M/fill$i bs=1M count=16 2>/dev/null; do i=$((i + 1)); done
+check "the volume is full" sh -c "! dd if=/dev/urandom of=$M/more bs=64k count=1 2>/dev/null"
+check "overwriting all of u2 with new data still works" \
+    sh -c "dd if=/dev/urandom of=$M/u2 bs=1M count=4 conv=notrunc,fsync 2>/dev/null"
+check_eq "u1 untouched" "$(md5sum < /tmp/u)" "$(md5sum < $M/u1)"
+check "clean up" sh -c "rm -f $M/fill* $M/more $M/u1 $M/u2 $M/z $M/c && sync"
+check_eq "df back to fresh" "$avail0" "$(stat -f -c %a $M)"
+check "umount" umount $M
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"

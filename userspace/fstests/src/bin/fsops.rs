@@ -1,0 +1,246 @@
+//! fsops: single file-system operations that busybox lacks, for the VM
+//! tests: `fiemap FILE` prints a file's extents as FS_IOC_FIEMAP reports
+//! them, one per line, `logical physical length flags words` (bytes; flags
+//! in hex, `shared`/`last` spelled out); `getflags`/`setflags` are
+//! FS_IOC_GETFLAGS/SETFLAGS (lsattr/chattr); `tmpfile` makes an O_TMPFILE
+//! file, writes to it and optionally links it; `rename-whiteout` is
+//! renameat2(RENAME_WHITEOUT).
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
+const FIEMAP_FLAG_SYNC: u32 = 0x1;
+const FIEMAP_EXTENT_LAST: u32 = 0x1;
+const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
+const BATCH: usize = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Extent {
+    logical: u64,
+    physical: u64,
+    length: u64,
+    reserved64: [u64; 2],
+    flags: u32,
+    reserved: [u32; 3],
+}
+
+#[repr(C)]
+struct Fiemap {
+    start: u64,
+    length: u64,
+    flags: u32,
+    mapped_extents: u32,
+    extent_count: u32,
+    reserved: u32,
+    extents: [Extent; BATCH],
+}
+
+#[derive(Parser)]
+#[command(name = "fsops", about = "Single file-system operations for tests")]
+enum Cli {
+    /// Print the extents of FILE (FS_IOC_FIEMAP with FIEMAP_FLAG_SYNC).
+    Fiemap { file: PathBuf },
+    /// Print the inode flags of FILE in hex (FS_IOC_GETFLAGS).
+    Getflags { file: PathBuf },
+    /// Set the inode flags of FILE (hex, FS_IOC_SETFLAGS).
+    Setflags { file: PathBuf, flags: String },
+    /// Create an unnamed file in DIR (O_TMPFILE), write BYTES bytes of
+    /// 0x5a to it, and give it the name LINK if asked (linkat).
+    Tmpfile {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 4096)]
+        bytes: usize,
+        #[arg(long)]
+        link: Option<PathBuf>,
+    },
+    /// renameat2(OLD, NEW, RENAME_WHITEOUT).
+    RenameWhiteout { old: PathBuf, new: PathBuf },
+    /// fallocate(FILE, MODE, OFFSET, LEN): MODE is a '+'-joined list of
+    /// keep, punch, collapse, zero, insert, unshare (or 0).
+    Fallocate {
+        file: PathBuf,
+        mode: String,
+        offset: i64,
+        len: i64,
+    },
+}
+
+const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+
+fn cstr(p: &std::path::Path) -> Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    Ok(std::ffi::CString::new(p.as_os_str().as_bytes())?)
+}
+
+fn main() -> Result<()> {
+    match Cli::parse() {
+        Cli::Fiemap { file } => fiemap(&file),
+        Cli::Getflags { file } => {
+            let f = File::open(&file).with_context(|| format!("open {}", file.display()))?;
+            let mut v: libc::c_long = 0;
+            // SAFETY: FS_IOC_GETFLAGS writes one long (an int in the kernel's
+            // definition; the long is wide enough).
+            if unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_GETFLAGS, &mut v as *mut libc::c_long) }
+                != 0
+            {
+                bail!("FS_IOC_GETFLAGS: {}", std::io::Error::last_os_error());
+            }
+            println!("{:#x}", v as u32);
+            Ok(())
+        }
+        Cli::Setflags { file, flags } => {
+            let v =
+                u32::from_str_radix(flags.trim_start_matches("0x"), 16).context("flags in hex")?;
+            let f = File::open(&file).with_context(|| format!("open {}", file.display()))?;
+            let mut v = libc::c_long::from(v);
+            // SAFETY: FS_IOC_SETFLAGS reads one int from the pointer.
+            if unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_SETFLAGS, &mut v as *mut libc::c_long) }
+                != 0
+            {
+                bail!("FS_IOC_SETFLAGS: {}", std::io::Error::last_os_error());
+            }
+            Ok(())
+        }
+        Cli::Tmpfile { dir, bytes, link } => {
+            let d = cstr(&dir)?;
+            // SAFETY: a NUL-terminated path; O_TMPFILE makes an unnamed file.
+            let fd = unsafe { libc::open(d.as_ptr(), libc::O_TMPFILE | libc::O_RDWR, 0o600) };
+            if fd < 0 {
+                bail!("open(O_TMPFILE): {}", std::io::Error::last_os_error());
+            }
+            let buf = vec![0x5au8; bytes];
+            // SAFETY: `fd` is ours; `buf` is valid for `bytes` bytes.
+            let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+            if n != bytes as isize {
+                bail!("write: {}", std::io::Error::last_os_error());
+            }
+            if let Some(l) = link {
+                let target = cstr(&l)?;
+                // SAFETY: linkat with AT_EMPTY_PATH on our fd names the file.
+                let r = unsafe {
+                    libc::linkat(
+                        fd,
+                        c"".as_ptr(),
+                        libc::AT_FDCWD,
+                        target.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    )
+                };
+                if r != 0 {
+                    bail!("linkat: {}", std::io::Error::last_os_error());
+                }
+            }
+            // SAFETY: our fd.
+            unsafe { libc::close(fd) };
+            Ok(())
+        }
+        Cli::Fallocate {
+            file,
+            mode,
+            offset,
+            len,
+        } => {
+            let mut m = 0;
+            for w in mode.split('+') {
+                m |= match w {
+                    "0" => 0,
+                    "keep" => libc::FALLOC_FL_KEEP_SIZE,
+                    "punch" => libc::FALLOC_FL_PUNCH_HOLE,
+                    "collapse" => libc::FALLOC_FL_COLLAPSE_RANGE,
+                    "zero" => libc::FALLOC_FL_ZERO_RANGE,
+                    "insert" => libc::FALLOC_FL_INSERT_RANGE,
+                    "unshare" => libc::FALLOC_FL_UNSHARE_RANGE,
+                    _ => bail!("unknown fallocate mode {w}"),
+                };
+            }
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&file)
+                .with_context(|| format!("open {}", file.display()))?;
+            // SAFETY: our open fd; plain integer arguments.
+            if unsafe { libc::fallocate(f.as_raw_fd(), m, offset, len) } != 0 {
+                bail!("fallocate: {}", std::io::Error::last_os_error());
+            }
+            Ok(())
+        }
+        Cli::RenameWhiteout { old, new } => {
+            let (o, n) = (cstr(&old)?, cstr(&new)?);
+            // SAFETY: NUL-terminated paths; renameat2 by its raw number.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    o.as_ptr(),
+                    libc::AT_FDCWD,
+                    n.as_ptr(),
+                    4u32,
+                )
+            };
+            if r != 0 {
+                bail!(
+                    "renameat2(RENAME_WHITEOUT): {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn fiemap(file: &std::path::Path) -> Result<()> {
+    let f = File::open(file).with_context(|| format!("open {}", file.display()))?;
+    let mut start = 0u64;
+    loop {
+        let mut m = Fiemap {
+            start,
+            length: u64::MAX - start,
+            flags: FIEMAP_FLAG_SYNC,
+            mapped_extents: 0,
+            extent_count: BATCH as u32,
+            reserved: 0,
+            extents: [Extent::default(); BATCH],
+        };
+        // SAFETY: FS_IOC_FIEMAP reads the header and writes up to
+        // extent_count extents into the array that follows it.
+        let r = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_FIEMAP, &mut m as *mut Fiemap) };
+        if r != 0 {
+            bail!("FS_IOC_FIEMAP: {}", std::io::Error::last_os_error());
+        }
+        let n = m.mapped_extents as usize;
+        if n == 0 {
+            return Ok(());
+        }
+        for e in &m.extents[..n.min(BATCH)] {
+            let mut words = Vec::new();
+            if e.flags & FIEMAP_EXTENT_SHARED != 0 {
+                words.push("shared");
+            }
+            if e.flags & FIEMAP_EXTENT_LAST != 0 {
+                words.push("last");
+            }
+            println!(
+                "{} {} {} {:#x} {}",
+                e.logical,
+                e.physical,
+                e.length,
+                e.flags,
+                words.join(",")
+            );
+            if e.flags & FIEMAP_EXTENT_LAST != 0 {
+                return Ok(());
+            }
+        }
+        let last = &m.extents[n.min(BATCH) - 1];
+        start = last.logical + last.length;
+    }
+}
