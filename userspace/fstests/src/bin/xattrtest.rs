@@ -1191,6 +1191,18 @@ fn acl_default_inherited(d: &Path) -> Result<()> {
                 Errno::EACCES,
             )
         })?;
+        // An O_TMPFILE file too.
+        let t = ok(
+            "O_TMPFILE",
+            sys::open(&top, libc::O_TMPFILE | libc::O_RDWR, 0o666),
+        )?;
+        ensure!(
+            ok("fgetxattr", fget(&t, ACL_ACCESS))? == want,
+            "the O_TMPFILE file's ACL"
+        );
+        let m = ok("fstat", sys::fstat(&t))?.st_mode & 0o777;
+        ensure!(m == 0o660, "O_TMPFILE mode {m:o}, expected 660");
+        drop(t);
         // Symlinks get no ACL.
         let l = top.join("link");
         ok("symlink", sys::symlink(b"file", &l))?;
@@ -1212,6 +1224,15 @@ fn acl_umask(d: &Path) -> Result<()> {
         ok("mkdir", sys::mkdir(&s, 0o777))?;
         let m = ok("stat", sys::stat(&s))?.st_mode & 0o777;
         ensure!(m == 0o750, "dir mode {m:o} with umask 027, expected 750");
+        let t = ok(
+            "O_TMPFILE",
+            sys::open(d, libc::O_TMPFILE | libc::O_RDWR, 0o666),
+        )?;
+        let m = ok("fstat", sys::fstat(&t))?.st_mode & 0o777;
+        ensure!(
+            m == 0o640,
+            "O_TMPFILE mode {m:o} with umask 027, expected 640"
+        );
         ensure!(ok("list", list(&f))?.is_empty(), "an ACL appeared");
         Ok(())
     })();
