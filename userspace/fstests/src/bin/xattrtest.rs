@@ -359,6 +359,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("acl-umask-without-default", acl_umask),
     ("acl-chmod-updates-mask", acl_chmod),
     ("acl-default-only-on-directories", acl_default_dirs),
+    ("immutable-append-only", immutable),
     ("delete-frees-blocks", delete_frees),
 ];
 
@@ -1279,6 +1280,51 @@ fn acl_default_dirs(d: &Path) -> Result<()> {
         set(&f, ACL_DEFAULT, &def, 0),
         Errno::EACCES,
     )?;
+    Ok(())
+}
+
+/// FS_IOC_GETFLAGS/SETFLAGS and the flags of chattr +i and +a.
+const FS_IOC_GETFLAGS: libc::c_ulong = 0x8008_6601;
+const FS_IOC_SETFLAGS: libc::c_ulong = 0x4008_6602;
+const FS_IMMUTABLE_FL: libc::c_long = 0x10;
+const FS_APPEND_FL: libc::c_long = 0x20;
+
+fn set_flags(p: &Path, flags: libc::c_long) -> Result<()> {
+    let fd = ok("open", sys::open(p, libc::O_RDONLY, 0))?;
+    let mut cur: libc::c_long = 0;
+    ok(
+        "FS_IOC_GETFLAGS",
+        rc(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_GETFLAGS, &mut cur) }),
+    )?;
+    let new = (cur & !(FS_IMMUTABLE_FL | FS_APPEND_FL)) | flags;
+    ok(
+        "FS_IOC_SETFLAGS",
+        rc(unsafe { libc::ioctl(fd.as_raw_fd(), FS_IOC_SETFLAGS, &new) }),
+    )
+}
+
+/// Immutable and append-only files (chattr +i, +a): attributes can be
+/// read but not set or removed (EPERM, as the VFS rules for ext4).
+fn immutable(d: &Path) -> Result<()> {
+    let f = d.join("f");
+    touch(&f, 0o644)?;
+    ok("set", set(&f, b"user.k", b"v", 0))?;
+    for flag in [FS_IMMUTABLE_FL, FS_APPEND_FL] {
+        set_flags(&f, flag)?;
+        want_err("set", set(&f, b"user.x", b"v", 0), Errno::EPERM)?;
+        want_err("remove", remove(&f, b"user.k"), Errno::EPERM)?;
+        let a = acl(&[
+            (USER_OBJ, 6, UNDEF),
+            (USER, 4, 1000),
+            (GROUP_OBJ, 4, UNDEF),
+            (MASK, 4, UNDEF),
+            (OTHER, 4, UNDEF),
+        ]);
+        want_err("set an ACL", set(&f, ACL_ACCESS, &a, 0), Errno::EPERM)?;
+        ensure!(ok("get", get(&f, b"user.k"))? == b"v", "readable");
+        set_flags(&f, 0)?;
+    }
+    ok("set once the flags are gone", set(&f, b"user.x", b"v", 0))?;
     Ok(())
 }
 
