@@ -19,4 +19,8 @@
 #include <linux/pagemap.h>
 #include <linux/seq_file.h>
 #include <linux/statfs.h>
+#include <linux/xattr.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
+#include <linux/security.h>
 #include "helpers.h"

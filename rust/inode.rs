@@ -48,6 +48,9 @@ pub(crate) struct MetaState {
     pub(crate) generation: u32,
     pub(crate) crtime: Timestamp,
     pub(crate) dtime: i64,
+    /// The attribute block (see xattr.rs, which changes it under
+    /// `xattr_lock`); 0: none.
+    pub(crate) xattr_block: u32,
 }
 
 /// livedfs's private per-inode data (next to the VFS inode).
@@ -87,6 +90,9 @@ pub(crate) struct InodeData {
     /// A large directory's in-memory index (see dir.rs), built on demand.
     #[pin]
     pub(crate) dindex: Mutex<Option<KBox<crate::dir::DirIndex>>>,
+    /// Serialises the inode's extended attributes (see xattr.rs).
+    #[pin]
+    pub(crate) xattr_lock: Mutex<()>,
     /// jbd2's per-inode data (data=ordered), set up in alloc_inode.
     #[pin]
     pub(crate) jinode: kernel::types::Opaque<crate::sys::jbd2_inode>,
@@ -118,6 +124,7 @@ impl InodeData {
             orphan: core::sync::atomic::AtomicBool::new(false),
             store_lock <- new_mutex!(()),
             dindex <- new_mutex!(None),
+            xattr_lock <- new_mutex!(()),
             jinode <- kernel::types::Opaque::ffi_init(|p: *mut crate::sys::jbd2_inode| {
                 // SAFETY: all-zero is a valid initial state; alloc_inode
                 // then calls jbd2_journal_init_jbd_inode on it.
@@ -202,6 +209,7 @@ pub(crate) fn fill_inode(new: &mut NewInode, di: &DiskInode, sb: &SuperBlock) ->
         meta.generation = di.generation;
         meta.crtime = di.crtime;
         meta.dtime = di.dtime;
+        meta.xattr_block = di.xattr_block;
     }
     let kind = if di.is_dir() {
         InodeKind::Dir
@@ -277,6 +285,7 @@ pub(crate) fn disk_image(inode: &Inode, next_orphan: u32) -> DiskInode {
         prealloc: data.prealloc.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32,
         dtime: meta.dtime,
         block,
+        xattr_block: meta.xattr_block,
     };
     if di.is_device() {
         let dev = inode.rdev();
@@ -641,7 +650,7 @@ pub(crate) fn reservation_use(inode: &Inode) -> balloc::Use {
 
 /// `st_blocks` of an inode, in 512-byte sectors: the blocks it maps and
 /// the preallocated ones it holds.
-fn sectors(data: &InodeData, m: &MapState, bs512: u64) -> u64 {
+pub(crate) fn sectors(data: &InodeData, m: &MapState, bs512: u64) -> u64 {
     m.blocks.saturating_add(data.prealloc.load(Ordering::Relaxed)).saturating_mul(bs512)
 }
 
@@ -1095,7 +1104,7 @@ impl Releaser {
 /// Frees a metadata block (indirect, directory or symlink block): revoked
 /// in the journal (an older logged copy must never be replayed over its
 /// next contents) and its cached buffer forgotten.
-fn release_meta_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
+pub(crate) fn release_meta_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
     match crate::vfs::journal::current() {
         Some(h) => h.revoke(u64::from(b), None)?,
         None => {
@@ -1184,6 +1193,8 @@ pub(crate) fn evict(inode: &Inode) {
 fn delete_inode(inode: &Inode) -> Result {
     let sb = inode.sb();
     let info = sbi(sb)?;
+    // First, so that `blocks` counts the inode's own blocks below.
+    crate::xattr::release_inode(inode)?;
     let is_dir = inode.mode() & finode::S_IFMT == finode::S_IFDIR;
     let has_blocks = !matches!(inode.mode() & finode::S_IFMT, finode::S_IFCHR | finode::S_IFBLK)
         && !(inode.mode() & finode::S_IFMT == finode::S_IFLNK && inode.data().map.lock().blocks == 0);

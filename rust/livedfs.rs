@@ -54,12 +54,14 @@ mod ialloc;
 mod journal;
 mod inode;
 mod kunit_tests;
+mod kunit_xattr;
 mod namei;
 mod options;
 mod scrub;
 mod super_;
 mod sys;
 mod vfs;
+mod xattr;
 
 module! {
     type: Livedfs,

@@ -56,6 +56,7 @@ fn new_inode(dir: &Inode, idmap: Idmap, mode: u16) -> Result<NewInode> {
 /// Writes the new inode, links it into `dir` as `dentry`, and makes it
 /// visible. On failure the inode is discarded (and freed on disk).
 fn finish_new(dir: &Inode, dentry: &Dentry, n: NewInode) -> Result {
+    crate::vfs::xattr::init_new(dir, Some(dentry), n.inode())?;
     store(n.inode())?;
     let ft = file_type_of_mode(n.inode().mode());
     dir::add_entry(dir, dentry.name(), n.inode().ino(), ft)?;
@@ -79,6 +80,7 @@ pub(crate) fn tmpfile(idmap: Idmap, dir: &Inode, mode: u16) -> Result<NewInode> 
     let _h = journal::start(dir.sb(), CREDITS_NAMEI, 0)?;
     let mut n = new_inode(dir, idmap, finode::S_IFREG | (mode & !finode::S_IFMT))?;
     n.set_kind(InodeKind::Regular);
+    crate::vfs::xattr::init_new(dir, None, n.inode())?;
     store(n.inode())?;
     orphan_add(n.inode().sb(), n.inode())?;
     Ok(n)
@@ -245,6 +247,7 @@ pub(crate) fn rename(
     let whiteout = if flags & RENAME_WHITEOUT != 0 {
         let mut w = new_inode(old_dir, idmap, finode::S_IFCHR)?;
         w.set_kind(InodeKind::Special(finode::S_IFCHR, 0));
+        crate::vfs::xattr::init_new(old_dir, Some(old), w.inode())?;
         store(w.inode())?;
         Some(w)
     } else {

@@ -65,6 +65,11 @@ pub(crate) struct MountOptions {
     pub(crate) test_rebuild_delay_ms: Option<u32>,
     /// `commit=N`: seconds between journal commits (default 5).
     pub(crate) commit: Option<u32>,
+    /// `acl`/`noacl`: POSIX ACLs (on by default on a volume with extended
+    /// attributes, as ext4's `acl`: permission checks follow
+    /// `system.posix_acl_access`, new inodes inherit default ACLs).
+    /// `None`: not given (the default, or what a remount keeps).
+    pub(crate) acl: Option<bool>,
 }
 
 /// Stores holding at most this many blocks (4 GiB of data at 4 KiB) are
@@ -192,6 +197,14 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
         }
         (b"noverify", None) => {
             opts.verify = Some(false);
+            Ok(())
+        }
+        (b"acl", None) => {
+            opts.acl = Some(true);
+            Ok(())
+        }
+        (b"noacl", None) => {
+            opts.acl = Some(false);
             Ok(())
         }
         // Let the VFS handle `source` and report anything else as unknown.

@@ -164,6 +164,10 @@ pub(crate) struct SbInfo {
     pub(crate) disk: Mutex<DiskState>,
     #[pin]
     pub(crate) opts: Mutex<MountOptions>,
+    /// Extended attributes: whether the volume has them, and the index
+    /// of attribute blocks for sharing (see xattr.rs).
+    #[pin]
+    pub(crate) xattr: crate::xattr::Xattrs,
 }
 
 /// Why a volume stopped taking changes.
@@ -544,6 +548,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let max_bytes = geo.max_file_size().min(i64::MAX as u64) as i64;
     sb.setup(LIVEDFS_MAGIC, max_bytes, &disk_sb.uuid);
     let r_blocks = disk_sb.r_blocks_count;
+    let xattr_on = disk_sb.has_ro_compat(fsb::RO_COMPAT_XATTR);
     // Preallocated space is promised to its files: reserved from the start.
     let prealloc = disk_sb.prealloc_blocks.min(free_blocks);
     let info = KBox::pin_init(
@@ -592,6 +597,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
                 orphans: KVec::new(),
             }),
             opts <- new_mutex!(opts.clone()),
+            xattr <- crate::xattr::Xattrs::new(xattr_on),
         }),
         GFP_KERNEL,
     )?;
@@ -601,6 +607,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     if let Some(ms) = opts.test_rebuild_delay_ms {
         let _ = crate::faults::set(info, 103, u64::from(ms));
     }
+    crate::xattr::setup(sb, info, opts);
     if geo.fp_algo == crate::format::FingerprintAlgo::Md5 && opts.verify == Some(false) {
         pr_warn!(
             "livedfs ({}): MD5 fingerprints without verify: a collision would share different data\n",
@@ -772,7 +779,11 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         if opts.commit.is_some() {
             o.commit = opts.commit;
         }
+        if opts.acl.is_some() {
+            o.acl = opts.acl;
+        }
         info.apply_options(&o);
+        crate::xattr::setup(sb, info, &o);
     }
     Ok(())
 }
@@ -1028,6 +1039,9 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
         let mut w = crate::vfs::fstype::ByteWriter::new(&mut buf);
         let _ = core::fmt::Write::write_fmt(&mut w, format_args!(",filter_max={}K", n >> 10));
         m.put(w.written());
+    }
+    if o.acl == Some(false) {
+        m.put(b",noacl");
     }
     if let Some(c) = o.commit {
         let mut buf = [0u8; 16];

@@ -18,6 +18,9 @@ KREL=$(cat "$KDIR/include/config/kernel.release")
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
+# mktemp makes it 0700: / must be searchable by every user (tests that
+# drop to another uid).
+chmod 755 "$root"
 mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,mnt,run,etc,root,usr/bin,usr/sbin}
 mkdir -p "$root/lib/modules/$KREL/extra" "$root/tests"
 cp "$BUSYBOX" "$root/bin/busybox"
@@ -28,7 +31,7 @@ cp "$KO" "$root/lib/modules/$KREL/extra/livedfs.ko"
 for t in "$TOOLS"/mkfs-livedfs "$TOOLS"/fsck-livedfs; do
     if [ -x "$t" ]; then cp "$t" "$root/sbin/$(basename "$t" | sed 's/-livedfs$/.livedfs/')"; fi
 done
-for t in livedfs posix-test difftest datatest crashtest pintest stress fsops; do
+for t in livedfs posix-test difftest datatest crashtest pintest stress fsops xattrtest; do
     if [ -x "$TOOLS/$t" ]; then cp "$TOOLS/$t" "$root/sbin/"; fi
 done
 cp "$LIVEDFS_ROOT"/tests/guest/*.sh "$root/tests/"

@@ -333,6 +333,9 @@ pub(crate) static DIR_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operatio
     tmpfile: Some(iop_tmpfile),
     fileattr_get: Some(iop_fileattr_get),
     fileattr_set: Some(iop_fileattr_set),
+    listxattr: Some(crate::vfs::xattr::iop_listxattr),
+    get_inode_acl: Some(crate::vfs::xattr::iop_get_inode_acl),
+    set_acl: Some(crate::vfs::xattr::iop_set_acl),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -343,6 +346,9 @@ pub(crate) static FILE_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operati
     fiemap: Some(iop_fiemap),
     fileattr_get: Some(iop_fileattr_get),
     fileattr_set: Some(iop_fileattr_set),
+    listxattr: Some(crate::vfs::xattr::iop_listxattr),
+    get_inode_acl: Some(crate::vfs::xattr::iop_get_inode_acl),
+    set_acl: Some(crate::vfs::xattr::iop_set_acl),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -351,6 +357,7 @@ pub(crate) static FILE_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operati
 pub(crate) static SYMLINK_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
     get_link: Some(sys::page_get_link),
     setattr: Some(iop_setattr),
+    listxattr: Some(crate::vfs::xattr::iop_listxattr),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -359,6 +366,7 @@ pub(crate) static SYMLINK_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_oper
 pub(crate) static FAST_SYMLINK_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
     get_link: Some(sys::simple_get_link),
     setattr: Some(iop_setattr),
+    listxattr: Some(crate::vfs::xattr::iop_listxattr),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -366,6 +374,9 @@ pub(crate) static FAST_SYMLINK_IOPS: Ops<sys::inode_operations> = Ops(sys::inode
 /// Device, fifo and socket inode operations.
 pub(crate) static SPECIAL_IOPS: Ops<sys::inode_operations> = Ops(sys::inode_operations {
     setattr: Some(iop_setattr),
+    listxattr: Some(crate::vfs::xattr::iop_listxattr),
+    get_inode_acl: Some(crate::vfs::xattr::iop_get_inode_acl),
+    set_acl: Some(crate::vfs::xattr::iop_set_acl),
     // SAFETY: zero (NULL) means "not implemented" for every other member.
     ..unsafe { core::mem::zeroed() }
 });
@@ -652,6 +663,9 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
         }
         sys::setattr_copy(idmap, inode, attr.cast());
         Inode::from_raw(inode).mark_dirty();
+        if valid & sys::ATTR_MODE != 0 {
+            return crate::vfs::xattr::acl_chmod(idmap, d);
+        }
     }
     0
 }

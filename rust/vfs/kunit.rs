@@ -31,6 +31,13 @@ pub(crate) unsafe extern "C" fn run<const I: usize>(test: *mut sys::kunit) {
     }
 }
 
+/// Trampoline for case `I` of the extended-attribute suite's `TESTS`.
+pub(crate) unsafe extern "C" fn run_xattr<const I: usize>(test: *mut sys::kunit) {
+    if let Some((name, f)) = crate::kunit_xattr::TESTS.get(I) {
+        report(test, name, f());
+    }
+}
+
 /// A case entry for KUnit's table.
 pub(crate) const fn case(name: &'static [u8], run: unsafe extern "C" fn(*mut sys::kunit)) -> sys::kunit_case {
     // SAFETY: all-zero is the C initial state of a kunit_case (KUnit fills

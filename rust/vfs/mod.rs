@@ -16,6 +16,7 @@
 //! - `crc`: the kernel's crc32c for the format crate.
 //! - `fpmem`: size-classed memory for the fingerprint filter's chains.
 //! - `kunit`: hand-registered KUnit suites (6.12 has no Rust macro for it).
+//! - `xattr`: the xattr handlers, listxattr, the POSIX ACL operations.
 
 use kernel::prelude::*;
 
@@ -32,6 +33,7 @@ pub(crate) mod journal;
 pub(crate) mod kunit;
 pub(crate) mod super_block;
 pub(crate) mod sysfs;
+pub(crate) mod xattr;
 
 pub(crate) use buffer::{BhResult, Buffer};
 pub(crate) use dentry::Dentry;

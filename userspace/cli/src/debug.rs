@@ -10,6 +10,8 @@ use livedfs_format::bitmap;
 use livedfs_format::fpstore;
 use livedfs_format::group::{bitmap_checksum, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT};
 use livedfs_format::inode::{self, Inode};
+use livedfs_format::superblock::RO_COMPAT_XATTR;
+use livedfs_format::xattr;
 use serde::Serialize;
 use serde_json::json;
 
@@ -50,6 +52,97 @@ fn flag_words(flags: u32) -> String {
     } else {
         v.join(" ")
     }
+}
+
+/// An attribute value in words: an ACL in getfacl's short form, text as
+/// text, anything else in hex.
+fn value_words(index: u8, v: &[u8]) -> String {
+    if xattr::is_acl(index) {
+        let mut out = Vec::new();
+        for e in v.get(4..).unwrap_or(&[]).chunks_exact(8) {
+            let tag = u16::from_le_bytes([e[0], e[1]]);
+            let perm = u16::from_le_bytes([e[2], e[3]]);
+            let id = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+            let who = match tag {
+                xattr::acl::USER_OBJ => "user:".to_string(),
+                xattr::acl::USER => format!("user:{id}"),
+                xattr::acl::GROUP_OBJ => "group:".to_string(),
+                xattr::acl::GROUP => format!("group:{id}"),
+                xattr::acl::MASK => "mask:".to_string(),
+                xattr::acl::OTHER => "other:".to_string(),
+                t => format!("tag{t:#x}:{id}"),
+            };
+            let rwx: String = [(4, 'r'), (2, 'w'), (1, 'x')]
+                .iter()
+                .map(|&(b, c)| if perm & b != 0 { c } else { '-' })
+                .collect();
+            out.push(format!("{who}:{rwx}"));
+        }
+        return out.join(",");
+    }
+    match std::str::from_utf8(v) {
+        Ok(t) if t.chars().all(|c| !c.is_control()) => format!("\"{t}\""),
+        _ => format!("0x{}", hex(v)),
+    }
+}
+
+/// The inode's attribute block and its attributes.
+fn attributes(vol: &Volume, node: &Inode, s: &mut Section) {
+    let b = node.xattr_block;
+    if b == 0 {
+        s.add("xattr_block", "Attribute block", 0, "(none)");
+        s.add("attributes", "Extended attributes", json!([]), "(none)");
+        return;
+    }
+    let block = match vol.read_block(b) {
+        Ok(d) => d,
+        Err(e) => {
+            s.add(
+                "xattr_block",
+                "Attribute block",
+                b,
+                format!("{b} (unreadable: {e})"),
+            );
+            return;
+        }
+    };
+    let v = xattr::verify_block(&block, b, vol.seed, &Crc);
+    let (refcount, ok) = match &v {
+        Ok(v) => (v.refcount, "ok".to_string()),
+        Err(e) => (
+            xattr::refcount(&block).unwrap_or(0),
+            format!("BAD: {e} (run fsck.livedfs)"),
+        ),
+    };
+    s.add(
+        "xattr_block",
+        "Attribute block",
+        json!({"block": b, "refcount": refcount, "valid": v.is_ok()}),
+        format!("{b} (shared by {refcount} inode(s); {ok})"),
+    );
+    let mut rows = Vec::new();
+    let mut text = Vec::new();
+    for e in xattr::entries(&block) {
+        let Ok(e) = e else { break };
+        let prefix = xattr::prefix(e.index).unwrap_or(b"?");
+        let name = String::from_utf8_lossy(&[prefix, e.name].concat()).into_owned();
+        text.push(format!(
+            "{name} ({} bytes) = {}",
+            e.value.len(),
+            value_words(e.index, e.value)
+        ));
+        rows.push(json!({"name": name, "length": e.value.len(), "value_hex": hex(e.value)}));
+    }
+    s.add(
+        "attributes",
+        "Extended attributes",
+        json!(rows),
+        if text.is_empty() {
+            "(none)".to_string()
+        } else {
+            format!("\n    {}", text.join("\n    "))
+        },
+    );
 }
 
 /// One mapped block with its store entry.
@@ -148,7 +241,7 @@ pub fn inode_report(vol: &mut Volume, ino: u32) -> Result<(Vec<Section>, Vec<Map
         "Blocks",
         node.blocks,
         format!(
-            "{} (data and indirect blocks mapped; shared blocks count once per pointer)",
+            "{} (data and indirect blocks mapped, and the attribute block; shared blocks count once per pointer)",
             node.blocks
         ),
     );
@@ -191,6 +284,9 @@ pub fn inode_report(vol: &mut Volume, ino: u32) -> Result<(Vec<Section>, Vec<Map
             json!({"major": node.block[0], "minor": node.block[1]}),
             format!("{}:{}", node.block[0], node.block[1]),
         );
+    }
+    if node.xattr_block != 0 || vol.sb.has_ro_compat(RO_COMPAT_XATTR) {
+        attributes(vol, &node, &mut s);
     }
     if node.is_fast_symlink() {
         let bytes = node.fast_symlink_bytes();

@@ -23,6 +23,9 @@ pub fn feature_names(sb: &Superblock) -> Vec<String> {
     if sb.feature_ro_compat & RO_COMPAT_UNINIT_BG != 0 {
         v.push("uninit_bg".to_string());
     }
+    if sb.feature_ro_compat & RO_COMPAT_XATTR != 0 {
+        v.push("xattr".to_string());
+    }
     if sb.feature_incompat & INCOMPAT_RECOVER != 0 {
         v.push("needs_recovery".to_string());
     }

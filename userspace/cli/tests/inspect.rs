@@ -52,6 +52,7 @@ fn info_shows_every_superblock_field() {
             "has_journal",
             "sparse_super",
             "uninit_bg",
+            "xattr",
             "spatial_locality",
             "sha256"
         ])
@@ -123,7 +124,7 @@ fn info_shows_every_superblock_field() {
     for want in [
         "Filesystem volume name: images",
         &format!("Filesystem UUID: {UUID}"),
-        "Filesystem features: has_journal sparse_super uninit_bg spatial_locality sha256",
+        "Filesystem features: has_journal sparse_super uninit_bg xattr spatial_locality sha256",
         "Filesystem state: clean",
         "Errors behavior: Remount read-only",
         "Filesystem created: 2023-11-14 22:13:20 UTC",
@@ -151,7 +152,13 @@ fn info_of_the_paper_variants() {
     let j = json(&["info", img.to_str().unwrap()]);
     assert_eq!(
         j["superblock"]["features"],
-        json!(["sparse_super", "uninit_bg", "^spatial_locality", "md5"])
+        json!([
+            "sparse_super",
+            "uninit_bg",
+            "xattr",
+            "^spatial_locality",
+            "md5"
+        ])
     );
     assert_eq!(j["fingerprints"]["algorithm"]["name"], "md5");
     assert_eq!(j["fingerprints"]["fp_entry_size"], 20);

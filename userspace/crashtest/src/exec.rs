@@ -76,8 +76,8 @@ impl Progress {
     pub fn read(img: &[u8], area: u64) -> Option<Progress> {
         (0..2u64)
             .filter_map(|s| {
-                let o = usize::try_from(area + s * SLOT as u64).ok()?;
-                Progress::decode(img.get(o..o + SLOT)?)
+                let o = usize::try_from(area.checked_add(s * SLOT as u64)?).ok()?;
+                Progress::decode(img.get(o..o.checked_add(SLOT)?)?)
             })
             .max_by_key(|p| p.syncs)
     }

@@ -79,6 +79,13 @@ pub enum FormatError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// An extended-attribute entry is malformed.
+    BadAttrEntry {
+        /// Byte offset of the entry in its block.
+        offset: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for FormatError {
@@ -118,6 +125,9 @@ impl fmt::Display for FormatError {
             Self::OutOfRange { what, value } => write!(f, "{what} {value} out of range"),
             Self::BadDirEntry { offset, reason } => {
                 write!(f, "directory entry at offset {offset}: {reason}")
+            }
+            Self::BadAttrEntry { offset, reason } => {
+                write!(f, "attribute entry at offset {offset}: {reason}")
             }
         }
     }

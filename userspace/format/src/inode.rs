@@ -65,6 +65,7 @@ pub mod off {
     pub const NEXT_ORPHAN: usize = 88;
     pub const DTIME: usize = 96;
     pub const BLOCK: usize = 104;
+    pub const XATTR_BLOCK: usize = 164;
     pub const PREALLOC: usize = 248;
     pub const CHECKSUM: usize = 252;
 }
@@ -102,6 +103,9 @@ pub struct Inode {
     pub dtime: i64,
     /// Block map, or a fast symlink's target, or a device's major/minor.
     pub block: [u32; N_BLOCKS],
+    /// The inode's extended-attribute block (see [`super::xattr`]); 0:
+    /// none. Counted in `blocks`.
+    pub xattr_block: u32,
 }
 
 impl Inode {
@@ -125,9 +129,17 @@ impl Inode {
     pub fn is_device(&self) -> bool {
         matches!(self.file_type(), S_IFCHR | S_IFBLK)
     }
-    /// Whether this symlink keeps its target in the block array.
+    /// Blocks of `blocks` that are not the inode's own data or map: its
+    /// attribute block (1 if it has one).
+    pub fn xattr_blocks(&self) -> u64 {
+        u64::from(self.xattr_block != 0)
+    }
+    /// Whether this symlink keeps its target in the block array (it maps
+    /// no block; an attribute block does not count).
     pub fn is_fast_symlink(&self) -> bool {
-        self.is_symlink() && self.blocks == 0 && self.size < FAST_SYMLINK_MAX as u64
+        self.is_symlink()
+            && self.blocks.saturating_sub(self.xattr_blocks()) == 0
+            && self.size < FAST_SYMLINK_MAX as u64
     }
     /// Whether the inode is in use.
     pub fn in_use(&self) -> bool {
@@ -206,6 +218,7 @@ impl Inode {
             prealloc: get_u32(buf, off::PREALLOC)?,
             dtime: get_i64(buf, off::DTIME)?,
             block,
+            xattr_block: get_u32(buf, off::XATTR_BLOCK)?,
         })
     }
 
@@ -238,6 +251,7 @@ impl Inode {
         for (i, b) in self.block.iter().enumerate() {
             put_u32(buf, off::BLOCK.saturating_add(i.saturating_mul(4)), *b)?;
         }
+        put_u32(buf, off::XATTR_BLOCK, self.xattr_block)?;
         let c = Self::checksum_of(buf, ino, self.generation, seed, crc)?;
         put_u32(buf, off::CHECKSUM, c)
     }
@@ -297,6 +311,12 @@ impl Inode {
                     return bad("inode.block", u64::from(b));
                 }
             }
+        }
+        if self.xattr_block != 0 && !geo.valid_block(self.xattr_block) {
+            return bad("inode.xattr_block", u64::from(self.xattr_block));
+        }
+        if self.blocks < self.xattr_blocks() {
+            return bad("inode.blocks (attribute block not counted)", self.blocks);
         }
         Ok(())
     }

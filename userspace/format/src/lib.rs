@@ -16,6 +16,7 @@
 //! - [`bitmap`]: block and inode bitmaps.
 //! - [`filter`]: fingerprint-filter key arithmetic.
 //! - [`jbd2`]: the journal superblock mkfs writes.
+//! - [`xattr`]: extended-attribute blocks (and the POSIX ACL value format).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -39,6 +40,7 @@ pub mod group;
 pub mod inode;
 pub mod jbd2;
 pub mod superblock;
+pub mod xattr;
 
 pub use csum::Crc32c;
 pub use error::{FormatError, Result};

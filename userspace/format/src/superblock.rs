@@ -33,12 +33,19 @@ pub const COMPAT_KNOWN: u32 = COMPAT_HAS_JOURNAL;
 pub const RO_COMPAT_SPARSE_SUPER: u32 = 0x0001;
 /// Read-only-compatible feature: groups may be uninitialised (descriptor flags).
 pub const RO_COMPAT_UNINIT_BG: u32 = 0x0002;
-/// All read-only-compatible features this code knows.
-/// Files may hold preallocated space (`prealloc_blocks`, the inodes'
-/// `prealloc`): a module that does not know it would promise that space
-/// to other writers, so it may only mount the volume read-only.
+/// Read-only-compatible feature: inodes may have extended attributes in
+/// an attribute block (`xattr_block`). Read-only compatible: a module
+/// without it reads the volume unchanged, but would zero the pointer of
+/// every inode it writes and leak the blocks of the inodes it deletes.
+pub const RO_COMPAT_XATTR: u32 = 0x0004;
+/// Read-only-compatible feature: files may hold preallocated space
+/// (`prealloc_blocks`, the inodes' `prealloc`): a module that does not
+/// know it would promise that space to other writers, so it may only
+/// mount the volume read-only.
 pub const RO_COMPAT_PREALLOC: u32 = 0x0008;
-pub const RO_COMPAT_KNOWN: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_PREALLOC;
+/// All read-only-compatible features this code knows.
+pub const RO_COMPAT_KNOWN: u32 =
+    RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR | RO_COMPAT_PREALLOC;
 
 /// Incompatible feature: the journal holds transactions not yet replayed.
 pub const INCOMPAT_RECOVER: u32 = 0x0001;

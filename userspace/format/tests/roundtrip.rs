@@ -140,9 +140,9 @@ proptest! {
         i.encode(&mut buf, ino, seed, &Crc).unwrap();
         prop_assert_eq!(&buf[INODE_SIZE as usize..], &[0x5au8; 3]);
         prop_assert_eq!(Inode::decode(&buf, ino, seed, &Crc).unwrap(), i.clone());
-        // Reserved bytes (92..96, 164..248) are zero.
+        // Reserved bytes (92..96, 168..248) are zero.
         prop_assert!(buf[92..96].iter().all(|&b| b == 0));
-        prop_assert!(buf[164..248].iter().all(|&b| b == 0));
+        prop_assert!(buf[168..248].iter().all(|&b| b == 0));
         prop_assert!(Inode::decode(&buf, ino.wrapping_add(1), seed, &Crc).is_err());
         prop_assert!(Inode::decode(&buf, ino, seed.wrapping_add(1), &Crc).is_err());
         buf[at] ^= mask;
@@ -471,6 +471,7 @@ fn inode_fields_and_checksum() {
         prealloc: 0,
         dtime: 0,
         block: [5; N_BLOCKS],
+        xattr_block: 77,
     };
     let mut buf = [0u8; 256];
     i.encode(&mut buf, 12, seed(), &Crc).unwrap();

@@ -500,6 +500,7 @@ fn inode_table() {
         ("NEXT_ORPHAN", NEXT_ORPHAN),
         ("DTIME", DTIME),
         ("BLOCK", BLOCK),
+        ("XATTR_BLOCK", XATTR_BLOCK),
         ("PREALLOC", PREALLOC),
         ("CHECKSUM", CHECKSUM),
     ];
@@ -525,6 +526,7 @@ fn inode_table() {
         ("next_orphan", |i| i.next_orphan = !0),
         ("dtime", |i| i.dtime = -1),
         ("block", |i| i.block = [!0; inode::N_BLOCKS]),
+        ("xattr_block", |i| i.xattr_block = !0),
         ("prealloc", |i| i.prealloc = !0),
     ];
     let mut count = probes.len();
@@ -699,6 +701,7 @@ fn value_tables() {
             ("COMPAT_HAS_JOURNAL", COMPAT_HAS_JOURNAL.into()),
             ("RO_COMPAT_SPARSE_SUPER", RO_COMPAT_SPARSE_SUPER.into()),
             ("RO_COMPAT_UNINIT_BG", RO_COMPAT_UNINIT_BG.into()),
+            ("RO_COMPAT_XATTR", RO_COMPAT_XATTR.into()),
             ("RO_COMPAT_PREALLOC", RO_COMPAT_PREALLOC.into()),
             ("INCOMPAT_RECOVER", INCOMPAT_RECOVER.into()),
             ("INCOMPAT_FP_AT_END", INCOMPAT_FP_AT_END.into()),
@@ -710,7 +713,7 @@ fn value_tables() {
     );
     assert_eq!(
         RO_COMPAT_KNOWN,
-        RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_PREALLOC
+        RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR | RO_COMPAT_PREALLOC
     );
     assert_eq!(INCOMPAT_KNOWN, INCOMPAT_RECOVER | INCOMPAT_FP_AT_END);
     // Each feature sits in the word the table says.
@@ -995,4 +998,85 @@ fn filter_slot_table() {
     let g = one_tebibyte();
     assert_eq!(g.fp_slots().count(), 794_624);
     assert!(d.contains("8192 groups × 97 = 794624"));
+}
+
+/// The attribute-block tables: the header where `seal` writes it, the
+/// entry layout where `set` writes it, the name indexes and their
+/// prefixes.
+#[test]
+fn attribute_block_tables() {
+    use livedfs_format::xattr::{self, off::*};
+    let d = doc();
+    let fields = fields(&d, "### Attribute block header", xattr::HEADER_SIZE, false);
+    let consts = [("MAGIC", MAGIC), ("REFCOUNT", REFCOUNT), ("HASH", HASH)];
+    let by_name = check_offsets(&fields, &consts, "xattr.rs");
+    let mut b = vec![0xa5u8; 4096];
+    xattr::init_block(&mut b).unwrap();
+    xattr::set(
+        &mut b,
+        xattr::INDEX_USER,
+        b"k",
+        Some(b"v"),
+        xattr::SetMode::Any,
+    )
+    .unwrap();
+    let hash = xattr::seal(&mut b, 0x0102_0304, 77, 5, &Crc).unwrap();
+    let le = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let at = |n: &str| by_name[n].offset;
+    assert_eq!(&b[at("MAGIC")..at("MAGIC") + 4], b"LDXA");
+    assert_eq!(le(at("MAGIC")), xattr::MAGIC);
+    assert_eq!(le(at("REFCOUNT")), 0x0102_0304);
+    assert_eq!(le(at("HASH")), hash);
+    for f in fields.iter().filter(|f| f.name == "reserved") {
+        assert!(b[f.offset..f.offset + f.size].iter().all(|&x| x == 0));
+    }
+    assert!(d.contains("\"LDXA\""), "format.md names the magic's bytes");
+    // The entry: fixed part, then name and value.
+    let (header, rows) = table(&d, "### Attribute entry fields");
+    assert_eq!(header, ["Offset", "Size", "Type", "Name", "Meaning"]);
+    let fixed: u64 = rows.iter().filter_map(|r| parse_num(&r[1])).sum();
+    assert_eq!(fixed as usize, xattr::ENTRY_HEADER);
+    let off_of = |n: &str| {
+        let r = rows.iter().find(|r| unquote(&r[3]) == n).unwrap();
+        parse_num(&r[0]).unwrap() as usize
+    };
+    use xattr::entry_off;
+    assert_eq!(off_of("name_index"), entry_off::NAME_INDEX);
+    assert_eq!(off_of("name_len"), entry_off::NAME_LEN);
+    assert_eq!(off_of("value_len"), entry_off::VALUE_LEN);
+    let e = xattr::HEADER_SIZE;
+    assert_eq!(
+        &b[e..e + 8],
+        &[xattr::INDEX_USER, 1, 1, 0, b'k', b'v', 0, 0]
+    );
+    assert_eq!(&b[e + 8..e + 12], &[0, 0, 0, 0], "end marker");
+    // Name indexes and prefixes.
+    check_values(
+        &d,
+        "### Attribute name indexes",
+        "Value",
+        &[
+            ("INDEX_USER", xattr::INDEX_USER.into()),
+            (
+                "INDEX_POSIX_ACL_ACCESS",
+                xattr::INDEX_POSIX_ACL_ACCESS.into(),
+            ),
+            (
+                "INDEX_POSIX_ACL_DEFAULT",
+                xattr::INDEX_POSIX_ACL_DEFAULT.into(),
+            ),
+            ("INDEX_TRUSTED", xattr::INDEX_TRUSTED.into()),
+            ("INDEX_SECURITY", xattr::INDEX_SECURITY.into()),
+        ],
+    );
+    let (_, rows) = table(&d, "### Attribute name indexes");
+    for r in rows {
+        let v = parse_num(&r[0]).unwrap() as u8;
+        assert_eq!(
+            Some(unquote(&r[2]).as_bytes()),
+            xattr::prefix(v),
+            "prefix of index {v}"
+        );
+    }
+    assert!(d.contains(&format!("`REFCOUNT_MAX` = {}", xattr::REFCOUNT_MAX)));
 }

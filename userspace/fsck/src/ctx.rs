@@ -264,6 +264,8 @@ pub struct Fsck {
     /// data never reached the disk: every fingerprint is verified, and a
     /// wrong one is an expected result of the crash, recomputed by preen.
     pub unclean_nojournal: bool,
+    /// Extended-attribute blocks met by pass 1.
+    pub xattr: crate::xattr::Blocks,
 }
 
 impl Fsck {

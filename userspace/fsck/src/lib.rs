@@ -8,7 +8,7 @@
 //! - [`pass0`]: superblock (or a backup), journal replay ([`journal`]),
 //!   group descriptors, backups, the orphan list;
 //! - [`pass1`]: inodes and block maps, claims and pointer counts (1b:
-//!   blocks claimed twice);
+//!   blocks claimed twice), extended-attribute blocks ([`xattr`]);
 //! - [`pass2`]: directories; [`pass3`]: connectivity and lost+found;
 //!   [`pass4`]: link counts;
 //! - [`pass5`]: bitmaps, group summaries, superblock counters;
@@ -37,6 +37,7 @@ pub mod pass5;
 pub mod pass6;
 pub mod problem;
 pub mod progress;
+pub mod xattr;
 
 use std::io::Write;
 

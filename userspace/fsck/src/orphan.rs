@@ -3,7 +3,9 @@
 //! the inodes on the list are released (unlinked while open) or truncated
 //! to their size (a truncation in progress), with their blocks given back
 //! exactly as the kernel would: refcounts dropped, entries and bitmap bits
-//! cleared at zero, group and superblock counts adjusted. A volume whose
+//! cleared at zero, a released inode's attribute block unreferenced (its
+//! refcount lowered, the block freed at zero), group and superblock
+//! counts adjusted. A volume whose
 //! superblock is otherwise clean then needs no check, and a check that
 //! runs anyway finds nothing left to repair.
 //!
@@ -24,6 +26,7 @@ use livedfs_format::group::{
 };
 use livedfs_format::inode::{Inode, N_BLOCKS, N_DIRECT, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use livedfs_format::superblock::STATE_ORPHANS;
+use livedfs_format::xattr;
 use livedfs_format::DESC_SIZE;
 
 use crate::crc::Crc;
@@ -43,6 +46,8 @@ struct Plan {
     rewrites: Vec<(u32, Vec<u8>)>,
     /// The orphans' new images, and whether each is released.
     inodes: Vec<(u32, Inode, bool)>,
+    /// Attribute blocks of released orphans: references dropped.
+    attrs: BTreeMap<u32, u32>,
 }
 
 /// Why the list is left to the full check (not a problem report: the
@@ -146,6 +151,13 @@ fn plan(f: &mut Fsck) -> R<Step<Plan>> {
             i.blocks = left;
         }
         i.next_orphan = 0;
+        if released && i.xattr_block != 0 {
+            if !sound_target(f, i.xattr_block) {
+                return Ok(Err(Unsound));
+            }
+            *p.attrs.entry(i.xattr_block).or_insert(0) += 1;
+            i.xattr_block = 0;
+        }
         if released {
             i.dtime = f.now.max(1);
             i.size = 0;
@@ -302,11 +314,34 @@ fn check_groups(f: &mut Fsck, p: &Plan) -> R<Step<Writes>> {
         freed_blocks: 0,
         freed_inodes: 0,
     };
+    // Attribute blocks: their refcount lowered, or freed (as metadata)
+    // when no other inode points to them.
+    let mut attr_frees = Vec::new();
+    for (&b, &n) in &p.attrs {
+        if p.meta.contains(&b) || p.drops.contains_key(&b) {
+            return Ok(Err(Unsound));
+        }
+        let mut raw = f.read_block(b)?;
+        let Ok(v) = xattr::verify_block(&raw, b, f.seed, &Crc) else {
+            return Ok(Err(Unsound));
+        };
+        match v.refcount.checked_sub(n) {
+            None => return Ok(Err(Unsound)),
+            Some(0) => attr_frees.push(b),
+            Some(left) => {
+                if xattr::set_refcount(&mut raw, left, b, f.seed, &Crc).is_err() {
+                    return Ok(Err(Unsound));
+                }
+                w.blocks.push((b, raw));
+            }
+        }
+    }
     // Every block freed: its bit cleared; data blocks: the reference
     // dropped, the entry cleared at zero.
     let freed = p
         .meta
         .iter()
+        .chain(attr_frees.iter())
         .map(|&b| (b, None))
         .chain(p.drops.iter().map(|(&b, &n)| (b, Some(n))));
     for (b, drops) in freed {

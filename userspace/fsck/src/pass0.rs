@@ -11,8 +11,8 @@ use livedfs_format::fpstore;
 use livedfs_format::group::{GroupDesc, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT};
 use livedfs_format::inode::Inode;
 use livedfs_format::superblock::{
-    Superblock, COMPAT_HAS_JOURNAL, ERRORS_CONTINUE, ERRORS_PANIC, INCOMPAT_RECOVER, STATE_ERROR,
-    STATE_VALID, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+    Superblock, COMPAT_HAS_JOURNAL, ERRORS_CONTINUE, ERRORS_PANIC, INCOMPAT_RECOVER,
+    RO_COMPAT_KNOWN, STATE_ERROR, STATE_VALID, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
 };
 use livedfs_format::{bitmap, Geometry, DESC_SIZE};
 
@@ -222,6 +222,16 @@ pub fn unclean_nojournal(sb: &Superblock) -> bool {
 pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>) -> R<Fsck> {
     let mut dev = dev;
     let found = find_superblock(&dev, opts.superblock).map_err(Abort::Op)?;
+    // As e2fsck: a read-only-compatible feature this fsck does not know
+    // changes what a consistent volume is (attribute blocks would look
+    // unowned, for one): refuse rather than repair it wrongly.
+    let unknown = found.sb.feature_ro_compat & !RO_COMPAT_KNOWN;
+    if unknown != 0 {
+        return Err(Abort::Op(format!(
+            "the file system has read-only-compatible features this fsck.livedfs does not know \
+             ({unknown:#x}): get a newer fsck.livedfs"
+        )));
+    }
     let geo = found.geo;
     dev.set_block_size(geo.block_size);
     let need = u64::from(geo.blocks_count) * u64::from(geo.block_size);
@@ -268,6 +278,7 @@ pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>
         now,
         verify_all: false,
         unclean_nojournal: false,
+        xattr: Default::default(),
     };
     f.unclean_nojournal = unclean_nojournal(&f.sb);
     if let Some(e) = found.primary_error {

@@ -86,6 +86,7 @@ pub fn run(f: &mut Fsck, orphans: &[(u32, u32)]) -> R<()> {
         f.sb_dirty = true;
     }
     pass1b(f)?;
+    crate::xattr::check_refcounts(f)?;
     check_counts(f)?;
     Ok(())
 }
@@ -105,6 +106,7 @@ fn release(f: &mut Fsck, ino: u32, mut i: Inode) -> R<()> {
     i.size = 0;
     i.blocks = 0;
     i.block = [0; N_BLOCKS];
+    i.xattr_block = 0;
     i.next_orphan = 0;
     f.write_inode(ino, &i)
 }
@@ -247,6 +249,8 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
             ));
         }
     }
+    // The attribute block: checked (and claimed) here, counted in blocks.
+    let attr = crate::xattr::check_inode(f, ino, &mut i, &mut dirty)?;
     let mut rec = InodeRec {
         mode: i.mode,
         links: i.links_count,
@@ -254,6 +258,7 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
         size: i.size,
         orphan: orphan.is_some(),
         disk_blocks: i.blocks,
+        counted_blocks: attr,
         ..InodeRec::default()
     };
     match ft {
@@ -296,13 +301,13 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
             if w.changed {
                 dirty = true;
             }
-            if trunc_from.is_some() && i.blocks != w.count {
+            if trunc_from.is_some() && i.blocks != w.count + attr {
                 // The truncation's own count, not a problem of its own.
-                i.blocks = w.count;
-                rec.disk_blocks = w.count;
+                i.blocks = w.count + attr;
+                rec.disk_blocks = i.blocks;
                 dirty = true;
             }
-            rec.counted_blocks = w.count;
+            rec.counted_blocks = w.count + attr;
             rec.last_fb = w.last_fb;
             if ft == S_IFLNK && w.count == 0 {
                 if f.fix(P::SYMLINK_BAD, PCtx::new().ino(ino).s("no block"))? {
@@ -382,6 +387,15 @@ fn pass1b(f: &mut Fsck) -> R<()> {
     }
     for b in order {
         let list = by_block.remove(&b).unwrap_or_default();
+        if f.xattr.map.contains_key(&b) {
+            // An attribute block (claimed when its inode was met): every
+            // block-map pointer to it is the later claim.
+            for o in &list {
+                let is_data = o.kind == Kind::Reg && o.level == 0;
+                resolve(f, *o, b, "an extended attribute block", is_data)?;
+            }
+            continue;
+        }
         let Some(first) = list.first().copied() else {
             continue;
         };
@@ -488,11 +502,13 @@ fn check_counts(f: &mut Fsck) -> R<()> {
             }
             _ => None,
         };
+        // Devices, FIFOs, sockets and fast symlinks map no block: their
+        // count is their attribute block alone.
         let blocks_wrong = rec.counted_blocks != rec.disk_blocks
             && !(ft == S_IFLNK && rec.counted_blocks == 0)
             && !matches!(ft, S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK);
-        let special_blocks =
-            matches!(ft, S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) && rec.disk_blocks != 0;
+        let special_blocks = matches!(ft, S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK)
+            && rec.disk_blocks != rec.counted_blocks;
         if want_size.is_none() && !blocks_wrong && !special_blocks {
             continue;
         }
@@ -502,11 +518,7 @@ fn check_counts(f: &mut Fsck) -> R<()> {
         };
         let mut dirty = false;
         if blocks_wrong || special_blocks {
-            let want = if special_blocks {
-                0
-            } else {
-                rec.counted_blocks
-            };
+            let want = rec.counted_blocks;
             if f.fix(P::INODE_BLOCKS, PCtx::new().ino(ino).n(i.blocks).m(want))? {
                 i.blocks = want;
                 dirty = true;

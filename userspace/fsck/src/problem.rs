@@ -188,6 +188,20 @@ problems! {
         "Symlink inode {ino} is invalid ({s})";
     DIR_HOLE = 0x010024, Allocate, false, false,
         "Directory inode {ino} has a hole at block #{n}";
+    XATTR_NO_FEATURE = 0x010030, Clear, false, false,
+        "Inode {ino} has an extended attribute block ({blk}), but the volume has no xattr feature";
+    XATTR_BLOCK_RANGE = 0x010031, Clear, false, false,
+        "Inode {ino} extended attribute block {blk} is {s}";
+    XATTR_BLOCK_DUP = 0x010032, Clear, false, false,
+        "Inode {ino} extended attribute block {blk} is also claimed as {s}";
+    XATTR_BLOCK_BAD = 0x010033, Clear, false, false,
+        "Inode {ino} has a bad extended attribute block {blk} ({s})";
+    XATTR_CSUM = 0x010034, Fix, false, false,
+        "Extended attribute block {blk} (inode {ino}) passes checks, but its checksum does not match";
+    XATTR_HASH = 0x010035, Fix, true, false,
+        "Extended attribute block {blk} (inode {ino}) has hash {n}, should be {m}";
+    XATTR_REFCOUNT = 0x010036, Fix, true, false,
+        "Extended attribute block {blk} has reference count {n}, should be {m}";
 
     // Pass 2: directories.
     DIR_CSUM = 0x020001, Fix, false, false,

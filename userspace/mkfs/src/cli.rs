@@ -94,7 +94,7 @@ struct Args {
     #[arg(short = 'j')]
     add_journal: bool,
 
-    /// Features: [^]has_journal, [^]sparse_super, [^]spatial_locality, sha256, md5
+    /// Features: [^]has_journal, [^]sparse_super, [^]spatial_locality, [^]xattr, sha256, md5
     #[arg(short = 'O', value_name = "feature[,...]")]
     features: Vec<String>,
 
@@ -179,6 +179,8 @@ pub struct Options {
     pub journal: JournalSpec,
     pub sparse_super: bool,
     pub fp_at_end: bool,
+    /// Extended attributes and POSIX ACLs (`-O [^]xattr`, on by default).
+    pub xattr: bool,
     pub fp_algo: FingerprintAlgo,
     pub root_uid: u32,
     pub root_gid: u32,
@@ -204,6 +206,7 @@ impl Options {
             journal: JournalSpec::Default,
             sparse_super: true,
             fp_at_end: false,
+            xattr: true,
             fp_algo: FingerprintAlgo::Sha256,
             root_uid: 0,
             root_gid: 0,
@@ -305,6 +308,7 @@ fn finish(a: Args) -> Result<Options> {
                 "has_journal" => has_journal = Some(on),
                 "sparse_super" => o.sparse_super = on,
                 "spatial_locality" => o.fp_at_end = !on,
+                "xattr" => o.xattr = on,
                 "sha256" | "md5" => {
                     if !on {
                         bail!(
@@ -317,8 +321,8 @@ fn finish(a: Args) -> Result<Options> {
                 }
                 _ => bail!(
                     "-O {item}: unknown feature '{name}'; livedfs knows has_journal, \
-                     sparse_super, spatial_locality (prefix ^ to turn one off) and the \
-                     fingerprint algorithms sha256, md5"
+                     sparse_super, spatial_locality, xattr (prefix ^ to turn one off) and \
+                     the fingerprint algorithms sha256, md5"
                 ),
             }
         }
@@ -556,9 +560,11 @@ mod tests {
         let o = run(&["img"]).unwrap();
         assert_eq!(o.block_size, 4096);
         assert_eq!(o.journal, JournalSpec::Default);
-        assert!(o.sparse_super && !o.fp_at_end && !o.discard);
+        assert!(o.sparse_super && !o.fp_at_end && !o.discard && o.xattr);
         assert_eq!(o.fp_algo, FingerprintAlgo::Sha256);
         assert_eq!(o.inodes, InodeSpec::Ratio(16384));
+        assert!(!run(&["-O", "^xattr", "img"]).unwrap().xattr);
+        assert!(run(&["-O", "^xattr,xattr", "img"]).unwrap().xattr);
     }
 
     #[test]

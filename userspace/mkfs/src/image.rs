@@ -14,7 +14,9 @@ use livedfs_format::csum::volume_seed;
 use livedfs_format::dirent;
 use livedfs_format::group::{bitmap_checksum, GroupDesc, BG_BLOCK_UNINIT, BG_INODE_UNINIT};
 use livedfs_format::inode::{Inode, Timestamp, IND_BLOCK, N_DIRECT, S_IFDIR};
-use livedfs_format::superblock::{COMPAT_HAS_JOURNAL, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
+use livedfs_format::superblock::{
+    COMPAT_HAS_JOURNAL, RO_COMPAT_XATTR, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+};
 use livedfs_format::{bitmap, jbd2, Crc32c, DESC_SIZE, FIRST_INO, LOST_FOUND_INO, ROOT_INO};
 
 use crate::cli::Options;
@@ -260,6 +262,9 @@ pub fn build(o: &Options, plan: &Plan) -> Result<Image> {
     sb.errors = o.errors;
     sb.hash_seed = hash_seed(&o.uuid);
     sb.r_blocks_count = plan.r_blocks;
+    if o.xattr {
+        sb.feature_ro_compat |= RO_COMPAT_XATTR;
+    }
     if let Some(j) = plan.journal {
         sb.feature_compat |= COMPAT_HAS_JOURNAL;
         sb.journal_start = j.start;

@@ -619,6 +619,38 @@ impl Vol {
         ino
     }
 
+    /// Gives inode `ino` a new attribute block holding `attrs` (index,
+    /// name, value), counted in its blocks; returns the block.
+    pub fn set_xattrs(&mut self, ino: u32, attrs: &[(u8, &[u8], &[u8])]) -> u32 {
+        use livedfs_format::xattr;
+        let b = self.alloc();
+        let mut d = vec![0u8; self.bs()];
+        xattr::init_block(&mut d).unwrap();
+        for (i, n, v) in attrs {
+            xattr::set(&mut d, *i, n, Some(v), xattr::SetMode::Any).unwrap();
+        }
+        xattr::seal(&mut d, 1, b, self.seed, &Crc).unwrap();
+        self.write(b, &d);
+        let mut i = self.read_inode(ino);
+        i.xattr_block = b;
+        i.blocks += 1;
+        self.write_inode(ino, &i);
+        b
+    }
+
+    /// Points inode `ino` at attribute block `b` too (its refcount + 1).
+    pub fn share_xattrs(&mut self, ino: u32, b: u32) {
+        use livedfs_format::xattr;
+        let mut d = self.read(b);
+        let r = xattr::refcount(&d).unwrap();
+        xattr::set_refcount(&mut d, r + 1, b, self.seed, &Crc).unwrap();
+        self.write(b, &d);
+        let mut i = self.read_inode(ino);
+        i.xattr_block = b;
+        i.blocks += 1;
+        self.write_inode(ino, &i);
+    }
+
     /// Writes bitmaps, store, descriptor and superblock counters.
     pub fn flush(&mut self) {
         let l = self.geo.group(0).unwrap();
