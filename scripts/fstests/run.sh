@@ -1,0 +1,146 @@
+#!/bin/bash
+# Runs inside the fstests guest (started by /usr/local/sbin/fstests-init
+# from the job disk, which scripts/fstests.sh writes): installs the livedfs
+# module and tools, then runs each listed test alone (`./check TEST`, under
+# a timeout) for each file system, and records each result on the job disk
+# as soon as it is known:
+#
+#   /job/out/results.tsv      fs, test, status, seconds, reason (one line)
+#   /job/out/FS/TEST.*        check's output, the .out.bad, its diff against
+#                             the golden output, .full, .dmesg, .notrun
+#   /job/out/running          the test in progress (gone when it ended)
+#
+# Status: pass, fail, notrun, timeout, error (check itself gave no result).
+# After a timeout the guest stops (a hung test may hold the disks); the
+# host boots a fresh VM for the tests left.
+set -u
+. /job/job.conf
+XFSTESTS=/opt/xfstests
+OUT=/job/out
+mkdir -p "$OUT"
+say() { echo "FSTESTS-$*"; }
+
+KREL=$(uname -r)
+mkdir -p "/lib/modules/$KREL/extra"
+cp /job/livedfs.ko "/lib/modules/$KREL/extra/livedfs.ko"
+touch "/lib/modules/$KREL/modules.order" "/lib/modules/$KREL/modules.builtin"
+depmod -a "$KREL" 2>/dev/null
+install -m 0755 /job/tools/mkfs-livedfs /sbin/mkfs.livedfs
+install -m 0755 /job/tools/fsck-livedfs /sbin/fsck.livedfs
+install -m 0755 /job/tools/livedfs /usr/local/sbin/livedfs
+modprobe livedfs || insmod "/lib/modules/$KREL/extra/livedfs.ko" || say "ERROR cannot load livedfs.ko"
+sysctl -q -w kernel.io_uring_disabled=0 2>/dev/null
+# fstests reads the kernel config for a few _require checks.
+[ -f /job/kconfig ] && cp /job/kconfig "/boot/config-$KREL" 2>/dev/null
+
+dev_of() {
+    local b
+    for b in /sys/block/vd*; do
+        [ "$(cat "$b/serial" 2>/dev/null)" = "$1" ] && { echo "/dev/${b##*/}"; return 0; }
+    done
+    return 1
+}
+TEST_DEV=$(dev_of test) SCRATCH_DEV=$(dev_of scratch) LOGWRITES_DEV=$(dev_of logwrites) \
+    || { say "ERROR missing disks (serials test, scratch, logwrites)"; exit 1; }
+SPARE_DEV=$(dev_of spare || true)
+say "READY kernel $KREL test=$TEST_DEV scratch=$SCRATCH_DEV logwrites=$LOGWRITES_DEV spare=$SPARE_DEV"
+
+# Copy a result file, at most 512 KiB of it (the head and the tail).
+copy_capped() {
+    local src=$1 dst=$2 size
+    [ -f "$src" ] || return 0
+    size=$(stat -c %s "$src")
+    if [ "$size" -le 524288 ]; then
+        cp "$src" "$dst"
+    else
+        { head -c 262144 "$src"; printf '\n[... %s bytes cut by scripts/fstests/run.sh ...]\n' "$size"
+          tail -c 262144 "$src"; } > "$dst"
+    fi
+}
+
+cd "$XFSTESTS" || exit 1
+for fs in $FS_LIST; do
+    list=/job/tests.$fs
+    [ -s "$list" ] || continue
+    case $fs in
+        livedfs) mkfs_opts=$LIVEDFS_MKFS_OPTIONS fsck_opts=$LIVEDFS_FSCK_OPTIONS
+                 mkfs_cmd=(mkfs.livedfs -q -F) ;;
+        ext4)    mkfs_opts=$EXT4_MKFS_OPTIONS fsck_opts=""
+                 mkfs_cmd=(mkfs.ext4 -q -F) ;;
+        *)       say "ERROR unknown file system $fs"; continue ;;
+    esac
+    umount /mnt/test /mnt/scratch 2>/dev/null
+    # fstests expects TEST_DEV formatted; a fresh one at every boot.
+    # shellcheck disable=SC2086
+    "${mkfs_cmd[@]}" $mkfs_opts "$TEST_DEV" > /tmp/mkfs.out 2>&1 \
+        || { say "ERROR mkfs of $TEST_DEV for $fs failed: $(tr '\n' ' ' < /tmp/mkfs.out)"; continue; }
+    {
+        echo "export FSTYP=$fs"
+        echo "export TEST_DEV=$TEST_DEV TEST_DIR=/mnt/test"
+        echo "export SCRATCH_DEV=$SCRATCH_DEV SCRATCH_MNT=/mnt/scratch"
+        echo "export LOGWRITES_DEV=$LOGWRITES_DEV"
+        [ -z "$mkfs_opts" ] || echo "export MKFS_OPTIONS='$mkfs_opts'"
+        [ -z "$fsck_opts" ] || echo "export FSCK_OPTIONS='$fsck_opts'"
+        [ -z "$EXTRA_CONFIG" ] || echo "$EXTRA_CONFIG"
+        echo "export KEEP_DMESG=yes DIFF_LENGTH=20"
+        echo "export KCONFIG_PATH=/boot/config-$KREL"
+    } > local.config
+    mkdir -p "$OUT/$fs"
+    while read -r t; do
+        [ -n "$t" ] || continue
+        echo "$fs $t $(date +%s)" > "$OUT/running"
+        sync
+        say "START $fs $t"
+        rm -rf "results/$t".*
+        start=$(date +%s)
+        timeout -k 60 "$TIMEOUT" ./check "$t" > /tmp/check.out 2>&1 < /dev/null
+        rc=$?
+        secs=$(( $(date +%s) - start ))
+        cat /tmp/check.out
+        reason=""
+        if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+            status=timeout reason="killed after ${TIMEOUT}s (--timeout)"
+        elif grep -q "^Not run: .*$t" /tmp/check.out; then
+            status=notrun reason=$(head -n1 "results/$t.notrun" 2>/dev/null)
+        elif grep -q "^Failures: .*$t" /tmp/check.out; then
+            status=fail
+            # check's own lines about the test: its status line after the
+            # name and timing, and the _check_* complaints; not the diff.
+            reason=$(awk -v t="$t" '
+                /^Ran: / { exit }
+                index($0, t) == 1 { sub("^" t "[ \t]*([0-9]+s \\.\\.\\.)?[ \t]*", ""); if ($0 != "") print; next }
+                /^    / || /^\.\.\.$/ || /^\(Run / || /^SECTION/ || /^FSTYP/ || /^PLATFORM/ || /^MKFS_OPTIONS/ || /^MOUNT_OPTIONS/ || /^$/ { next }
+                { print }' /tmp/check.out | head -n 3 | sed 's/ (see [^)]*)//' | paste -sd ';' | sed 's/;/; /g')
+            [ -n "$reason" ] || reason="failed"
+        elif grep -q "^Passed all" /tmp/check.out; then
+            status=pass
+        else
+            status=error reason="check gave no result (exit $rc): $(grep -v '^$' /tmp/check.out | tail -n 1)"
+        fi
+        d="$OUT/$fs/$(dirname "$t")"
+        mkdir -p "$d"
+        base="$OUT/$fs/$t"
+        copy_capped /tmp/check.out "$base.check"
+        for ext in out.bad full dmesg notrun hints; do
+            copy_capped "results/$t.$ext" "$base.$ext"
+        done
+        if [ -f "results/$t.out.bad" ]; then
+            diff -u "tests/$t.out" "results/$t.out.bad" | head -n 400 > "$base.diff"
+        fi
+        [ "$status" = pass ] && rm -f "$base.full" "$base.check"
+        printf '%s\t%s\t%s\t%s\t%s\n' "$fs" "$t" "$status" "$secs" "$(echo "$reason" | tr '\t\n' '  ')" >> "$OUT/results.tsv"
+        rm -f "$OUT/running"
+        sync
+        say "END $fs $t $status ${secs}s $reason"
+        if [ "$status" = timeout ]; then
+            say "RESTART after a timeout"
+            dmesg > "$OUT/dmesg-timeout.txt"
+            sync
+            exit 0
+        fi
+    done < "$list"
+    umount /mnt/test /mnt/scratch 2>/dev/null
+done
+dmesg > "$OUT/dmesg.txt"
+sync
+say "ALL-DONE"
