@@ -144,7 +144,7 @@ printf '%s\n' "${list[@]}" > "$out/tests.txt"
 # The tests of FS that have no result yet.
 remaining() {
     local fs=$1
-    awk -F'\t' -v fs="$fs" 'NR == FNR { if ($1 == fs) done[$2] = 1; next } !($1 in done)' \
+    awk -F'\t' -v fs="$fs" 'FILENAME == ARGV[1] { if ($1 == fs) done[$2] = 1; next } !($1 in done)' \
         "$out/results.tsv" "$out/tests.txt"
 }
 
@@ -186,7 +186,7 @@ while :; do
     job="$out/disks/job.img"
     rm -f "$job"
     # No journal: what the guest synced is in place even if it dies.
-    mke2fs -q -t ext4 -O ^has_journal -d "$jobdir" "$job" 512M || die "mke2fs of the job disk failed"
+    mke2fs -q -t ext4 -O ^has_journal -d "$jobdir" "$job" 512M > /dev/null || die "mke2fs of the job disk failed"
     rm -rf "$jobdir"
 
     console="$out/console/boot-$boot.log"

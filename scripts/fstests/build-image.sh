@@ -47,7 +47,8 @@ rm -rf "$dir" && mkdir -p "$dir"
 stage="$dir/stage"
 mounted=()
 cleanup() {
-    local m
+    local rc=$?
+    [ $rc -eq 0 ] || echo "build-image.sh: failed (exit $rc); logs in $dir" >&2
     for ((i=${#mounted[@]}-1; i>=0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
     rm -rf "$stage"
 }

@@ -82,6 +82,7 @@ for fs in $FS_LIST; do
         [ -z "$mkfs_opts" ] || echo "export MKFS_OPTIONS='$mkfs_opts'"
         [ -z "$fsck_opts" ] || echo "export FSCK_OPTIONS='$fsck_opts'"
         [ -z "$EXTRA_CONFIG" ] || echo "$EXTRA_CONFIG"
+        echo "export RESULT_BASE=$XFSTESTS/results/$fs"
         echo "export KEEP_DMESG=yes DIFF_LENGTH=20"
         echo "export KCONFIG_PATH=/boot/config-$KREL"
     } > local.config
@@ -91,7 +92,7 @@ for fs in $FS_LIST; do
         echo "$fs $t $(date +%s)" > "$OUT/running"
         sync
         say "START $fs $t"
-        rm -rf "results/$t".*
+        rm -rf "results/$fs/$t".*
         start=$(date +%s)
         timeout -k 60 "$TIMEOUT" ./check "$t" > /tmp/check.out 2>&1 < /dev/null
         rc=$?
@@ -101,7 +102,7 @@ for fs in $FS_LIST; do
         if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
             status=timeout reason="killed after ${TIMEOUT}s (--timeout)"
         elif grep -q "^Not run: .*$t" /tmp/check.out; then
-            status=notrun reason=$(head -n1 "results/$t.notrun" 2>/dev/null)
+            status=notrun reason=$(head -n1 "results/$fs/$t.notrun" 2>/dev/null)
         elif grep -q "^Failures: .*$t" /tmp/check.out; then
             status=fail
             # check's own lines about the test: its status line after the
@@ -122,10 +123,10 @@ for fs in $FS_LIST; do
         base="$OUT/$fs/$t"
         copy_capped /tmp/check.out "$base.check"
         for ext in out.bad full dmesg notrun hints; do
-            copy_capped "results/$t.$ext" "$base.$ext"
+            copy_capped "results/$fs/$t.$ext" "$base.$ext"
         done
-        if [ -f "results/$t.out.bad" ]; then
-            diff -u "tests/$t.out" "results/$t.out.bad" | head -n 400 > "$base.diff"
+        if [ -f "results/$fs/$t.out.bad" ]; then
+            diff -u "tests/$t.out" "results/$fs/$t.out.bad" | head -n 400 > "$base.diff"
         fi
         [ "$status" = pass ] && rm -f "$base.full" "$base.check"
         printf '%s\t%s\t%s\t%s\t%s\n' "$fs" "$t" "$status" "$secs" "$(echo "$reason" | tr '\t\n' '  ')" >> "$OUT/results.tsv"

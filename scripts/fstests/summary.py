@@ -72,6 +72,9 @@ def main():
             "status": status, "seconds": int(secs) if secs.isdigit() else None, "reason": reason}
         if test not in order:
             order.append(test)
+    for line in read(os.path.join(out, "run.info")).splitlines():
+        if line.startswith("file systems:"):
+            fss += [f for f in line.split(":", 1)[1].split() if f not in fss]
     fss.sort(key=lambda f: (f != "livedfs", f))
     for test, per in results.items():
         for fs, r in per.items():
