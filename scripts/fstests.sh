@@ -9,8 +9,9 @@
 # from DIR (scripts/fstests/build-image.sh; root, debootstrap, about 15
 # minutes), cached under $LIVEDFS_CACHE/fstests/. Each test runs alone
 # (`./check TEST`) in a QEMU microvm on the project's base kernel, first for
-# every file system on the list, on the same virtual disks: TEST_DEV and
-# SCRATCH_DEV (--disk-size each), LOGWRITES_DEV and a spare.
+# every file system on the list (livedfs, then ext4, then the next test),
+# on the same virtual disks: SCRATCH_DEV (--disk-size), LOGWRITES_DEV and a
+# spare shared, and a TEST_DEV of the same size for each file system.
 #
 # Tests: TEST... (generic/001 or 001), or -g GROUP (default: -g quick),
 # the tests of tests/generic in that group.
@@ -148,8 +149,13 @@ remaining() {
         "$out/results.tsv" "$out/tests.txt"
 }
 
-# 5. The disks, shared by the file systems; fresh for each invocation.
-for d in test scratch logwrites spare; do
+# 5. The disks, fresh for each invocation: one TEST_DEV per file system
+#    (each ages across the tests, as fstests expects), the others shared.
+disks=()
+for fs in "${fs_list[@]}"; do disks+=("test-$fs"); done
+disks+=(scratch logwrites spare)
+rm -f "$out"/disks/*.img
+for d in "${disks[@]}"; do
     rm -f "$out/disks/$d.img"
     truncate -s "$disk_size" "$out/disks/$d.img"
 done
@@ -167,6 +173,7 @@ while :; do
         n=$((n + $(wc -l < "$jobdir/tests.$fs")))
     done
     if [ $n -eq 0 ]; then rm -rf "$jobdir"; break; fi
+    cat "$jobdir"/tests.* | grep -xFf - "$out/tests.txt" > "$jobdir/tests"
     boot=$((boot + 1))
     log "boot $boot: $n tests to run (${fs_list[*]}), per-test timeout ${timeout}s"
     cp "$LIVEDFS_ROOT/scripts/fstests/run.sh" "$jobdir/run.sh"
@@ -192,7 +199,7 @@ while :; do
     console="$out/console/boot-$boot.log"
     drives=(-drive "file=$image,if=none,id=root,format=raw,snapshot=on"
             -device "virtio-blk-device,drive=root,serial=root")
-    for d in job test scratch logwrites spare; do
+    for d in job "${disks[@]}"; do
         drives+=(-drive "file=$out/disks/$d.img,if=none,id=$d,format=raw,cache=unsafe"
                  -device "virtio-blk-device,drive=$d,serial=$d")
     done

@@ -2,8 +2,8 @@
 # Runs inside the fstests guest (started by /usr/local/sbin/fstests-init
 # from the job disk, which scripts/fstests.sh writes): installs the livedfs
 # module and tools, then runs each listed test alone (`./check TEST`, under
-# a timeout) for each file system, and records each result on the job disk
-# as soon as it is known:
+# a timeout) on each file system in turn (livedfs, then ext4, then the next
+# test), and records each result on the job disk as soon as it is known:
 #
 #   /job/out/results.tsv      fs, test, status, seconds, reason (one line)
 #   /job/out/FS/TEST.*        check's output, the .out.bad, its diff against
@@ -40,10 +40,47 @@ dev_of() {
     done
     return 1
 }
-TEST_DEV=$(dev_of test) SCRATCH_DEV=$(dev_of scratch) LOGWRITES_DEV=$(dev_of logwrites) \
-    || { say "ERROR missing disks (serials test, scratch, logwrites)"; exit 1; }
+SCRATCH_DEV=$(dev_of scratch) LOGWRITES_DEV=$(dev_of logwrites) \
+    || { say "ERROR missing disks (serials scratch, logwrites)"; exit 1; }
 SPARE_DEV=$(dev_of spare || true)
-say "READY kernel $KREL test=$TEST_DEV scratch=$SCRATCH_DEV logwrites=$LOGWRITES_DEV spare=$SPARE_DEV"
+say "READY kernel $KREL scratch=$SCRATCH_DEV logwrites=$LOGWRITES_DEV spare=$SPARE_DEV"
+
+# Each file system has its own TEST_DEV (serial test-FS, formatted at every
+# boot, aging across the tests as fstests expects); SCRATCH_DEV and the
+# others are shared.
+for fs in $FS_LIST; do
+    dev=$(dev_of "test-$fs") || { say "ERROR no disk test-$fs"; exit 1; }
+    case $fs in
+        livedfs) mkfs_cmd=(mkfs.livedfs -q -F) opts=$LIVEDFS_MKFS_OPTIONS ;;
+        ext4)    mkfs_cmd=(mkfs.ext4 -q -F) opts=$EXT4_MKFS_OPTIONS ;;
+        *)       say "ERROR unknown file system $fs"; exit 1 ;;
+    esac
+    # shellcheck disable=SC2086
+    "${mkfs_cmd[@]}" $opts "$dev" > /tmp/mkfs.out 2>&1 \
+        || { say "ERROR mkfs of $dev for $fs failed: $(tr '\n' ' ' < /tmp/mkfs.out)"; exit 1; }
+    say "TEST_DEV $fs $dev"
+done
+
+# fstests' local.config for one file system.
+configure() {
+    local fs=$1 mkfs_opts fsck_opts
+    case $fs in
+        livedfs) mkfs_opts=$LIVEDFS_MKFS_OPTIONS fsck_opts=$LIVEDFS_FSCK_OPTIONS ;;
+        ext4)    mkfs_opts=$EXT4_MKFS_OPTIONS fsck_opts="" ;;
+    esac
+    {
+        echo "export FSTYP=$fs"
+        echo "export TEST_DEV=$(dev_of "test-$fs") TEST_DIR=/mnt/test"
+        echo "export SCRATCH_DEV=$SCRATCH_DEV SCRATCH_MNT=/mnt/scratch"
+        echo "export LOGWRITES_DEV=$LOGWRITES_DEV"
+        [ -z "$mkfs_opts" ] || echo "export MKFS_OPTIONS='$mkfs_opts'"
+        [ -z "$fsck_opts" ] || echo "export FSCK_OPTIONS='$fsck_opts'"
+        [ -z "$EXTRA_CONFIG" ] || echo "$EXTRA_CONFIG"
+        echo "export RESULT_BASE=$XFSTESTS/results/$fs"
+        echo "export KEEP_DMESG=yes DIFF_LENGTH=20"
+        echo "export KCONFIG_PATH=/boot/config-$KREL"
+    } > "$XFSTESTS/local.config"
+}
 
 # Copy a result file, at most 512 KiB of it (the head and the tail).
 copy_capped() {
@@ -59,36 +96,16 @@ copy_capped() {
 }
 
 cd "$XFSTESTS" || exit 1
-for fs in $FS_LIST; do
-    list=/job/tests.$fs
-    [ -s "$list" ] || continue
-    case $fs in
-        livedfs) mkfs_opts=$LIVEDFS_MKFS_OPTIONS fsck_opts=$LIVEDFS_FSCK_OPTIONS
-                 mkfs_cmd=(mkfs.livedfs -q -F) ;;
-        ext4)    mkfs_opts=$EXT4_MKFS_OPTIONS fsck_opts=""
-                 mkfs_cmd=(mkfs.ext4 -q -F) ;;
-        *)       say "ERROR unknown file system $fs"; continue ;;
-    esac
-    umount /mnt/test /mnt/scratch 2>/dev/null
-    # fstests expects TEST_DEV formatted; a fresh one at every boot.
-    # shellcheck disable=SC2086
-    "${mkfs_cmd[@]}" $mkfs_opts "$TEST_DEV" > /tmp/mkfs.out 2>&1 \
-        || { say "ERROR mkfs of $TEST_DEV for $fs failed: $(tr '\n' ' ' < /tmp/mkfs.out)"; continue; }
-    {
-        echo "export FSTYP=$fs"
-        echo "export TEST_DEV=$TEST_DEV TEST_DIR=/mnt/test"
-        echo "export SCRATCH_DEV=$SCRATCH_DEV SCRATCH_MNT=/mnt/scratch"
-        echo "export LOGWRITES_DEV=$LOGWRITES_DEV"
-        [ -z "$mkfs_opts" ] || echo "export MKFS_OPTIONS='$mkfs_opts'"
-        [ -z "$fsck_opts" ] || echo "export FSCK_OPTIONS='$fsck_opts'"
-        [ -z "$EXTRA_CONFIG" ] || echo "$EXTRA_CONFIG"
-        echo "export RESULT_BASE=$XFSTESTS/results/$fs"
-        echo "export KEEP_DMESG=yes DIFF_LENGTH=20"
-        echo "export KCONFIG_PATH=/boot/config-$KREL"
-    } > local.config
-    mkdir -p "$OUT/$fs"
-    while read -r t; do
-        [ -n "$t" ] || continue
+# Interleaved: each test on every file system before the next test, so
+# that a partial run compares like with like. /job/tests lists the tests
+# in order; /job/tests.FS those FS still has to run.
+while read -r t; do
+    [ -n "$t" ] || continue
+    for fs in $FS_LIST; do
+        grep -qxF "$t" "/job/tests.$fs" || continue
+        umount /mnt/test /mnt/scratch 2>/dev/null
+        configure "$fs"
+        mkdir -p "$OUT/$fs"
         echo "$fs $t $(date +%s)" > "$OUT/running"
         sync
         say "START $fs $t"
@@ -139,9 +156,9 @@ for fs in $FS_LIST; do
             sync
             exit 0
         fi
-    done < "$list"
-    umount /mnt/test /mnt/scratch 2>/dev/null
-done
+    done
+done < /job/tests
+umount /mnt/test /mnt/scratch 2>/dev/null
 dmesg > "$OUT/dmesg.txt"
 sync
 say "ALL-DONE"
