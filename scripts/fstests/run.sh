@@ -145,7 +145,7 @@ while read -r t; do
         if [ -f "results/$fs/$t.out.bad" ]; then
             diff -u "tests/$t.out" "results/$fs/$t.out.bad" | head -n 400 > "$base.diff"
         fi
-        [ "$status" = pass ] && rm -f "$base.full" "$base.check"
+        [ "$status" = pass ] && rm -f "$base.full" "$base.check" "$base.dmesg"
         printf '%s\t%s\t%s\t%s\t%s\n' "$fs" "$t" "$status" "$secs" "$(echo "$reason" | tr '\t\n' '  ')" >> "$OUT/results.tsv"
         rm -f "$OUT/running"
         sync

@@ -51,7 +51,11 @@ def detail(out, fs, test, status, reason):
         if hits:
             return console[hits[0]:hits[0] + DETAIL_LINES]
         return console[-DETAIL_LINES:]
-    check = [l for l in read(base + ".check").splitlines() if l.strip()]
+    if status == "timeout" and full.strip():
+        return ["(the end of .full)"] + full.splitlines()[-DETAIL_LINES:]
+    header = re.compile(r"^(FSTYP|PLATFORM|MKFS_OPTIONS|MOUNT_OPTIONS|SECTION) +--")
+    check = [l for l in read(base + ".check").splitlines()
+             if l.strip() and not header.match(l)]
     return check[-DETAIL_LINES:]
 
 
