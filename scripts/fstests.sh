@@ -6,10 +6,10 @@
 #
 # DIR is an fstests checkout (it is not downloaded: CI has no access to
 # it). The first run builds a Debian bookworm root image with fstests built
-# from DIR (scripts/fstests/build-image.sh; root, debootstrap, about 15
+# from DIR (scripts/fstests/build-image.sh; root, debootstrap, about 5
 # minutes), cached under $LIVEDFS_CACHE/fstests/. Each test runs alone
-# (`./check TEST`) in a QEMU microvm on the project's base kernel, first for
-# every file system on the list (livedfs, then ext4, then the next test),
+# (`./check TEST`) in a QEMU microvm on the project's base kernel, on each
+# file system of the list in turn (livedfs, then ext4, then the next test),
 # on the same virtual disks: SCRATCH_DEV (--disk-size), LOGWRITES_DEV and a
 # spare shared, and a TEST_DEV of the same size for each file system.
 #
@@ -164,6 +164,11 @@ accel=tcg
 probe="$LIVEDFS_CACHE/accel-$(basename "$kdir")"
 [ -f "$probe" ] && accel=$(cat "$probe")
 
+# Ctrl-C or SIGTERM: stop the VM, keep what it finished (--resume).
+interrupted=0 qpid=""
+on_signal() { interrupted=1; [ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true; }
+trap on_signal INT TERM
+
 boot=0 t0=$(date +%s)
 while :; do
     jobdir=$(mktemp -d "${TMPDIR:-/tmp}/livedfs-fstests.XXXXXX")
@@ -206,6 +211,7 @@ while :; do
     # The root image is the first disk: /dev/vda.
     cmdline="console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/usr/local/sbin/fstests-init"
     cmdline="$cmdline panic=-1 oops=panic reboot=t loglevel=5 printk.time=1 kunit.enable=0"
+    bstart=$(date +%s)
     qemu-system-x86_64 -M microvm,acpi=off -cpu max -m "$mem" -smp "$smp" -accel "$accel" \
         -kernel "$kdir/vmlinux" -append "$cmdline" -nodefaults -no-user-config -display none \
         -serial stdio -no-reboot "${drives[@]}" < /dev/null > "$console" 2>&1 &
@@ -231,6 +237,7 @@ while :; do
         fi
     done
     wait "$qpid" || true
+    wait "$qpid" 2>/dev/null || true
     [ -z "$tailpid" ] || kill "$tailpid" 2>/dev/null || true
 
     # Read the results back from the job disk.
@@ -247,7 +254,9 @@ while :; do
     for f in dmesg.txt dmesg-timeout.txt; do
         [ -f "$rd/out/$f" ] && cp "$rd/out/$f" "$out/console/boot-$boot.$f"
     done
-    if [ -f "$rd/out/running" ]; then
+    if [ -f "$rd/out/running" ] && [ $interrupted -eq 1 ]; then
+        log "interrupted during $(cut -d' ' -f1,2 "$rd/out/running"): no result for it"
+    elif [ -f "$rd/out/running" ]; then
         read -r rfs rtest rstart < "$rd/out/running"
         secs=$(( $(date +%s) - rstart ))
         if [ -n "$killed" ]; then
@@ -265,6 +274,13 @@ while :; do
     fi
     rm -rf "$rd"
     grep -a -q '^FSTESTS-ERROR' "$console" && grep -a '^FSTESTS-ERROR' "$console" | tr -d '\r' >&2
+    log "boot $boot: $new results in $(( $(date +%s) - bstart ))s"
+    if [ $interrupted -eq 1 ]; then
+        echo "run time: $(( $(date +%s) - t0 ))s in $boot boot(s), interrupted" >> "$out/run.info"
+        summarize
+        log "interrupted: run again with --resume for the tests left"
+        exit 130
+    fi
     if [ "$new" -eq 0 ]; then
         tail -n 30 "$console" | tr -d '\r' >&2
         die "boot $boot recorded no result (console: $console)${killed:+; $killed}"
