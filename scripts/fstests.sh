@@ -100,7 +100,6 @@ done
 
 # 3. The guest's root image (cached).
 image=$("$LIVEDFS_ROOT/scripts/fstests/build-image.sh" "$xfstests") || die "no fstests image"
-imgdir=$(dirname "$image")
 
 # 4. The test list, from the group lists fstests built in the image.
 if [ -n "$group" ]; then
