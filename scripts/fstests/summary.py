@@ -117,9 +117,18 @@ def main():
         lines += ["", f"{fs}: {len(notrun)} not run"]
         for t, r in notrun:
             lines.append(f"  {t}: {r['reason']}")
+        by_reason = {}
+        for t, r in notrun:
+            by_reason.setdefault(r["reason"], []).append(t)
+        if by_reason:
+            lines += ["", f"{fs}: not run, by reason"]
+            for reason, ts in sorted(by_reason.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+                lines.append(f"  {len(ts):3}  {reason}")
 
-    lines += ["", "per test:", f"  {'test':14}" + "".join(f" {fs:16}" for fs in fss)]
+    lines += ["", "per test (those with a result):", f"  {'test':14}" + "".join(f" {fs:16}" for fs in fss)]
     for t in order:
+        if not results.get(t):
+            continue
         cells = []
         for fs in fss:
             r = results.get(t, {}).get(fs)
