@@ -15,6 +15,9 @@
 # host boots a fresh VM for the tests left.
 set -u
 . /job/job.conf
+# No udev in the guest: device-mapper (dmsetup, lvm) creates its /dev/mapper
+# nodes itself instead of waiting for udev (dm-flakey, dm-log-writes tests).
+export DM_DISABLE_UDEV=1
 XFSTESTS=/opt/xfstests
 OUT=/job/out
 mkdir -p "$OUT"
@@ -77,7 +80,7 @@ configure() {
         [ -z "$fsck_opts" ] || echo "export FSCK_OPTIONS='$fsck_opts'"
         [ -z "$EXTRA_CONFIG" ] || echo "$EXTRA_CONFIG"
         echo "export RESULT_BASE=$XFSTESTS/results/$fs"
-        echo "export KEEP_DMESG=yes DIFF_LENGTH=20"
+        echo "export KEEP_DMESG=yes DIFF_LENGTH=20 DM_DISABLE_UDEV=1"
         echo "export KCONFIG_PATH=/boot/config-$KREL"
     } > "$XFSTESTS/local.config"
 }
