@@ -168,7 +168,8 @@ interrupted=0 qpid=""
 on_signal() { interrupted=1; [ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true; }
 trap on_signal INT TERM
 
-boot=0 t0=$(date +%s)
+# Boot numbers go on from an interrupted run's (--resume keeps its logs).
+boot=$(find "$out/console" -name 'boot-*.log' | wc -l) t0=$(date +%s)
 while :; do
     jobdir=$(mktemp -d "${TMPDIR:-/tmp}/livedfs-fstests.XXXXXX")
     n=0
