@@ -31,6 +31,11 @@
 #   --kdir DIR          kernel build tree (default: the cached base kernel)
 #   --no-build          use livedfs.ko and the static tools already built
 #                       (default: make module, cargo build of the tools)
+#   --no-fstests-patch  run fstests exactly as checked out; by default its
+#                       common/rc gets scripts/fstests/livedfs-support.patch
+#                       (livedfs in _scratch_mkfs_sized and
+#                       _scratch_mkfs_blocksized, which have no case for an
+#                       unknown FSTYP), in the guest only
 #   --summary           only print the summary of the results in --out
 #   -v                  show the guest's console live
 #
@@ -41,7 +46,7 @@
 source "$(dirname "$0")/lib.sh"
 
 xfstests="" group="" tests=() excludes=() fs_arg=both timeout=1800 resume=0
-out="$LIVEDFS_ROOT/build/fstests" disk_size=2G mem=2048 smp=2 kdir="" build=1 verbose=0 summary_only=0
+out="$LIVEDFS_ROOT/build/fstests" disk_size=2G mem=2048 smp=2 kdir="" build=1 verbose=0 summary_only=0 fstests_patch=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --xfstests) xfstests=$2; shift 2 ;;
@@ -56,6 +61,7 @@ while [ $# -gt 0 ]; do
         --smp) smp=$2; shift 2 ;;
         --kdir) kdir=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --no-fstests-patch) fstests_patch=0; shift ;;
         --summary) summary_only=1; shift ;;
         -v) verbose=1; shift ;;
         -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -101,6 +107,16 @@ done
 # 3. The guest's root image (cached).
 image=$("$LIVEDFS_ROOT/scripts/fstests/build-image.sh" "$xfstests") || die "no fstests image"
 
+# The image's common/rc with livedfs's cases, patched here (the guest has
+# no patch(1)) and copied over the guest's at each boot; the image and the
+# checkout stay as they are.
+if [ $fstests_patch -eq 1 ]; then
+    debugfs -R "cat /opt/xfstests/common/rc" "$image" 2>/dev/null > "$out/.rc.orig" \
+        || die "cannot read common/rc from the image"
+    patch --quiet -o "$out/.rc.livedfs" "$out/.rc.orig" < "$LIVEDFS_ROOT/scripts/fstests/livedfs-support.patch" \
+        || die "scripts/fstests/livedfs-support.patch does not apply to this fstests (try --no-fstests-patch)"
+fi
+
 # 4. The test list, from the group lists fstests built in the image.
 if [ -n "$group" ]; then
     case $group in */*) gdir=${group%%/*} gname=${group#*/} ;; *) gdir=generic gname=$group ;; esac
@@ -134,7 +150,7 @@ mkdir -p "$out/console" "$out/disks"
 {
     echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "livedfs: $(git -C "$LIVEDFS_ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$LIVEDFS_ROOT" diff --quiet HEAD 2>/dev/null || echo ' (with local changes)')"
-    echo "fstests: $(git -C "$xfstests" rev-parse --short HEAD 2>/dev/null || echo "$xfstests")"
+    echo "fstests: $(git -C "$xfstests" rev-parse --short HEAD 2>/dev/null || echo "$xfstests")$([ $fstests_patch -eq 1 ] && echo ' + scripts/fstests/livedfs-support.patch')"
     echo "kernel: $(cat "$kdir/include/config/kernel.release") ($(basename "$kdir"))"
     echo "tests: ${group:+-g $group }${#list[@]} tests${excludes[*]:+, excluded: ${excludes[*]}}"
     echo "file systems: ${fs_list[*]}"
@@ -187,6 +203,7 @@ while :; do
     mkdir -p "$jobdir/tools" "$jobdir/out"
     cp "$TOOLS/mkfs-livedfs" "$TOOLS/fsck-livedfs" "$TOOLS/livedfs" "$jobdir/tools/"
     cp "$kdir/.config" "$jobdir/kconfig"
+    [ $fstests_patch -eq 0 ] || cp "$out/.rc.livedfs" "$jobdir/common-rc"
     {
         echo "FS_LIST='${fs_list[*]}'"
         echo "TIMEOUT=$timeout"

@@ -99,6 +99,10 @@ copy_capped() {
 }
 
 cd "$XFSTESTS" || exit 1
+# common/rc with livedfs's cases in _scratch_mkfs_sized and
+# _scratch_mkfs_blocksized (scripts/fstests/livedfs-support.patch, applied
+# by the host); the root disk is a snapshot, so at every boot.
+[ -f /job/common-rc ] && cp /job/common-rc common/rc
 # Interleaved: each test on every file system before the next test, so
 # that a partial run compares like with like. /job/tests lists the tests
 # in order; /job/tests.FS those FS still has to run.
