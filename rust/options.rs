@@ -39,6 +39,11 @@ pub(crate) struct MountOptions {
     /// written synchronously (the paper's LiveDFS-S variant; after a crash
     /// run fsck.livedfs).
     pub(crate) nojournal: bool,
+    /// `norecovery` (or `noload`, as ext4): a read-only mount that neither
+    /// loads nor replays the journal; what the journal holds is not seen.
+    /// For looking at a volume whose journal cannot or must not be
+    /// replayed (a read-only device); a remount read-write is refused.
+    pub(crate) norecovery: bool,
     /// `nodedup`: a plain copy-on-write file system: no block is shared
     /// with another by inline deduplication and zero blocks are stored as
     /// data, but every block's fingerprint is still recorded, so a later
@@ -140,6 +145,10 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
         }
         (b"nojournal", None) => {
             opts.nojournal = true;
+            Ok(())
+        }
+        (b"norecovery" | b"noload", None) => {
+            opts.norecovery = true;
             Ok(())
         }
         (b"filter_max", Some(v)) => {

@@ -412,7 +412,8 @@ fn mark_clean(sb: &SuperBlock, info: &SbInfo) -> Result {
 }
 
 /// Opens and loads (replaying if needed) the journal, unless the volume has
-/// none or is mounted `nojournal` (refused if the journal needs replay).
+/// none or is mounted `nojournal` (refused if the journal needs replay) or
+/// `norecovery` (read-only, the journal left as it is).
 fn open_journal(
     sb: &SuperBlock,
     disk_sb: &Superblock,
@@ -425,6 +426,24 @@ fn open_journal(
         }
         return Ok(None);
     }
+    if opts.norecovery {
+        // The journal is not even opened: nothing is read from it or
+        // written to the device.
+        if !sb.is_rdonly() {
+            pr_err!("livedfs ({}): norecovery needs a read-only mount (-o ro)\n", sb.id());
+            return Err(EINVAL);
+        }
+        if disk_sb.has_incompat(fsb::INCOMPAT_RECOVER) {
+            pr_warn!(
+                "livedfs ({}): the journal is not replayed (norecovery): the volume was not cleanly unmounted and may look inconsistent\n",
+                sb.id()
+            );
+        }
+        return Ok(None);
+    }
+    // A journal dropped unloaded is left as it is: jbd2 marks a journal
+    // aborted until it is loaded, and destroying an aborted journal writes
+    // nothing.
     let j = crate::vfs::journal::Journal::open(sb, disk_sb.journal_start, disk_sb.journal_blocks, geo.block_size)
         .map_err(|e| {
             pr_err!("livedfs ({}): can't open the journal\n", sb.id());
@@ -440,6 +459,15 @@ fn open_journal(
             return Err(EINVAL);
         }
         return Ok(None);
+    }
+    if recover && crate::vfs::super_block::device_read_only(sb) {
+        // The replay writes to the device (the block layer only warns
+        // about writes to a read-only device); ext4 refuses the same way.
+        pr_err!(
+            "livedfs ({}): the journal needs recovery but the device is read-only: make it writable, or mount with -o ro,norecovery\n",
+            sb.id()
+        );
+        return Err(EROFS);
     }
     if recover {
         pr_info!("livedfs ({}): recovering the journal\n", sb.id());
@@ -742,6 +770,13 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
             j.force_commit()?;
         }
     } else if !want_ro && was_ro {
+        if info.opts.lock().norecovery {
+            pr_err!(
+                "livedfs ({}): mounted with norecovery: unmount, and mount without it to write\n",
+                sb.id()
+            );
+            return Err(EINVAL);
+        }
         if let Some(e) = info.stopped() {
             pr_err!("livedfs ({}): stopped after errors or a shutdown: unmount and run fsck.livedfs\n", sb.id());
             return Err(e);
@@ -794,6 +829,7 @@ pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
     if sb.is_rdonly() {
         // Still record errors found since the last write.
         if info.journal.is_none()
+            && !info.opts.lock().norecovery
             && info.errors_seen.load(Ordering::Relaxed)
             && info.disk.lock().sb.state & fsb::STATE_ERROR == 0
         {
@@ -891,7 +927,9 @@ pub(crate) fn put_super(sb: &SuperBlock) {
     let Ok(info) = sbi(sb) else { return };
     stop_rebuild(info);
     let stopped = info.stopped();
-    let rdonly = sb.is_rdonly() && stopped.is_none();
+    // A norecovery mount never writes: the journal it left alone holds
+    // newer metadata than the blocks in place.
+    let rdonly = sb.is_rdonly() && (stopped.is_none() || info.opts.lock().norecovery);
     if !sb.is_rdonly() && info.journal.is_some() {
         if let Err(e) = write_super(sb, info, false) {
             pr_err!("livedfs ({}): could not write the superblock at unmount: {:?}\n", sb.id(), e);
@@ -1022,6 +1060,9 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
         (true, false) => m.put(b",verify"),
         (false, true) => m.put(b",noverify"),
         _ => {}
+    }
+    if o.norecovery {
+        m.put(b",norecovery");
     }
     if o.nojournal {
         m.put(b",nojournal");

@@ -32,9 +32,10 @@
 #   --no-build          use livedfs.ko and the static tools already built
 #                       (default: make module, cargo build of the tools)
 #   --no-fstests-patch  run fstests exactly as checked out; by default its
-#                       common/rc gets scripts/fstests/livedfs-support.patch
-#                       (livedfs in _scratch_mkfs_sized and
-#                       _scratch_mkfs_blocksized, which have no case for an
+#                       common/rc and common/log get
+#                       scripts/fstests/livedfs-support.patch (livedfs in
+#                       _scratch_mkfs_sized, _scratch_mkfs_blocksized and
+#                       the log-state probe, which have no case for an
 #                       unknown FSTYP), in the guest only
 #   --summary           only print the summary of the results in --out
 #   -v                  show the guest's console live
@@ -107,13 +108,16 @@ done
 # 3. The guest's root image (cached).
 image=$("$LIVEDFS_ROOT/scripts/fstests/build-image.sh" "$xfstests") || die "no fstests image"
 
-# The image's common/rc with livedfs's cases, patched here (the guest has
-# no patch(1)) and copied over the guest's at each boot; the image and the
-# checkout stay as they are.
+# The image's common/rc and common/log with livedfs's cases, patched here
+# (the guest has no patch(1)) and copied over the guest's at each boot; the
+# image and the checkout stay as they are.
 if [ $fstests_patch -eq 1 ]; then
-    debugfs -R "cat /opt/xfstests/common/rc" "$image" 2>/dev/null > "$out/.rc.orig" \
-        || die "cannot read common/rc from the image"
-    patch --quiet -o "$out/.rc.livedfs" "$out/.rc.orig" < "$LIVEDFS_ROOT/scripts/fstests/livedfs-support.patch" \
+    rm -rf "$out/.fstests-patched" && mkdir -p "$out/.fstests-patched/common"
+    for f in rc log; do
+        debugfs -R "cat /opt/xfstests/common/$f" "$image" 2>/dev/null > "$out/.fstests-patched/common/$f" \
+            || die "cannot read common/$f from the image"
+    done
+    patch --quiet -p1 -d "$out/.fstests-patched" < "$LIVEDFS_ROOT/scripts/fstests/livedfs-support.patch" \
         || die "scripts/fstests/livedfs-support.patch does not apply to this fstests (try --no-fstests-patch)"
 fi
 
@@ -203,7 +207,7 @@ while :; do
     mkdir -p "$jobdir/tools" "$jobdir/out"
     cp "$TOOLS/mkfs-livedfs" "$TOOLS/fsck-livedfs" "$TOOLS/livedfs" "$jobdir/tools/"
     cp "$kdir/.config" "$jobdir/kconfig"
-    [ $fstests_patch -eq 0 ] || cp "$out/.rc.livedfs" "$jobdir/common-rc"
+    [ $fstests_patch -eq 0 ] || cp -r "$out/.fstests-patched/common" "$jobdir/fstests-common"
     {
         echo "FS_LIST='${fs_list[*]}'"
         echo "TIMEOUT=$timeout"

@@ -147,6 +147,14 @@ impl SuperBlock {
     }
 }
 
+/// Whether the super block's device refuses writes (a read-only disk, or
+/// `blockdev --setro`).
+pub(crate) fn device_read_only(sb: &SuperBlock) -> bool {
+    // SAFETY: live super block of a block-device file system: s_bdev is
+    // valid while it is mounted; the helper only reads two flags.
+    unsafe { crate::sys::bdev_read_only((*sb.as_ptr()).s_bdev) != 0 }
+}
+
 /// Size of the super block's device in file-system blocks.
 pub(crate) fn device_blocks(sb: &SuperBlock) -> u64 {
     // SAFETY: live super block of a block-device file system; the helper

@@ -99,10 +99,11 @@ copy_capped() {
 }
 
 cd "$XFSTESTS" || exit 1
-# common/rc with livedfs's cases in _scratch_mkfs_sized and
-# _scratch_mkfs_blocksized (scripts/fstests/livedfs-support.patch, applied
-# by the host); the root disk is a snapshot, so at every boot.
-[ -f /job/common-rc ] && cp /job/common-rc common/rc
+# common/rc and common/log with livedfs's cases in _scratch_mkfs_sized,
+# _scratch_mkfs_blocksized and the log-state probe
+# (scripts/fstests/livedfs-support.patch, applied by the host); the root
+# disk is a snapshot, so at every boot.
+[ -d /job/fstests-common ] && cp /job/fstests-common/* common/
 # Interleaved: each test on every file system before the next test, so
 # that a partial run compares like with like. /job/tests lists the tests
 # in order; /job/tests.FS those FS still has to run.

@@ -61,3 +61,49 @@ check "read-only works" sh -c "mount -t livedfs -o ro $CUT $M && umount $M"
 check "fsck -p" sh -c "fsck.livedfs -p $CUT; [ \$? -le 1 ]"
 check "then read-write works" mount -t livedfs "$CUT" $M
 check "umount" umount $M
+
+# --- a journal that needs recovery: norecovery, read-only devices, nojournal
+# Committed changes sit in the journal after a shutdown without a flush.
+# Before the fix a mount on a read-only device replayed the journal onto it
+# (the block layer only warns: "Trying to write to read-only block-device"),
+# and there was no norecovery (10 of these checks failed).
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+mkdir -p $M/cut
+xattrtest powercut $M/cut > /tmp/powercut.log 2>&1
+check "changes committed, then a shutdown without a journal flush" test $? -eq 0
+check "umount" umount $M
+check_eq "the journal holds transactions" yes \
+    "$(livedfs info -s journal.log_start "$VOL" | awk '{ print ($1 > 0) ? "yes" : "no" }')"
+mark
+check_fails "-o nojournal is refused" mount -t livedfs -o nojournal "$VOL" $M
+check_dmesg "with the reason" "the journal needs recovery: mount without nojournal once"
+check_fails "-o norecovery without ro is refused" mount -t livedfs -o norecovery "$VOL" $M
+check_dmesg "with the reason" "norecovery needs a read-only mount"
+check "-o ro,norecovery mounts" mount -t livedfs -o ro,norecovery "$VOL" $M
+check_dmesg "and warns" "not replayed (norecovery)"
+check "/proc/mounts shows norecovery" grep -q "^$VOL $M livedfs ro,.*norecovery" /proc/mounts
+check_fails "a remount read-write is refused" mount -o remount,rw $M
+check_dmesg "with the reason" "mounted with norecovery: unmount"
+check "umount" umount $M
+check_eq "the journal still holds them" yes \
+    "$(livedfs info -s journal.log_start "$VOL" | awk '{ print ($1 > 0) ? "yes" : "no" }')"
+check "blockdev --setro" blockdev --setro "$VOL"
+mark
+check_err "on a read-only device a mount that must replay is refused" "Read-only file system" \
+    mount -t livedfs -o ro "$VOL" $M
+check_dmesg "with the reason" "needs recovery but the device is read-only"
+check "-o ro,norecovery works on the read-only device" sh -c "mount -t livedfs -o ro,norecovery $VOL $M && ls $M/cut >/dev/null && umount $M"
+if dmesg | sed -n "/LIVEDFS-MARK $MARK/,\$p" | grep -q "Trying to write to read-only block-device"; then
+    fail "nothing written to the read-only device" "the kernel says something was"
+else
+    pass "nothing written to the read-only device"
+fi
+check "blockdev --setrw" blockdev --setrw "$VOL"
+check "mount replays the journal" mount -t livedfs "$VOL" $M
+xattrtest powercut-check $M/cut > /tmp/powercut-check.log 2>&1
+rc=$?
+[ $rc -eq 0 ] || cat /tmp/powercut-check.log
+check "every committed change is there" test $rc -eq 0
+check "umount" umount $M
+check_exit "fsck -fn clean" 0 fsck.livedfs -fn "$VOL"
