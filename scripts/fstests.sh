@@ -20,7 +20,12 @@
 #   -g GROUP            a group of tests/generic (quick, auto, rw, ...; or
 #                       DIR/GROUP, e.g. generic/quick)
 #   -x TEST             leave TEST out (repeatable)
-#   --fs FS             livedfs, ext4 or both (default both)
+#   --fs LIST           comma-separated file systems, in the order they
+#                       take turns: livedfs, livedfs-nodedup (livedfs
+#                       mounted -o nodedup: no inline deduplication, for
+#                       tests that fill or count extents with one repeated
+#                       pattern), ext4; `both` (the default) is
+#                       livedfs,ext4 and `all` all three
 #   --timeout SEC       a test still running after SEC seconds is killed and
 #                       counts as a failure (default 1800); the VM restarts
 #   --resume            keep the results already in --out and run only the
@@ -78,9 +83,15 @@ if [ $summary_only -eq 1 ]; then summarize; exit 0; fi
 [ -n "$xfstests" ] || die "--xfstests DIR is required (an fstests checkout; see --help)"
 case $fs_arg in
     both) fs_list=(livedfs ext4) ;;
-    livedfs|ext4) fs_list=("$fs_arg") ;;
-    *) die "--fs: livedfs, ext4 or both" ;;
+    all) fs_list=(livedfs livedfs-nodedup ext4) ;;
+    *) IFS=, read -r -a fs_list <<< "$fs_arg" ;;
 esac
+for fs in "${fs_list[@]}"; do
+    case $fs in
+        livedfs|livedfs-nodedup|ext4) ;;
+        *) die "--fs: livedfs, livedfs-nodedup, ext4 (comma-separated), both or all" ;;
+    esac
+done
 [ ${#tests[@]} -gt 0 ] || [ -n "$group" ] || group=quick
 [ ${#tests[@]} -eq 0 ] || [ -z "$group" ] || die "give tests or -g GROUP, not both"
 

@@ -54,7 +54,7 @@ say "READY kernel $KREL scratch=$SCRATCH_DEV logwrites=$LOGWRITES_DEV spare=$SPA
 for fs in $FS_LIST; do
     dev=$(dev_of "test-$fs") || { say "ERROR no disk test-$fs"; exit 1; }
     case $fs in
-        livedfs) mkfs_cmd=(mkfs.livedfs -q -F) opts=$LIVEDFS_MKFS_OPTIONS ;;
+        livedfs|livedfs-nodedup) mkfs_cmd=(mkfs.livedfs -q -F) opts=$LIVEDFS_MKFS_OPTIONS ;;
         ext4)    mkfs_cmd=(mkfs.ext4 -q -F) opts=$EXT4_MKFS_OPTIONS ;;
         *)       say "ERROR unknown file system $fs"; exit 1 ;;
     esac
@@ -64,15 +64,20 @@ for fs in $FS_LIST; do
     say "TEST_DEV $fs $dev"
 done
 
-# fstests' local.config for one file system.
+# fstests' local.config for one file system (livedfs-nodedup: livedfs with
+# every mount -o nodedup).
 configure() {
-    local fs=$1 mkfs_opts fsck_opts
+    local fs=$1 mkfs_opts fsck_opts fstyp=$1 mount_opts=""
     case $fs in
         livedfs) mkfs_opts=$LIVEDFS_MKFS_OPTIONS fsck_opts=$LIVEDFS_FSCK_OPTIONS ;;
+        livedfs-nodedup)
+            mkfs_opts=$LIVEDFS_MKFS_OPTIONS fsck_opts=$LIVEDFS_FSCK_OPTIONS
+            fstyp=livedfs mount_opts="-o nodedup" ;;
         ext4)    mkfs_opts=$EXT4_MKFS_OPTIONS fsck_opts="" ;;
     esac
     {
-        echo "export FSTYP=$fs"
+        echo "export FSTYP=$fstyp"
+        [ -z "$mount_opts" ] || echo "export MOUNT_OPTIONS='$mount_opts' TEST_FS_MOUNT_OPTS='$mount_opts'"
         echo "export TEST_DEV=$(dev_of "test-$fs") TEST_DIR=/mnt/test"
         echo "export SCRATCH_DEV=$SCRATCH_DEV SCRATCH_MNT=/mnt/scratch"
         echo "export LOGWRITES_DEV=$LOGWRITES_DEV"

@@ -79,7 +79,7 @@ def main():
     for line in read(os.path.join(out, "run.info")).splitlines():
         if line.startswith("file systems:"):
             fss += [f for f in line.split(":", 1)[1].split() if f not in fss]
-    fss.sort(key=lambda f: (f != "livedfs", f))
+    fss.sort(key=lambda f: (not f.startswith("livedfs"), f))
     for test, per in results.items():
         for fs, r in per.items():
             if r["status"] in FAILED:
@@ -90,7 +90,7 @@ def main():
     if info:
         lines += ["fstests run (" + ", ".join(info.splitlines()) + ")", ""]
     counts = {}
-    lines.append(f"{'':12} {'passed':>7} {'failed':>7} {'not run':>8} {'no result':>10}")
+    lines.append(f"{'':16} {'passed':>7} {'failed':>7} {'not run':>8} {'no result':>10}")
     for fs in fss:
         c = {"passed": 0, "failed": 0, "notrun": 0, "missing": 0}
         for test in order:
@@ -104,7 +104,7 @@ def main():
             else:
                 c["failed"] += 1
         counts[fs] = c
-        lines.append(f"{fs:12} {c['passed']:7} {c['failed']:7} {c['notrun']:8} {c['missing']:10}")
+        lines.append(f"{fs:16} {c['passed']:7} {c['failed']:7} {c['notrun']:8} {c['missing']:10}")
     for fs in fss:
         failed = [(t, results[t][fs]) for t in order
                   if fs in results.get(t, {}) and results[t][fs]["status"] in FAILED]
@@ -135,25 +135,28 @@ def main():
             cells.append("-" if r is None else f"{r['status']} {r['seconds']}s")
         lines.append(f"  {t:14}" + "".join(f" {c:16}" for c in cells))
 
+    # Each livedfs mode against ext4, keyed by its name
+    # (fail_on_livedfs_pass_on_ext4, fail_on_livedfs_nodedup_pass_on_ext4).
     comparison = {}
-    if "livedfs" in fss and "ext4" in fss:
+    for lfs in [f for f in fss if f.startswith("livedfs")] if "ext4" in fss else []:
         worse = [t for t in order
-                 if results.get(t, {}).get("livedfs", {}).get("status") in FAILED
+                 if results.get(t, {}).get(lfs, {}).get("status") in FAILED
                  and results.get(t, {}).get("ext4", {}).get("status") == "pass"]
         ext4_reasons = {r["ext4"]["reason"] for r in results.values()
                         if r.get("ext4", {}).get("status") == "notrun"}
         only = {}
         for t in order:
-            r = results.get(t, {}).get("livedfs")
+            r = results.get(t, {}).get(lfs)
             if r and r["status"] == "notrun" and r["reason"] not in ext4_reasons:
                 only.setdefault(r["reason"], []).append(t)
-        comparison = {"fail_on_livedfs_pass_on_ext4": worse,
-                      "notrun_reasons_livedfs_only": only}
-        lines += ["", f"comparison: {len(worse)} tests fail on livedfs and pass on ext4"]
+        key = lfs.replace("-", "_")
+        comparison[f"fail_on_{key}_pass_on_ext4"] = worse
+        comparison[f"notrun_reasons_{key}_only"] = only
+        lines += ["", f"comparison: {len(worse)} tests fail on {lfs} and pass on ext4"]
         for t in worse:
-            lines.append(f"  {t}: {results[t]['livedfs']['reason']}")
+            lines.append(f"  {t}: {results[t][lfs]['reason']}")
         n = sum(len(v) for v in only.values())
-        lines.append(f"comparison: {len(only)} not-run reasons livedfs has and ext4 does not ({n} tests)")
+        lines.append(f"comparison: {len(only)} not-run reasons {lfs} has and ext4 does not ({n} tests)")
         for reason, ts in sorted(only.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             lines.append(f"  {reason} ({len(ts)}: {' '.join(ts)})")
 
