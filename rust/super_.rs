@@ -525,7 +525,10 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let journal = open_journal(sb, &disk_sb, &geo, opts)?;
     let (disk_sb, sbh, sb_off) = read_superblock(sb, geo.block_size)?;
     let geo = Geometry::from_superblock(&disk_sb).map_err(|e| corrupt(sb, "superblock", e))?;
-    let journal_error = journal.as_ref().map_or(0, |j| j.take_recorded_error());
+    // Read only here: it is cleared (read-write mounts) once the
+    // superblock records the error state, never by a read-only mount,
+    // which writes nothing and would lose it.
+    let journal_error = journal.as_ref().map_or(0, |j| j.recorded_error());
     if journal_error != 0 {
         pr_warn!(
             "livedfs ({}): the journal records an error (errno {}) from an earlier mount; run fsck.livedfs\n",
@@ -678,6 +681,9 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     }
     if !sb.is_rdonly() {
         mark_mounted(sb, info, true)?;
+        if let Some(j) = &info.journal {
+            j.clear_recorded_error();
+        }
         crate::inode::process_orphans(sb, info)?;
     }
     info.mounted.store(true, Ordering::Release);
@@ -785,6 +791,19 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         if unknown_ro != 0 {
             pr_err!("livedfs ({}): unknown read-only-compatible features: stay read-only\n", sb.id());
             return Err(EROFS);
+        }
+        // An error the journal recorded, kept there while read-only: into
+        // the volume's state on the disk first, then cleared (jbd2 starts
+        // no handle while it is set), as ext4_clear_journal_err: the
+        // superblock written in place, nothing else running.
+        if let Some(j) = &info.journal {
+            if j.recorded_error() != 0 {
+                info.errors_seen.store(true, Ordering::Relaxed);
+                info.disk.lock().sb.state |= fsb::STATE_ERROR;
+                write_super_direct(info)?;
+                crate::vfs::super_block::flush_device(sb)?;
+                j.clear_recorded_error();
+            }
         }
         mark_mounted(sb, info, false)?;
         // A volume mounted read-only since a crash still has its orphans

@@ -159,17 +159,23 @@ impl Journal {
         }
     }
 
-    /// The error a previous mount recorded in the journal (0 if none);
-    /// cleared on the disk. Called at mount, before any handle.
-    pub(crate) fn take_recorded_error(&self) -> i32 {
+    /// The error a previous mount recorded in the journal (0 if none).
+    pub(crate) fn recorded_error(&self) -> i32 {
         let Ok(j) = self.ptr() else { return 0 };
+        // SAFETY: live, loaded journal.
+        unsafe { sys::jbd2_journal_errno(j) }
+    }
+
+    /// Clears the recorded error on the disk, once the volume's own state
+    /// says it has errors (as ext4's ext4_clear_journal_err). Called with
+    /// no handle running (mount, remount read-write).
+    pub(crate) fn clear_recorded_error(&self) {
+        let Ok(j) = self.ptr() else { return };
         // SAFETY: live, loaded journal with no handle running.
         unsafe {
-            let e = sys::jbd2_journal_errno(j);
-            if e != 0 && sys::jbd2_journal_clear_err(j) == 0 {
+            if sys::jbd2_journal_errno(j) != 0 && sys::jbd2_journal_clear_err(j) == 0 {
                 sys::jbd2_journal_update_sb_errno(j);
             }
-            e
         }
     }
 

@@ -3,7 +3,8 @@
 # ENOMEM is retried; I/O errors on the
 # volume's disk (fail_make_request) turn the volume read-only at once, with
 # the journal aborted so nothing half-done commits, the error recorded for
-# the next check, fsync'd data intact, and fsck -p running the full check.
+# the next check, fsync'd data intact, and fsck -p running the full check;
+# an error only the journal recorded survives a read-only mount.
 VOL=$(disk vol)
 DEV=${VOL#/dev/}
 M=/mnt/a
@@ -78,3 +79,31 @@ check "mount after the check" mount -t livedfs "$VOL" $M
 check_eq "the fsync'd file is intact" "$(md5sum < /tmp/b)" "$(md5sum < $M/kept)"
 check_eq "the first file is intact" "$sum_a" "$(md5sum < $M/a)"
 check "umount" umount $M
+
+# --- 3. An error recorded only in the journal (what a crash right after an
+# error leaves: jbd2 wrote s_errno, the superblock's state was never
+# updated). A read-only mount must not clear it (before the fix it did,
+# and writing nothing else, lost it); a read-write mount or remount
+# records it in the superblock first, then clears the journal's copy.
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "craft: errno -117 in the journal, the state clean" livedfs debug craft "$VOL" journal-errno
+mark
+check "a read-only mount" mount -t livedfs -o ro "$VOL" $M
+check_dmesg "warns of the recorded error" "the journal records an error (errno -117)"
+check "umount" umount $M
+check_eq "the read-only mount left it in the journal" "-117" "$(livedfs info -s journal.errno "$VOL")"
+check "no error state yet" sh -c "! livedfs info $VOL | grep -q 'with errors'"
+check "mount read-only, then remount read-write" sh -c "mount -t livedfs -o ro $VOL $M && mount -o remount,rw $M"
+check "umount" umount $M
+check "the superblock records the error" sh -c "livedfs info $VOL | grep -q 'with errors'"
+check_eq "and the journal's copy is cleared" 0 "$(livedfs info -s journal.errno "$VOL")"
+fsck.livedfs -p "$VOL" > /tmp/fsck.out 2>&1
+rc=$?
+check "fsck -p: exit 0 or 1" test $rc -le 1
+check "fsck -p runs the full check" grep -q "check forced" /tmp/fsck.out
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "craft: errno -5 in the journal" livedfs debug craft "$VOL" journal-errno --errno -5
+check "a read-write mount" mount -t livedfs "$VOL" $M
+check "umount" umount $M
+check "the superblock records the error" sh -c "livedfs info $VOL | grep -q 'with errors'"
+check_eq "and the journal's copy is cleared" 0 "$(livedfs info -s journal.errno "$VOL")"

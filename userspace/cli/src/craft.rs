@@ -54,6 +54,11 @@ pub enum Kind {
     /// A long, valid orphan list (default 20000 new inodes, unlinked while
     /// open), to time its loading at mount.
     OrphanLong,
+    /// An error recorded in the journal superblock (`s_errno`, default
+    /// -EUCLEAN) as the kernel records one when it aborts the journal,
+    /// with the volume's own state left clean: the error a crash right
+    /// after it leaves behind.
+    JournalErrno,
 }
 
 /// What the kinds accept besides the device.
@@ -70,6 +75,8 @@ pub struct Options {
     pub size: Option<u64>,
     /// Orphans chained (orphan-long; default 20000).
     pub count: Option<u32>,
+    /// The errno recorded (journal-errno; default -117, EUCLEAN).
+    pub errno: Option<i32>,
 }
 
 /// Default size `dir-size-huge` gives the directory: 2^40 bytes, 2^28
@@ -443,6 +450,7 @@ pub fn craft_image(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> 
         Kind::DirSizeHuge => dir_size(img, o),
         Kind::OrphanLoop => orphan_loop(img),
         Kind::OrphanLong => orphan_long(img, o.count.unwrap_or(LONG_ORPHANS)),
+        Kind::JournalErrno => journal_errno(img, o.errno.unwrap_or(-117)),
     }
 }
 
@@ -646,6 +654,29 @@ fn orphan_long(img: &mut Image, n: u32) -> Result<Crafted> {
     Ok(c)
 }
 
+fn journal_errno(img: &mut Image, errno: i32) -> Result<Crafted> {
+    use livedfs_format::jbd2;
+    ensure!(errno != 0, "--errno: 0 records nothing");
+    let js = img.sb.journal_start;
+    ensure!(
+        js != 0 && img.sb.journal_blocks != 0,
+        "the volume has no journal"
+    );
+    let mut jb = img.read_block(js)?;
+    livedfs_format::codec::put_be32(&mut jb, jbd2::off::ERRNO, errno as u32).fe()?;
+    if jbd2::superblock_has_csum(&jb).fe()? {
+        let c = jbd2::superblock_checksum(&jb, &Crc).fe()?;
+        livedfs_format::codec::put_be32(&mut jb, jbd2::off::CHECKSUM, c).fe()?;
+    }
+    img.write_block(js, &jb)?;
+    let mut c = Crafted::new(
+        Kind::JournalErrno,
+        format!("errno {errno} recorded in the journal superblock (block {js}); the volume's state left as it was"),
+    );
+    c.block = Some(js);
+    Ok(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -676,7 +707,8 @@ mod tests {
                 "store-entry-uninit-group",
                 "dir-size-huge",
                 "orphan-loop",
-                "orphan-long"
+                "orphan-long",
+                "journal-errno"
             ]
         );
     }

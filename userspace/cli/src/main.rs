@@ -232,6 +232,9 @@ enum DebugCommand {
         /// orphan-long: how many orphans (default 20000).
         #[arg(long)]
         count: Option<u32>,
+        /// journal-errno: the errno recorded (default -117, EUCLEAN).
+        #[arg(long, allow_hyphen_values = true)]
+        errno: Option<i32>,
     },
 }
 
@@ -375,6 +378,7 @@ fn run() -> Result<()> {
             ino,
             size,
             count,
+            errno,
         }) => {
             let o = craft::Options {
                 block,
@@ -382,6 +386,7 @@ fn run() -> Result<()> {
                 ino,
                 size,
                 count,
+                errno,
             };
             let c = craft::craft(&device, kind, &o)?;
             if json {

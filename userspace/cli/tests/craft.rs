@@ -531,7 +531,37 @@ fn refusals() {
         "dir-size-huge",
         "orphan-loop",
         "orphan-long",
+        "journal-errno",
     ] {
         assert!(h.contains(k), "{k} missing from:\n{h}");
     }
+}
+
+#[test]
+fn journal_errno() {
+    let d = tempfile::tempdir().unwrap();
+    let (img, before) = image(&d, "64m", &[]);
+    let j = craft(&img, &["journal-errno"]);
+    let v = Img::open(&img);
+    let js = v.sb.journal_start;
+    assert_eq!(j["block"], js);
+    let errno = |v: &Img| i32::from_be_bytes(v.block(js)[0x20..0x24].try_into().unwrap());
+    assert_eq!(errno(&v), -117);
+    // Only the journal superblock changed; the volume's state is clean.
+    assert_eq!(changed_blocks(&img, &before, 4096), BTreeSet::from([js]));
+    v.verify_all();
+    let dev = img.to_str().unwrap();
+    assert_eq!(ok(&["info", "-s", "journal.errno", dev]).trim(), "-117");
+    craft(&img, &["journal-errno", "--errno", "-5"]);
+    assert_eq!(errno(&Img::open(&img)), -5);
+    let e = craft_err(&img, &["journal-errno", "--errno", "0"]);
+    assert!(e.contains("0 records nothing"), "{e}");
+    // fsck: a file system with errors, checked in full, the errno cleared.
+    let (rc, out) = fsck(&img, "-p");
+    assert!(rc <= 1, "fsck -p:\n{out}");
+    assert!(
+        out.contains("contains a file system with errors, check forced"),
+        "{out}"
+    );
+    assert_eq!(errno(&Img::open(&img)), 0);
 }
