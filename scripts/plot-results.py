@@ -494,7 +494,7 @@ class Page:
             stamp = " · ".join(
                 f"{p}: {stats[p][0]['machine']['date'][:16]}Z, livedfs {stats[p][0]['machine']['commit'][:7]}, {stats[p][0]['machine']['mode']}"
                 for p in PROFILES if p in stats
-            ) + f" · QEMU {self.machine['accel'].upper()}, {self.machine['nproc']} × {self.machine['cpu']}"
+            ) + f" · QEMU {self.machine['accel'].upper()}"
             self.figure("profiles-ratios", "A1–A3, livedfs-all against ext3, per device profile", draw, stamp=stamp)
         for p in PROFILES:
             if p in stats:
