@@ -4,14 +4,29 @@
 # machine, written to Documentation/results.md with plots under
 # Documentation/results/.
 #
-#   scripts/evaluate.sh [--short] [--repeats N] [--phases LIST]
-#                       [--variants LIST] [--no-build] [--out DIR] [--keep]
-#                       [--merge DIR]... [--no-verify]
+#   scripts/evaluate.sh [--short] [--profile cpu|hdd|ssd] [--repeats N]
+#                       [--phases LIST] [--variants LIST] [--no-build]
+#                       [--out DIR] [--keep] [--merge DIR]... [--no-verify]
+#                       [--seq-size SIZE]
 #
 #   --short      the quick mode: the 3-image corpus, 1 repeat, ext3 and
 #                livedfs-all only, a 512 MiB file in a 256 MiB guest (46 min
 #                on a 2-core TCG host at load 10, shared with other VMs;
 #                the full mode takes hours)
+#   --profile P  the device model of the volumes' virtual disks (the same
+#                for ext3 and livedfs):
+#                cpu  (default) unthrottled: the disks are host memory, so
+#                     the guest's CPU is the bottleneck (the CPU-bound profile)
+#                hdd  the paper's testbed: a 7200 RPM disk at ~100 MB/s
+#                     against a Core i5 760 (2010) hashing SHA-256
+#                ssd  a SATA SSD (Samsung 860 EVO: 550/520 MB/s, 98k/90k
+#                     IOPS) against a current CPU with SHA extensions
+#                hdd and ssd cap each volume's disk with QEMU throttling,
+#                scaled so that disk speed / hashing speed in the guest is
+#                the real machine's: cap = real figure x the guest's measured
+#                SHA-256 speed / the real CPU's (calibration phase; the
+#                derivation goes into profile.json and onto the page). The
+#                page shows each profile's A1-A3 next to the others.
 #   --repeats N  repeats of every timed figure (default 3, 1 with --short);
 #                the page shows medians and the spread (max - min)
 #   --phases L   comma-separated subset of: seq,powercut,corpus,mkfs
@@ -19,6 +34,9 @@
 #   --variants L comma-separated subset of the variants to run (of ext3,
 #                livedfs-J, livedfs-S, livedfs-SJ, livedfs-all, livedfs-md5;
 #                default: the mode's), run in that order; ratios need ext3
+#   --seq-size S the A1-A3 file's size (default 1G, 512M with --short; the
+#                page's runs use a file twice the guest's RAM): smaller for
+#                a smoke test of the scripts only
 #   --no-build   use the module and tools already built
 #   --out DIR    keep the run's raw records and logs in DIR (default
 #                build/eval/<date>); the page is rendered from DIR
@@ -29,15 +47,20 @@
 #   --merge DIR  render the page from an earlier run DIR too: each experiment
 #                the page shows comes whole from the last run given that has
 #                it, so give the --merge runs oldest first (this run comes
-#                last); e.g. the full corpus phase on top of a short run's A1-A4
+#                last); e.g. the full corpus phase on top of a short run's A1-A4.
+#                A1-A3 comes from the last of the runs with the most variants
+#                (a short run does not replace the full run's Table 1), and
+#                hdd/ssd runs add a section of their own, replacing none
 #
 # What runs (every file system on its own sparse host file of the same
-# size, attached the same way: raw, virtio-blk, cache=unsafe; guest page
-# cache dropped between phases; the same guest RAM for every phase):
+# size, attached the same way: raw, virtio-blk, cache=unsafe, capped alike
+# by --profile hdd|ssd; guest page cache dropped between phases; the same
+# guest RAM for every phase):
 #   seq       A1 sequential unique write, A2 sequential read, A3 sequential
 #             duplicate write (tests/guest/eval-seq.sh): a file twice the
 #             guest's RAM, for ext3 and the paper's Table 1 variants
-#             (livedfs-J, -S, -SJ, -all) plus livedfs-md5
+#             (livedfs-J, -S, -SJ, -all) plus livedfs-md5; every timed
+#             phase also records the guest CPU seconds it cost (/proc/stat)
 #   powercut  A4: power cut after N seconds of sequential writing, then the
 #             mount that replays the journal (guest), a full fsck of a
 #             copy of the cut volume (host): e2fsck -fy vs fsck.livedfs -fy,
@@ -58,11 +81,13 @@ source "$(dirname "$0")/lib.sh"
 # file during a run (hours long) cannot derail the run.
 {
 
-short=0 repeats="" phases="seq,powercut,corpus,mkfs" build=1 out="" keep=0 only="" merge=() verify_corpus=1
+short=0 profile=cpu seq_size="" repeats="" phases="seq,powercut,corpus,mkfs" build=1 out="" keep=0 only="" merge=() verify_corpus=1
 command="scripts/evaluate.sh${*:+ $*}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --short) short=1; shift ;;
+        --profile) profile=$2; shift 2 ;;
+        --seq-size) seq_size=$2; shift 2 ;;
         --repeats) repeats=$2; shift 2 ;;
         --phases) phases=$2; shift 2 ;;
         --variants) only=$2; shift 2 ;;
@@ -75,6 +100,7 @@ while [ $# -gt 0 ]; do
         *) die "unknown argument $1 (see --help)" ;;
     esac
 done
+case $profile in cpu|hdd|ssd) ;; *) die "--profile $profile: one of cpu, hdd, ssd" ;; esac
 has_phase() { case ",$phases," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 if [ $short -eq 1 ]; then
@@ -94,6 +120,7 @@ else
     CORPUS_ARGS=()
     MODE=full
 fi
+[ -z "$seq_size" ] || SEQ_SIZE=$seq_size
 # only_variants NAME: keep in array NAME the variants --variants lists, in
 # the order it lists them.
 only_variants() {
@@ -114,7 +141,7 @@ if [ -n "$only" ]; then
     PC_VARIANTS=("${SEQ_VARIANTS[@]}") B_VARIANTS=("${SEQ_VARIANTS[@]}")
     only_variants SEQ_VARIANTS; only_variants PC_VARIANTS; only_variants B_VARIANTS
 fi
-[ -n "$out" ] || out="$LIVEDFS_ROOT/build/eval/$(date -u +%Y%m%d-%H%M%S)-$MODE"
+[ -n "$out" ] || out="$LIVEDFS_ROOT/build/eval/$(date -u +%Y%m%d-%H%M%S)-$MODE$([ "$profile" = cpu ] || echo "-$profile")"
 mkdir -p "$out/logs"
 out=$(cd "$out" && pwd)
 RECORDS="$out/records.txt"
@@ -181,7 +208,7 @@ cat > "$out/machine.json" <<EOF
  "accel": "$accel", "guest_mem_mib": $MEM, "guest_cpus": 2, "commit": "$commit",
  "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
  "seq_size": "$SEQ_SIZE", "powercut_seconds": $PC_SECS,
- "command": "$command", "verify_corpus": $verify_corpus}
+ "command": "$command", "verify_corpus": $verify_corpus, "profile": "$profile"}
 EOF
 
 # vm LOGNAME [vm.sh options] -- SCRIPT ARGS...: one VM, its records appended
@@ -243,27 +270,134 @@ mkdir -p "$disks"
 
 # ---------------------------------------------------------------- calibration
 # How much slower the emulated CPU is than the host's, for the page: the
-# same busybox commands on the host and (in eval-calib.sh) in the guest.
+# same busybox commands on the host and (in eval-calib.sh) in the guest,
+# three times each; the guest's SHA-256 speed also scales the device
+# profiles' caps (below).
 calib() {
-    local f="$disks/calib" t0
+    local f="$disks/calib" t0 r i
     head -c 64M /dev/urandom > "$f"
-    t0=$(date +%s.%N); busybox sha256sum "$f" > /dev/null; rec phase=calib where=host what=sha256_64MiB seconds="$(elapsed "$t0")"
-    t0=$(date +%s.%N); busybox md5sum "$f" > /dev/null; rec phase=calib where=host what=md5_64MiB seconds="$(elapsed "$t0")"
-    t0=$(date +%s.%N); busybox dd if=/dev/zero of=/dev/null bs=1M count=1024 2> /dev/null; rec phase=calib where=host what=memcpy_1GiB seconds="$(elapsed "$t0")"
+    for r in 1 2 3; do
+        t0=$(date +%s.%N); busybox sha256sum "$f" > /dev/null; rec phase=calib where=host what=sha256_64MiB rep=$r seconds="$(elapsed "$t0")"
+        t0=$(date +%s.%N); busybox md5sum "$f" > /dev/null; rec phase=calib where=host what=md5_64MiB rep=$r seconds="$(elapsed "$t0")"
+        t0=$(date +%s.%N); busybox dd if=/dev/zero of=/dev/null bs=1M count=1024 2> /dev/null; rec phase=calib where=host what=memcpy_1GiB rep=$r seconds="$(elapsed "$t0")"
+        t0=$(date +%s.%N); for i in 1 2 3 4; do busybox dd if="$f" of=/dev/null bs=1M 2> /dev/null; done
+        rec phase=calib where=host what=copy_256MiB rep=$r seconds="$(elapsed "$t0")"
+    done
+    # The host's own SHA-256 at its best (OpenSSL: SHA-NI where the CPU has
+    # it), a cross-check of the current-CPU figure the ssd profile cites.
+    if command -v openssl > /dev/null; then
+        openssl speed -seconds 2 -bytes 16384 -evp sha256 2> /dev/null \
+            | awk '$1 == "sha256" { v = $2; sub(/k$/, "", v); printf "%.0f\n", v * 1000 / 1e6 }' \
+            | while read -r mbs; do rec phase=calib where=host what=openssl_sha256_16KiB mbps="$mbs"; done
+    fi
     rm -f "$f"
     vm calib -- eval-calib.sh
 }
 calib
 
+# ---------------------------------------------------------------- profile
+# The device model (--profile): for hdd and ssd, each volume's virtual
+# disk is capped (QEMU throttling) at the real disk's figures scaled by
+# the guest's SHA-256 speed over the real CPU's, so that the guest sees
+# the real machine's ratio of disk speed to hashing speed:
+#   cap = real disk figure x guest SHA-256 MB/s / real CPU SHA-256 MB/s
+# (bandwidth and IOPS alike). The cited figures and the derivation go into
+# profile.json (rendered on the page). THROTTLE: the vm.sh --throttle-opts
+# settings, empty for cpu.
+PROFILE_JSON="$out/profile.json"
+THROTTLE=$(/usr/bin/python3 - "$RECORDS" "$profile" "$PROFILE_JSON" <<'PYEOF'
+import json, statistics, sys
+records, profile, out = sys.argv[1:4]
+recs = []
+for line in open(records):
+    if line.startswith("LIVEDFS-EVAL "):
+        recs.append(dict(t.split("=", 1) for t in line.split()[1:] if "=" in t))
+def mbps(where, what, mb):
+    ts = [float(r["seconds"]) for r in recs if r.get("phase") == "calib" and r.get("where") == where and r.get("what") == what and "seconds" in r]
+    return mb / statistics.median(ts) if ts else None
+MB64, MB256 = 64 * 1.048576, 256 * 1.048576
+guest = {"sha256_MBps": mbps("guest", "sha256_64MiB", MB64), "copy_MBps": mbps("guest", "copy_256MiB", MB256),
+         "how": "busybox sha256sum of 64 MiB in the guest's tmpfs, and dd of the same file to /dev/null 4 times (a page-cache copy); median of 3 runs"}
+host = {"sha256_MBps": mbps("host", "sha256_64MiB", MB64), "copy_MBps": mbps("host", "copy_256MiB", MB256)}
+ossl = [float(r["mbps"]) for r in recs if r.get("what") == "openssl_sha256_16KiB" and "mbps" in r]
+host["openssl_sha256_MBps"] = ossl[-1] if ossl else None
+# The real machines. MB = 10^6 bytes.
+PROFILES = {
+    "hdd": {
+        "description": "the paper's testbed: one 7200 RPM SATA disk against a CPU of 2010",
+        "cpu": {"name": "Intel Core i5 760, 2.8 GHz (Nehalem/Lynnfield; the paper's testbed, Section 4)",
+                "sha256_MBps": 2.8e9 / 14.8 / 1e6,
+                "source": "14.8 cycles/byte for SHA-256 on Westmere (the 32 nm shrink of the same Nehalem core) in OpenSSL's "
+                          "table of x86-64 SHA-256 speeds (crypto/sha/asm/sha512-x86_64.pl, integer code: the CPU has "
+                          "neither AVX nor SHA extensions), at the i5 760's 2.8 GHz base clock: 2.8e9 / 14.8"},
+        "disk": {"name": "Western Digital WD1002FAEX, 1 TB, 7200 RPM SATA (the paper's benchmark disk)",
+                 "MBps": 100.0,
+                 "source": "the paper, Section 2.3: \"an ordinary 7200-RPM hard disk typically has a data rate of 100MB/s\" "
+                           "(its Ext3FS wrote 97 MB/s in A1)",
+                 "random_iops": 1000 / (9.0 + 60000 / 7200 / 2),
+                 "random_iops_source": "a random access costs an average seek (the paper: 8-10 ms, after Seagate's "
+                                       "7200 RPM comparison; 9 ms) plus half a revolution at 7200 RPM (4.17 ms)"},
+    },
+    "ssd": {
+        "description": "a SATA SSD against a current CPU with SHA extensions",
+        "cpu": {"name": "a current x86-64 core with SHA extensions (AMD Zen) at an assumed 4.0 GHz",
+                "sha256_MBps": 4.0e9 / 2.05 / 1e6,
+                "source": "2.05 cycles/byte for SHA-256 with SHA extensions on AMD Zen (Ryzen) in OpenSSL's table "
+                          "(crypto/sha/asm/sha512-x86_64.pl), at 4.0 GHz: 4.0e9 / 2.05"},
+        "disk": {"name": "Samsung 860 EVO (SATA 6 Gb/s)",
+                 "read_MBps": 550.0, "write_MBps": 520.0, "read_iops": 98000.0, "write_iops": 90000.0,
+                 "source": "Samsung's 860 EVO data sheet: sequential read up to 550 MB/s, write up to 520 MB/s; "
+                           "random 4 KiB at queue depth 32: read up to 98,000 IOPS, write up to 90,000 IOPS"},
+    },
+}
+d = {"profile": profile, "guest": guest, "host": host}
+throttle = ""
+if profile in PROFILES:
+    p = PROFILES[profile]
+    d.update(p)
+    g = guest["sha256_MBps"]
+    if not g:
+        sys.exit("no guest SHA-256 calibration: cannot derive the " + profile + " caps")
+    scale = g / p["cpu"]["sha256_MBps"]
+    disk = p["disk"]
+    caps = {}
+    if "MBps" in disk:
+        caps["bps-total"] = round(disk["MBps"] * 1e6 * scale)
+        # A seek-bound IOPS cap is not applied: QEMU's throttle charges
+        # every request alike, sequential or not, so it would cap ext3's
+        # streaming writes far below the disk's bandwidth.
+        d["iops_not_applied"] = round(disk["random_iops"] * scale, 1)
+    else:
+        caps["bps-read"] = round(disk["read_MBps"] * 1e6 * scale)
+        caps["bps-write"] = round(disk["write_MBps"] * 1e6 * scale)
+        caps["iops-read"] = max(1, round(disk["read_iops"] * scale))
+        caps["iops-write"] = max(1, round(disk["write_iops"] * scale))
+    d["scale"] = scale
+    d["caps"] = caps
+    throttle = ",".join(f"{k}={v}" for k, v in caps.items())
+    d["throttle"] = throttle
+json.dump(d, open(out, "w"), indent=1)
+print(throttle)
+PYEOF
+) || die "could not derive the $profile profile's caps"
+if [ -n "$THROTTLE" ]; then
+    log "profile $profile: each volume's disk capped at $THROTTLE (derivation in $PROFILE_JSON)"
+    rec phase=profile profile="$profile" throttle="$THROTTLE"
+fi
+# vol_throttle NAME: the vm.sh options that cap disk NAME (none for cpu).
+vol_throttle() { [ -z "$THROTTLE" ] || echo "--throttle-opts $1:$THROTTLE"; }
+
 # ---------------------------------------------------------------- seq (A1-A3)
 if has_phase seq; then
-    log "A1-A3: sequential write / read / duplicate write, $SEQ_SIZE, ${SEQ_VARIANTS[*]}, $repeats repeat(s)"
+    log "A1-A3: sequential write / read / duplicate write, $SEQ_SIZE, ${SEQ_VARIANTS[*]}, $repeats repeat(s), profile $profile"
     head -c "$(numfmt --from=iec "$SEQ_SIZE")" /dev/urandom > "$disks/src.img"
     size=$(( $(numfmt --from=iec "$SEQ_SIZE") * 3 ))
     opts=(--timeout $((3600 * repeats + 1800)) --image "src:$disks/src.img")
     for v in "${SEQ_VARIANTS[@]}"; do
         mkvol "$v" "$disks/seq-$v.img" "$size"
         opts+=(--image "$v:$disks/seq-$v.img")
+        # shellcheck disable=SC2207
+        opts+=($(vol_throttle "$v"))
     done
     [ ${#SEQ_VARIANTS[@]} -le 7 ] || die "at most 7 variants fit in one VM (8 virtio disks)"
     t0=$(date +%s)
@@ -282,7 +416,8 @@ if has_phase powercut; then
         for v in "${PC_VARIANTS[@]}"; do
             img="$disks/pc-$v.img"
             mkvol "$v" "$img" "$PC_DISK"
-            EXPECT_CUT=1 vm "pc-write-$v-$r" --timeout 900 --image "vol:$img" --image "src:$disks/src.img" \
+            # shellcheck disable=SC2046
+            EXPECT_CUT=1 vm "pc-write-$v-$r" --timeout 900 --image "vol:$img" $(vol_throttle vol) --image "src:$disks/src.img" \
                 -- eval-powercut.sh write "$v" "$PC_SECS"
             cp --sparse=always "$img" "$img.fsck"
             cp --sparse=always "$img" "$img.preen"
@@ -291,7 +426,8 @@ if has_phase powercut; then
             # larger copies pass the host's dirty threshold and are
             # flushed in the background; livedfs's smaller ones were not).
             sync "$img.fsck" "$img.preen"
-            vm "pc-mount-$v-$r" --timeout 900 --image "vol:$img" --image "src:$disks/src.img" \
+            # shellcheck disable=SC2046
+            vm "pc-mount-$v-$r" --timeout 900 --image "vol:$img" $(vol_throttle vol) --image "src:$disks/src.img" \
                 -- eval-powercut.sh mount "$v"
             # The paper's A4 figure: the checker recovering the cut volume.
             fsck_time "$v" "$img.fsck" "powercut"
@@ -357,7 +493,8 @@ if has_phase corpus; then
             verify=0
             [ "$r" -eq 1 ] && [ "$v" != ext3 ] && [ $verify_corpus -eq 1 ] && verify=1
             t0=$(date +%s)
-            vm "corpus-$v-$r" --timeout 21600 --image "corpus:$concat" --image "vol:$img" \
+            # shellcheck disable=SC2046
+            vm "corpus-$v-$r" --timeout 21600 --image "corpus:$concat" --image "vol:$img" $(vol_throttle vol) \
                 -- eval-corpus.sh "$v" "$verify" "${specs[@]}"
             log "corpus $v repeat $r: $(( $(date +%s) - t0 ))s"
             fsck_time "$v" "$img" "corpus"

@@ -6,10 +6,15 @@
 
 A RUN_DIR holds what scripts/evaluate.sh wrote: records.txt (one
 "LIVEDFS-EVAL key=value ..." line per measurement), machine.json, and for
-the corpus phase corpus-count.json and corpus-meta.jsonl. With several
-runs (oldest first), each experiment (calibration, A1-A3, A4, the corpus,
-mkfs) is taken whole from the last run that has it, and the page says
-which run every section comes from. The raw files of the runs on the page
+the corpus phase corpus-count.json and corpus-meta.jsonl, and profile.json
+(the device profile, evaluate.sh --profile). With several runs (oldest
+first), each experiment (calibration, A1-A3, A4, the corpus, mkfs) is
+taken whole from the last run that has it (A1-A3: the last of the runs
+that measured the most variants, so a two-variant run does not replace
+the Table 1 comparison), and the page says which run every section comes
+from. Runs of the device-bound profiles (hdd, ssd) never replace those
+sections: they have their own, next to the CPU-bound profile's run (the
+last cpu-profile run that has A1-A3). The raw files of the runs on the page
 are copied under FIGURES/runs/DATE-MODE/, so the page can be rendered
 again from them alone: scripts/plot-results.py Documentation/results/runs/*
 """
@@ -32,7 +37,14 @@ VARIANT_DESC = {
     "livedfs-all": "spatial locality + prefetch + journaling (defaults)",
     "livedfs-md5": "livedfs-all with MD5 fingerprints (mkfs -O md5), as in the paper's prototype",
 }
-RAW_FILES = ["records.txt", "machine.json", "corpus-count.json", "corpus-meta.jsonl", "corpus-count.txt"]
+RAW_FILES = ["records.txt", "machine.json", "corpus-count.json", "corpus-meta.jsonl", "corpus-count.txt", "profile.json"]
+PROFILES = ["cpu", "hdd", "ssd"]
+PROFILE_TITLE = {
+    "cpu": "cpu: unthrottled virtual disks (host memory), the CPU-bound profile",
+    "hdd": "hdd: the paper's disk against a CPU of its time",
+    "ssd": "ssd: a SATA SSD against a current CPU with SHA extensions",
+}
+GIB = 2**30
 
 
 def parse_records(path):
@@ -101,11 +113,19 @@ GROUP_OF_PHASE = {"calib": "calib", "guest": "calib", "A1": "seq", "A2": "seq", 
                   "A4-write": "powercut", "A4-mount": "powercut", "A4-check": "powercut",
                   "fsck-powercut": "powercut", "fsck-powercut-preen": "powercut", "B0": "corpus", "B1": "corpus", "B2": "corpus",
                   "B3-one": "corpus", "B3-par": "corpus", "mount": "corpus", "fsck-corpus": "corpus",
-                  "mkfs": "mkfs"}
+                  "mkfs": "mkfs", "profile": "profile"}
 GROUPS = ["calib", "seq", "powercut", "corpus", "mkfs"]
 
 
 def group_of(r):
+    """The experiment record R belongs to: its phase's, suffixed @PROFILE
+    for a run of a device-bound profile (set by load_run)."""
+    if "_group" in r:
+        return r["_group"]
+    return base_group_of(r)
+
+
+def base_group_of(r):
     ph = r.get("phase")
     if ph == "problem":
         vm = str(r.get("vm", ""))
@@ -131,6 +151,14 @@ def load_run(run):
                     r["meta"].append(json.loads(chunk))
                 except json.JSONDecodeError:
                     pass
+    r["profile"] = r["machine"].get("profile", "cpu")
+    pj = os.path.join(run, "profile.json")
+    r["profile_info"] = json.load(open(pj)) if os.path.exists(pj) else None
+    for x in r["recs"]:
+        g = base_group_of(x)
+        if g == "profile":
+            g = "seq"
+        x["_group"] = g + "@" + r["profile"] if g and r["profile"] != "cpu" else g
     r["groups"] = {g for g in (group_of(x) for x in r["recs"]) if g}
     runrec = [x for x in r["recs"] if x.get("phase") == "run"]
     r["seconds"] = runrec[-1].get("seconds") if runrec else None
@@ -149,7 +177,24 @@ class Page:
             for r in loaded:
                 if g in r["groups"]:
                     self.src[g] = r
-        self.runs = [r for r in loaded if any(self.src.get(g) is r for g in GROUPS)]
+        # A1-A3 (the Table 1 comparison): the last of the runs that
+        # measured the most variants.
+        nvar = lambda r: len(variants_in([x for x in r["recs"] if group_of(x) == "seq"]))
+        seq_runs = [r for r in loaded if "seq" in r["groups"]]
+        if seq_runs:
+            most = max(nvar(r) for r in seq_runs)
+            self.src["seq"] = [r for r in seq_runs if nvar(r) == most][-1]
+            # The calibration of the machine those A1-A3 ran on.
+            if "calib" in self.src["seq"]["groups"]:
+                self.src["calib"] = self.src["seq"]
+        # Each profile's own section: the last run of that profile with A1-A3.
+        self.prof = {}
+        for p in PROFILES:
+            g = "seq" if p == "cpu" else "seq@" + p
+            for r in loaded:
+                if r["profile"] == p and g in r["groups"]:
+                    self.prof[p] = r
+        self.runs = [r for r in loaded if any(self.src.get(g) is r for g in GROUPS) or any(v is r for v in self.prof.values())]
         if not self.runs:
             sys.exit("no records in " + ", ".join(runs))
         self.primary = self.runs[-1]
@@ -186,14 +231,14 @@ class Page:
             f"QEMU {m['qemu'].split()[0]} {m['accel'].upper()} · livedfs {m['commit']} · {m['mode']} mode"
         )
 
-    def figure(self, name, title, draw, size=(7, 4)):
+    def figure(self, name, title, draw, size=(7, 4), stamp=None):
         if self.plt is None:
             return
         plt = self.plt
         fig, ax = plt.subplots(figsize=size)
         draw(ax)
         ax.set_title(title, fontsize=10)
-        fig.text(0.01, 0.005, self.stamp(), fontsize=5.5, color="0.35", ha="left", va="bottom")
+        fig.text(0.01, 0.005, stamp or self.stamp(), fontsize=5.5, color="0.35", ha="left", va="bottom")
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         path = os.path.join(self.figdir, name + ".png")
         fig.savefig(path, dpi=110)
@@ -228,6 +273,7 @@ class Page:
             ("sha256_64MiB", "SHA-256 of 64 MiB (busybox sha256sum)", 64 * 1.048576),
             ("md5_64MiB", "MD5 of 64 MiB (busybox md5sum)", 64 * 1.048576),
             ("memcpy_1GiB", "1 GiB /dev/zero → /dev/null (dd bs=1M)", 1024 * 1.048576),
+            ("copy_256MiB", "copy: a 64 MiB cached file → /dev/null, 4 times (dd bs=1M)", 256 * 1.048576),
         ]:
             h, g = get("host", what), get("guest", what)
             if h and g:
@@ -325,6 +371,234 @@ class Page:
                 ax.tick_params(axis="x", labelsize=8)
 
             self.figure(fig, title, draw)
+
+    # ------------------------------------------------------------ profiles
+    @staticmethod
+    def seq_stats(A, v, ph):
+        """(MB/s from the median time, spread %, CPU s/GiB median, CPU busy
+        share of the guest's CPUs) of phase PH for variant V in records A."""
+        rs = sel(A, phase=ph, fs=v)
+        if not rs:
+            return None
+        ts = [r["seconds"] for r in rs]
+        m = med(ts)
+        size = rs[0]["bytes"]
+        cpu = [r["cpu_s"] / (r["bytes"] / GIB) for r in rs if "cpu_s" in r]
+        busy = [r["cpu_s"] / r["seconds"] for r in rs if "cpu_s" in r and r["seconds"]]
+        return {"mbs": size / m / 1e6 if m else None, "t": m, "spread": 100 * spread(ts) / m if m else None,
+                "cpu": med(cpu), "cpu_spread": spread(cpu), "busy": med(busy), "n": len(rs)}
+
+    def profiles(self):
+        """Each device profile's A1-A3 against ext3 from one run, with the
+        guest CPU seconds per GiB, and the derivation of its disk caps."""
+        if not any(p in self.prof for p in ("hdd", "ssd")) and not any(
+            "cpu_s" in x for x in (self.prof.get("cpu") or {"recs": []})["recs"]
+        ):
+            return
+        self.w("## Device profiles: A1–A3 against ext3 where the disk, not the CPU, is the bottleneck, and the CPU cost per GiB")
+        self.w()
+        self.w(
+            "`scripts/evaluate.sh --profile P` runs the experiments with every volume's virtual disk (ext3's and livedfs's "
+            "alike) capped by QEMU's I/O throttling, scaled so that the ratio of disk speed to hashing speed in the guest "
+            "is a real machine's: **cap = real disk figure × guest SHA-256 MB/s ÷ real CPU SHA-256 MB/s** (bandwidth and "
+            "IOPS alike), with the guest's SHA-256 speed measured in the same run (calibration phase) and the real "
+            "figures cited below. *cpu* is the unthrottled profile (virtual disks in host memory: the CPU-bound case, as in "
+            "the A1–A3 section above); *hdd* models the paper's testbed, *ssd* a SATA SSD next to a current CPU with SHA "
+            "extensions. Each profile's ratios come from one run, ext3 measured in the same VM."
+        )
+        self.w()
+        self.w(
+            "**CPU s/GiB** is the guest CPU time spent in a timed phase per GiB written or read: the busy time of every "
+            "guest CPU together from `/proc/stat` (user, nice, system, irq, softirq, steal; not idle, not iowait) "
+            "before and after the phase (the `sync` included), divided by USER_HZ. It counts the work the file system "
+            "makes the machine do, whatever the disk's speed; under TCG one guest CPU second costs several host "
+            "seconds, so absolute values are the emulator's and the livedfs/ext3 ratio is the result. *busy* is the "
+            "share of the guest's CPUs that were busy during the phase (CPU seconds ÷ (wall seconds × CPUs))."
+        )
+        self.w()
+        # Across profiles.
+        rows = []
+        goals = []
+        stats = {}
+        for p in PROFILES:
+            r = self.prof.get(p)
+            if not r:
+                continue
+            A = [x for x in r["recs"] if x.get("phase") in ("A1", "A2", "A3")]
+            st = {(v, ph): self.seq_stats(A, v, ph) for v in variants_in(A) for ph in ("A1", "A2", "A3")}
+            stats[p] = (r, A, st)
+            lv = "livedfs-all" if "livedfs-all" in variants_in(A) else None
+            e = lambda ph: st.get(("ext3", ph))
+            l = lambda ph: st.get((lv, ph)) if lv else None
+            ratio = lambda ph: (e(ph)["t"] / l(ph)["t"]) if e(ph) and l(ph) and l(ph)["t"] else None
+            cpu_pair = lambda ph: (
+                f"{fmt(e(ph) and e(ph)['cpu'], 2)} / {fmt(l(ph) and l(ph)['cpu'], 2)}"
+                + (f" ({l(ph)['cpu'] / e(ph)['cpu']:.1f}×)" if e(ph) and l(ph) and e(ph)["cpu"] and l(ph)["cpu"] else "")
+            )
+            caps = (r["profile_info"] or {}).get("caps")
+            capstr = ", ".join(f"{k} {self.cap_fmt(k, v)}" for k, v in caps.items()) if caps else "none (host memory)"
+            dup_uni = (l("A1")["t"] / l("A3")["t"]) if l("A1") and l("A3") and l("A3")["t"] else None
+            rows.append([
+                f"**{p}**", capstr,
+                fmt(ratio("A1"), 2, "×"), fmt(ratio("A2"), 2, "×"), fmt(ratio("A3"), 2, "×"), fmt(dup_uni, 2),
+                cpu_pair("A1"), cpu_pair("A2"), cpu_pair("A3"),
+            ])
+            yes = lambda ok: "yes" if ok else "**no**"
+            if p == "cpu":
+                if ratio("A1"):
+                    goals.append(["unique write / ext3, CPU-bound (A1)", p, "≥ 0.5×", f"{ratio('A1'):.2f}×", yes(ratio("A1") >= 0.5)])
+                if dup_uni:
+                    goals.append(["duplicate / unique write speed, CPU-bound (A3 / A1)", p, "≥ 1.5", f"{dup_uni:.2f}", yes(dup_uni >= 1.5)])
+            else:
+                if ratio("A1"):
+                    goals.append(["unique write / ext3, device-bound (A1)", p, "≥ 0.97×", f"{ratio('A1'):.2f}×", yes(ratio("A1") >= 0.97)])
+                if ratio("A3"):
+                    goals.append(["duplicate write / ext3, device-bound (A3)", p, "≥ 2.5×", f"{ratio('A3'):.2f}×", yes(ratio("A3") >= 2.5)])
+            if ratio("A2"):
+                goals.append(["read / ext3 (A2)", p, "≥ 0.98×", f"{ratio('A2'):.2f}×", yes(ratio("A2") >= 0.98)])
+        self.w(table(["profile", "volume disk caps", "A1 unique write vs ext3", "A2 read vs ext3", "A3 duplicate write vs ext3",
+                      "livedfs-all A3 ÷ A1 speed", "A1 CPU s/GiB ext3 / livedfs-all", "A2 CPU s/GiB", "A3 CPU s/GiB"], rows))
+        self.w()
+        self.w("Ratios: ext3 time ÷ livedfs-all time (above 1: livedfs faster), medians over the repeats; CPU s/GiB medians.")
+        self.w()
+        if goals:
+            self.w("Against the goals of issue 17 (each from the profile's one run):")
+            self.w()
+            self.w(table(["goal", "profile", "target", "measured", "met?"], goals))
+            self.w()
+
+        def draw(ax):
+            import numpy as np
+
+            ps = [p for p in PROFILES if p in stats]
+            x = np.arange(3)
+            wdt = 0.8 / max(len(ps), 1)
+            colors = {"cpu": "0.55", "hdd": "tab:orange", "ssd": "tab:blue"}
+            for j, p in enumerate(ps):
+                r, A, st = stats[p]
+                ys = []
+                for ph in ("A1", "A2", "A3"):
+                    e, l = st.get(("ext3", ph)), st.get(("livedfs-all", ph))
+                    ys.append(e["t"] / l["t"] if e and l and l["t"] else 0)
+                xs = x + (j - (len(ps) - 1) / 2) * wdt
+                ax.bar(xs, ys, wdt, label=p, color=colors.get(p))
+                for xi, y in zip(xs, ys):
+                    ax.text(xi, y, f"{y:.2f}", ha="center", va="bottom", fontsize=7)
+            ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
+            ax.set_xticks(x)
+            ax.set_xticklabels(["A1 unique write", "A2 read", "A3 duplicate write"])
+            ax.set_ylabel("livedfs-all vs ext3 (ext3 time / livedfs time)")
+            ax.legend(fontsize=7, title="profile", title_fontsize=7)
+
+        if stats:
+            stamp = " · ".join(
+                f"{p}: {stats[p][0]['machine']['date'][:16]}Z, livedfs {stats[p][0]['machine']['commit'][:7]}, {stats[p][0]['machine']['mode']}"
+                for p in PROFILES if p in stats
+            ) + f" · QEMU {self.machine['accel'].upper()}"
+            self.figure("profiles-ratios", "A1–A3, livedfs-all against ext3, per device profile", draw, stamp=stamp)
+        for p in PROFILES:
+            if p in stats:
+                self.profile_section(p, *stats[p])
+
+    @staticmethod
+    def cap_fmt(k, v):
+        return f"{v / 1e6:.1f} MB/s" if k.startswith("bps") else f"{v} IOPS"
+
+    def profile_section(self, p, r, A, st):
+        m = r["machine"]
+        info = r["profile_info"] or {}
+        self.w(f"### Profile {PROFILE_TITLE.get(p, p)}")
+        self.w()
+        self.w(
+            f"*From the {self.run_label(r)}: `{m.get('command') or 'scripts/evaluate.sh'}`, livedfs {m['commit']}, "
+            f"load average {m.get('loadavg_start')} at the start; a {m.get('seq_size')} file in a {m['guest_mem_mib']} MiB guest, "
+            f"{max(x.get('rep', 1) for x in A)} repeat(s).*"
+        )
+        self.w()
+        g = info.get("guest") or {}
+        if info.get("caps"):
+            cpu, disk, scale = info["cpu"], info["disk"], info["scale"]
+            rows = [
+                ["guest SHA-256 (measured)", f"{g['sha256_MBps']:.1f} MB/s", g.get("how", "")],
+                ["guest memory copy (measured)", fmt(g.get("copy_MBps"), 0, " MB/s"), "same calibration VM"],
+                ["real CPU's SHA-256", f"{cpu['sha256_MBps']:.0f} MB/s", f"{cpu['name']}: {cpu['source']}"],
+                ["scale = guest ÷ real CPU", f"{scale:.4f}", ""],
+            ]
+            if "MBps" in disk:
+                rows.append(["real disk's bandwidth", f"{disk['MBps']:.0f} MB/s", f"{disk['name']}: {disk['source']}"])
+            else:
+                rows.append(["real disk, sequential read / write", f"{disk['read_MBps']:.0f} / {disk['write_MBps']:.0f} MB/s", f"{disk['name']}: {disk['source']}"])
+                rows.append(["real disk, random 4 KiB read / write", f"{disk['read_iops']:.0f} / {disk['write_iops']:.0f} IOPS", "the same data sheet"])
+            for k, v in info["caps"].items():
+                rows.append([f"**cap: throttling.{k}**", f"**{self.cap_fmt(k, v)}**", "real figure × scale"])
+            if "iops_not_applied" in info:
+                rows.append([
+                    "IOPS cap", "none",
+                    f"a seek-bound cap ({disk['random_iops']:.0f} random IOPS: {disk['random_iops_source']}; scaled: "
+                    f"{info['iops_not_applied']:.0f} IOPS) is not applied: QEMU's throttle charges every request alike, sequential "
+                    "or not, so it would hold ext3's streaming 0.5–1 MiB requests far below the disk's bandwidth. Seeks are "
+                    "therefore free in this profile, which favours whichever file system seeks more (livedfs: its fingerprint stores)",
+                ])
+            self.w(table(["", "value", "source"], rows))
+            self.w()
+            h = info.get("host") or {}
+            bw = min(v for k, v in info["caps"].items() if k.startswith("bps"))
+            notes = []
+            if g.get("copy_MBps"):
+                notes.append(
+                    f"The guest copies memory at {g['copy_MBps']:.0f} MB/s, {g['copy_MBps'] * 1e6 / bw:.0f}× the bandwidth cap, "
+                    "as a real machine copies far faster than its disk writes: copying does not bind."
+                )
+            if h.get("openssl_sha256_MBps"):
+                notes.append(
+                    f"Cross-check of the current-CPU figure: this run's host ({m['cpu']}, shared, virtualised) hashed "
+                    f"{h['openssl_sha256_MBps']:.0f} MB/s with `openssl speed -evp sha256` (16 KiB blocks, one core)."
+                )
+            notes.append(
+                "The guest's figure is busybox's SHA-256 in user space; livedfs hashes in the kernel with the generic C "
+                "SHA-256 (see the calibration note above), so the caps scale the disk to the guest's user-space hashing."
+            )
+            self.w(" ".join(notes))
+            self.w()
+        elif p == "cpu":
+            self.w("No caps: every virtual disk is a sparse file in the host's page cache (`cache=unsafe`).")
+            self.w()
+        vs = variants_in(A)
+        rows = []
+        for v in vs:
+            row = [f"**{v}**"]
+            for ph in ("A1", "A2", "A3"):
+                s_ = st.get((v, ph))
+                e = st.get(("ext3", ph))
+                row += [fmt(s_ and s_["mbs"], 1), "1.00" if v == "ext3" else (f"{e['t'] / s_['t']:.2f}×" if s_ and e and s_["t"] else "–"),
+                        fmt(s_ and s_["spread"], 0, "%")]
+            rows.append(row)
+        self.w(table(["variant", "A1 unique write MB/s", "vs ext3", "spread", "A2 read MB/s", "vs ext3", "spread",
+                      "A3 duplicate write MB/s", "vs ext3", "spread"], rows))
+        self.w()
+        if not any("cpu_s" in x for x in A):
+            self.w("CPU s/GiB: not recorded in this run (it predates the CPU accounting of `tests/guest/eval-seq.sh`).")
+            self.w()
+            return
+        rows = []
+        for v in vs:
+            row = [f"**{v}**"]
+            for ph in ("A1", "A2", "A3"):
+                s_ = st.get((v, ph))
+                e = st.get(("ext3", ph))
+                row += [fmt(s_ and s_["cpu"], 2), "1.00" if v == "ext3" else (f"{s_['cpu'] / e['cpu']:.2f}×" if s_ and e and s_["cpu"] and e["cpu"] else "–"),
+                        fmt(100 * s_["busy"] / m.get("guest_cpus", 2) if s_ and s_["busy"] is not None else None, 0, "%")]
+            rows.append(row)
+        self.w(table(["variant", "A1 CPU s/GiB", "vs ext3", "busy", "A2 CPU s/GiB", "vs ext3", "busy", "A3 CPU s/GiB", "vs ext3", "busy"], rows))
+        self.w()
+        a3 = [x for x in sel(A, phase="A3") if x.get("fs") != "ext3"]
+        if a3:
+            x = a3[0]
+            self.w(
+                f"Deduplication in A3 (first repeat, {x['fs']}): {x.get('physical_blocks_used')} data blocks stored for "
+                f"{x.get('logical_blocks_referenced')} referenced, {x.get('duplicate_hits')} duplicate hits."
+            )
+            self.w()
 
     def ratio(self, ph, v="livedfs-all"):
         A = self.recs
@@ -652,6 +926,7 @@ class Page:
         self.w()
         self.w("(ratios: ext3 time / livedfs time, above 1 = livedfs faster.)")
         self.w()
+        self.cpu_per_gib(B2, vs, "inserting the corpus")
         self.b2 = (e / a) if a and e else None
 
         def draw_a(ax):
@@ -727,6 +1002,7 @@ class Page:
         a4 = med([r["seconds"] for r in sel(par, fs="livedfs-all", k=4)])
         e4 = med([r["seconds"] for r in sel(par, fs="ext3", k=4)])
         self.b3_par = (e4 / a4) if a4 and e4 else None
+        self.cpu_per_gib(one, vs, "reading every image back one at a time")
         self.w(f"All images one after the other: " + ", ".join(f"{v} {fmt(tot_one[v], 1, ' s')}" for v in vs) + (f" (ext3 / livedfs-all = {e / a:.2f}×)." if a and e else "."))
         self.w()
 
@@ -757,6 +1033,28 @@ class Page:
 
         if par:
             self.figure("fig12b-read-parallel", "B3: reading 1-4 images at once (paper Fig. 12b)", draw_b)
+
+    def cpu_per_gib(self, R, vs, what):
+        """A line with the guest CPU seconds per GiB of records R (those
+        with cpu_s), per variant: the sum over a repeat's images, median
+        over the repeats."""
+        if not any("cpu_s" in r for r in R):
+            return
+        per = {}
+        for v in vs:
+            reps = defaultdict(lambda: [0.0, 0])
+            for r in sel(R, fs=v):
+                if "cpu_s" in r:
+                    reps[r.get("rep", 1)][0] += r["cpu_s"]
+                    reps[r.get("rep", 1)][1] += r["bytes"]
+            per[v] = med([c / (b / GIB) for c, b in reps.values() if b])
+        e = per.get("ext3")
+        self.w(
+            f"Guest CPU time {what} (the busy time of every guest CPU from /proc/stat, not idle or iowait), per GiB: "
+            + ", ".join(f"{v} {fmt(per[v], 2, ' s')}" + (f" ({per[v] / e:.2f}× ext3)" if e and per[v] and v != "ext3" else "") for v in vs)
+            + "."
+        )
+        self.w()
 
     def corpus_mount(self, vs):
         Mo = sel(self.recs, phase="mount")
@@ -877,6 +1175,7 @@ class Page:
         calib_block = self.out[body_start:]
         self.out = self.out[:body_start]
         self.seq()
+        self.profiles()
         self.powercut()
         self.corpus()
         self.mkfs()
@@ -909,6 +1208,7 @@ class Page:
             for r in self.runs:
                 rm = r["machine"]
                 gs = [g for g in GROUPS if self.src.get(g) is r and g != "calib"] + (["calibration"] if self.src.get("calib") is r else [])
+                gs += [f"the {p} profile" for p in PROFILES if self.prof.get(p) is r]
                 h(
                     f"- **{rm['mode']} run**, `{rm.get('command') or 'scripts/evaluate.sh'}`: {self.stamp(rm)}; took "
                     f"{self.run_seconds(r)}, load average {rm.get('loadavg_start')} at the start"
@@ -944,6 +1244,13 @@ class Page:
             "- Space figures (B1), exactness against the ideal, filter bytes per block and data integrity after power "
             "cuts do not depend on the emulation at all."
         )
+        if any(p in self.prof for p in ("hdd", "ssd")):
+            h(
+                "- **Device profiles** (their own section, after A1–A3): the same A1–A3 with every volume's virtual disk "
+                "capped so that disk speed ÷ hashing speed in the guest is that of a real machine (the paper's 7200 RPM "
+                "disk and CPU; a SATA SSD and a current CPU with SHA extensions), and the guest CPU seconds each phase "
+                "cost per GiB, which do not depend on the emulated disk's speed."
+            )
         h("")
         head += calib_block
         if ratios:
@@ -995,7 +1302,7 @@ class Page:
         keep = {}
         for r in self.runs:
             rm = r["machine"]
-            keep[os.path.abspath(r["dir"])] = rm["date"].replace(":", "").replace("-", "") + "-" + rm["mode"]
+            keep[os.path.abspath(r["dir"])] = rm["date"].replace(":", "").replace("-", "") + "-" + rm["mode"] + ("" if r["profile"] == "cpu" else "-" + r["profile"])
         staged = {}
         for src, name in keep.items():
             tmp = os.path.join(self.figdir, ".runs-" + name)

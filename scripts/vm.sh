@@ -14,6 +14,11 @@
 #                       512-byte sectors; LOG is created or truncated)
 #   --throttle NAME:BPS cap disk NAME (a --disk) at BPS bytes per second
 #                       (QEMU throttling.bps-total): slow I/O on purpose
+#   --throttle-opts NAME:KEY=VAL[,KEY=VAL...]  QEMU throttling settings for
+#                       disk NAME (a --disk or an --image), e.g.
+#                       bps-write=20000000,iops-write=3000: each KEY becomes
+#                       throttling.KEY (bps-total, bps-read, bps-write,
+#                       iops-total, iops-read, iops-write, iops-size, ...)
 #   --timeout SEC       kill the VM after SEC seconds (default 600)
 #   --mem MB            guest RAM (default 2048)      --smp N   vCPUs (default 2)
 #   --accel MODE        auto (default), tcg or kvm; auto probes KVM once
@@ -30,7 +35,7 @@
 # line printed is the summary: "N passed, N failed".
 source "$(dirname "$0")/lib.sh"
 
-disks=() images=() logged=() throttles=() timeout=600 mem=2048 smp=2 accel=auto kunit=0 verbose=0
+disks=() images=() logged=() throttles=() throttle_opts=() timeout=600 mem=2048 smp=2 accel=auto kunit=0 verbose=0
 kdir="" initramfs="" logfile="" loglevel=7
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -38,6 +43,7 @@ while [ $# -gt 0 ]; do
         --image) images+=("$2"); shift 2 ;;
         --logged-disk) logged+=("$2"); shift 2 ;;
         --throttle) throttles+=("$2"); shift 2 ;;
+        --throttle-opts) throttle_opts+=("$2"); shift 2 ;;
         --timeout) timeout=$2; shift 2 ;;
         --mem) mem=$2; shift 2 ;;
         --smp) smp=$2; shift 2 ;;
@@ -52,6 +58,10 @@ while [ $# -gt 0 ]; do
         -*) die "unknown option $1 (see --help)" ;;
         *) break ;;
     esac
+done
+for t in "${throttle_opts[@]}"; do
+    [[ $t =~ ^[^:]+:[a-z-]+=[0-9]+(,[a-z-]+=[0-9]+)*$ ]] \
+        || die "--throttle-opts $t: not NAME:KEY=NUMBER[,KEY=NUMBER...]"
 done
 script=${1:?usage: vm.sh [options] SCRIPT [ARGS...] (see --help)}
 shift
@@ -77,6 +87,18 @@ mkdir -p "$work/job"
 (cd "$work/job" && echo job.sh | cpio -o -H newc --quiet) > "$work/job.cpio"
 cat "$initramfs" "$work/job.cpio" > "$work/initrd.cpio"
 
+# throttle_of NAME: the ,throttling.KEY=VAL settings --throttle-opts gave
+# for disk NAME (none: empty).
+throttle_of() {
+    local t kv s
+    for t in "${throttle_opts[@]}"; do
+        [ "${t%%:*}" = "$1" ] || continue
+        IFS=, read -ra kv <<< "${t#*:}"
+        for s in "${kv[@]}"; do
+            printf ',throttling.%s' "$s"
+        done
+    done
+}
 drive_args=()
 i=0
 for d in "${disks[@]}"; do
@@ -86,6 +108,7 @@ for d in "${disks[@]}"; do
     for t in "${throttles[@]}"; do
         [ "${t%%:*}" = "$name" ] && throttle=",throttling.bps-total=${t#*:}"
     done
+    throttle="$throttle$(throttle_of "$name")"
     drive_args+=(-drive "file=$work/disk$i.img,if=none,id=d$i,format=raw,cache=unsafe$throttle"
                  -device "virtio-blk-device,drive=d$i,serial=$name")
     i=$((i + 1))
@@ -93,7 +116,7 @@ done
 for d in "${images[@]}"; do
     name=${d%%:*} file=${d#*:}
     [ -f "$file" ] || die "no image file $file"
-    drive_args+=(-drive "file=$file,if=none,id=d$i,format=raw,cache=unsafe"
+    drive_args+=(-drive "file=$file,if=none,id=d$i,format=raw,cache=unsafe$(throttle_of "$name")"
                  -device "virtio-blk-device,drive=d$i,serial=$name")
     i=$((i + 1))
 done

@@ -8,6 +8,8 @@
 #   B1     space used after it (statfs, and livedfs's counters)
 #   mount  unmount, drop caches, mount again: the mount time (and livedfs's
 #          filter build time) against the data stored so far
+# B2 and B3-one records carry the guest CPU seconds of their timed span
+# (cpu_s, iowait_s: eval-lib.sh's cpu_since).
 # Then, with VERIFY=1, every file's MD5 is compared with the image's (the
 # host's md5sum), and
 #   B3-one each image read back alone (caches dropped before each)
@@ -30,8 +32,8 @@ $spec
 EOF
     i=$((i + 1))
     drop_caches
-    t0=$(now); dd if="$SRC" of="$M/$name" bs=1M skip="$off" count="$mib" 2>/dev/null; sync; t=$(since "$t0")
-    rec phase=B2 fs="$V" idx=$i image="$name" seconds="$t" bytes=$((mib * 1048576))
+    c0=$(cpu_busy); t0=$(now); dd if="$SRC" of="$M/$name" bs=1M skip="$off" count="$mib" 2>/dev/null; sync; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+    rec phase=B2 fs="$V" idx=$i image="$name" seconds="$t" bytes=$((mib * 1048576)) "$cpu"
     rec phase=B1 fs="$V" idx=$i image="$name" used_blocks=$(( $(statfs_used $M) - base )) \
         du_kib="$(du -k -s $M | cut -f1)" $(lstats "$VOL")
     umount $M || fail "umount $V" "after $name"
@@ -52,8 +54,8 @@ fi
 for spec in "$@"; do
     name=${spec%%:*}
     drop_caches
-    t0=$(now); dd if="$M/$name" of=/dev/null bs=1M 2>/dev/null; t=$(since "$t0")
-    rec phase=B3-one fs="$V" image="$name" seconds="$t" bytes="$(stat -c %s "$M/$name")"
+    c0=$(cpu_busy); t0=$(now); dd if="$M/$name" of=/dev/null bs=1M 2>/dev/null; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+    rec phase=B3-one fs="$V" image="$name" seconds="$t" bytes="$(stat -c %s "$M/$name")" "$cpu"
 done
 names=$(for spec in "$@"; do echo "${spec%%:*}"; done)
 for k in 1 2 3 4; do

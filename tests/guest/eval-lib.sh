@@ -8,6 +8,20 @@ now() { adjtimex | awk '/tv_sec/ { s = $2 } /tv_usec/ { u = $2 } END { printf "%
 # since T0: seconds elapsed since T0 (from now).
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.6f\n", b - a }'; }
 rec() { echo "LIVEDFS-EVAL $*"; }
+
+# CPU time the guest spent, for the CPU cost per GiB: cpu_busy prints the
+# busy jiffies of all CPUs together (/proc/stat's first line: user, nice,
+# system, irq, softirq and steal; not idle, not iowait; guest and
+# guest_nice are already inside user and nice); cpu_since J0 prints
+# "cpu_s=SECONDS iowait_s=SECONDS" since J0 (a cpu_busy output), as keys
+# for rec. USER_HZ is 100 on x86 (getconf CLK_TCK where there is one).
+USER_HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_busy() { awk '$1 == "cpu" { printf "%d %d\n", $2 + $3 + $4 + $7 + $8 + $9, $6; exit }' /proc/stat; }
+cpu_since() {
+    cpu_busy | awk -v a="$1" -v hz="$USER_HZ" '{
+        split(a, z, " ")
+        printf "cpu_s=%.2f iowait_s=%.2f\n", ($1 - z[1]) / hz, ($2 - z[2]) / hz }'
+}
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 # Memory-pressure hygiene, identical for every file system: a small guest

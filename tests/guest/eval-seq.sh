@@ -6,7 +6,9 @@
 #   A1  dd src -> a, sync              (every block unique)
 #   A2  drop caches; dd a -> /dev/null
 #   A3  drop caches; dd src -> b, sync (every block a duplicate of a)
-# then a and b are deleted and the volume unmounted. Repeats are
+# Each record carries the guest CPU seconds spent in its timed span
+# (cpu_s: every CPU's busy time from /proc/stat, see eval-lib.sh) and the
+# iowait seconds. Then a and b are deleted and the volume unmounted. Repeats are
 # interleaved (variant order reversed on even repeats) so drift on a shared
 # host spreads over every variant alike.
 #   eval-seq.sh REPEATS VARIANT...
@@ -26,14 +28,14 @@ for r in $(seq "$REPEATS"); do
         drop_caches
         if ! mount_fs "$v" "$dev" $M; then fail "mount $v" "repeat $r"; continue; fi
         base=$(statfs_used $M)
-        t0=$(now); dd if="$SRC" of=$M/a bs=1M 2>/dev/null; sync; t=$(since "$t0")
-        rec phase=A1 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" used_blocks=$(( $(statfs_used $M) - base )) $(lstats "$dev")
+        c0=$(cpu_busy); t0=$(now); dd if="$SRC" of=$M/a bs=1M 2>/dev/null; sync; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+        rec phase=A1 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu" used_blocks=$(( $(statfs_used $M) - base )) $(lstats "$dev")
         drop_caches
-        t0=$(now); dd if=$M/a of=/dev/null bs=1M 2>/dev/null; t=$(since "$t0")
-        rec phase=A2 fs="$v" rep="$r" seconds="$t" bytes="$BYTES"
+        c0=$(cpu_busy); t0=$(now); dd if=$M/a of=/dev/null bs=1M 2>/dev/null; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+        rec phase=A2 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu"
         drop_caches
-        t0=$(now); dd if="$SRC" of=$M/b bs=1M 2>/dev/null; sync; t=$(since "$t0")
-        rec phase=A3 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" used_blocks=$(( $(statfs_used $M) - base )) $(lstats "$dev")
+        c0=$(cpu_busy); t0=$(now); dd if="$SRC" of=$M/b bs=1M 2>/dev/null; sync; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+        rec phase=A3 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu" used_blocks=$(( $(statfs_used $M) - base )) $(lstats "$dev")
         check_eq "$v repeat $r: a is whole" "$BYTES" "$(stat -c %s $M/a)"
         check_eq "$v repeat $r: b is whole" "$BYTES" "$(stat -c %s $M/b)"
         rm -f $M/a $M/b
