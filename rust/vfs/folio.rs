@@ -170,10 +170,10 @@ impl<'a> LockedFolio<'a> {
     /// [`FolioBuffer::mark_write`] and unlocks the folio. Returns the
     /// number of writes started.
     pub(crate) fn submit_marked(self, wbc: &Wbc) -> u32 {
+        // Every marked buffer is dirty, mapped to its final block and not
+        // delayed (the decision made sure); the call unlocks the folio.
         // SAFETY: locked folio, not under writeback (writeback_iter waited
-        // for that); every marked buffer is dirty, mapped to its final
-        // block and not delayed (the decision made sure). The folio is
-        // unlocked by the call: `self` is consumed.
+        // for it); `self` is consumed, so it is not used unlocked.
         unsafe { sys::livedfs_folio_submit(self.as_ptr(), wbc.as_ptr()) as u32 }
     }
 

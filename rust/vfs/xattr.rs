@@ -385,10 +385,10 @@ unsafe extern "C" fn init_xattrs(
     array: *const kernel::bindings::xattr,
     fs_data: *mut c_void,
 ) -> c_int {
-    // SAFETY: `fs_data` is the `Pending` list of `gather_and_store`, alive
-    // and unshared for the call; the LSM passes an array of attributes
-    // ending with a NULL name (the cast is between the opaque and the full
-    // binding of `struct xattr`).
+    // The cast below is between the opaque and the full binding of
+    // `struct xattr`.
+    // SAFETY: `fs_data` is `gather_and_store`'s `Pending`, alive and
+    // unshared for the call; the array ends with a NULL name.
     unsafe {
         let Some(pending) = fs_data.cast::<Pending>().as_mut() else {
             return EINVAL.to_errno();
