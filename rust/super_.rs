@@ -846,9 +846,12 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
 pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
     let info = sbi(sb)?;
     if sb.is_rdonly() {
-        // Still record errors found since the last write.
+        // Still record errors found since the last write (not on a
+        // norecovery mount). Read apart: the options mutex is not held
+        // while the disk state's is taken.
+        let norecovery = info.opts.lock().norecovery;
         if info.journal.is_none()
-            && !info.opts.lock().norecovery
+            && !norecovery
             && info.errors_seen.load(Ordering::Relaxed)
             && info.disk.lock().sb.state & fsb::STATE_ERROR == 0
         {
