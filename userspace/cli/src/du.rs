@@ -32,39 +32,10 @@ use std::path::{Path, PathBuf};
 
 /// statfs f_type of livedfs ("LDFS").
 pub const LIVEDFS_MAGIC: i64 = 0x4C44_4653;
-/// FS_IOC_FIEMAP.
-const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
 /// FIBMAP.
 const FIBMAP: libc::c_ulong = 1;
-const FIEMAP_FLAG_SYNC: u32 = 0x1;
-const FIEMAP_EXTENT_LAST: u32 = 0x1;
-const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
-const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;
-/// The extent's blocks are shared (for livedfs: reference count above 1).
-pub const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
-const FIEMAP_BATCH: usize = 256;
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct FiemapExtent {
-    fe_logical: u64,
-    fe_physical: u64,
-    fe_length: u64,
-    fe_reserved64: [u64; 2],
-    fe_flags: u32,
-    fe_reserved: [u32; 3],
-}
-
-#[repr(C)]
-struct Fiemap {
-    fm_start: u64,
-    fm_length: u64,
-    fm_flags: u32,
-    fm_mapped_extents: u32,
-    fm_extent_count: u32,
-    fm_reserved: u32,
-    fm_extents: [FiemapExtent; FIEMAP_BATCH],
-}
+pub use crate::fiemap::FIEMAP_EXTENT_SHARED;
+use crate::fiemap::{FIEMAP_EXTENT_DELALLOC, FIEMAP_EXTENT_UNKNOWN};
 
 /// How the block map was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -126,49 +97,17 @@ fn push_extent(out: &mut Vec<Blk>, physical: u64, length: u64, flags: u32, bs: u
 /// with the extent's SHARED flag. `Ok(None)` when the file system does not
 /// implement FIEMAP.
 pub fn fiemap_blocks(f: &File, block_size: u64) -> Result<Option<Vec<Blk>>> {
+    let Some(extents) = crate::fiemap::extents(f).context("FIEMAP")? else {
+        return Ok(None);
+    };
     let mut out = Vec::new();
-    let mut start = 0u64;
-    loop {
-        let mut fm = Box::new(Fiemap {
-            fm_start: start,
-            fm_length: u64::MAX - start,
-            fm_flags: FIEMAP_FLAG_SYNC,
-            fm_mapped_extents: 0,
-            fm_extent_count: FIEMAP_BATCH as u32,
-            fm_reserved: 0,
-            fm_extents: [FiemapExtent::default(); FIEMAP_BATCH],
-        });
-        // SAFETY: `fm` is a valid struct fiemap with room for
-        // fm_extent_count extents, live for the call.
-        let r = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_FIEMAP, &mut *fm as *mut Fiemap) };
-        if r != 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EOPNOTSUPP) | Some(libc::ENOTTY) | Some(libc::EINVAL)
-                    if out.is_empty() && start == 0 =>
-                {
-                    Ok(None)
-                }
-                _ => Err(e).context("FIEMAP"),
-            };
+    for e in extents {
+        if e.flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC) != 0 {
+            bail!("FIEMAP reported an extent without a disk address (data not written back)");
         }
-        let n = fm.fm_mapped_extents as usize;
-        if n == 0 {
-            return Ok(Some(out));
-        }
-        let mut last = false;
-        for e in &fm.fm_extents[..n.min(FIEMAP_BATCH)] {
-            if e.fe_flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC) != 0 {
-                bail!("FIEMAP reported an extent without a disk address (data not written back)");
-            }
-            push_extent(&mut out, e.fe_physical, e.fe_length, e.fe_flags, block_size)?;
-            start = e.fe_logical + e.fe_length;
-            last |= e.fe_flags & FIEMAP_EXTENT_LAST != 0;
-        }
-        if last {
-            return Ok(Some(out));
-        }
+        push_extent(&mut out, e.physical, e.length, e.flags, block_size)?;
     }
+    Ok(Some(out))
 }
 
 /// Data ranges of a file [start, end) in bytes, from SEEK_DATA/SEEK_HOLE
@@ -649,6 +588,7 @@ pub fn print(r: &DuReport, bytes: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fiemap::FIEMAP_EXTENT_LAST;
 
     fn with_rc(files: &[(u64, Vec<Blk>)], rc: &HashMap<u32, u32>) -> Usage {
         let mut get = |b: u32| -> Result<u32> { Ok(rc[&b]) };
@@ -798,12 +738,6 @@ mod tests {
                 Blk::flagged(20, false)
             ]
         );
-    }
-
-    #[test]
-    fn fiemap_struct_matches_the_kernel_abi() {
-        assert_eq!(std::mem::size_of::<FiemapExtent>(), 56);
-        assert_eq!(std::mem::size_of::<Fiemap>(), 32 + 56 * FIEMAP_BATCH);
     }
 
     #[test]

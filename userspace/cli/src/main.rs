@@ -23,6 +23,7 @@
 mod craft;
 mod debug;
 mod du;
+mod fiemap;
 mod info;
 mod reflink;
 mod report;

@@ -20,11 +20,6 @@ use std::time::{Duration, Instant};
 
 /// LIVEDFS_IOC_SCRUB: _IOWR('L', 1, struct livedfs_scrub) (40 bytes).
 const LIVEDFS_IOC_SCRUB: libc::c_ulong = 0xC028_4C01;
-/// FS_IOC_FIEMAP.
-const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
-const FIEMAP_FLAG_SYNC: u32 = 0x1;
-const FIEMAP_EXTENT_LAST: u32 = 0x1;
-const FIEMAP_BATCH: usize = 256;
 /// Damaged blocks one call may return.
 const MAX_BAD: usize = 4096;
 
@@ -38,28 +33,6 @@ struct ScrubArgs {
     bad_ptr: u64,
     nbad: u32,
     max_bad: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct FiemapExtent {
-    fe_logical: u64,
-    fe_physical: u64,
-    fe_length: u64,
-    fe_reserved64: [u64; 2],
-    fe_flags: u32,
-    fe_reserved: [u32; 3],
-}
-
-#[repr(C)]
-struct Fiemap {
-    fm_start: u64,
-    fm_length: u64,
-    fm_flags: u32,
-    fm_mapped_extents: u32,
-    fm_extent_count: u32,
-    fm_reserved: u32,
-    fm_extents: [FiemapExtent; FIEMAP_BATCH],
 }
 
 /// How to scrub.
@@ -242,35 +215,12 @@ fn name_files(mount: &Path, bs: u64, bad: &[u64]) -> Result<Vec<Damaged>> {
 
 /// (logical, physical, length) of every extent of a file.
 fn extents(f: &File) -> Result<Vec<(u64, u64, u64)>> {
-    let mut out = Vec::new();
-    let mut start = 0u64;
-    loop {
-        let mut fm = Box::new(Fiemap {
-            fm_start: start,
-            fm_length: u64::MAX - start,
-            fm_flags: FIEMAP_FLAG_SYNC,
-            fm_mapped_extents: 0,
-            fm_extent_count: FIEMAP_BATCH as u32,
-            fm_reserved: 0,
-            fm_extents: [FiemapExtent::default(); FIEMAP_BATCH],
-        });
-        // SAFETY: a valid struct fiemap with room for fm_extent_count
-        // extents, live for the call.
-        if unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_FIEMAP, &mut *fm as *mut Fiemap) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("FIEMAP");
-        }
-        let n = (fm.fm_mapped_extents as usize).min(FIEMAP_BATCH);
-        if n == 0 {
-            return Ok(out);
-        }
-        for e in &fm.fm_extents[..n] {
-            out.push((e.fe_logical, e.fe_physical, e.fe_length));
-            start = e.fe_logical + e.fe_length;
-            if e.fe_flags & FIEMAP_EXTENT_LAST != 0 {
-                return Ok(out);
-            }
-        }
-    }
+    let e = crate::fiemap::extents(f)
+        .context("FIEMAP")?
+        .context("FIEMAP: not supported")?;
+    Ok(e.into_iter()
+        .map(|e| (e.logical, e.physical, e.length))
+        .collect())
 }
 
 /// Human output.
