@@ -18,7 +18,13 @@
 //! anyway to confirm a block; a slot number is about 8 bits shorter than a
 //! block number, about a byte less per stored block. Two blocks of one
 //! slot may share a key: the filter holds one entry per store entry (a
-//! multiset), so each insert and remove is exact.
+//! multiset), so each insert and remove is exact, up to
+//! `format::fpfilter::MAX_COPIES` entries per key: copies of one block
+//! stored without deduplication (`nodedup`, or while the filter was being
+//! built) past that are not recorded (a lookup needs only one), so no
+//! chain's run of equal keys, and no lookup's candidate list, grows with
+//! the data. Removing such a copy may take away the entry of another copy
+//! of the same slot: that copy is then merely not offered for sharing.
 //!
 //! The chains are split into shards by the index key's high bits, each
 //! shard behind its own mutex, so concurrent writeback of different data
@@ -67,6 +73,9 @@ pub(crate) struct Filter {
     cap: AtomicU64,
     /// Blocks not recorded because the filter was at its cap.
     dropped: AtomicU64,
+    /// Blocks not recorded because their fingerprint's key already had
+    /// `format::fpfilter::MAX_COPIES` entries (copies stored `nodedup`).
+    repeats: AtomicU64,
 }
 
 /// The locked part of the filter holding one fingerprint.
@@ -127,6 +136,11 @@ impl FilterGuard<'_> {
         let r = c.insert(&f.params, self.bucket, slot);
         let after = c.memory_bytes() as u64;
         f.account(before, after);
+        if r == Err(FilterError::Saturated) {
+            // Enough copies of this data are offered already.
+            f.repeats.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         r?;
         f.entries.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -200,6 +214,7 @@ impl Filter {
             alloc_failures: AtomicU64::new(0),
             cap: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            repeats: AtomicU64::new(0),
         })
     }
 
@@ -253,6 +268,10 @@ impl Filter {
         let before = c.memory_bytes() as u64;
         let r = c.insert(p, p.bucket_key(head), slot);
         self.account(before, c.memory_bytes() as u64);
+        if r == Err(FilterError::Saturated) {
+            self.repeats.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         r.map_err(filter_errno)?;
         self.entries.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -308,6 +327,12 @@ impl Filter {
     /// Blocks not recorded because of the cap, since mount.
     pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Blocks not recorded because enough copies of their data were
+    /// (`format::fpfilter::MAX_COPIES`), since mount.
+    pub(crate) fn repeats(&self) -> u64 {
+        self.repeats.load(Ordering::Relaxed)
     }
 
     /// Entries held.

@@ -46,8 +46,9 @@ pub(crate) struct MountOptions {
     pub(crate) norecovery: bool,
     /// `nodedup`: a plain copy-on-write file system: no block is shared
     /// with another by inline deduplication and zero blocks are stored as
-    /// data, but every block's fingerprint is still recorded, so a later
-    /// mount with deduplication finds them (reflink and FIDEDUPERANGE
+    /// data, but every block's fingerprint is still recorded (the filter
+    /// keeps up to 8 blocks per fingerprint), so a later mount with
+    /// deduplication finds them (reflink and FIDEDUPERANGE
     /// still share). `dedup` turns it back on at remount.
     pub(crate) nodedup: Option<bool>,
     /// `verify_reads`: every block read from the disk is compared with

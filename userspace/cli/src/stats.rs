@@ -133,6 +133,10 @@ pub fn print_stats(s: &Stats) {
             s.counters.get("filter_dropped").copied().unwrap_or(0)
         );
     }
+    let repeats = s.counters.get("filter_repeats").copied().unwrap_or(0);
+    if repeats > 0 {
+        println!("  copies not in the filter  {repeats:>12}  (stored without dedup; 8 copies of their data are recorded)");
+    }
     println!("  counters:");
     for (k, v) in &s.counters {
         println!("    {k:<28} {v}");

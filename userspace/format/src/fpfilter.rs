@@ -90,7 +90,9 @@
 //!
 //! # Updates: a small delta, merged now and then
 //!
-//! An insert checks for a duplicate (base and delta), revives the entry if
+//! An insert refuses a pair whose bucket key already holds [`MAX_COPIES`]
+//! live entries (so no run of equal keys grows past it, whatever the data),
+//! checks for a duplicate (base and delta), revives the entry if
 //! it is a tombstoned base entry, else puts it in the sorted delta (a
 //! memmove of at most the delta). A remove takes the entry out of the
 //! delta if it is there, else adds a tombstone for its base entry. Once the
@@ -208,6 +210,10 @@ pub enum FilterError {
     OutOfRange,
     /// Parameters out of their ranges (see [`FpParams::new`]).
     BadParams,
+    /// `insert`: the chain already holds [`MAX_COPIES`] entries under the
+    /// same (index key, bucket key); the pair is not stored, the chain is
+    /// unchanged.
+    Saturated,
     /// A chain's bytes are not self-consistent (never happens to chains
     /// built by this module with one set of parameters).
     Corrupt,
@@ -222,6 +228,18 @@ impl From<AllocFailed> for FilterError {
 // ---------------------------------------------------------------------------
 // Parameters
 // ---------------------------------------------------------------------------
+
+/// Most live entries one chain keeps under one bucket key. A lookup only
+/// needs one block holding a fingerprint, but a volume mounted `nodedup`
+/// stores every copy of repeated data, each with its store entry: kept
+/// without a bound, N copies of one block make a run of N equal keys that
+/// every insert, remove and lookup of that fingerprint walks (N² work to
+/// write them: minutes for 768 MiB of one repeated byte). Past the bound
+/// an insert is refused ([`FilterError::Saturated`]): the copy is stored
+/// on disk, just not offered for sharing, and a lookup still finds the
+/// others. Distinct fingerprints share a bucket key with probability
+/// about 2^-(n + k) each, so the bound costs nothing else.
+pub const MAX_COPIES: u32 = 8;
 
 /// Default: a chain merges its delta once it holds more than this many
 /// pending updates...
@@ -1330,11 +1348,20 @@ impl<S: Bytes> Chain<S> {
     }
 
     /// Stores one more (bucket, block) pair (a chain is a multiset: a
-    /// present pair gains a copy). Errors: [`FilterError::OutOfRange`] and
-    /// [`FilterError::AllocFailed`], after which the chain is unchanged.
+    /// present pair gains a copy). Errors: [`FilterError::OutOfRange`],
+    /// [`FilterError::Saturated`] (already [`MAX_COPIES`] entries under
+    /// `bucket`) and [`FilterError::AllocFailed`], after which the chain is
+    /// unchanged.
     pub fn insert(&mut self, p: &FpParams, bucket: u32, block: u32) -> Result<(), FilterError> {
         let v = p.check(bucket, block)?;
         let lay = self.layout(p)?;
+        if self
+            .candidates(p, bucket)
+            .nth((MAX_COPIES as usize).saturating_sub(1))
+            .is_some()
+        {
+            return Err(FilterError::Saturated);
+        }
         let buf = self.buf.as_slice();
         if let Some((_, Ok(ti))) = lay.base_find(buf, p, bucket, block, true) {
             // Removed earlier: revive it.

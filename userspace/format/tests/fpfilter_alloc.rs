@@ -82,9 +82,15 @@ proptest! {
                 Op::Insert(x, block) => {
                     let fp = random_fp(u64::from(x % 256));
                     let block = block % 64;
+                    let (ci, q, _) = key(&fp, block);
+                    let held: u64 = model.range((ci, q, 0)..=(ci, q, u32::MAX)).map(|(_, v)| v.1).sum();
                     let r = f.insert(&fp, block);
                     match r {
                         Ok(()) => model.entry(key(&fp, block)).or_insert((fp.to_vec(), 0)).1 += 1,
+                        Err(FilterError::Saturated) => {
+                            prop_assert!(held >= u64::from(MAX_COPIES));
+                            prop_assert_eq!(&snapshot(&f), &before);
+                        }
                         Err(e) => prop_assert_eq!(e, FilterError::AllocFailed),
                     }
                     r

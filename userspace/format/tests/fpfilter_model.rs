@@ -5,7 +5,9 @@
 //! chain must be self-consistent and hold no more pending updates than
 //! its merge threshold; at the end every chain must hold exactly the
 //! model's entries. A filter is a multiset: a pair inserted twice is held
-//! twice (the kernel stores slots, several store entries to a slot).
+//! twice (the kernel stores slots, several store entries to a slot), up to
+//! `MAX_COPIES` entries under one bucket key, past which inserts are
+//! refused.
 
 mod fpfilter_support;
 
@@ -34,6 +36,11 @@ fn key(p: &FpParams, fp: &[u8]) -> (u32, u32) {
 impl Model {
     fn total(&self) -> u64 {
         self.map.values().map(|s| s.len() as u64).sum()
+    }
+
+    /// Entries held under one (index key, bucket key), all blocks.
+    fn held(&self, k: (u32, u32)) -> usize {
+        self.map.get(&k).map_or(0, Vec::len)
     }
 
     fn count(&self, k: (u32, u32), block: u32) -> usize {
@@ -172,6 +179,8 @@ fn run(p: FpParams, ops: &[Op]) {
                 let r = f.insert(&x, block);
                 if u64::from(block) >= p.blocks() {
                     assert_eq!(r, Err(FilterError::OutOfRange));
+                } else if model.held(k) >= MAX_COPIES as usize {
+                    assert_eq!(r, Err(FilterError::Saturated));
                 } else {
                     assert_eq!(r, Ok(()));
                     model.add(k, block);
@@ -190,6 +199,10 @@ fn run(p: FpParams, ops: &[Op]) {
                 if noise % 2 == 1 {
                     y[31] ^= 0xff;
                     y[20] ^= noise as u8;
+                }
+                if model.held(key(&p, &y)) >= MAX_COPIES as usize {
+                    assert_eq!(f.insert(&y, block), Err(FilterError::Saturated));
+                    continue;
                 }
                 assert_eq!(f.insert(&y, block), Ok(()));
                 model.add(key(&p, &y), block);
@@ -300,8 +313,11 @@ proptest! {
             let q = pool(q);
             let block = (u64::from(block) % (b + 1)) as u32;
             let r = c.insert(&p, q, block);
+            let held: usize = model.range((q, 0)..=(q, u32::MAX)).map(|(_, &n)| n).sum();
             if (k < 32 && q > kmask) || u64::from(block) >= b {
                 prop_assert_eq!(r, Err(FilterError::OutOfRange));
+            } else if held >= MAX_COPIES as usize {
+                prop_assert_eq!(r, Err(FilterError::Saturated));
             } else {
                 prop_assert_eq!(r, Ok(()));
                 *model.entry((q, block)).or_default() += 1;
@@ -456,4 +472,36 @@ fn full_volume() {
         f.chain(i).unwrap().validate(&p).unwrap();
     }
     assert_eq!(f.entries(), u64::from(blocks));
+}
+
+/// Copies of one block's data written without deduplication (`nodedup`)
+/// all have one fingerprint: the chain keeps `MAX_COPIES` of them and
+/// refuses the rest, so no run of equal keys grows with the data; once
+/// one is removed, another copy is taken again.
+#[test]
+fn repeated_fingerprint_is_bounded() {
+    let p = FpParams::for_volume(1 << 18, 1 << 18).unwrap();
+    let mut c: Chain<VecBytes> = Chain::new();
+    let mut refused = 0u32;
+    for block in 0..100_000u32 {
+        // Slots repeat: many store entries to a slot.
+        match c.insert(&p, 12345, block / 339) {
+            Ok(()) => {}
+            Err(FilterError::Saturated) => refused += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(c.len(), MAX_COPIES);
+    assert_eq!(refused, 100_000 - MAX_COPIES);
+    assert_eq!(
+        c.candidates(&p, 12345).collect::<Vec<_>>(),
+        vec![0; MAX_COPIES as usize]
+    );
+    // Another bucket key of the same chain is not affected.
+    assert_eq!(c.insert(&p, 12346, 7), Ok(()));
+    assert_eq!(c.remove(&p, 12345, 0), Ok(()));
+    assert_eq!(c.remove(&p, 12345, 200), Err(FilterError::Missing));
+    assert_eq!(c.insert(&p, 12345, 200), Ok(()));
+    assert_eq!(c.insert(&p, 12345, 201), Err(FilterError::Saturated));
+    c.validate(&p).unwrap();
 }
