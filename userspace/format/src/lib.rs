@@ -8,6 +8,7 @@
 //! same structures field by field.
 //!
 //! - [`superblock`]: the superblock and feature words.
+//! - [`savedfilter`]: the fingerprint filter saved at a clean unmount.
 //! - [`geometry`]: layout arithmetic (where each group's structures live).
 //! - [`group`]: group descriptors.
 //! - [`inode`]: inodes and the block map.
@@ -39,6 +40,7 @@ pub mod geometry;
 pub mod group;
 pub mod inode;
 pub mod jbd2;
+pub mod savedfilter;
 pub mod superblock;
 pub mod xattr;
 

@@ -144,6 +144,9 @@ pub mod off {
     pub const KBYTES_WRITTEN: usize = 296;
     pub const PREALLOC_BLOCKS: usize = 304;
     pub const FILTER_MAX_MIB: usize = 312;
+    pub const SAVED_FILTER_START: usize = 316;
+    pub const SAVED_FILTER_BLOCKS: usize = 320;
+    pub const SAVED_FILTER_GEN: usize = 324;
     pub const CHECKSUM: usize = 1020;
 }
 
@@ -205,6 +208,15 @@ pub struct Superblock {
     /// Default cap of the fingerprint filter's memory, MiB (0: none); the
     /// `filter_max=` mount option overrides it.
     pub filter_max_mib: u32,
+    /// First block of the fingerprint filter saved at the last clean
+    /// unmount (in free space; 0: none). See `crate::savedfilter`.
+    pub saved_filter_start: u32,
+    /// Blocks of the saved filter, header included (0: none).
+    pub saved_filter_blocks: u32,
+    /// The saved filter's generation: equal to its header's and to
+    /// `savedfilter::generation(mount_count, write_time)` of this
+    /// superblock, else the saved filter is stale.
+    pub saved_filter_gen: u64,
 }
 
 impl Default for Superblock {
@@ -257,6 +269,9 @@ impl Default for Superblock {
             kbytes_written: 0,
             prealloc_blocks: 0,
             filter_max_mib: 0,
+            saved_filter_start: 0,
+            saved_filter_blocks: 0,
+            saved_filter_gen: 0,
         }
     }
 }
@@ -283,6 +298,19 @@ impl Superblock {
     /// Whether a read-only-compatible feature bit is set.
     pub fn has_ro_compat(&self, bit: u32) -> bool {
         self.feature_ro_compat & bit != 0
+    }
+
+    /// Forgets the saved fingerprint filter (its region is free space that
+    /// is about to be used, or may no longer match the volume).
+    pub fn clear_saved_filter(&mut self) {
+        self.saved_filter_start = 0;
+        self.saved_filter_blocks = 0;
+        self.saved_filter_gen = 0;
+    }
+
+    /// Whether the superblock points to a saved fingerprint filter.
+    pub fn has_saved_filter(&self) -> bool {
+        self.saved_filter_start != 0 || self.saved_filter_blocks != 0
     }
 
     /// Whether a compatible feature bit is set.
@@ -380,6 +408,9 @@ impl Superblock {
             kbytes_written: get_u64(buf, off::KBYTES_WRITTEN)?,
             prealloc_blocks: get_u64(buf, off::PREALLOC_BLOCKS)?,
             filter_max_mib: get_u32(buf, off::FILTER_MAX_MIB)?,
+            saved_filter_start: get_u32(buf, off::SAVED_FILTER_START)?,
+            saved_filter_blocks: get_u32(buf, off::SAVED_FILTER_BLOCKS)?,
+            saved_filter_gen: get_u64(buf, off::SAVED_FILTER_GEN)?,
         })
     }
 
@@ -443,6 +474,9 @@ impl Superblock {
         put_u64(sb, off::KBYTES_WRITTEN, self.kbytes_written)?;
         put_u64(sb, off::PREALLOC_BLOCKS, self.prealloc_blocks)?;
         put_u32(sb, off::FILTER_MAX_MIB, self.filter_max_mib)?;
+        put_u32(sb, off::SAVED_FILTER_START, self.saved_filter_start)?;
+        put_u32(sb, off::SAVED_FILTER_BLOCKS, self.saved_filter_blocks)?;
+        put_u64(sb, off::SAVED_FILTER_GEN, self.saved_filter_gen)?;
         let c = Self::checksum_of(sb, &self.uuid, crc)?;
         put_u32(sb, off::CHECKSUM, c)
     }

@@ -310,6 +310,9 @@ fn superblock_table() {
         ("KBYTES_WRITTEN", KBYTES_WRITTEN),
         ("PREALLOC_BLOCKS", PREALLOC_BLOCKS),
         ("FILTER_MAX_MIB", FILTER_MAX_MIB),
+        ("SAVED_FILTER_START", SAVED_FILTER_START),
+        ("SAVED_FILTER_BLOCKS", SAVED_FILTER_BLOCKS),
+        ("SAVED_FILTER_GEN", SAVED_FILTER_GEN),
         ("CHECKSUM", CHECKSUM),
     ];
     let by_name = check_offsets(&fields, &consts, "superblock.rs");
@@ -373,6 +376,9 @@ fn superblock_table() {
         ("kbytes_written", |s| s.kbytes_written = !0),
         ("prealloc_blocks", |s| s.prealloc_blocks = !0),
         ("filter_max_mib", |s| s.filter_max_mib = !0),
+        ("saved_filter_start", |s| s.saved_filter_start = !0),
+        ("saved_filter_blocks", |s| s.saved_filter_blocks = !0),
+        ("saved_filter_gen", |s| s.saved_filter_gen = !0),
     ];
     let mut probed: BTreeSet<String> = BTreeSet::new();
     for (name, set) in probes {
@@ -406,6 +412,9 @@ fn superblock_table() {
         kbytes_written: !0,
         prealloc_blocks: !0,
         filter_max_mib: !0,
+        saved_filter_start: !0,
+        saved_filter_blocks: !0,
+        saved_filter_gen: !0,
         label: [0xff; superblock::LABEL_LEN],
         ..Superblock::default()
     };
@@ -1079,4 +1088,68 @@ fn attribute_block_tables() {
         );
     }
     assert!(d.contains(&format!("`REFCOUNT_MAX` = {}", xattr::REFCOUNT_MAX)));
+}
+
+#[test]
+fn saved_filter_header_table() {
+    use livedfs_format::savedfilter::{self, off::*, SavedHeader};
+    let d = doc();
+    let bs = 1024usize;
+    let fields = fields(&d, "### Saved filter header fields", END, false);
+    let consts = [
+        ("MAGIC", MAGIC),
+        ("VERSION", VERSION),
+        ("INDEX_BITS", INDEX_BITS),
+        ("BUCKET_BITS", BUCKET_BITS),
+        ("VALUE_BITS", VALUE_BITS),
+        ("VALUES", VALUES),
+        ("CHAINS", CHAINS),
+        ("ENTRIES", ENTRIES),
+        ("DATA_BYTES", DATA_BYTES),
+        ("DATA_BLOCKS", DATA_BLOCKS),
+        ("GENERATION", GENERATION),
+        ("REFERENCED", REFERENCED),
+        ("END", END),
+    ];
+    let mut fs = fields.clone();
+    // END is the end of the fields, not a field.
+    fs.push(Field {
+        offset: END,
+        size: 0,
+        ty: String::new(),
+        name: "end".to_string(),
+    });
+    let by_name = check_offsets(&fs, &consts, "savedfilter.rs");
+    let enc = |h: &SavedHeader| {
+        let mut b = vec![0u8; bs];
+        h.encode(&mut b, 0, &Crc).unwrap();
+        b
+    };
+    let base = enc(&SavedHeader::default());
+    type Set = fn(&mut SavedHeader);
+    let probes: Vec<(&str, Set)> = vec![
+        ("index_bits", |h| h.index_bits = !0),
+        ("bucket_bits", |h| h.bucket_bits = !0),
+        ("value_bits", |h| h.value_bits = !0),
+        ("values", |h| h.values = !0),
+        ("chains", |h| h.chains = !0),
+        ("entries", |h| h.entries = !0),
+        ("data_bytes", |h| h.data_bytes = !0),
+        ("data_blocks", |h| h.data_blocks = !0),
+        ("generation", |h| h.generation = !0),
+        ("referenced", |h| h.referenced = !0),
+    ];
+    for (name, set) in probes {
+        let mut h = SavedHeader::default();
+        set(&mut h);
+        check_written(&by_name, name, changed(&base, &enc(&h), bs - 4), "saved filter header");
+    }
+    let m = &by_name["MAGIC"];
+    assert_eq!(&base[m.offset..m.offset + m.size], &savedfilter::MAGIC);
+    let v = &by_name["VERSION"];
+    assert_eq!(
+        base[v.offset..v.offset + 4],
+        savedfilter::VERSION.to_le_bytes()
+    );
+    assert!(base[END..bs - 4].iter().all(|&x| x == 0));
 }
