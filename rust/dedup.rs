@@ -75,6 +75,7 @@ pub(crate) fn stat_value(info: &SbInfo, which: i32) -> u64 {
         19 => u64::from(info.geo.group_count),
         20 => info.rebuild_undeduped.load(Ordering::Relaxed),
         21 => info.filter.repeats(),
+        22 => u64::from(info.filter_loaded.load(Ordering::Relaxed)),
         100..=103 => crate::faults::value(info, which),
         _ => 0,
     }

@@ -39,7 +39,7 @@
 //! against the fingerprint store). Only the mount's build fails with
 //! ENOMEM.
 
-use crate::format::fpfilter::{Chain, FilterError, FpParams};
+use crate::format::fpfilter::{Bytes, Chain, FilterError, FpParams};
 use crate::format::fpstore::{self, Fingerprint};
 use crate::format::geometry::{FpSlots, Geometry};
 use crate::format::group::BG_FP_UNINIT;
@@ -362,6 +362,68 @@ impl Filter {
                 self.account(before, c.memory_bytes() as u64);
             }
         }
+    }
+
+    /// Calls `f` with every chain's bytes in chain-index order (the
+    /// order of a saved filter's payload), each shard locked in turn.
+    pub(crate) fn for_each_chain(&self, mut f: impl FnMut(&[u8]) -> Result) -> Result {
+        for s in self.shards.iter() {
+            let s = s.lock();
+            for c in s.iter() {
+                f(c.storage().as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of a saved filter's payload: each chain's bytes and a 4-byte
+    /// length.
+    pub(crate) fn payload_bytes(&self) -> u64 {
+        let mut n = 0u64;
+        for s in self.shards.iter() {
+            let s = s.lock();
+            for c in s.iter() {
+                n = n.saturating_add(c.storage().len() as u64).saturating_add(4);
+            }
+        }
+        n
+    }
+
+    /// Puts a chain read from a saved filter (validated by the caller) at
+    /// chain index `ci`, replacing what is there (mount only, before any
+    /// other user).
+    pub(crate) fn install(&self, ci: u64, c: Chain<KernelBytes>) -> Result {
+        let ci = usize::try_from(ci).map_err(|_| EINVAL)?;
+        let low_bits = self.params.index_bits().saturating_sub(self.shard_bits);
+        let shard = ci.checked_shr(low_bits).unwrap_or(0);
+        let chain = ci & 1usize.checked_shl(low_bits).unwrap_or(0).wrapping_sub(1);
+        let mut s = self.shards.get(shard).ok_or(EINVAL)?.lock();
+        let slot = s.get_mut(chain).ok_or(EINVAL)?;
+        let before = slot.memory_bytes() as u64;
+        let old = slot.len();
+        *slot = c;
+        self.account(before, slot.memory_bytes() as u64);
+        let new = slot.len();
+        if new >= old {
+            self.entries.fetch_add(u64::from(new.saturating_sub(old)), Ordering::Relaxed);
+        } else {
+            self.entries.fetch_sub(u64::from(old.saturating_sub(new)), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Empties every chain (a saved filter failed to load midway: the
+    /// mount builds the filter instead).
+    pub(crate) fn clear(&self) {
+        for s in self.shards.iter() {
+            let mut s = s.lock();
+            for c in s.iter_mut() {
+                let before = c.memory_bytes() as u64;
+                *c = Chain::new();
+                self.account(before, 0);
+            }
+        }
+        self.entries.store(0, Ordering::Relaxed);
     }
 
     /// Checks every chain's encoding (KUnit).

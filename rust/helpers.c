@@ -331,6 +331,7 @@ LIVEDFS_STAT(filter_build_groups_done, 18);
 LIVEDFS_STAT(group_count, 19);
 LIVEDFS_STAT(writes_during_filter_build, 20);
 LIVEDFS_STAT(filter_repeats, 21);
+LIVEDFS_STAT(filter_loaded, 22);
 LIVEDFS_KNOB(test_fail_decisions, 100);
 LIVEDFS_KNOB(test_fail_errno, 101);
 LIVEDFS_KNOB(test_delay_after_hash_ms, 102);
@@ -359,6 +360,7 @@ static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_group_count.attr.attr,
 	&livedfs_attr_writes_during_filter_build.attr.attr,
 	&livedfs_attr_filter_repeats.attr.attr,
+	&livedfs_attr_filter_loaded.attr.attr,
 	&livedfs_attr_test_fail_decisions.attr.attr,
 	&livedfs_attr_test_fail_errno.attr.attr,
 	&livedfs_attr_test_delay_after_hash_ms.attr.attr,

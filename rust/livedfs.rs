@@ -57,6 +57,7 @@ mod kunit_tests;
 mod kunit_xattr;
 mod namei;
 mod options;
+mod savedfilter;
 mod scrub;
 mod super_;
 mod sys;

@@ -84,6 +84,10 @@ pub(crate) struct DiskState {
     /// The orphan list, tail first: the head is the last element (see
     /// inode.rs).
     pub(crate) orphans: KVec<u32>,
+    /// The `write_time` the next superblock write must carry instead of
+    /// the current time (the unmount's, which a saved filter's
+    /// generation names).
+    fixed_write_time: Option<i64>,
 }
 
 /// Per-mount state, hung off `s_fs_info`.
@@ -143,8 +147,11 @@ pub(crate) struct SbInfo {
     pub(crate) filter: crate::fpfilter::Filter,
     /// Deduplication counters.
     pub(crate) stats: crate::dedup::Stats,
-    /// Nanoseconds the mount spent building the filter.
+    /// Nanoseconds the mount spent building the filter (or loading it).
     pub(crate) filter_build_ns: AtomicU64,
+    /// The filter was loaded from the copy saved at the last clean
+    /// unmount, not built from the stores.
+    pub(crate) filter_loaded: AtomicBool,
     /// The filter holds every stored block (built at mount, or by the
     /// background rebuild): until then writes are not deduplicated.
     pub(crate) filter_ready: AtomicBool,
@@ -352,7 +359,7 @@ fn write_super_inner(info: &SbInfo, d: &mut DiskState, wait: bool) -> Result {
     d.sb.free_blocks = info.free_blocks.load(Ordering::Relaxed);
     d.sb.free_inodes = info.free_inodes.load(Ordering::Relaxed).min(u64::from(u32::MAX)) as u32;
     d.sb.prealloc_blocks = info.prealloc.load(Ordering::Relaxed);
-    d.sb.write_time = now();
+    d.sb.write_time = d.fixed_write_time.take().unwrap_or_else(now);
     let (off, copy) = (d.offset, d.sb.clone());
     let r = d.bh.modify(|data| {
         match data.get_mut(off..off.saturating_add(fsb::SUPERBLOCK_SIZE)) {
@@ -383,8 +390,14 @@ fn write_super_inner(info: &SbInfo, d: &mut DiskState, wait: bool) -> Result {
 /// (`-p`) replays and stops, as e2fsck does. Without a journal nothing
 /// vouches for the structures after a crash: cleared until unmount.
 fn mark_mounted(sb: &SuperBlock, info: &SbInfo, fresh: bool) -> Result {
+    let had_saved_filter;
     {
         let mut d = info.disk.lock();
+        // The saved filter lies in free space this mount may allocate:
+        // forgotten on disk before any allocation (its load, if any, is
+        // over).
+        had_saved_filter = d.sb.has_saved_filter();
+        d.sb.clear_saved_filter();
         if info.journal.is_some() {
             d.sb.feature_incompat |= fsb::INCOMPAT_RECOVER;
         } else {
@@ -397,7 +410,15 @@ fn mark_mounted(sb: &SuperBlock, info: &SbInfo, fresh: bool) -> Result {
         write_super_direct(info)?;
         return crate::vfs::super_block::flush_device(sb);
     }
-    write_super(sb, info, true)
+    write_super(sb, info, true)?;
+    if had_saved_filter {
+        // Journaled (a remount read-write): committed before any block is
+        // allocated, so a crash can't bring the old pointer back.
+        if let Some(j) = &info.journal {
+            j.force_commit()?;
+        }
+    }
+    Ok(())
 }
 
 /// Marks the volume clean (unmount or remount read-only).
@@ -419,12 +440,9 @@ fn open_journal(
     disk_sb: &Superblock,
     geo: &Geometry,
     opts: &MountOptions,
-) -> Result<Option<crate::vfs::journal::Journal>> {
+) -> Result<(Option<crate::vfs::journal::Journal>, bool)> {
     if !disk_sb.has_compat(fsb::COMPAT_HAS_JOURNAL) {
-        if opts.nojournal {
-            return Ok(None);
-        }
-        return Ok(None);
+        return Ok((None, false));
     }
     if opts.norecovery {
         // The journal is not even opened: nothing is read from it or
@@ -439,7 +457,7 @@ fn open_journal(
                 sb.id()
             );
         }
-        return Ok(None);
+        return Ok((None, disk_sb.has_incompat(fsb::INCOMPAT_RECOVER)));
     }
     // A journal dropped unloaded is left as it is: jbd2 marks a journal
     // aborted until it is loaded, and destroying an aborted journal writes
@@ -458,7 +476,7 @@ fn open_journal(
             );
             return Err(EINVAL);
         }
-        return Ok(None);
+        return Ok((None, false));
     }
     if recover && crate::vfs::super_block::device_read_only(sb) {
         // The replay writes to the device (the block layer only warns
@@ -480,7 +498,7 @@ fn open_journal(
         pr_info!("livedfs ({}): journal recovered\n", sb.id());
     }
     pr_info!("livedfs ({}): journal: {} credits per handle at most\n", sb.id(), j.max_credits());
-    Ok(Some(j))
+    Ok((Some(j), recover))
 }
 
 /// `fill_super`: validates the volume and sets up the mount.
@@ -522,8 +540,12 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         return Err(EROFS);
     }
     // The journal first: replaying it may change every structure below.
-    let journal = open_journal(sb, &disk_sb, &geo, opts)?;
+    // Whether a saved filter may be trusted: the volume as found, before
+    // any replay, was cleanly unmounted.
+    let clean_before = crate::savedfilter::was_clean(&disk_sb);
+    let (journal, replayed) = open_journal(sb, &disk_sb, &geo, opts)?;
     let (disk_sb, sbh, sb_off) = read_superblock(sb, geo.block_size)?;
+    let found_sb = disk_sb.clone();
     let geo = Geometry::from_superblock(&disk_sb).map_err(|e| corrupt(sb, "superblock", e))?;
     // Read only here: it is cleared (read-write mounts) once the
     // superblock records the error state, never by a read-only mount,
@@ -610,6 +632,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             filter,
             stats: crate::dedup::Stats::default(),
             filter_build_ns: AtomicU64::new(0),
+            filter_loaded: AtomicBool::new(false),
             filter_ready: AtomicBool::new(false),
             rebuild_cancel: AtomicBool::new(false),
             rebuild_groups_done: AtomicU64::new(0),
@@ -626,6 +649,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
                 bh: sbh,
                 offset: sb_off,
                 orphans: KVec::new(),
+                fixed_write_time: None,
             }),
             opts <- new_mutex!(opts.clone()),
             xattr <- crate::xattr::Xattrs::new(xattr_on),
@@ -658,8 +682,9 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         st.groups.iter().fold(0u64, |a, d| a.saturating_add(u64::from(d.fp_used)))
     };
     let sync_max = opts.filter_sync_blocks.unwrap_or(crate::options::DEFAULT_FILTER_SYNC_BLOCKS);
-    let background = stored > u64::from(sync_max);
-    if !background {
+    let loaded = load_saved_filter(sb, info, &found_sb, clean_before && !replayed, stored);
+    let background = !loaded && stored > u64::from(sync_max);
+    if !loaded && !background {
         build_filter(sb, info)?;
     }
 
@@ -739,6 +764,70 @@ fn build_filter(sb: &SuperBlock, info: &SbInfo) -> Result {
         );
     }
     Ok(())
+}
+
+/// Loads the filter saved at the last clean unmount, if `dsb` (the
+/// superblock as found at mount, `clean`: before any replay, cleanly
+/// unmounted) points to one that checks; true if it did. Otherwise one
+/// dmesg line says why and the caller builds the filter.
+fn load_saved_filter(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool, stored: u64) -> bool {
+    let t0 = crate::vfs::ktime_ns();
+    match crate::savedfilter::load(sb, info, dsb, clean) {
+        Ok(n) => {
+            let ns = crate::vfs::ktime_ns().saturating_sub(t0);
+            info.filter_build_ns.store(ns, Ordering::Relaxed);
+            info.filter_loaded.store(true, Ordering::Relaxed);
+            info.filter_ready.store(true, Ordering::Release);
+            pr_info!(
+                "livedfs ({}): fingerprint filter loaded from the copy saved at unmount: {} blocks, {} bytes, {} us\n",
+                sb.id(),
+                n,
+                info.filter.memory_bytes(),
+                ns / 1000
+            );
+            true
+        }
+        Err(e) => {
+            if stored > 0 || dsb.has_saved_filter() {
+                crate::savedfilter::log_not_loaded(sb, &e);
+            }
+            false
+        }
+    }
+}
+
+/// Saves the filter at a clean unmount (the journal is destroyed, the
+/// state set), recording where in the in-memory superblock for the final
+/// write, which carries the write time the save's generation names.
+fn save_filter_at_unmount(sb: &SuperBlock, info: &SbInfo) {
+    let (eligible, mount_count, journal) = {
+        let d = info.disk.lock();
+        (
+            d.sb.state & fsb::STATE_VALID != 0 && d.sb.state & fsb::STATE_ERROR == 0,
+            d.sb.mount_count,
+            (d.sb.journal_start, d.sb.journal_blocks),
+        )
+    };
+    if !eligible || info.errors_seen.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Some(why) = crate::savedfilter::unsaveable(info) {
+        pr_info!("livedfs ({}): fingerprint filter not saved: {}\n", sb.id(), why);
+        return;
+    }
+    let t = now();
+    let generation = crate::format::savedfilter::generation(mount_count, t);
+    match crate::savedfilter::save(sb, info, generation, journal) {
+        Ok(Some((start, blocks))) => {
+            let mut d = info.disk.lock();
+            d.sb.saved_filter_start = start;
+            d.sb.saved_filter_blocks = blocks;
+            d.sb.saved_filter_gen = generation;
+            d.fixed_write_time = Some(t);
+        }
+        Ok(None) => {}
+        Err(e) => pr_warn!("livedfs ({}): the fingerprint filter could not be saved: {:?}\n", sb.id(), e),
+    }
 }
 
 /// The background filter build (a kernel thread; `arg` is the super
@@ -984,7 +1073,12 @@ pub(crate) fn put_super(sb: &SuperBlock) {
             d.sb.state |= fsb::STATE_VALID;
         }
     }
-    let r = if aborted || stopped.is_some() { write_super_bypassing_journal(info) } else { write_super_direct(info) };
+    let r = if aborted || stopped.is_some() {
+        write_super_bypassing_journal(info)
+    } else {
+        save_filter_at_unmount(sb, info);
+        write_super_direct(info)
+    };
     if let Err(e) = r {
         pr_err!("livedfs ({}): could not write the superblock at unmount: {:?}\n", sb.id(), e);
     }

@@ -131,7 +131,7 @@ impl SavedHeader {
                 value: self.values,
             });
         }
-        let chains = 1u64 << self.index_bits;
+        let chains = 1u64.checked_shl(self.index_bits).unwrap_or(0);
         if self.chains != chains {
             return Err(FormatError::Inconsistent {
                 what: "saved filter chains",
@@ -262,7 +262,7 @@ pub fn open_data_block<'a>(buf: &'a [u8], index: u32, generation: u64, seed: u32
 /// at least 2 blocks (header and one data block), all in one group's data
 /// region and outside the journal. (Whether the blocks are free is for
 /// the bitmaps to say.)
-pub fn check_location(geo: &crate::Geometry, start: u32, blocks: u32, journal: (u32, u32)) -> Result<()> {
+pub fn check_location(geo: &super::Geometry, start: u32, blocks: u32, journal: (u32, u32)) -> Result<()> {
     let bad = |value| FormatError::BadField {
         field: "superblock.saved_filter_start",
         value,
@@ -332,7 +332,11 @@ impl Packer {
         while !data.is_empty() {
             let room = p.saturating_sub(self.pos);
             let n = room.min(data.len());
-            let (head, rest) = data.split_at(n);
+            let (head, rest) = data.split_at_checked(n).ok_or(FormatError::Truncated {
+                what: "saved filter data",
+                need: n,
+                have: data.len(),
+            })?;
             let end = self.pos.saturating_add(n);
             block
                 .get_mut(self.pos..end)
@@ -457,7 +461,11 @@ impl Unpacker {
                 None => {
                     let want = 4usize.saturating_sub(self.len_have);
                     let n = want.min(avail);
-                    let (head, rest) = data.split_at(n);
+                    let (head, rest) = data.split_at_checked(n).ok_or(FormatError::Truncated {
+                        what: "saved filter payload",
+                        need: n,
+                        have: data.len(),
+                    })?;
                     let end = self.len_have.saturating_add(n);
                     if let Some(dst) = self.len_buf.get_mut(self.len_have..end) {
                         dst.copy_from_slice(head);
@@ -482,7 +490,11 @@ impl Unpacker {
                 }
                 Some((len, done)) => {
                     let n = (len.saturating_sub(done) as usize).min(avail);
-                    let (head, rest) = data.split_at(n);
+                    let (head, rest) = data.split_at_checked(n).ok_or(FormatError::Truncated {
+                        what: "saved filter payload",
+                        need: n,
+                        have: data.len(),
+                    })?;
                     sink.bytes(self.chain, done, head)?;
                     let done = done.saturating_add(n as u32);
                     self.left = self.left.saturating_sub(n as u64);
