@@ -65,6 +65,9 @@ pub(crate) struct MountOptions {
     /// background (writes meanwhile are stored without deduplication);
     /// `None`: the default, `DEFAULT_FILTER_SYNC_BLOCKS`.
     pub(crate) filter_sync_blocks: Option<u32>,
+    /// `filter_rebuild`: build the fingerprint filter from the stores
+    /// even if the last clean unmount saved it (read at mount only).
+    pub(crate) filter_rebuild: bool,
     /// `test_rebuild_delay_ms=N`: test hook, the filter build sleeps N ms
     /// per group (set at mount, before a background build starts; also a
     /// sysfs file). Not shown in /proc/mounts.
@@ -180,6 +183,10 @@ pub(crate) fn parse(opts: &mut MountOptions, key: &[u8], value: Option<&[u8]>) -
                 Err(EINVAL)
             }
         },
+        (b"filter_rebuild", None) => {
+            opts.filter_rebuild = true;
+            Ok(())
+        }
         (b"test_rebuild_delay_ms", Some(v)) => match parse_u32(v) {
             Some(n) if n <= 10_000 => {
                 opts.test_rebuild_delay_ms = Some(n);

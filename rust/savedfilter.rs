@@ -126,6 +126,9 @@ pub(crate) fn unsaveable(info: &SbInfo) -> Option<&'static str> {
     if info.rebuild_undeduped.load(Ordering::Relaxed) != 0 {
         return Some("blocks written during the filter build are not in it");
     }
+    if info.filter.dropped() != 0 {
+        return Some("blocks past the filter's cap (filter_max) are not in it");
+    }
     if info.filter.alloc_failures() != 0 {
         return Some("the filter missed blocks for lack of memory");
     }

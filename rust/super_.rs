@@ -682,7 +682,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
         st.groups.iter().fold(0u64, |a, d| a.saturating_add(u64::from(d.fp_used)))
     };
     let sync_max = opts.filter_sync_blocks.unwrap_or(crate::options::DEFAULT_FILTER_SYNC_BLOCKS);
-    let loaded = load_saved_filter(sb, info, &found_sb, clean_before && !replayed, stored);
+    let loaded = !opts.filter_rebuild && load_saved_filter(sb, info, &found_sb, clean_before && !replayed, stored);
     let background = !loaded && stored > u64::from(sync_max);
     if !loaded && !background {
         build_filter(sb, info)?;
@@ -1199,6 +1199,9 @@ pub(crate) fn show_options(sb: &SuperBlock, m: &mut SeqWriter) {
     }
     if o.acl == Some(false) {
         m.put(b",noacl");
+    }
+    if o.filter_rebuild {
+        m.put(b",filter_rebuild");
     }
     if let Some(c) = o.commit {
         let mut buf = [0u8; 16];

@@ -36,7 +36,7 @@ check "umount" umount $M
 
 # --- background build
 check "mount with filter_sync_blocks=0 and a slow build (test hook)" \
-    mount -t livedfs -o filter_sync_blocks=0,test_rebuild_delay_ms=1500 $VOL $M
+    mount -t livedfs -o filter_rebuild,filter_sync_blocks=0,test_rebuild_delay_ms=1500 $VOL $M
 check_eq "the mount returned before the filter was built" 0 "$(cat $S/filter_ready)"
 check "livedfs stats shows the build's progress" sh -c "livedfs stats $M | grep -q 'filter being built'"
 dd if=/dev/urandom of=/tmp/during bs=64k count=4 2>/dev/null
@@ -53,5 +53,5 @@ check_eq "is shared once the filter is built" $((hits + 256)) "$(cat $S/duplicat
 check "umount (a background build is waited for)" umount $M
 check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
 check "mount again with a slow build and unmount at once" sh -c "
-    mount -t livedfs -o filter_sync_blocks=0,test_rebuild_delay_ms=3000 $VOL $M && umount $M"
+    mount -t livedfs -o filter_rebuild,filter_sync_blocks=0,test_rebuild_delay_ms=3000 $VOL $M && umount $M"
 check "rmmod (nothing left running)" rmmod livedfs

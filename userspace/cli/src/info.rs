@@ -200,6 +200,49 @@ pub fn udev_props(vol: &Volume) -> Vec<(&'static str, String)> {
     v
 }
 
+/// The fingerprint filter saved at the last clean unmount (fast mount):
+/// "none", "present" (header valid, generation matching the superblock:
+/// the next mount loads it if the rest checks), "stale" or "damaged"
+/// (the next mount ignores it and builds the filter), with words.
+pub fn saved_filter_status(vol: &Volume) -> (&'static str, String) {
+    use livedfs_format::csum::volume_seed;
+    use livedfs_format::savedfilter::{self, SavedHeader};
+    let sb = &vol.sb;
+    if !sb.has_saved_filter() {
+        return ("none", "none (the next mount builds the filter)".to_string());
+    }
+    let (start, n) = (sb.saved_filter_start, sb.saved_filter_blocks);
+    let at = format!(
+        "blocks {start}..{} ({n} blocks of free space)",
+        u64::from(start) + u64::from(n).saturating_sub(1)
+    );
+    let journal = (sb.journal_start, sb.journal_blocks);
+    if let Err(e) = savedfilter::check_location(&vol.geo, start, n, journal) {
+        return ("damaged", format!("{at}: bad location ({e})"));
+    }
+    if sb.saved_filter_gen != savedfilter::generation(sb.mount_count, sb.write_time) {
+        return (
+            "stale",
+            format!("{at}: stale (the superblock was written since); ignored"),
+        );
+    }
+    let seed = volume_seed(&crate::volume::Crc, &sb.uuid);
+    match vol.read_block(start) {
+        Ok(b) => match SavedHeader::decode(&b, seed, &crate::volume::Crc) {
+            Ok(h) if h.generation == sb.saved_filter_gen && h.total_blocks() == Some(n) => (
+                "present",
+                format!(
+                    "{at}: {} entries, {} bytes; loaded at the next mount",
+                    h.entries, h.data_bytes
+                ),
+            ),
+            Ok(_) => ("stale", format!("{at}: header of another save; ignored")),
+            Err(e) => ("damaged", format!("{at}: header {e}; ignored")),
+        },
+        Err(e) => ("damaged", format!("{at}: {e}")),
+    }
+}
+
 /// Looks up a field for `info -s NAME`: blkid's tags (UUID, LABEL,
 /// TYPE, BLOCK_SIZE), a field key of any section ("uuid", "errors"), or
 /// "section.key" ("journal.errno"); the superblock's field first. Returns
@@ -560,6 +603,8 @@ pub fn sections(vol: &Volume) -> Result<Vec<Section>> {
         rate,
         format!("2^{rate} per lookup (volume full)"),
     );
+    let (state, text) = saved_filter_status(vol);
+    s.add("saved_filter", "Saved filter", state, text);
     out.push(s);
 
     // Journal.

@@ -359,7 +359,14 @@ impl Fsck {
         Ok(self.dev.read_block(u64::from(b))?)
     }
 
+    /// Writes block `b`. Before the first write, a saved fingerprint
+    /// filter the superblock points to is forgotten (on disk): it lies in
+    /// free space a repair may use, and describes the volume before it.
     pub fn write_block(&mut self, b: u32, data: &[u8]) -> R<()> {
+        if self.rw() && self.sb.has_saved_filter() {
+            self.sb.clear_saved_filter();
+            self.write_super()?;
+        }
         Ok(self.dev.write_block(u64::from(b), data)?)
     }
 

@@ -153,6 +153,7 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
     let dev = f.name();
     let t0 = std::time::Instant::now();
     pass0::check_journal(f)?;
+    pass0::check_saved_filter(f)?;
     if f.opts.timing {
         f.say(&format!(
             "Time, journal: {:.3} s",
@@ -278,6 +279,8 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
     }
     // The end: state, counters, time of the check.
     if f.rw() {
+        // The mount count changes: a saved filter would be stale anyway.
+        f.sb.clear_saved_filter();
         if f.unfixed == 0 {
             f.sb.state |= STATE_VALID;
             f.sb.state &= !(STATE_ERROR | STATE_ORPHANS);

@@ -80,6 +80,8 @@ pub fn static_view(sb: &Superblock) -> Superblock {
     s.prealloc_blocks = 0;
     s.feature_ro_compat &= !livedfs_format::superblock::RO_COMPAT_PREALLOC;
     s.label = [0; 32];
+    // Only the primary points to a saved fingerprint filter.
+    s.clear_saved_filter();
     s.max_mount_count = 0;
     s.checkinterval = 0;
     s
@@ -297,6 +299,27 @@ pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>
         f.sb_dirty = f.rw();
     }
     Ok(f)
+}
+
+/// The saved fingerprint filter's pointer (fast mount): a place that can't
+/// hold one is a superblock inconsistency (cleared). A stale or damaged
+/// saved filter is not: the kernel checks it and ignores it, so it is not
+/// read here.
+pub fn check_saved_filter(f: &mut Fsck) -> R<()> {
+    let sb = &f.sb;
+    if !sb.has_saved_filter() {
+        return Ok(());
+    }
+    let journal = (sb.journal_start, sb.journal_blocks);
+    let (start, n) = (sb.saved_filter_start, sb.saved_filter_blocks);
+    if let Err(e) = livedfs_format::savedfilter::check_location(&f.geo, start, n, journal) {
+        let what = format!("{n} blocks at {start}: {e}");
+        if f.fix(P::SB_SAVED_FILTER, PCtx::new().s(what))? {
+            f.sb.clear_saved_filter();
+            f.sb_dirty = true;
+        }
+    }
+    Ok(())
 }
 
 /// The journal: check its superblock, replay it if needed.

@@ -118,6 +118,8 @@ problems! {
         "Superblock free counts are wrong (blocks {n}, inodes {m})";
     SB_PREALLOC = 0x000008, Fix, true, false,
         "Superblock preallocated blocks {n} should be {m} (the files' sum)";
+    SB_SAVED_FILTER = 0x000009, Clear, true, false,
+        "Superblock points to a saved fingerprint filter at an invalid place ({s})";
     GD_BAD = 0x000010, Fix, false, false,
         "Group descriptor {grp} is corrupt ({s}); rebuilding it";
     GD_CSUM = 0x000011, Fix, true, false,

@@ -1,0 +1,127 @@
+# Fast mount (issue 18 item 3): a clean unmount saves the fingerprint
+# filter in free blocks, the next mount loads it instead of reading every
+# fingerprint store. A damaged or stale copy is ignored (the filter is
+# built as before); a read-write mount forgets the copy before it
+# allocates; fsck forgets it when it writes.
+VOL=$(disk vol)
+DEV=${VOL#/dev/}
+M=/mnt/a
+S=/sys/fs/livedfs/$DEV
+mkdir -p $M
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check_eq "mkfs: no saved filter" "none" "$(livedfs info -s saved_filter "$VOL")"
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "a fresh volume's filter is built" 0 "$(cat $S/filter_loaded)"
+dd if=/dev/urandom of=/tmp/a bs=1M count=16 2>/dev/null
+check "16 MiB of unique data" sh -c "cp /tmp/a $M/a && sync"
+used=$(cat $S/physical_blocks_used)
+check "umount" umount $M
+check_eq "the unmount saved the filter" "present" "$(livedfs info -s saved_filter "$VOL")"
+check_exit "fsck -fn: clean with a saved filter" 0 fsck.livedfs -fn "$VOL"
+check_eq "fsck -n left it" "present" "$(livedfs info -s saved_filter "$VOL")"
+
+# --- loaded
+mark
+check "mount again" mount -t livedfs "$VOL" $M
+check_eq "the filter was loaded" 1 "$(cat $S/filter_loaded)"
+check_dmesg "dmesg says so" "fingerprint filter loaded from the copy saved at unmount"
+check_eq "it holds every stored block" "$used" "$(cat $S/filter_entries)"
+check_eq "filter_entries = physical_blocks_used" "$(cat $S/physical_blocks_used)" "$(cat $S/filter_entries)"
+check_eq "logical_blocks_referenced restored" "$(cat $S/physical_blocks_used)" "$(cat $S/logical_blocks_referenced)"
+check "the filter is ready" test "$(cat $S/filter_ready)" = 1
+check_eq "a read-write mount forgot the copy on disk" "none" "$(livedfs info -s saved_filter "$VOL")"
+hits=$(cat $S/duplicate_hits)
+check "a copy of the old data" sh -c "cp /tmp/a $M/a2 && sync"
+check_eq "is shared through the loaded filter" $((hits + 4096)) "$(cat $S/duplicate_hits)"
+
+# --- stale: more data, the next save reflects it
+dd if=/dev/urandom of=/tmp/b bs=1M count=8 2>/dev/null
+check "8 MiB more" sh -c "cp /tmp/b $M/b && sync"
+used=$(cat $S/physical_blocks_used)
+check "umount" umount $M
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "loaded again" 1 "$(cat $S/filter_loaded)"
+check_eq "the new save holds the new data" "$used" "$(cat $S/filter_entries)"
+hits=$(cat $S/duplicate_hits)
+check "a copy of the newest data" sh -c "cp /tmp/b $M/b2 && sync"
+check_eq "is shared" $((hits + 2048)) "$(cat $S/duplicate_hits)"
+check "rm a copy (blocks stay: shared)" sh -c "rm $M/a2 && sync"
+used=$(cat $S/physical_blocks_used)
+check "umount" umount $M
+
+# --- read-only mount: loads it, leaves it
+check "mount -o ro" mount -t livedfs -o ro "$VOL" $M
+check_eq "read-only: loaded" 1 "$(cat $S/filter_loaded)"
+check "umount" umount $M
+check_eq "read-only: the copy stays" "present" "$(livedfs info -s saved_filter "$VOL")"
+
+# --- a superblock written since (generation): stale
+info=$(livedfs info "$VOL" | grep -i "saved filter")
+echo "$info"
+START=$(echo "$info" | sed -n 's/.*blocks \([0-9]*\)\.\.\([0-9]*\).*/\1/p')
+END=$(echo "$info" | sed -n 's/.*blocks \([0-9]*\)\.\.\([0-9]*\).*/\2/p')
+check "livedfs info names the blocks" test -n "$START" -a -n "$END"
+
+# --- damaged: one byte of the saved region
+BS=$(livedfs info -s BLOCK_SIZE "$VOL")
+check "flip one byte of the last saved block" flip_byte "$VOL" $((END * BS + 100))
+mark
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "damaged: built instead" 0 "$(cat $S/filter_loaded)"
+check_dmesg "dmesg says why" "saved fingerprint filter not used (damaged"
+check_eq "the build found every block" "$used" "$(cat $S/filter_entries)"
+check "the data is intact" sh -c "cmp /tmp/a $M/a && cmp /tmp/b $M/b && cmp /tmp/b $M/b2"
+check "umount" umount $M
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+
+# --- damaged header
+info=$(livedfs info "$VOL" | grep -i "saved filter")
+START=$(echo "$info" | sed -n 's/.*blocks \([0-9]*\)\.\.\([0-9]*\).*/\1/p')
+check "flip one byte of the header" flip_byte "$VOL" $((START * BS + 20))
+check_eq "info: damaged" "damaged" "$(livedfs info -s saved_filter "$VOL")"
+mark
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "damaged header: built instead" 0 "$(cat $S/filter_loaded)"
+check_dmesg "dmesg says why" "saved fingerprint filter not used"
+check_eq "every block found" "$used" "$(cat $S/filter_entries)"
+check "umount" umount $M
+
+# --- filter_rebuild ignores it
+mark
+check "mount -o filter_rebuild" mount -t livedfs -o filter_rebuild "$VOL" $M
+check_eq "built" 0 "$(cat $S/filter_loaded)"
+check_eq "every block found" "$used" "$(cat $S/filter_entries)"
+check "umount" umount $M
+
+# --- fsck forgets it when it writes
+check_eq "saved again" "present" "$(livedfs info -s saved_filter "$VOL")"
+check_exit "fsck -fy: clean" 0 fsck.livedfs -fy "$VOL"
+check_eq "fsck -f (writes the superblock) forgot it" "none" "$(livedfs info -s saved_filter "$VOL")"
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "built after fsck" 0 "$(cat $S/filter_loaded)"
+check "umount" umount $M
+
+# --- mount time: the same volume, saved filter vs build (more data)
+check "mount" mount -t livedfs "$VOL" $M
+check "96 MiB more" sh -c "dd if=/dev/urandom of=$M/c bs=1M count=96 2>/dev/null && sync"
+check "umount" umount $M
+echo 3 > /proc/sys/vm/drop_caches
+t0=$(date +%s%N)
+check "mount (saved filter)" mount -t livedfs "$VOL" $M
+t1=$(date +%s%N)
+check_eq "loaded" 1 "$(cat $S/filter_loaded)"
+ns_load=$(cat $S/filter_build_ns)
+n=$(cat $S/filter_entries)
+check_eq "filter_entries = physical_blocks_used" "$(cat $S/physical_blocks_used)" "$n"
+check "umount" umount $M
+echo 3 > /proc/sys/vm/drop_caches
+t2=$(date +%s%N)
+check "mount -o filter_rebuild" mount -t livedfs -o filter_rebuild "$VOL" $M
+t3=$(date +%s%N)
+ns_build=$(cat $S/filter_build_ns)
+check_eq "built" 0 "$(cat $S/filter_loaded)"
+check "umount" umount $M
+echo "LIVEDFS-BENCH fast-mount entries=$n load_ns=$ns_load build_ns=$ns_build mount_load_ms=$(((t1 - t0) / 1000000)) mount_build_ms=$(((t3 - t2) / 1000000))"
+check "loading took less than building" test "$ns_load" -lt "$ns_build"
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+check "rmmod" rmmod livedfs
