@@ -209,7 +209,10 @@ pub fn saved_filter_status(vol: &Volume) -> (&'static str, String) {
     use livedfs_format::savedfilter::{self, SavedHeader};
     let sb = &vol.sb;
     if !sb.has_saved_filter() {
-        return ("none", "none (the next mount builds the filter)".to_string());
+        return (
+            "none",
+            "none (the next mount builds the filter)".to_string(),
+        );
     }
     let (start, n) = (sb.saved_filter_start, sb.saved_filter_blocks);
     let at = format!(

@@ -125,7 +125,11 @@ impl SavedHeader {
                 value: u64::from(self.index_bits),
             });
         }
-        if self.values == 0 || self.values > 1u64 << 32 || self.value_bits == 0 || self.value_bits > 32 {
+        if self.values == 0
+            || self.values > 1u64 << 32
+            || self.value_bits == 0
+            || self.value_bits > 32
+        {
             return Err(FormatError::BadField {
                 field: "saved filter.values",
                 value: self.values,
@@ -168,7 +172,11 @@ impl SavedHeader {
 
     /// Encodes into `buf` (one whole block) with magic and checksum.
     pub fn encode(&self, buf: &mut [u8], seed: u32, crc: &impl Crc32c) -> Result<()> {
-        need(buf, off::END.saturating_add(BLOCK_TAIL), "saved filter header")?;
+        need(
+            buf,
+            off::END.saturating_add(BLOCK_TAIL),
+            "saved filter header",
+        )?;
         buf.fill(0);
         put_bytes(buf, off::MAGIC, &MAGIC)?;
         put_u32(buf, off::VERSION, VERSION)?;
@@ -191,7 +199,11 @@ impl SavedHeader {
     /// Decodes a header block: magic, version, checksum (seeded with the
     /// volume's seed), zero padding and [`check`](Self::check).
     pub fn decode(buf: &[u8], seed: u32, crc: &impl Crc32c) -> Result<Self> {
-        need(buf, off::END.saturating_add(BLOCK_TAIL), "saved filter header")?;
+        need(
+            buf,
+            off::END.saturating_add(BLOCK_TAIL),
+            "saved filter header",
+        )?;
         if get_bytes::<8>(buf, off::MAGIC)? != MAGIC {
             return Err(FormatError::BadMagic);
         }
@@ -211,7 +223,10 @@ impl SavedHeader {
                 computed,
             });
         }
-        if body.get(off::END..).is_some_and(|pad| pad.iter().any(|&b| b != 0)) {
+        if body
+            .get(off::END..)
+            .is_some_and(|pad| pad.iter().any(|&b| b != 0))
+        {
             return Err(FormatError::BadField {
                 field: "saved filter.padding",
                 value: 0,
@@ -236,7 +251,13 @@ impl SavedHeader {
 
 /// Seals data block `index` (>= 1) of a save of generation `generation`:
 /// its last 4 bytes get the checksum of the rest.
-pub fn seal_data_block(buf: &mut [u8], index: u32, generation: u64, seed: u32, crc: &impl Crc32c) -> Result<()> {
+pub fn seal_data_block(
+    buf: &mut [u8],
+    index: u32,
+    generation: u64,
+    seed: u32,
+    crc: &impl Crc32c,
+) -> Result<()> {
     let (body, _) = split_tail(buf)?;
     let c = body_crc(crc, seed, index, generation, body);
     let at = buf.len().saturating_sub(BLOCK_TAIL);
@@ -245,7 +266,13 @@ pub fn seal_data_block(buf: &mut [u8], index: u32, generation: u64, seed: u32, c
 
 /// Checks data block `index` of a save of generation `generation`; its
 /// payload.
-pub fn open_data_block<'a>(buf: &'a [u8], index: u32, generation: u64, seed: u32, crc: &impl Crc32c) -> Result<&'a [u8]> {
+pub fn open_data_block<'a>(
+    buf: &'a [u8],
+    index: u32,
+    generation: u64,
+    seed: u32,
+    crc: &impl Crc32c,
+) -> Result<&'a [u8]> {
     let (body, stored) = split_tail(buf)?;
     let computed = body_crc(crc, seed, index, generation, body);
     if stored != computed {
@@ -262,7 +289,12 @@ pub fn open_data_block<'a>(buf: &'a [u8], index: u32, generation: u64, seed: u32
 /// at least 2 blocks (header and one data block), all in one group's data
 /// region and outside the journal. (Whether the blocks are free is for
 /// the bitmaps to say.)
-pub fn check_location(geo: &super::Geometry, start: u32, blocks: u32, journal: (u32, u32)) -> Result<()> {
+pub fn check_location(
+    geo: &super::Geometry,
+    start: u32,
+    blocks: u32,
+    journal: (u32, u32),
+) -> Result<()> {
     let bad = |value| FormatError::BadField {
         field: "superblock.saved_filter_start",
         value,
@@ -273,8 +305,12 @@ pub fn check_location(geo: &super::Geometry, start: u32, blocks: u32, journal: (
             value: u64::from(blocks),
         });
     }
-    let last = start.checked_add(blocks.saturating_sub(1)).ok_or(bad(u64::from(start)))?;
-    let g = geo.group_of_block(start).map_err(|_| bad(u64::from(start)))?;
+    let last = start
+        .checked_add(blocks.saturating_sub(1))
+        .ok_or(bad(u64::from(start)))?;
+    let g = geo
+        .group_of_block(start)
+        .map_err(|_| bad(u64::from(start)))?;
     let l = geo.group(g)?;
     if start < l.data_start || last >= l.end {
         return Err(bad(u64::from(start)));
@@ -368,7 +404,9 @@ impl Packer {
         }
         seal_data_block(block, self.index, self.generation, self.seed, crc)?;
         flush(self.index, block)?;
-        self.index = self.index.checked_add(1).ok_or(FormatError::TooLarge { blocks: u64::from(u32::MAX) })?;
+        self.index = self.index.checked_add(1).ok_or(FormatError::TooLarge {
+            blocks: u64::from(u32::MAX),
+        })?;
         self.pos = 0;
         Ok(())
     }
@@ -395,7 +433,9 @@ impl Packer {
         crc: &impl Crc32c,
         flush: &mut impl FnMut(u32, &[u8]) -> core::result::Result<(), E>,
     ) -> core::result::Result<(), E> {
-        let len = u32::try_from(bytes.len()).map_err(|_| FormatError::TooLarge { blocks: bytes.len() as u64 })?;
+        let len = u32::try_from(bytes.len()).map_err(|_| FormatError::TooLarge {
+            blocks: bytes.len() as u64,
+        })?;
         self.put(block, &len.to_le_bytes(), crc, flush)?;
         self.put(block, bytes, crc, flush)
     }
@@ -429,7 +469,11 @@ pub struct Unpacker {
 }
 
 fn corrupt(what: &'static str, found: u64, expected: u64) -> FormatError {
-    FormatError::Inconsistent { what, found, expected }
+    FormatError::Inconsistent {
+        what,
+        found,
+        expected,
+    }
 }
 
 impl Unpacker {
@@ -447,7 +491,11 @@ impl Unpacker {
 
     /// Consumes one data block's payload (the padding of the last one is
     /// checked to be zero).
-    pub fn feed<S: ChainSink>(&mut self, mut data: &[u8], sink: &mut S) -> core::result::Result<(), S::Error> {
+    pub fn feed<S: ChainSink>(
+        &mut self,
+        mut data: &[u8],
+        sink: &mut S,
+    ) -> core::result::Result<(), S::Error> {
         while !data.is_empty() {
             if self.left == 0 || self.chain >= self.chains {
                 // Past the payload: padding only.
@@ -476,7 +524,11 @@ impl Unpacker {
                     if self.len_have == 4 {
                         let len = u32::from_le_bytes(self.len_buf);
                         if u64::from(len) > self.left {
-                            return Err(S::Error::from(corrupt("saved filter chain length", u64::from(len), self.left)));
+                            return Err(S::Error::from(corrupt(
+                                "saved filter chain length",
+                                u64::from(len),
+                                self.left,
+                            )));
                         }
                         self.len_have = 0;
                         sink.begin(self.chain, len)?;

@@ -182,7 +182,12 @@ fn generation_changes_with_either_field() {
 
 #[test]
 fn location_must_be_one_groups_data_region() {
-    let geo = geo(4096, 3 * 32768, livedfs_format::FingerprintAlgo::Sha256, false);
+    let geo = geo(
+        4096,
+        3 * 32768,
+        livedfs_format::FingerprintAlgo::Sha256,
+        false,
+    );
     let l = geo.group(1).unwrap();
     let j = (0, 0);
     assert!(savedfilter::check_location(&geo, l.data_start, 10, j).is_ok());

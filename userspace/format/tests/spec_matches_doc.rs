@@ -1142,7 +1142,12 @@ fn saved_filter_header_table() {
     for (name, set) in probes {
         let mut h = SavedHeader::default();
         set(&mut h);
-        check_written(&by_name, name, changed(&base, &enc(&h), bs - 4), "saved filter header");
+        check_written(
+            &by_name,
+            name,
+            changed(&base, &enc(&h), bs - 4),
+            "saved filter header",
+        );
     }
     let m = &by_name["MAGIC"];
     assert_eq!(&base[m.offset..m.offset + m.size], &savedfilter::MAGIC);
