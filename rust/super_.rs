@@ -777,6 +777,7 @@ fn load_saved_filter(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bo
             let ns = crate::vfs::ktime_ns().saturating_sub(t0);
             info.filter_build_ns.store(ns, Ordering::Relaxed);
             info.filter_loaded.store(true, Ordering::Relaxed);
+            info.rebuild_groups_done.store(u64::from(info.geo.group_count), Ordering::Relaxed);
             info.filter_ready.store(true, Ordering::Release);
             pr_info!(
                 "livedfs ({}): fingerprint filter loaded from the copy saved at unmount: {} blocks, {} bytes, {} us\n",

@@ -25,6 +25,7 @@ mark
 check "mount again" mount -t livedfs "$VOL" $M
 check_eq "the filter was loaded" 1 "$(cat $S/filter_loaded)"
 check_dmesg "dmesg says so" "fingerprint filter loaded from the copy saved at unmount"
+check "livedfs stats says so" sh -c "livedfs stats $M | grep -q 'filter loaded at mount'"
 check_eq "it holds every stored block" "$used" "$(cat $S/filter_entries)"
 check_eq "filter_entries = physical_blocks_used" "$(cat $S/physical_blocks_used)" "$(cat $S/filter_entries)"
 check_eq "logical_blocks_referenced restored" "$(cat $S/physical_blocks_used)" "$(cat $S/logical_blocks_referenced)"

@@ -117,6 +117,15 @@ pub fn print_stats(s: &Stats) {
         human(s.counters.get("filter_bytes").copied().unwrap_or(0)),
         s.filter_bytes_per_block
     );
+    if s.counters.get("filter_loaded") == Some(&1) {
+        println!(
+            "  filter loaded at mount    {:>12}  (the copy saved at the last clean unmount)",
+            format!(
+                "{:.1} ms",
+                s.counters.get("filter_build_ns").copied().unwrap_or(0) as f64 / 1e6
+            )
+        );
+    }
     if s.counters.get("filter_ready") == Some(&0) {
         println!(
             "  filter being built         group {} of {} ({} blocks written meanwhile, not deduplicated)",

@@ -644,3 +644,37 @@ fn descriptor_flag_fp_uninit_with_data() {
     poke(&p, u64::from(blk) * 4096 + off as u64, &buf);
     assert_repairs(&p, "fingerprint store is marked never written");
 }
+
+/// A saved fingerprint filter (fast mount) pointing where none can be is
+/// a superblock inconsistency (-n: exit 4; -y clears it); a stale or
+/// damaged one at a valid place is not an error (the kernel checks and
+/// ignores it), and a full check forgets it.
+#[test]
+fn saved_filter_pointer() {
+    let (_d, p) = img("sf.img");
+    populated(&p, &[]);
+    let mut v = Vol::open(&p);
+    let l = v.geo.group(0).unwrap();
+    // Over the group's metadata: invalid.
+    v.sb.saved_filter_start = l.block_bitmap;
+    v.sb.saved_filter_blocks = 4;
+    v.sb.saved_filter_gen = 1;
+    v.write_sb();
+    assert_repairs(&p, "saved fingerprint filter at an invalid place");
+    let v = Vol::open(&p);
+    assert!(!v.sb.has_saved_filter());
+
+    // In free space, but stale (generation) and its header garbage: not
+    // an error; -n leaves it, -fy forgets it (a full check writes).
+    let mut v = Vol::open(&p);
+    v.sb.saved_filter_start = l.end - 8;
+    v.sb.saved_filter_blocks = 4;
+    v.sb.saved_filter_gen = 12345;
+    v.write_sb();
+    let n = fsck(&p, &["-fn"]);
+    assert_eq!(n.code, 0, "{}", n.out);
+    assert!(Vol::open(&p).sb.has_saved_filter());
+    let y = fsck(&p, &["-fy"]);
+    assert_eq!(y.code, 0, "{}", y.out);
+    assert!(!Vol::open(&p).sb.has_saved_filter());
+}
