@@ -41,11 +41,24 @@ echo "false candidates: $FALSE over 458752 lookups"
 # 2^-15 per lookup at full coverage: about 10 expected here.
 check "false candidates near 2^-15 per lookup ($FALSE)" test "$FALSE" -le 60
 check "umount" umount $M
-check "mount again (filter rebuilt from the stores)" mount -t livedfs "$VOL" $M
+echo 3 > /proc/sys/vm/drop_caches
+check "mount again (filter rebuilt from the stores)" mount -t livedfs -o filter_rebuild "$VOL" $M
+stat_is filter_loaded 0
 stat_is filter_entries 393216
-echo "filter build at mount: $(cat $S/filter_build_ns) ns for 393216 entries"
+BUILD_NS=$(cat $S/filter_build_ns)
+echo "filter build at mount: $BUILD_NS ns for 393216 entries"
 per_entry_at_most "rebuilt" 3900
 check "the copy still reads back as f0" cmp $M/f0 $M/g0
+# Fast mount: the filter saved at that unmount, loaded (same volume).
+check "umount" umount $M
+echo 3 > /proc/sys/vm/drop_caches
+check "mount again (the filter saved at unmount)" mount -t livedfs "$VOL" $M
+stat_is filter_loaded 1
+stat_is filter_entries 393216
+LOAD_NS=$(cat $S/filter_build_ns)
+echo "LIVEDFS-BENCH fast-mount entries=393216 load_ns=$LOAD_NS build_ns=$BUILD_NS"
+per_entry_at_most "loaded" 3900
+check "loading took less than a third of building" test $((LOAD_NS * 3)) -lt "$BUILD_NS"
 check "delete f1, f2, f3" rm $M/f1 $M/f2 $M/f3
 sync
 stat_is filter_entries 196608
