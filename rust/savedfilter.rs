@@ -338,12 +338,24 @@ pub(crate) fn load(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool
         cur: None,
     };
     let r = (|| -> core::result::Result<(), LoadError> {
+        // Each block is copied out under its lock, then checked and fed
+        // (the chains' allocations are not made under a buffer lock).
+        let mut copy: KVec<u8> = KVec::from_elem(0u8, geo.block_size as usize, GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?;
         for i in 1..=h.data_blocks {
             let bh = Buffer::read(sb, u64::from(start).saturating_add(u64::from(i)))?;
-            bh.read_with(|d| -> core::result::Result<(), LoadError> {
-                let payload = sf::open_data_block(d, i, h.generation, info.seed, &KernelCrc)?;
-                un.feed(payload, &mut sink)
-            })?;
+            let same = bh.read_with(|d| match copy.as_mut_slice().get_mut(..d.len()) {
+                Some(dst) if d.len() == dst.len() => {
+                    dst.copy_from_slice(d);
+                    true
+                }
+                _ => false,
+            });
+            drop(bh);
+            if !same {
+                return Err(LoadError::Other("block size"));
+            }
+            let payload = sf::open_data_block(&copy, i, h.generation, info.seed, &KernelCrc)?;
+            un.feed(payload, &mut sink)?;
         }
         un.finish()?;
         if info.filter.entries() != h.entries {
