@@ -56,6 +56,26 @@ check_eq "read-only: loaded" 1 "$(cat $S/filter_loaded)"
 check "umount" umount $M
 check_eq "read-only: the copy stays" "present" "$(livedfs info -s saved_filter "$VOL")"
 
+# --- read-only, then remount read-write: the pointer is dropped (in a
+# committed transaction) before anything is allocated; the next save
+# holds what was written after.
+check "mount -o ro" mount -t livedfs -o ro "$VOL" $M
+check_eq "loaded" 1 "$(cat $S/filter_loaded)"
+check "remount rw" mount -o remount,rw $M
+dd if=/dev/urandom of=/tmp/r bs=64k count=16 2>/dev/null
+check "1 MiB written after the remount" sh -c "cp /tmp/r $M/r && sync"
+used=$(cat $S/physical_blocks_used)
+check "umount" umount $M
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "loaded" 1 "$(cat $S/filter_loaded)"
+check_eq "it holds the blocks written after the remount" "$used" "$(cat $S/filter_entries)"
+hits=$(cat $S/duplicate_hits)
+check "a copy of them" sh -c "cp /tmp/r $M/r2 && sync"
+check_eq "is shared" $((hits + 256)) "$(cat $S/duplicate_hits)"
+check "cmp" cmp /tmp/r $M/r2
+used=$(cat $S/physical_blocks_used)
+check "umount" umount $M
+
 # --- a superblock written since (generation): stale
 info=$(livedfs info "$VOL" | grep -i "saved filter")
 echo "$info"
