@@ -1052,18 +1052,45 @@ unsafe extern "C" fn aop_writepages(mapping: *mut sys::address_space, wbc: *mut 
     let Some(w) = (unsafe { Wbc::from_raw(wbc) }) else {
         return EINVAL.to_errno();
     };
+    // Folios are gathered, still locked, and written back a batch at a
+    // time (their blocks hashed together: `aops::write_batch`), in the
+    // ascending order writeback_iter hands them out (the order in which
+    // several folio locks may be held, as ext4's writeback does).
+    let mut batch: [Option<LockedFolio<'_>>; crate::aops::WRITEBACK_BATCH] = core::array::from_fn(|_| None);
+    let mut held = 0usize;
     let mut folio: *mut sys::folio = core::ptr::null_mut();
     let mut error: c_int = 0;
     loop {
         // SAFETY: writeback_iter hands out the mapping's dirty folios one
-        // at a time, locked, taking back the previous one and its result.
+        // at a time, locked, taking back the previous one (for its count
+        // only: it may still be locked in our batch) and the last batch's
+        // result. It drops its own references to folios it handed out,
+        // but a locked folio stays in the page cache (removal takes the
+        // folio lock), which holds a reference for it.
         folio = unsafe { sys::writeback_iter(mapping, wbc, folio, &mut error) };
-        // SAFETY: a locked folio of our mapping (or NULL at the end); the
-        // decision unlocks it.
+        // SAFETY: a locked folio of our mapping (or NULL at the end); it
+        // stays locked in the batch until its decision unlocks it.
         let Some(f) = (unsafe { LockedFolio::from_raw(folio) }) else {
             break;
         };
-        error = to_c(crate::aops::write_folio(f, &w));
+        error = 0;
+        match batch.get_mut(held) {
+            Some(slot) => {
+                *slot = Some(f);
+                held += 1;
+            }
+            None => error = to_c(crate::aops::write_folio(f, &w, &[])),
+        }
+        if held == batch.len() {
+            error = to_c(crate::aops::write_batch(&mut batch, &w));
+            held = 0;
+        }
+    }
+    // The folios gathered when the iteration ended (at the file's end,
+    // or background writeback's page budget) are written too.
+    let rest = to_c(crate::aops::write_batch(batch.get_mut(..held).unwrap_or(&mut []), &w));
+    if error == 0 {
+        error = rest;
     }
     error
 }
