@@ -1056,6 +1056,15 @@ unsafe extern "C" fn aop_writepages(mapping: *mut sys::address_space, wbc: *mut 
     // time (their blocks hashed together: `aops::write_batch`), in the
     // ascending order writeback_iter hands them out (the order in which
     // several folio locks may be held, as ext4's writeback does).
+    // Plugged, as ext4's and iomap's writeback: the bios of consecutive
+    // blocks merge into large requests before they reach the device
+    // (unplugged, as fsync calls writepages, every 4 KiB block went out
+    // as a request of its own). The background flusher has a plug of its
+    // own already; a nested one changes nothing.
+    let mut plug = core::mem::MaybeUninit::<sys::blk_plug>::uninit();
+    // SAFETY: `plug` lives on this stack frame, unmoved, until
+    // blk_finish_plug below, which every path out of the loop reaches.
+    unsafe { sys::blk_start_plug(plug.as_mut_ptr()) };
     let mut batch: [Option<LockedFolio<'_>>; crate::aops::WRITEBACK_BATCH] = core::array::from_fn(|_| None);
     let mut held = 0usize;
     let mut folio: *mut sys::folio = core::ptr::null_mut();
@@ -1089,6 +1098,8 @@ unsafe extern "C" fn aop_writepages(mapping: *mut sys::address_space, wbc: *mut 
     // The folios gathered when the iteration ended (at the file's end,
     // or background writeback's page budget) are written too.
     let rest = to_c(crate::aops::write_batch(batch.get_mut(..held).unwrap_or(&mut []), &w));
+    // SAFETY: the plug started above, on this frame.
+    unsafe { sys::blk_finish_plug(plug.as_mut_ptr()) };
     if error == 0 {
         error = rest;
     }
