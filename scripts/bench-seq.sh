@@ -6,19 +6,26 @@
 # (all vCPUs, from /proc/stat) and the mean size of the write requests the
 # disk completed.
 #
-#   scripts/bench-seq.sh [--size 1G] [--repeats 3] [--mem MB] [VARIANT...]
+#   scripts/bench-seq.sh [--size 1G] [--repeats 3] [--mem MB]
+#                        [--throttle KEY=VAL,...] [VARIANT...]
+#
+# --throttle caps every variant's virtual disk alike with QEMU's I/O
+# throttling (vm.sh --throttle-opts; e.g. bps-total=20000000 for a disk
+# of 20 MB/s): the disk-bound case, where the emulated CPU is not the
+# bottleneck.
 #
 # Variants: ext3 livedfs livedfs-nojournal livedfs-noprefetch
 # livedfs-nolocality livedfs-md5 (default: ext3 livedfs livedfs-nojournal).
 # The guest has --mem MB of RAM (default 512) so that the file is at least
 # twice its memory.
 source "$(dirname "$0")/lib.sh"
-size=1G repeats=3 mem=512 variants=()
+size=1G repeats=3 mem=512 throttle="" variants=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --size) size=$2; shift 2 ;;
         --repeats) repeats=$2; shift 2 ;;
         --mem) mem=$2; shift 2 ;;
+        --throttle) throttle=$2; shift 2 ;;
         -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) variants+=("$1"); shift ;;
     esac
@@ -44,6 +51,7 @@ for v in "${variants[@]}"; do
         *) die "unknown variant $v" ;;
     esac
     disks+=(--image "$v:$img")
+    [ -z "$throttle" ] || disks+=(--throttle-opts "$v:$throttle")
 done
 log="$work/bench.log"
 scripts/vm.sh --kdir "$KDIR" --mem "$mem" --timeout 7200 --log "$log" "${disks[@]}" \
@@ -81,4 +89,4 @@ tr -d '\r' < "$log" | awk -v vs="${variants[*]}" '
             printf "%-22s %-16s %10.2f %10.2f %10.1f %12s %12.2f %12s\n", V[v], P[p], med, spread(key), mbs, ratio, cpg, req
         }
     }'
-echo "(ratios are ext3 time / variant time: above 1 means faster than ext4 in ext3 mode; one VM, TCG emulation, $(nproc) host cores)"
+echo "(ratios are ext3 time / variant time: above 1 means faster than ext4 in ext3 mode; one VM, TCG emulation, $(nproc) host cores${throttle:+, disks capped: $throttle})"
