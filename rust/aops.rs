@@ -27,6 +27,7 @@
 //!   dirtied between dropping the page cache and changing the map.
 
 use crate::dedup::{self, Decision};
+use crate::format::fpstore::Fingerprint;
 use crate::format::inode::{S_IFMT, S_IFREG};
 use crate::inode;
 use crate::super_::sbi;
@@ -81,10 +82,79 @@ fn is_transient(e: Error) -> bool {
     e == ENOMEM || e == EAGAIN
 }
 
+/// Folios `writepages` gathers (locked, in ascending order, as writeback
+/// may) before hashing their blocks together on every CPU.
+pub(crate) const WRITEBACK_BATCH: usize = 32;
+
+/// Whether `folio`'s blocks can be fingerprinted ahead of their decisions:
+/// a regular file's folio wholly inside the file (not zeroed at its end by
+/// `write_folio`) and not pinned for DMA (whose bytes may change: those
+/// are copied and hashed at the decision).
+fn prehashable(folio: &LockedFolio<'_>) -> bool {
+    folio.inode().is_some_and(|inode| {
+        is_reg(inode) && folio.pos().saturating_add(folio.size()) <= inode.size() && !folio.maybe_dma_pinned()
+    })
+}
+
+/// Writes back a batch of locked folios of one file, in order: first the
+/// fingerprints of all their blocks, hashed on every online CPU
+/// (`Hasher::digest_many`: the flusher alone hashing block after block
+/// was most of a write's CPU), then each folio's decisions as
+/// `write_folio` makes them. The folios stay locked until their own
+/// decision, so the bytes hashed are the bytes decided on. Every folio is
+/// unlocked on return; the first error is returned.
+pub(crate) fn write_batch(folios: &mut [Option<LockedFolio<'_>>], wbc: &Wbc) -> Result {
+    let mut digests: KVec<Option<Fingerprint>> = KVec::new();
+    // Blocks of each folio in `digests` (0: none precomputed).
+    let mut counts = [0usize; WRITEBACK_BATCH];
+    let info = folios.iter().flatten().next().and_then(|f| f.inode()).and_then(|i| sbi(i.sb()).ok());
+    if let Some(info) = info {
+        let bs = info.geo.block_size as usize;
+        let mut blocks: KVec<&[u8]> = KVec::new();
+        for (f, count) in folios.iter().zip(counts.iter_mut()) {
+            let Some(f) = f.as_ref().filter(|f| prehashable(f)) else {
+                continue;
+            };
+            let data = f.data();
+            let mut at = 0usize;
+            while let Some(block) = data.get(at..at.saturating_add(bs)).filter(|_| bs > 0) {
+                if blocks.push(block, GFP_KERNEL).is_err() {
+                    break;
+                }
+                *count = count.saturating_add(1);
+                at = at.saturating_add(bs);
+            }
+        }
+        // Without memory for the batch, each decision hashes its block.
+        match info.hasher.digest_many(&blocks) {
+            Ok(d) => digests = d,
+            Err(_) => counts = [0; WRITEBACK_BATCH],
+        }
+    }
+    let mut result = Ok(());
+    let mut at = 0usize;
+    for (slot, &count) in folios.iter_mut().zip(counts.iter()) {
+        let Some(f) = slot.take() else {
+            continue;
+        };
+        let end = at.saturating_add(count);
+        let pre = digests.get(at..end).unwrap_or(&[]);
+        at = end;
+        let r = write_folio(f, wbc, pre);
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
+}
+
 /// Writes back one dirty folio: a decision for each dirty buffer (see the
-/// module docs), then the decided buffers go to their blocks. The folio is
-/// unlocked on return.
-pub(crate) fn write_folio(folio: LockedFolio<'_>, wbc: &Wbc) -> Result {
+/// module docs), then the decided buffers go to their blocks. `pre` holds
+/// the fingerprints of the folio's blocks if `write_batch` computed them
+/// (used only if the folio is still wholly inside the file and not pinned:
+/// then its bytes are those that were hashed). The folio is unlocked on
+/// return.
+pub(crate) fn write_folio(folio: LockedFolio<'_>, wbc: &Wbc, pre: &[Option<Fingerprint>]) -> Result {
     let Some(inode) = folio.inode() else {
         folio.unlock();
         return Ok(());
@@ -107,8 +177,10 @@ pub(crate) fn write_folio(folio: LockedFolio<'_>, wbc: &Wbc) -> Result {
         folio.unlock();
         return Ok(());
     }
+    let mut pre = pre;
     if pos.saturating_add(folio.size()) > size {
         folio.zero_segment(size.saturating_sub(pos), folio.size());
+        pre = &[];
     }
     // One handle around the whole folio: the block decisions journal
     // their metadata in it, and since a transaction can't commit while a
@@ -128,6 +200,9 @@ pub(crate) fn write_folio(folio: LockedFolio<'_>, wbc: &Wbc) -> Result {
     let first = pos.checked_div(bs).unwrap_or(0);
     let last_block = size.saturating_sub(1).checked_div(bs).unwrap_or(0);
     let pinned = folio.maybe_dma_pinned();
+    if pinned {
+        pre = &[];
+    }
     let reg = is_reg(inode);
     let mut failed: Option<Error> = None;
     let mut decided_end = pos;
@@ -143,7 +218,8 @@ pub(crate) fn write_folio(folio: LockedFolio<'_>, wbc: &Wbc) -> Result {
             continue;
         }
         let r = if reg {
-            dedup::write_block(inode, fb, &bh, pinned)
+            let digest = at.checked_div(bs).and_then(|i| pre.get(i as usize)).and_then(Option::as_ref);
+            dedup::write_block(inode, fb, &bh, pinned, digest)
         } else {
             write_symlink_block(inode, fb, &bh)
         };

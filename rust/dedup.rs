@@ -276,12 +276,20 @@ fn consumed(bh: &FolioBuffer<'_>, held: Held) {
 /// contents belong and say whether it must be written. `pinned`: the
 /// folio may change under DMA, so its contents are copied first and the
 /// copy is what gets fingerprinted and written (synchronously, here).
+/// `digest`: the block's fingerprint if its writeback batch hashed it
+/// already (never for a pinned folio), else it is hashed here.
 ///
 /// Every error leaves the buffer as it was: dirty, with its reservations,
 /// its map pointer and every reference count unchanged, so the block can
 /// be decided again later (or its error reported by fsync); no metadata
 /// points at a block whose data was not written.
-pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &FolioBuffer<'_>, pinned: bool) -> Result<Decision> {
+pub(crate) fn write_block(
+    inode: &Inode,
+    file_block: u64,
+    bh: &FolioBuffer<'_>,
+    pinned: bool,
+    digest: Option<&crate::format::fpstore::Fingerprint>,
+) -> Result<Decision> {
     let sb = inode.sb();
     let info = sbi(sb)?;
     crate::faults::before_decision(info)?;
@@ -321,7 +329,11 @@ pub(crate) fn write_block(inode: &Inode, file_block: u64, bh: &FolioBuffer<'_>, 
         return Ok(Decision::Done);
     }
 
-    let fp = info.hasher.digest(data)?;
+    // Hashed with the rest of its writeback batch, or now.
+    let fp = match digest {
+        Some(d) => *d,
+        None => info.hasher.digest(data)?,
+    };
     crate::faults::after_hash(info);
     if let Some(o) = hint {
         if unchanged(sb, info, o, &fp, data)? {

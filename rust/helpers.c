@@ -493,3 +493,113 @@ unsigned int livedfs_journal_fix_limits(journal_t *j)
 	j->j_max_transaction_buffers = len / 4;
 	return j->j_max_transaction_buffers;
 }
+
+/*
+ * Parallel fingerprinting (issue 17). Writeback decides one block after
+ * another in the flusher thread, and hashing was most of a decision's CPU:
+ * writepages now gathers a batch of locked folios and hashes their blocks
+ * here, split into one contiguous share per online CPU, the calling
+ * thread taking the first share and an unbound workqueue the others. The
+ * folios stay locked (and write-protected: their dirty bits were cleared
+ * for I/O) until their decisions, so the bytes hashed are the bytes
+ * decided on and written. The workqueue has a rescuer (WQ_MEM_RECLAIM):
+ * writeback must make progress when memory is short, and if a share
+ * cannot be queued at all the caller hashes it itself.
+ */
+#include <crypto/hash.h>
+#include <linux/completion.h>
+#include <linux/cpumask.h>
+#include <linux/workqueue.h>
+
+static struct workqueue_struct *livedfs_hash_wq;
+
+struct livedfs_hash_share {
+	struct work_struct work;
+	struct completion done;
+	struct crypto_shash *tfm;
+	const u8 *const *data;
+	unsigned int len;
+	u8 *out;
+	unsigned int out_stride;
+	int *errs;
+	unsigned int first, count;
+};
+
+static void livedfs_hash_range(struct livedfs_hash_share *s)
+{
+	unsigned int i;
+
+	for (i = s->first; i < s->first + s->count; i++)
+		s->errs[i] = crypto_shash_tfm_digest(s->tfm, s->data[i], s->len,
+						     s->out + (size_t)i * s->out_stride);
+}
+
+static void livedfs_hash_work(struct work_struct *w)
+{
+	struct livedfs_hash_share *s = container_of(w, struct livedfs_hash_share, work);
+
+	livedfs_hash_range(s);
+	complete(&s->done);
+}
+
+int livedfs_hash_init(void)
+{
+	livedfs_hash_wq = alloc_workqueue("livedfs-hash", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	return livedfs_hash_wq ? 0 : -ENOMEM;
+}
+
+void livedfs_hash_exit(void)
+{
+	destroy_workqueue(livedfs_hash_wq);
+}
+
+/* Shares of fewer blocks than this are not worth a worker's wake-up. */
+#define LIVEDFS_HASH_MIN_SHARE 2
+#define LIVEDFS_HASH_MAX_SHARES 16
+
+/*
+ * Hashes blocks data[0..n) of len bytes each into out + i * out_stride;
+ * errs[i] gets each digest's result (0 or a negative errno). Returns when
+ * all are done.
+ */
+void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
+		       unsigned int len, u8 *out, unsigned int out_stride,
+		       int *errs, unsigned int n)
+{
+	struct livedfs_hash_share *shares;
+	unsigned int nshares, per, i, first;
+
+	nshares = min3(num_online_cpus(), n / LIVEDFS_HASH_MIN_SHARE,
+		       (unsigned int)LIVEDFS_HASH_MAX_SHARES);
+	shares = nshares > 1 && livedfs_hash_wq ?
+		 kcalloc(nshares, sizeof(*shares), GFP_NOFS) : NULL;
+	if (!shares) {
+		struct livedfs_hash_share one = {
+			.tfm = tfm, .data = data, .len = len, .out = out,
+			.out_stride = out_stride, .errs = errs, .first = 0, .count = n,
+		};
+		livedfs_hash_range(&one);
+		return;
+	}
+	per = DIV_ROUND_UP(n, nshares);
+	for (i = 0, first = 0; i < nshares; i++, first += per) {
+		struct livedfs_hash_share *s = &shares[i];
+
+		s->tfm = tfm;
+		s->data = data;
+		s->len = len;
+		s->out = out;
+		s->out_stride = out_stride;
+		s->errs = errs;
+		s->first = min(first, n);
+		s->count = min(per, n - s->first);
+		init_completion(&s->done);
+		INIT_WORK(&s->work, livedfs_hash_work);
+		if (i > 0)
+			queue_work(livedfs_hash_wq, &s->work);
+	}
+	livedfs_hash_range(&shares[0]);
+	for (i = 1; i < nshares; i++)
+		wait_for_completion(&shares[i].done);
+	kfree(shares);
+}

@@ -65,4 +65,12 @@ bool livedfs_journal_needs_recovery(journal_t *j);
 handle_t *livedfs_journal_start(journal_t *j, int blocks, int revokes);
 unsigned int livedfs_journal_fix_limits(journal_t *j);
 
+/* Fingerprints of a writeback batch, hashed on several CPUs (helpers.c). */
+struct crypto_shash;
+int livedfs_hash_init(void);
+void livedfs_hash_exit(void);
+void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
+		       unsigned int len, u8 *out, unsigned int out_stride,
+		       int *errs, unsigned int n);
+
 #endif

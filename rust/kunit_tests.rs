@@ -317,7 +317,34 @@ fn filter_full_coverage_memory_and_false_candidates() -> TestResult {
 }
 
 /// The tests, in the order KUnit runs them.
-pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 14] = [
+/// The digests of a batch hashed on every CPU (`Hasher::digest_many`, the
+/// writeback path) equal those hashed one by one, for batch sizes that
+/// split into shares unevenly, down to none and one.
+fn parallel_digests_match_one_by_one() -> TestResult {
+    use kernel::prelude::*;
+    let h = crate::vfs::crypto::Hasher::new(b"sha256\0").map_err(|_| "sha256 transform")?;
+    let mut data = KVec::new();
+    for i in 0..151_552usize {
+        data.push((i.wrapping_mul(7) ^ i.wrapping_shr(12)) as u8, GFP_KERNEL).map_err(|_| "memory")?;
+    }
+    for n in [0usize, 1, 2, 3, 5, 16, 37] {
+        let mut blocks: KVec<&[u8]> = KVec::new();
+        for b in 0..n {
+            let at = b.saturating_mul(4096);
+            blocks.push(data.get(at..at.saturating_add(4096)).ok_or("slice")?, GFP_KERNEL).map_err(|_| "memory")?;
+        }
+        let many = h.digest_many(&blocks).map_err(|_| "digest_many failed")?;
+        check(many.len() == n, "one digest per block")?;
+        for (b, d) in blocks.iter().zip(many.iter()) {
+            let one = h.digest(b).map_err(|_| "digest failed")?;
+            check(d.as_ref() == Some(&one), "a batch digest differs from the single one")?;
+        }
+    }
+    let two: [&[u8]; 2] = [data.get(..4096).ok_or("slice")?, data.get(..512).ok_or("slice")?];
+    check(h.digest_many(&two).is_err(), "blocks of different lengths accepted")
+}
+
+pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 15] = [
     (b"crc32c_matches_castagnoli\0", crc32c_matches_castagnoli),
     (b"geometry_of_one_tebibyte\0", geometry_of_one_tebibyte),
     (b"geometry_refuses_bad_sizes\0", geometry_refuses_bad_sizes),
@@ -332,6 +359,7 @@ pub(crate) static TESTS: [(&[u8], fn() -> TestResult); 14] = [
     (b"filter_matches_model\0", filter_matches_model),
     (b"filter_full_coverage_memory_and_false_candidates\0", filter_full_coverage_memory_and_false_candidates),
     (b"truncate_steps_fit_their_handles\0", truncate_steps_fit_their_handles),
+    (b"parallel_digests_match_one_by_one\0", parallel_digests_match_one_by_one),
 ];
 
 /// A truncation step, charged its worst case, never asks a handle for
@@ -366,7 +394,7 @@ fn truncate_steps_fit_their_handles() -> TestResult {
     check(CREDITS_RELEASE_DATA >= 4 && CREDITS_RELEASE_META >= 3, "release costs below their worst case")
 }
 
-static mut CASES: [sys::kunit_case; 15] = [
+static mut CASES: [sys::kunit_case; 16] = [
     case(TESTS[0].0, run::<0>),
     case(TESTS[1].0, run::<1>),
     case(TESTS[2].0, run::<2>),
@@ -381,6 +409,7 @@ static mut CASES: [sys::kunit_case; 15] = [
     case(TESTS[11].0, run::<11>),
     case(TESTS[12].0, run::<12>),
     case(TESTS[13].0, run::<13>),
+    case(TESTS[14].0, run::<14>),
     // SAFETY: the all-zero case terminates the array, as KUnit expects.
     unsafe { core::mem::zeroed() },
 ];

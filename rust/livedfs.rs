@@ -89,12 +89,19 @@ impl kernel::Module for Livedfs {
             vfs::sysfs::exit();
             return Err(e);
         }
+        if let Err(e) = vfs::crypto::init() {
+            vfs::fpmem::destroy();
+            vfs::inode::destroy_cache();
+            vfs::sysfs::exit();
+            return Err(e);
+        }
         match vfs::fstype::Registration::new(module) {
             Ok(fs) => {
                 pr_info!("livedfs: registered\n");
                 Ok(Self { fs: Some(fs) })
             }
             Err(e) => {
+                vfs::crypto::exit();
                 vfs::fpmem::destroy();
                 vfs::inode::destroy_cache();
                 vfs::sysfs::exit();
@@ -109,6 +116,7 @@ impl Drop for Livedfs {
         // Unregister first, so no new inode can be allocated, then destroy
         // the cache (which reports any leaked inode).
         drop(self.fs.take());
+        vfs::crypto::exit();
         vfs::fpmem::destroy();
         vfs::inode::destroy_cache();
         vfs::sysfs::exit();

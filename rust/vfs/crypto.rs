@@ -52,6 +52,67 @@ impl Hasher {
         }
         Fingerprint::from_slice(out.get(..self.len).unwrap_or(&out)).map_err(|_| EINVAL)
     }
+
+    /// The fingerprints of `blocks` (all of one length), hashed on every
+    /// online CPU at once (`livedfs_hash_many`); `None` for a block whose
+    /// digest failed (the caller hashes it again and sees the error).
+    /// The blocks must not change until this returns.
+    pub(crate) fn digest_many(&self, blocks: &[&[u8]]) -> Result<KVec<Option<Fingerprint>>> {
+        let n = blocks.len();
+        let mut res = KVec::with_capacity(n, GFP_KERNEL)?;
+        let Some(first) = blocks.first() else {
+            return Ok(res);
+        };
+        let len = first.len();
+        if blocks.iter().any(|b| b.len() != len) {
+            return Err(EINVAL);
+        }
+        let mut ptrs: KVec<*const u8> = KVec::with_capacity(n, GFP_KERNEL)?;
+        for b in blocks {
+            ptrs.push(b.as_ptr(), GFP_KERNEL)?;
+        }
+        let mut out = KVec::from_elem(0u8, n.checked_mul(FP_MAX).ok_or(EINVAL)?, GFP_KERNEL)?;
+        let mut errs = KVec::from_elem(0i32, n, GFP_KERNEL)?;
+        // SAFETY: valid transform; `ptrs` holds `n` pointers to readable
+        // blocks of `len` bytes each (the caller keeps them unchanged);
+        // `out` has `FP_MAX` bytes per block (>= the digest size checked
+        // in `new`) and `errs` one slot per block; all live for the call,
+        // which returns only when every share is hashed.
+        unsafe {
+            sys::livedfs_hash_many(
+                self.tfm.as_ptr(),
+                ptrs.as_ptr(),
+                len as u32,
+                out.as_mut_ptr(),
+                FP_MAX as u32,
+                errs.as_mut_ptr(),
+                n as u32,
+            )
+        };
+        for (i, &err) in errs.iter().enumerate() {
+            let at = i.saturating_mul(FP_MAX);
+            let digest = out.get(at..at.saturating_add(self.len));
+            let fp = digest.filter(|_| err == 0).and_then(|d| Fingerprint::from_slice(d).ok());
+            res.push(fp, GFP_KERNEL)?;
+        }
+        Ok(res)
+    }
+}
+
+/// Starts the workqueue that [`Hasher::digest_many`] spreads work on.
+pub(crate) fn init() -> Result {
+    // SAFETY: called once at module load, before any mount.
+    let r = unsafe { sys::livedfs_hash_init() };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}
+
+/// Stops it, at module unload (no mount left).
+pub(crate) fn exit() {
+    // SAFETY: after a successful `init`, once, with no user left.
+    unsafe { sys::livedfs_hash_exit() };
 }
 
 impl Drop for Hasher {

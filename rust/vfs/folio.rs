@@ -107,6 +107,18 @@ impl<'a> LockedFolio<'a> {
         unsafe { sys::folio_maybe_dma_pinned(self.as_ptr()) }
     }
 
+    /// The folio's bytes. While it is locked no write() or page fault
+    /// changes them (a folio cleaned for writeback is write-protected);
+    /// only a device with a DMA pin might (`maybe_dma_pinned`).
+    pub(crate) fn data(&self) -> &[u8] {
+        // SAFETY: a locked folio in the kernel's direct map (no highmem on
+        // x86-64), `size()` bytes long; shared reads only.
+        unsafe {
+            let p = sys::folio_address(self.as_ptr()).cast::<u8>();
+            core::slice::from_raw_parts(p, self.size() as usize)
+        }
+    }
+
     /// The folio's bytes, to fill (a folio being read: locked and not up
     /// to date, so nobody else reads or writes them).
     pub(crate) fn data_mut(&mut self) -> &mut [u8] {
