@@ -1,22 +1,25 @@
 //! The fingerprint filter saved at a clean unmount ("fast mount").
 //!
 //! At a clean read-write unmount the kernel writes its in-memory filter
-//! (each chain's bytes, [`crate::fpfilter::Chain::storage`]) into a run of
-//! **free** blocks of one group's data region and points the superblock
-//! at it (`saved_filter_start`, `saved_filter_blocks`,
+//! (each chain's bytes, [`crate::fpfilter::Chain::storage`]) into
+//! **free** blocks: a header block and a list of runs (each within one
+//! group's data region) holding the data blocks, and points the
+//! superblock at the header (`saved_filter_start`, `saved_filter_blocks`,
 //! `saved_filter_gen`). The blocks stay free in the bitmaps: the saved
 //! filter is a hint living in free space. The next mount loads it instead
 //! of reading every fingerprint store, if everything checks; a read-write
 //! mount clears the pointer before it can allocate a block.
 //!
-//! Layout of the run (block size `bs`, `P = bs - 4` payload bytes per
-//! data block):
+//! Layout (block size `bs`, `P = bs - 4` payload bytes per data block):
 //!
-//! - block 0, the header ([`SavedHeader`], fields in
-//!   Documentation/format.md), its crc32c in its last 4 bytes;
-//! - blocks 1..=`data_blocks`: `P` payload bytes each, then a crc32c over
-//!   (block index, generation, payload), so a block left by an older save
-//!   at the same place does not pass;
+//! - the header ([`SavedHeader`], fields in Documentation/format.md) at
+//!   `saved_filter_start`, then its run table ([`Run`], `run_count`
+//!   entries in ascending block order, not overlapping), its crc32c in
+//!   its last 4 bytes;
+//! - data blocks 1..=`data_blocks` laid across the runs in table order:
+//!   `P` payload bytes each, then a crc32c over (block index, generation,
+//!   payload), so a block left by an older save at the same place does
+//!   not pass;
 //! - the payload: for each chain `0..chains` in order, its length (le32)
 //!   then its bytes; `data_bytes` in all, the last block zero-padded.
 //!
@@ -30,7 +33,7 @@ use super::error::{FormatError, Result};
 /// Magic of the header block.
 pub const MAGIC: [u8; 8] = *b"LDFSFILT";
 /// The header's format version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes at the end of every block of the run holding its checksum.
 pub const BLOCK_TAIL: usize = 4;
 
@@ -48,9 +51,48 @@ pub mod off {
     pub const DATA_BLOCKS: usize = 56;
     pub const GENERATION: usize = 64;
     pub const REFERENCED: usize = 72;
-    /// First byte after the fields (the rest of the block up to its
-    /// checksum is zero).
-    pub const END: usize = 80;
+    pub const RUN_COUNT: usize = 80;
+    /// First byte after the fields: the run table starts here (the rest
+    /// of the block after it, up to the checksum, is zero).
+    pub const END: usize = 88;
+}
+
+/// Field offsets within one run table entry.
+pub mod run_off {
+    pub const START: usize = 0;
+    pub const BLOCKS: usize = 4;
+    /// Bytes of an entry.
+    pub const SIZE: usize = 8;
+}
+
+/// One run of data blocks of a saved filter: `blocks` blocks from
+/// `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Run {
+    /// First block.
+    pub start: u32,
+    /// Blocks (at least 1).
+    pub blocks: u32,
+}
+
+impl Run {
+    /// One past the last block (as u64: never overflows).
+    pub fn end(&self) -> u64 {
+        u64::from(self.start).saturating_add(u64::from(self.blocks))
+    }
+
+    /// Whether block `b` lies in the run.
+    pub fn contains(&self, b: u32) -> bool {
+        b >= self.start && u64::from(b) < self.end()
+    }
+}
+
+/// Run table entries a header block of `block_size` bytes holds.
+pub fn run_capacity(block_size: usize) -> u32 {
+    let room = block_size
+        .saturating_sub(BLOCK_TAIL)
+        .saturating_sub(off::END);
+    u32::try_from(room / run_off::SIZE).unwrap_or(u32::MAX)
 }
 
 /// The generation a superblock with this `mount_count` and `write_time`
@@ -98,6 +140,8 @@ pub struct SavedHeader {
     pub generation: u64,
     /// Sum of the stored blocks' refcounts when saved (a statistic).
     pub referenced: u64,
+    /// Entries of the run table that follows the fields.
+    pub run_count: u32,
 }
 
 fn body_crc(crc: &impl Crc32c, seed: u32, index: u32, generation: u64, body: &[u8]) -> u32 {
@@ -162,21 +206,35 @@ impl SavedHeader {
                 expected: u64::from(want),
             });
         }
+        if self.run_count == 0 || self.run_count > run_capacity(block_size) {
+            return Err(FormatError::BadField {
+                field: "saved filter.run_count",
+                value: u64::from(self.run_count),
+            });
+        }
         Ok(())
     }
 
-    /// Blocks of the whole run: the header and the data blocks.
+    /// Blocks of the saved filter: the header and the data blocks.
     pub fn total_blocks(&self) -> Option<u32> {
         self.data_blocks.checked_add(1)
     }
 
-    /// Encodes into `buf` (one whole block) with magic and checksum.
-    pub fn encode(&self, buf: &mut [u8], seed: u32, crc: &impl Crc32c) -> Result<()> {
+    /// Encodes into `buf` (one whole block) with its run table `runs`
+    /// (as many as `run_count`, at most [`run_capacity`]), magic and
+    /// checksum. The runs are written as given (not checked).
+    pub fn encode(&self, buf: &mut [u8], runs: &[Run], seed: u32, crc: &impl Crc32c) -> Result<()> {
         need(
             buf,
             off::END.saturating_add(BLOCK_TAIL),
             "saved filter header",
         )?;
+        if runs.len() != self.run_count as usize || self.run_count > run_capacity(buf.len()) {
+            return Err(FormatError::BadField {
+                field: "saved filter.run_count",
+                value: u64::from(self.run_count),
+            });
+        }
         buf.fill(0);
         put_bytes(buf, off::MAGIC, &MAGIC)?;
         put_u32(buf, off::VERSION, VERSION)?;
@@ -190,14 +248,24 @@ impl SavedHeader {
         put_u32(buf, off::DATA_BLOCKS, self.data_blocks)?;
         put_u64(buf, off::GENERATION, self.generation)?;
         put_u64(buf, off::REFERENCED, self.referenced)?;
+        put_u32(buf, off::RUN_COUNT, self.run_count)?;
+        let mut at = off::END;
+        for r in runs {
+            put_u32(buf, at.saturating_add(run_off::START), r.start)?;
+            put_u32(buf, at.saturating_add(run_off::BLOCKS), r.blocks)?;
+            at = at.saturating_add(run_off::SIZE);
+        }
         let (body, _) = split_tail(buf)?;
         let c = body_crc(crc, seed, 0, 0, body);
         let at = buf.len().saturating_sub(BLOCK_TAIL);
         put_u32(buf, at, c)
     }
 
-    /// Decodes a header block: magic, version, checksum (seeded with the
-    /// volume's seed), zero padding and [`check`](Self::check).
+    /// Decodes a header block: magic, version (another version, such as
+    /// 1 whose header had no run table, is refused), checksum (seeded with
+    /// the volume's seed), [`check`](Self::check), the run table (runs of
+    /// at least one block, ascending and not overlapping, adding up to
+    /// `data_blocks`; see [`run`]) and zero padding after it.
     pub fn decode(buf: &[u8], seed: u32, crc: &impl Crc32c) -> Result<Self> {
         need(
             buf,
@@ -223,15 +291,6 @@ impl SavedHeader {
                 computed,
             });
         }
-        if body
-            .get(off::END..)
-            .is_some_and(|pad| pad.iter().any(|&b| b != 0))
-        {
-            return Err(FormatError::BadField {
-                field: "saved filter.padding",
-                value: 0,
-            });
-        }
         let h = Self {
             index_bits: get_u32(buf, off::INDEX_BITS)?,
             bucket_bits: get_u32(buf, off::BUCKET_BITS)?,
@@ -243,10 +302,79 @@ impl SavedHeader {
             data_blocks: get_u32(buf, off::DATA_BLOCKS)?,
             generation: get_u64(buf, off::GENERATION)?,
             referenced: get_u64(buf, off::REFERENCED)?,
+            run_count: get_u32(buf, off::RUN_COUNT)?,
         };
         h.check(buf.len())?;
+        let table_end = (h.run_count as usize)
+            .saturating_mul(run_off::SIZE)
+            .saturating_add(off::END);
+        if get_u32(buf, off::RUN_COUNT.saturating_add(4))? != 0
+            || body
+                .get(table_end..)
+                .is_some_and(|pad| pad.iter().any(|&b| b != 0))
+        {
+            return Err(FormatError::BadField {
+                field: "saved filter.padding",
+                value: 0,
+            });
+        }
+        let mut sum = 0u64;
+        let mut prev_end = 0u64;
+        for i in 0..h.run_count {
+            let r = run(buf, i)?;
+            if r.blocks == 0 || u64::from(r.start) < prev_end || r.end() > u64::from(u32::MAX) {
+                return Err(FormatError::BadField {
+                    field: "saved filter.runs",
+                    value: u64::from(i),
+                });
+            }
+            prev_end = r.end();
+            sum = sum.saturating_add(u64::from(r.blocks));
+        }
+        if sum != u64::from(h.data_blocks) {
+            return Err(FormatError::Inconsistent {
+                what: "saved filter run blocks",
+                found: sum,
+                expected: u64::from(h.data_blocks),
+            });
+        }
         Ok(h)
     }
+}
+
+/// Entry `i` of the run table of header block `buf` (not checked: use it
+/// on a block [`SavedHeader::decode`] accepted, for `i < run_count`).
+pub fn run(buf: &[u8], i: u32) -> Result<Run> {
+    let at = (i as usize)
+        .checked_mul(run_off::SIZE)
+        .and_then(|x| x.checked_add(off::END))
+        .ok_or(FormatError::BadField {
+            field: "saved filter.runs",
+            value: u64::from(i),
+        })?;
+    if at.saturating_add(run_off::SIZE) > buf.len().saturating_sub(BLOCK_TAIL) {
+        return Err(FormatError::BadField {
+            field: "saved filter.runs",
+            value: u64::from(i),
+        });
+    }
+    Ok(Run {
+        start: get_u32(buf, at.saturating_add(run_off::START))?,
+        blocks: get_u32(buf, at.saturating_add(run_off::BLOCKS))?,
+    })
+}
+
+/// The device block of data block `index` (1-based) in a table `runs`,
+/// if within it.
+pub fn block_of(runs: &[Run], index: u32) -> Option<u32> {
+    let mut i = index.checked_sub(1)?;
+    for r in runs {
+        if i < r.blocks {
+            return r.start.checked_add(i);
+        }
+        i = i.checked_sub(r.blocks)?;
+    }
+    None
 }
 
 /// Seals data block `index` (>= 1) of a save of generation `generation`:
@@ -285,25 +413,16 @@ pub fn open_data_block<'a>(
     Ok(body)
 }
 
-/// Whether a run of `blocks` blocks from `start` can hold a saved filter:
-/// at least 2 blocks (header and one data block), all in one group's data
-/// region and outside the journal. (Whether the blocks are free is for
-/// the bitmaps to say.)
-pub fn check_location(
-    geo: &super::Geometry,
-    start: u32,
-    blocks: u32,
-    journal: (u32, u32),
-) -> Result<()> {
+/// Whether `blocks` blocks from `start` can hold (part of) a saved
+/// filter: at least one block, all in one group's data region and outside
+/// the journal. (Whether the blocks are free is for the bitmaps to say.)
+pub fn check_run(geo: &super::Geometry, start: u32, blocks: u32, journal: (u32, u32)) -> Result<()> {
     let bad = |value| FormatError::BadField {
-        field: "superblock.saved_filter_start",
+        field: "saved filter run",
         value,
     };
-    if blocks < 2 {
-        return Err(FormatError::BadField {
-            field: "superblock.saved_filter_blocks",
-            value: u64::from(blocks),
-        });
+    if blocks == 0 {
+        return Err(bad(u64::from(start)));
     }
     let last = start
         .checked_add(blocks.saturating_sub(1))
@@ -319,6 +438,53 @@ pub fn check_location(
     let jend = u64::from(js).saturating_add(u64::from(jn));
     if jn != 0 && u64::from(start) < jend && u64::from(last) >= u64::from(js) {
         return Err(bad(u64::from(start)));
+    }
+    Ok(())
+}
+
+/// Whether the superblock's pointer can be a saved filter's: the header
+/// block `start` in a group's data region outside the journal, `blocks`
+/// (header and data blocks, laid across the header's runs) at least 2.
+/// The runs are checked by [`check_runs`] once the header is read.
+pub fn check_location(
+    geo: &super::Geometry,
+    start: u32,
+    blocks: u32,
+    journal: (u32, u32),
+) -> Result<()> {
+    if blocks < 2 {
+        return Err(FormatError::BadField {
+            field: "superblock.saved_filter_blocks",
+            value: u64::from(blocks),
+        });
+    }
+    check_run(geo, start, 1, journal).map_err(|_| FormatError::BadField {
+        field: "superblock.saved_filter_start",
+        value: u64::from(start),
+    })
+}
+
+/// Checks the run table of a decoded header block `buf` (header `h`)
+/// whose header lies at `header`: every run within one group's data
+/// region and outside the journal ([`check_run`]), the header block in
+/// none of them. (Order, overlap and the total were checked by
+/// [`SavedHeader::decode`].)
+pub fn check_runs(
+    geo: &super::Geometry,
+    buf: &[u8],
+    h: &SavedHeader,
+    header: u32,
+    journal: (u32, u32),
+) -> Result<()> {
+    for i in 0..h.run_count {
+        let r = run(buf, i)?;
+        check_run(geo, r.start, r.blocks, journal)?;
+        if r.contains(header) {
+            return Err(FormatError::BadField {
+                field: "saved filter run",
+                value: u64::from(r.start),
+            });
+        }
     }
     Ok(())
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use livedfs_format::savedfilter::{self, ChainSink, Packer, SavedHeader, Unpacker};
-use livedfs_format::FormatError;
+use livedfs_format::savedfilter::{self, ChainSink, Packer, Run, SavedHeader, Unpacker};
+use livedfs_format::{Crc32c, FormatError};
 use proptest::prelude::*;
 
 fn header(index_bits: u32, data_bytes: u64, bs: usize) -> SavedHeader {
@@ -21,7 +21,31 @@ fn header(index_bits: u32, data_bytes: u64, bs: usize) -> SavedHeader {
         data_blocks: savedfilter::data_blocks_for(data_bytes, bs).unwrap(),
         generation: savedfilter::generation(7, 1_700_000_000),
         referenced: 999,
+        run_count: 1,
     }
+}
+
+/// `n` blocks laid across runs of `len` blocks each (the last shorter),
+/// a gap of 3 blocks between runs, from block 1000.
+fn runs(n: u32, len: u32) -> Vec<Run> {
+    let mut out = Vec::new();
+    let (mut left, mut at) = (n, 1000u32);
+    while left > 0 {
+        let b = left.min(len);
+        out.push(Run { start: at, blocks: b });
+        at += b + 3;
+        left -= b;
+    }
+    out
+}
+
+/// `h` with the table `runs(data_blocks, len)`, encoded.
+fn encode_with(h: &mut SavedHeader, len: u32, bs: usize, seed: u32) -> (Vec<u8>, Vec<Run>) {
+    let r = runs(h.data_blocks, len);
+    h.run_count = r.len() as u32;
+    let mut buf = vec![0u8; bs];
+    h.encode(&mut buf, &r, seed, &Crc).unwrap();
+    (buf, r)
 }
 
 /// Collects chains back from the payload.
@@ -68,8 +92,7 @@ fn pack(chains: &[Vec<u8>], bs: usize, seed: u32, generation: u64) -> (Vec<u8>, 
     h.generation = generation;
     assert_eq!(h.data_blocks, n);
     assert_eq!(out.len(), n as usize);
-    let mut hb = vec![0u8; bs];
-    h.encode(&mut hb, seed, &Crc).unwrap();
+    let (hb, _) = encode_with(&mut h, 5, bs, seed);
     (hb, out)
 }
 
@@ -113,9 +136,24 @@ proptest! {
         h.generation = savedfilter::generation(mc, t);
         h.referenced = refs;
         h.entries = entries;
-        let mut buf = vec![0u8; bs];
-        h.encode(&mut buf, seed, &Crc).unwrap();
+        // Runs of 1..many blocks, as many as fit.
+        let cap = savedfilter::run_capacity(bs);
+        let len = (h.data_blocks.div_ceil(cap)).max(1 + (extra % 97) as u32);
+        let (buf, table) = encode_with(&mut h, len, bs, seed);
+        prop_assert!(h.run_count <= cap);
         prop_assert_eq!(SavedHeader::decode(&buf, seed, &Crc), Ok(h));
+        let back: Vec<Run> = (0..h.run_count).map(|i| savedfilter::run(&buf, i).unwrap()).collect();
+        prop_assert_eq!(&back, &table);
+        // Every data block maps to its place in the runs, in order.
+        let mut i = 1u32;
+        for r in &table {
+            for b in r.start..r.start + r.blocks {
+                prop_assert_eq!(savedfilter::block_of(&table, i), Some(b));
+                i += 1;
+            }
+        }
+        prop_assert_eq!(savedfilter::block_of(&table, 0), None);
+        prop_assert_eq!(savedfilter::block_of(&table, i), None);
         // Another volume's seed does not match.
         prop_assert!(SavedHeader::decode(&buf, seed ^ 1, &Crc).is_err());
     }
@@ -123,9 +161,9 @@ proptest! {
     #[test]
     fn any_damaged_header_byte_is_refused(bits in 0u32..=24, at in any::<prop::sample::Index>(), x in 1u8..=255) {
         let bs = 4096;
-        let h = header(bits, (1u64 << bits) * 4 + 17, bs);
-        let mut buf = vec![0u8; bs];
-        h.encode(&mut buf, 5, &Crc).unwrap();
+        let mut h = header(bits, (1u64 << bits) * 4 + 17, bs);
+        let len = h.data_blocks.div_ceil(savedfilter::run_capacity(bs)).max(7);
+        let (mut buf, _) = encode_with(&mut h, len, bs, 5);
         buf[at.index(bs)] ^= x;
         prop_assert!(SavedHeader::decode(&buf, 5, &Crc).is_err());
     }
@@ -181,7 +219,7 @@ fn generation_changes_with_either_field() {
 }
 
 #[test]
-fn location_must_be_one_groups_data_region() {
+fn header_location_must_be_in_a_groups_data_region() {
     let geo = geo(
         4096,
         3 * 32768,
@@ -193,10 +231,125 @@ fn location_must_be_one_groups_data_region() {
     assert!(savedfilter::check_location(&geo, l.data_start, 10, j).is_ok());
     assert!(savedfilter::check_location(&geo, l.data_start, 1, j).is_err());
     assert!(savedfilter::check_location(&geo, l.data_start - 1, 10, j).is_err());
-    assert!(savedfilter::check_location(&geo, l.end - 5, 10, j).is_err());
-    assert!(savedfilter::check_location(&geo, l.end - 5, 5, j).is_ok());
-    assert!(savedfilter::check_location(&geo, l.data_start, 10, (l.data_start + 9, 3)).is_err());
-    assert!(savedfilter::check_location(&geo, l.data_start, 10, (l.data_start + 10, 3)).is_ok());
+    // Only the header's block must be in the group: the data blocks are
+    // in the header's runs, which may be anywhere.
+    assert!(savedfilter::check_location(&geo, l.end - 1, 100_000, j).is_ok());
+    assert!(savedfilter::check_location(&geo, l.data_start, 10, (l.data_start, 3)).is_err());
+    assert!(savedfilter::check_location(&geo, l.data_start, 10, (l.data_start + 1, 3)).is_ok());
+    assert!(savedfilter::check_run(&geo, l.data_start, 0, j).is_err());
+    assert!(savedfilter::check_run(&geo, l.data_start, 1, j).is_ok());
+    assert!(savedfilter::check_run(&geo, l.end - 5, 10, j).is_err());
+    assert!(savedfilter::check_run(&geo, l.end - 5, 5, j).is_ok());
     assert!(savedfilter::check_location(&geo, u32::MAX - 1, 10, j).is_err());
     assert!(savedfilter::check_location(&geo, 0, 10, j).is_err());
+}
+
+/// A header with the table `table` (not checked by encode), re-sealed;
+/// what decode says of it.
+fn decode_table(table: &[Run], data_blocks: u32) -> Result<SavedHeader, FormatError> {
+    let bs = 4096;
+    let p = savedfilter::payload_per_block(bs) as u64;
+    let mut h = header(4, u64::from(data_blocks) * p, bs);
+    assert_eq!(h.data_blocks, data_blocks);
+    h.run_count = table.len() as u32;
+    let mut buf = vec![0u8; bs];
+    h.encode(&mut buf, table, 9, &Crc)?;
+    SavedHeader::decode(&buf, 9, &Crc)
+}
+
+/// Recomputes the checksum of a 4096-byte header block of seed 9.
+fn reseal(buf: &mut [u8]) {
+    let c = Crc.crc32c(9, &0u32.to_le_bytes());
+    let c = Crc.crc32c(c, &0u64.to_le_bytes());
+    let c = Crc.crc32c(c, &buf[..4092]);
+    buf[4092..].copy_from_slice(&c.to_le_bytes());
+}
+
+#[test]
+fn bad_run_tables_are_refused() {
+    let r = |start, blocks| Run { start, blocks };
+    assert!(decode_table(&[r(100, 10), r(200, 20)], 30).is_ok());
+    // Overlapping, touching is fine.
+    assert!(decode_table(&[r(100, 10), r(105, 20)], 30).is_err());
+    assert!(decode_table(&[r(100, 10), r(110, 20)], 30).is_ok());
+    // Out of order, the same run twice.
+    assert!(decode_table(&[r(200, 20), r(100, 10)], 30).is_err());
+    assert!(decode_table(&[r(100, 15), r(100, 15)], 30).is_err());
+    // An empty run.
+    assert!(decode_table(&[r(100, 30), r(200, 0)], 30).is_err());
+    // Total mismatch, either way.
+    assert!(decode_table(&[r(100, 10), r(200, 19)], 30).is_err());
+    assert!(decode_table(&[r(100, 10), r(200, 21)], 30).is_err());
+    // No run.
+    assert!(decode_table(&[], 30).is_err());
+    // Past the end of the block numbers.
+    assert!(decode_table(&[r(u32::MAX - 5, 30)], 30).is_err());
+    // Run count over the capacity: encode refuses, and a header whose
+    // count says so is refused.
+    let cap = savedfilter::run_capacity(4096);
+    assert_eq!(cap, (4096 - 4 - 88) / 8);
+    let many: Vec<Run> = (0..cap + 1).map(|i| r(1000 + 2 * i, 1)).collect();
+    assert!(decode_table(&many, cap + 1).is_err());
+    assert!(decode_table(&many[..cap as usize], cap).is_ok());
+    let mut h = header(4, u64::from(cap) * 4092, 4096);
+    h.run_count = cap;
+    let mut buf = vec![0u8; 4096];
+    h.encode(&mut buf, &many[..cap as usize], 9, &Crc).unwrap();
+    buf[savedfilter::off::RUN_COUNT..savedfilter::off::RUN_COUNT + 4]
+        .copy_from_slice(&(cap + 1).to_le_bytes());
+    reseal(&mut buf);
+    assert!(matches!(
+        SavedHeader::decode(&buf, 9, &Crc),
+        Err(FormatError::BadField { field: "saved filter.run_count", .. })
+    ));
+    // A table entry past run_count: not zero padding.
+    let mut buf = vec![0u8; 4096];
+    let mut h = header(4, 30 * 4092, 4096);
+    h.run_count = 2;
+    h.encode(&mut buf, &[r(100, 10), r(200, 20)], 9, &Crc).unwrap();
+    buf[88 + 16] = 1;
+    reseal(&mut buf);
+    assert!(SavedHeader::decode(&buf, 9, &Crc).is_err());
+}
+
+#[test]
+fn a_version_1_header_is_refused() {
+    let mut h = header(4, 30 * 4092, 4096);
+    let (mut buf, _) = encode_with(&mut h, 10, 4096, 9);
+    buf[savedfilter::off::VERSION..savedfilter::off::VERSION + 4].copy_from_slice(&1u32.to_le_bytes());
+    reseal(&mut buf);
+    assert!(matches!(
+        SavedHeader::decode(&buf, 9, &Crc),
+        Err(FormatError::BadField { field: "saved filter.version", value: 1 })
+    ));
+}
+
+#[test]
+fn runs_must_each_lie_in_one_groups_data_region() {
+    let geo = geo(4096, 3 * 32768, livedfs_format::FingerprintAlgo::Sha256, false);
+    let (l1, l2) = (geo.group(1).unwrap(), geo.group(2).unwrap());
+    let j = (0, 0);
+    let r = |start, blocks| Run { start, blocks };
+    let check = |table: &[Run], at: u32, journal| {
+        let n: u32 = table.iter().map(|r| r.blocks).sum();
+        let mut h = header(4, u64::from(n) * 4092, 4096);
+        h.run_count = table.len() as u32;
+        let mut buf = vec![0u8; 4096];
+        h.encode(&mut buf, table, 9, &Crc).unwrap();
+        let h = SavedHeader::decode(&buf, 9, &Crc).unwrap();
+        savedfilter::check_runs(&geo, &buf, &h, at, journal)
+    };
+    let a = l1.data_start;
+    assert!(check(&[r(a + 1, 10), r(l2.data_start, 10)], a, j).is_ok());
+    // A run crossing into the next group.
+    assert!(check(&[r(l1.end - 5, 10)], a, j).is_err());
+    assert!(check(&[r(l1.end - 5, 5)], a, j).is_ok());
+    // A run over a group's metadata.
+    assert!(check(&[r(a - 1, 10)], a + 20, j).is_err());
+    // The header inside a run.
+    assert!(check(&[r(a, 10)], a + 3, j).is_err());
+    assert!(check(&[r(a, 10)], a + 10, j).is_ok());
+    // A run over the journal.
+    assert!(check(&[r(a + 1, 10)], a, (a + 10, 3)).is_err());
+    assert!(check(&[r(a + 1, 10)], a, (a + 11, 3)).is_ok());
 }

@@ -174,12 +174,13 @@ fn fields(doc: &str, heading: &str, total: usize, big_endian: bool) -> Vec<Field
 
 /// The `pub const NAME: usize = VALUE;` items of `pub mod off` in a source
 /// file of the crate.
-fn off_consts_in_source(file: &str) -> BTreeMap<String, usize> {
+/// The constants of the module opened by the line `module` in `file`.
+fn off_consts_in_module(file: &str, module: &str) -> BTreeMap<String, usize> {
     let p = manifest_dir().join("src").join(file);
     let src = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let start = src
-        .find("pub mod off {")
-        .unwrap_or_else(|| panic!("{file}: no `pub mod off`"));
+        .find(module)
+        .unwrap_or_else(|| panic!("{file}: no `{module}`"));
     let body = &src[start..];
     let body = &body[..body.find('}').expect("end of mod off")];
     let mut m = BTreeMap::new();
@@ -208,7 +209,17 @@ fn check_offsets(
     consts: &[(&str, usize)],
     file: &str,
 ) -> BTreeMap<String, Field> {
-    let declared = off_consts_in_source(file);
+    check_offsets_in(fields, consts, file, "pub mod off {")
+}
+
+/// [`check_offsets`] for the constants of another module of `file`.
+fn check_offsets_in(
+    fields: &[Field],
+    consts: &[(&str, usize)],
+    file: &str,
+    module: &str,
+) -> BTreeMap<String, Field> {
+    let declared = off_consts_in_module(file, module);
     let listed: BTreeMap<String, usize> = consts.iter().map(|&(n, v)| (n.to_string(), v)).collect();
     assert_eq!(
         declared, listed,
@@ -1109,6 +1120,7 @@ fn saved_filter_header_table() {
         ("DATA_BLOCKS", DATA_BLOCKS),
         ("GENERATION", GENERATION),
         ("REFERENCED", REFERENCED),
+        ("RUN_COUNT", RUN_COUNT),
         ("END", END),
     ];
     let mut fs = fields.clone();
@@ -1122,7 +1134,8 @@ fn saved_filter_header_table() {
     let by_name = check_offsets(&fs, &consts, "savedfilter.rs");
     let enc = |h: &SavedHeader| {
         let mut b = vec![0u8; bs];
-        h.encode(&mut b, 0, &Crc).unwrap();
+        let runs = vec![savedfilter::Run::default(); h.run_count as usize];
+        h.encode(&mut b, &runs, 0, &Crc).unwrap();
         b
     };
     let base = enc(&SavedHeader::default());
@@ -1149,6 +1162,14 @@ fn saved_filter_header_table() {
             "saved filter header",
         );
     }
+    // The run count is bounded by the table's room: its low byte only.
+    let h = SavedHeader {
+        run_count: 0x55,
+        ..SavedHeader::default()
+    };
+    let rc = &by_name["RUN_COUNT"];
+    assert_eq!(changed(&base, &enc(&h), bs - 4), vec![rc.offset]);
+    assert_eq!(rc.size, 4);
     let m = &by_name["MAGIC"];
     assert_eq!(&base[m.offset..m.offset + m.size], &savedfilter::MAGIC);
     let v = &by_name["VERSION"];
@@ -1157,4 +1178,42 @@ fn saved_filter_header_table() {
         savedfilter::VERSION.to_le_bytes()
     );
     assert!(base[END..bs - 4].iter().all(|&x| x == 0));
+
+    // The run table entry.
+    use savedfilter::run_off;
+    let entry = crate::fields(&d, "### Saved filter run table entry", run_off::SIZE, false);
+    let consts = [
+        ("START", run_off::START),
+        ("BLOCKS", run_off::BLOCKS),
+        ("SIZE", run_off::SIZE),
+    ];
+    let mut es = entry.clone();
+    es.push(Field {
+        offset: run_off::SIZE,
+        size: 0,
+        ty: String::new(),
+        name: "size".to_string(),
+    });
+    let by_name = check_offsets_in(&es, &consts, "savedfilter.rs", "pub mod run_off {");
+    let h = SavedHeader {
+        run_count: 2,
+        ..SavedHeader::default()
+    };
+    let mut b = vec![0u8; bs];
+    let r = savedfilter::Run {
+        start: 0x0102_0304,
+        blocks: 0x0506_0708,
+    };
+    h.encode(&mut b, &[savedfilter::Run::default(), r], 0, &Crc)
+        .unwrap();
+    let e = END + run_off::SIZE;
+    let s = &by_name["START"];
+    assert_eq!(b[e + s.offset..e + s.offset + 4], r.start.to_le_bytes());
+    let n = &by_name["BLOCKS"];
+    assert_eq!(b[e + n.offset..e + n.offset + 4], r.blocks.to_le_bytes());
+    assert_eq!(savedfilter::run(&b, 1), Ok(r));
+    assert!(d.contains(&format!(
+        "{} entries for 4096-byte blocks",
+        savedfilter::run_capacity(4096)
+    )));
 }
