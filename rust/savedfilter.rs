@@ -3,8 +3,10 @@
 //! (`format::savedfilter` defines the bytes; Documentation/format.md,
 //! "Saved fingerprint filter").
 //!
-//! The saved filter lives in a run of **free** blocks of one group (the
-//! bitmaps are not changed): a hint, never a structure the volume needs.
+//! The saved filter lives in **free** blocks (the bitmaps are not
+//! changed): a header block and a list of runs, each within one group's
+//! data region, so it is not limited to one group's size: a hint, never a
+//! structure the volume needs.
 //! So the rules are:
 //! - save only at a clean read-write unmount of a volume without errors,
 //!   after the journal is destroyed (everything home), with a complete
@@ -23,7 +25,7 @@
 use crate::format::bitmap;
 use crate::format::fpfilter::{Bytes, Chain, FpParams};
 use crate::format::group::{bitmap_checksum, BG_BLOCK_UNINIT};
-use crate::format::savedfilter::{self as sf, ChainSink, Packer, SavedHeader, Unpacker};
+use crate::format::savedfilter::{self as sf, ChainSink, Packer, Run, SavedHeader, Unpacker};
 use crate::format::superblock::{self as fsb, Superblock};
 use crate::format::FormatError;
 use crate::super_::SbInfo;
@@ -36,57 +38,183 @@ use kernel::prelude::*;
 /// Buffers in flight while writing the saved filter.
 const WRITE_BATCH: usize = 64;
 
-/// Finds `need` consecutive free blocks in one group's data region,
-/// outside the journal: the first such run, scanning the groups from the
-/// last (data tends to fill groups from the first). Bitmaps whose
-/// checksum does not match are skipped.
-fn find_free_run(sb: &SuperBlock, info: &SbInfo, need: u32, journal: (u32, u32)) -> Result<Option<u32>> {
+/// The largest free runs found so far (at most the slots' count), their
+/// blocks in all.
+struct Candidates {
+    slots: KVec<Run>,
+    n: usize,
+    sum: u64,
+}
+
+impl Candidates {
+    /// Offers the free run `r` (already checked): kept if there is a free
+    /// slot or it is larger than the smallest kept (which it replaces).
+    /// Never allocates (called under a buffer lock).
+    fn offer(&mut self, r: Run) {
+        if r.blocks == 0 {
+            return;
+        }
+        if self.n < self.slots.len() {
+            if let Some(s) = self.slots.get_mut(self.n) {
+                *s = r;
+                self.n = self.n.saturating_add(1);
+                self.sum = self.sum.saturating_add(u64::from(r.blocks));
+            }
+            return;
+        }
+        let kept = self.slots.get_mut(..self.n).unwrap_or(&mut []);
+        let mut min: Option<&mut Run> = None;
+        for s in kept.iter_mut() {
+            if min.as_ref().map_or(true, |m| s.blocks < m.blocks) {
+                min = Some(s);
+            }
+        }
+        if let Some(m) = min {
+            if r.blocks > m.blocks {
+                self.sum = self.sum.saturating_sub(u64::from(m.blocks)).saturating_add(u64::from(r.blocks));
+                *m = r;
+            }
+        }
+    }
+}
+
+/// Sorts `v` (at most a header's run capacity: an insertion sort) so that
+/// no run comes after one it goes `before`.
+fn sort_runs(v: &mut [Run], before: impl Fn(&Run, &Run) -> bool) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 {
+            let k = j.saturating_sub(1);
+            let (Some(&a), Some(&b)) = (v.get(k), v.get(j)) else { break };
+            if !before(&b, &a) {
+                break;
+            }
+            if let Some(x) = v.get_mut(k) {
+                *x = b;
+            }
+            if let Some(x) = v.get_mut(j) {
+                *x = a;
+            }
+            j = k;
+        }
+    }
+}
+
+/// Chooses free blocks for a saved filter of `data_blocks` data blocks:
+/// scanning the groups from the last (data tends to fill groups from the
+/// first), the largest free runs of the data regions (outside the
+/// journal) are kept, at most `cap`, until they cover the header and the
+/// data blocks. The header takes the first block of the largest run; the
+/// data blocks the largest runs, the last one trimmed; the table is
+/// returned in ascending block order. None if the free space (in at most
+/// `cap` runs) cannot hold it. Bitmaps whose checksum does not match are
+/// skipped.
+fn gather_runs(sb: &SuperBlock, info: &SbInfo, data_blocks: u32, cap: u32, journal: (u32, u32)) -> Result<Option<(u32, KVec<Run>)>> {
     let geo = &info.geo;
+    let need = u64::from(data_blocks).saturating_add(1);
+    let mut c = Candidates {
+        slots: KVec::from_elem(Run::default(), cap as usize, GFP_KERNEL)?,
+        n: 0,
+        sum: 0,
+    };
     for g in (0..geo.group_count).rev() {
+        if c.sum >= need {
+            break;
+        }
         let (flags, free, csum) = {
             let st = info.alloc.lock();
             let d = st.groups.get(g as usize).ok_or(EINVAL)?;
             (d.flags, d.free_blocks, d.block_bitmap_csum)
         };
-        if free < need {
+        if free == 0 {
             continue;
         }
         let Ok(l) = geo.group(g) else { continue };
         if flags & BG_BLOCK_UNINIT != 0 {
             // Never allocated from: the whole data region is free.
-            if sf::check_location(geo, l.data_start, need, journal).is_ok() {
-                return Ok(Some(l.data_start));
+            let r = Run {
+                start: l.data_start,
+                blocks: l.end.saturating_sub(l.data_start),
+            };
+            if sf::check_run(geo, r.start, r.blocks, journal).is_ok() {
+                c.offer(r);
             }
             continue;
         }
         let bh = Buffer::read(sb, u64::from(l.block_bitmap))?;
-        let found = bh.read_with(|map| {
+        bh.read_with(|map| {
             if bitmap_checksum(map, g, info.seed, &KernelCrc) != csum {
-                return None;
+                return;
             }
             let mut i = l.overhead() as usize;
             let end = l.blocks() as usize;
             while i < end {
-                let start = bitmap::find_zero(map, i, end)?;
+                let Some(start) = bitmap::find_zero(map, i, end) else { return };
                 let mut j = start;
-                while j < end && !bitmap::test(map, j) && j.saturating_sub(start) < need as usize {
+                while j < end && !bitmap::test(map, j) {
                     j = j.saturating_add(1);
                 }
-                if j.saturating_sub(start) >= need as usize {
-                    let b = l.first.checked_add(u32::try_from(start).ok()?)?;
-                    if sf::check_location(geo, b, need, journal).is_ok() {
-                        return Some(b);
+                if let (Some(b), Ok(n)) = (u32::try_from(start).ok().and_then(|s| l.first.checked_add(s)), u32::try_from(j.saturating_sub(start))) {
+                    if sf::check_run(geo, b, n, journal).is_ok() {
+                        c.offer(Run { start: b, blocks: n });
                     }
                 }
                 i = j.saturating_add(1);
             }
-            None
         });
-        if found.is_some() {
-            return Ok(found);
-        }
     }
-    Ok(None)
+    if c.sum < need {
+        return Ok(None);
+    }
+    let kept = c.slots.get_mut(..c.n).ok_or(EINVAL)?;
+    sort_runs(kept, |a, b| a.blocks > b.blocks);
+    let Some(first) = kept.first_mut() else { return Ok(None) };
+    let header = first.start;
+    first.start = first.start.saturating_add(1);
+    first.blocks = first.blocks.saturating_sub(1);
+    let mut runs: KVec<Run> = KVec::with_capacity(kept.len(), GFP_KERNEL)?;
+    let mut left = data_blocks;
+    for r in kept.iter() {
+        if left == 0 {
+            break;
+        }
+        let n = r.blocks.min(left);
+        if n == 0 {
+            continue;
+        }
+        runs.push(Run { start: r.start, blocks: n }, GFP_KERNEL)?;
+        left = left.saturating_sub(n);
+    }
+    if left != 0 {
+        return Ok(None);
+    }
+    sort_runs(&mut runs, |a, b| a.start < b.start);
+    Ok(Some((header, runs)))
+}
+
+/// Whether blocks `start..start + blocks` (in one group's data region,
+/// checked) are still free in their group's bitmap.
+fn run_is_free(sb: &SuperBlock, info: &SbInfo, start: u32, blocks: u32) -> core::result::Result<bool, LoadError> {
+    let geo = &info.geo;
+    let g = geo.group_of_block(start)?;
+    let l = geo.group(g)?;
+    let (flags, csum) = {
+        let st = info.alloc.lock();
+        let d = st.groups.get(g as usize).ok_or(LoadError::Kernel(EINVAL))?;
+        (d.flags, d.block_bitmap_csum)
+    };
+    if flags & BG_BLOCK_UNINIT != 0 {
+        return Ok(true);
+    }
+    let bh = Buffer::read(sb, u64::from(l.block_bitmap))?;
+    Ok(bh.read_with(|map| {
+        if bitmap_checksum(map, g, info.seed, &KernelCrc) != csum {
+            return false;
+        }
+        let first = start.saturating_sub(l.first) as usize;
+        let end = first.saturating_add(blocks as usize);
+        bitmap::find_zero(map, first, end) == Some(first) && (first..end).all(|i| !bitmap::test(map, i))
+    }))
 }
 
 /// Waits for the writes in flight.
@@ -145,14 +273,17 @@ pub(crate) fn save(sb: &SuperBlock, info: &SbInfo, generation: u64, journal: (u3
     let data_bytes = info.filter.payload_bytes();
     let Some(data_blocks) = sf::data_blocks_for(data_bytes, bs) else { return Ok(None) };
     let Some(total) = data_blocks.checked_add(1) else { return Ok(None) };
-    let Some(start) = find_free_run(sb, info, total, journal)? else {
+    let cap = sf::run_capacity(bs);
+    let Some((start, runs)) = gather_runs(sb, info, data_blocks, cap, journal)? else {
         pr_info!(
-            "livedfs ({}): fingerprint filter not saved: no run of {} free blocks\n",
+            "livedfs ({}): fingerprint filter not saved: no {} free blocks in at most {} runs\n",
             sb.id(),
-            total
+            total,
+            cap
         );
         return Ok(None);
     };
+    let run_count = u32::try_from(runs.len()).map_err(|_| EINVAL)?;
     let header = SavedHeader {
         index_bits: p.index_bits(),
         bucket_bits: p.bucket_bits(),
@@ -164,16 +295,20 @@ pub(crate) fn save(sb: &SuperBlock, info: &SbInfo, generation: u64, journal: (u3
         data_blocks,
         generation,
         referenced: info.stats.referenced.load(Ordering::Relaxed),
+        run_count,
     };
     let mut block: KVec<u8> = KVec::from_elem(0u8, bs, GFP_KERNEL)?;
     let mut pending: KVec<Buffer> = KVec::with_capacity(WRITE_BATCH, GFP_KERNEL)?;
     let mut packer = Packer::new(generation, info.seed);
     {
+        // The data blocks, in order, across the runs.
+        let mut places = runs.iter().flat_map(|r| r.start..r.start.saturating_add(r.blocks));
         let mut flush = |i: u32, data: &[u8]| -> core::result::Result<(), LoadError> {
             if i == 0 || i > data_blocks {
                 return Err(LoadError::Kernel(EINVAL));
             }
-            Ok(write_block(sb, &mut pending, u64::from(start).saturating_add(u64::from(i)), data)?)
+            let b = places.next().ok_or(LoadError::Kernel(EINVAL))?;
+            Ok(write_block(sb, &mut pending, u64::from(b), data)?)
         };
         // Packed straight from the chains, each shard locked in turn.
         info.filter.for_each_chain(|bytes| {
@@ -188,10 +323,17 @@ pub(crate) fn save(sb: &SuperBlock, info: &SbInfo, generation: u64, journal: (u3
             return Ok(None);
         }
     }
-    header.encode(&mut block, info.seed, &KernelCrc).map_err(|_| EINVAL)?;
+    header.encode(&mut block, &runs, info.seed, &KernelCrc).map_err(|_| EINVAL)?;
     write_block(sb, &mut pending, u64::from(start), &block)?;
     wait_all(&mut pending)?;
     crate::vfs::super_block::flush_device(sb)?;
+    pr_info!(
+        "livedfs ({}): fingerprint filter saved: {} blocks at {} and {} run(s)\n",
+        sb.id(),
+        total,
+        start,
+        run_count
+    );
     Ok(Some((start, total)))
 }
 
@@ -289,32 +431,26 @@ pub(crate) fn load(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool
     let journal = (dsb.journal_start, dsb.journal_blocks);
     let (start, blocks) = (dsb.saved_filter_start, dsb.saved_filter_blocks);
     sf::check_location(geo, start, blocks, journal)?;
-    // The run must still be free (it is free space: anything using it
+    // Everything must still be free (it is free space: anything using it
     // makes the save stale).
-    let g = geo.group_of_block(start)?;
-    let l = geo.group(g)?;
-    let (flags, csum) = {
-        let st = info.alloc.lock();
-        let d = st.groups.get(g as usize).ok_or(LoadError::Kernel(EINVAL))?;
-        (d.flags, d.block_bitmap_csum)
-    };
-    if flags & BG_BLOCK_UNINIT == 0 {
-        let bh = Buffer::read(sb, u64::from(l.block_bitmap))?;
-        let free = bh.read_with(|map| {
-            if bitmap_checksum(map, g, info.seed, &KernelCrc) != csum {
-                return false;
-            }
-            let first = start.saturating_sub(l.first) as usize;
-            let end = first.saturating_add(blocks as usize);
-            bitmap::find_zero(map, first, end) == Some(first) && (first..end).all(|i| !bitmap::test(map, i))
-        });
-        if !free {
-            return Err(LoadError::Other("its blocks are in use"));
-        }
+    if !run_is_free(sb, info, start, 1)? {
+        return Err(LoadError::Other("its blocks are in use"));
     }
+    let bs = geo.block_size as usize;
+    let mut hcopy: KVec<u8> = KVec::from_elem(0u8, bs, GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?;
     let hb = Buffer::read(sb, u64::from(start))?;
-    let h = hb.read_with(|d| SavedHeader::decode(d, info.seed, &KernelCrc))?;
+    let same = hb.read_with(|d| match hcopy.as_mut_slice().get_mut(..d.len()) {
+        Some(dst) if d.len() == dst.len() => {
+            dst.copy_from_slice(d);
+            true
+        }
+        _ => false,
+    });
     drop(hb);
+    if !same {
+        return Err(LoadError::Other("block size"));
+    }
+    let h = SavedHeader::decode(&hcopy, info.seed, &KernelCrc)?;
     let p = *info.filter.params();
     if h.generation != dsb.saved_filter_gen {
         return Err(LoadError::Other("stale (generation)"));
@@ -322,15 +458,30 @@ pub(crate) fn load(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool
     if h.index_bits != p.index_bits()
         || h.bucket_bits != p.bucket_bits()
         || h.value_bits != p.block_bits()
-        || h.values != p.blocks()
         || h.chains != p.chain_count() as u64
+        || h.values != p.blocks()
     {
         return Err(LoadError::Other("saved with other filter parameters"));
     }
     if h.total_blocks() != Some(blocks) {
         return Err(LoadError::Other("its length differs from the superblock's"));
     }
-    crate::vfs::buffer::readahead(sb, u64::from(start).saturating_add(1), h.data_blocks);
+    // Each run in one group's data region, outside the journal, the
+    // header in none (decode checked order, overlap and the total), and
+    // still free.
+    sf::check_runs(geo, &hcopy, &h, start, journal)?;
+    let mut runs: KVec<Run> = KVec::with_capacity(h.run_count as usize, GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?;
+    for i in 0..h.run_count {
+        let r = sf::run(&hcopy, i)?;
+        if !run_is_free(sb, info, r.start, r.blocks)? {
+            return Err(LoadError::Other("its blocks are in use"));
+        }
+        runs.push(r, GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?;
+    }
+    drop(hcopy);
+    for r in runs.iter() {
+        crate::vfs::buffer::readahead(sb, u64::from(r.start), r.blocks);
+    }
     let mut un = Unpacker::new(&h);
     let mut sink = Loader {
         info,
@@ -341,8 +492,10 @@ pub(crate) fn load(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool
         // Each block is copied out under its lock, then checked and fed
         // (the chains' allocations are not made under a buffer lock).
         let mut copy: KVec<u8> = KVec::from_elem(0u8, geo.block_size as usize, GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?;
+        let mut places = runs.iter().flat_map(|r| r.start..r.start.saturating_add(r.blocks));
         for i in 1..=h.data_blocks {
-            let bh = Buffer::read(sb, u64::from(start).saturating_add(u64::from(i)))?;
+            let b = places.next().ok_or(LoadError::Other("the runs end before the data blocks"))?;
+            let bh = Buffer::read(sb, u64::from(b))?;
             let same = bh.read_with(|d| match copy.as_mut_slice().get_mut(..d.len()) {
                 Some(dst) if d.len() == dst.len() => {
                     dst.copy_from_slice(d);

@@ -215,10 +215,7 @@ pub fn saved_filter_status(vol: &Volume) -> (&'static str, String) {
         );
     }
     let (start, n) = (sb.saved_filter_start, sb.saved_filter_blocks);
-    let at = format!(
-        "blocks {start}..{} ({n} blocks of free space)",
-        u64::from(start) + u64::from(n).saturating_sub(1)
-    );
+    let at = format!("header block {start}, {n} blocks of free space");
     let journal = (sb.journal_start, sb.journal_blocks);
     if let Err(e) = savedfilter::check_location(&vol.geo, start, n, journal) {
         return ("damaged", format!("{at}: bad location ({e})"));
@@ -230,20 +227,34 @@ pub fn saved_filter_status(vol: &Volume) -> (&'static str, String) {
         );
     }
     let seed = volume_seed(&crate::volume::Crc, &sb.uuid);
-    match vol.read_block(start) {
-        Ok(b) => match SavedHeader::decode(&b, seed, &crate::volume::Crc) {
-            Ok(h) if h.generation == sb.saved_filter_gen && h.total_blocks() == Some(n) => (
-                "present",
-                format!(
-                    "{at}: {} entries, {} bytes; loaded at the next mount",
-                    h.entries, h.data_bytes
-                ),
-            ),
-            Ok(_) => ("stale", format!("{at}: header of another save; ignored")),
-            Err(e) => ("damaged", format!("{at}: header {e}; ignored")),
-        },
-        Err(e) => ("damaged", format!("{at}: {e}")),
+    let b = match vol.read_block(start) {
+        Ok(b) => b,
+        Err(e) => return ("damaged", format!("{at}: {e}")),
+    };
+    let h = match SavedHeader::decode(&b, seed, &crate::volume::Crc) {
+        Ok(h) => h,
+        Err(e) => return ("damaged", format!("{at}: header {e}; ignored")),
+    };
+    if h.generation != sb.saved_filter_gen || h.total_blocks() != Some(n) {
+        return ("stale", format!("{at}: header of another save; ignored"));
     }
+    if let Err(e) = savedfilter::check_runs(&vol.geo, &b, &h, start, journal) {
+        return ("damaged", format!("{at}: run table {e}; ignored"));
+    }
+    let runs: Vec<String> = (0..h.run_count)
+        .filter_map(|i| savedfilter::run(&b, i).ok())
+        .map(|r| format!("{}..{}", r.start, r.end().saturating_sub(1)))
+        .collect();
+    (
+        "present",
+        format!(
+            "{at}: {} entries, {} bytes; data in {} run(s): blocks {}; loaded at the next mount",
+            h.entries,
+            h.data_bytes,
+            h.run_count,
+            runs.join(", ")
+        ),
+    )
 }
 
 /// Looks up a field for `info -s NAME`: blkid's tags (UUID, LABEL,

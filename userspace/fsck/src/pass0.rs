@@ -301,10 +301,12 @@ pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>
     Ok(f)
 }
 
-/// The saved fingerprint filter's pointer (fast mount): a place that can't
-/// hold one is a superblock inconsistency (cleared). A stale or damaged
-/// saved filter is not: the kernel checks it and ignores it, so it is not
-/// read here.
+/// The saved fingerprint filter's pointer (fast mount): a header block
+/// that can't be one (outside a group's data region, in the journal) or a
+/// length under 2 is a superblock inconsistency (cleared). A stale or
+/// damaged saved filter is not, nor are its runs (named by the header's
+/// run table): the kernel checks them and ignores a bad one, so neither
+/// the header nor the payload is read here.
 pub fn check_saved_filter(f: &mut Fsck) -> R<()> {
     let sb = &f.sb;
     if !sb.has_saved_filter() {
