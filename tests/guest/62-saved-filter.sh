@@ -8,6 +8,12 @@ DEV=${VOL#/dev/}
 M=/mnt/a
 S=/sys/fs/livedfs/$DEV
 mkdir -p $M
+# The saved filter as livedfs info describes it: its header block, its
+# data runs ("a..b" a line), how many.
+sf_line() { livedfs info "$VOL" | grep -i "saved filter"; }
+sf_header() { sf_line | sed -n 's/.*header block \([0-9]*\),.*/\1/p'; }
+sf_runs() { sf_line | sed -n 's/.*run(s): blocks \(.*\); loaded.*/\1/p' | tr ',' '\n' | tr -d ' '; }
+sf_nruns() { sf_line | sed -n 's/.* in \([0-9]*\) run(s).*/\1/p'; }
 check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
 check_eq "mkfs: no saved filter" "none" "$(livedfs info -s saved_filter "$VOL")"
 check "mount" mount -t livedfs "$VOL" $M
@@ -76,12 +82,12 @@ check "cmp" cmp /tmp/r $M/r2
 used=$(cat $S/physical_blocks_used)
 check "umount" umount $M
 
-# --- a superblock written since (generation): stale
-info=$(livedfs info "$VOL" | grep -i "saved filter")
-echo "$info"
-START=$(echo "$info" | sed -n 's/.*blocks \([0-9]*\)\.\.\([0-9]*\).*/\1/p')
-END=$(echo "$info" | sed -n 's/.*blocks \([0-9]*\)\.\.\([0-9]*\).*/\2/p')
+# --- where it is
+sf_line
+START=$(sf_header)
+END=$(sf_runs | tail -n 1 | sed 's/.*\.\.//')
 check "livedfs info names the blocks" test -n "$START" -a -n "$END"
+check_eq "one run on a volume with room" 1 "$(sf_nruns)"
 
 # --- damaged: one byte of the saved region
 BS=$(livedfs info -s BLOCK_SIZE "$VOL")
@@ -96,8 +102,7 @@ check "umount" umount $M
 check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
 
 # --- damaged header
-info=$(livedfs info "$VOL" | grep -i "saved filter")
-START=$(echo "$info" | sed -n 's/.*blocks \([0-9]*\)\.\.\([0-9]*\).*/\1/p')
+START=$(sf_header)
 check "flip one byte of the header" flip_byte "$VOL" $((START * BS + 20))
 check_eq "info: damaged" "damaged" "$(livedfs info -s saved_filter "$VOL")"
 mark
@@ -147,5 +152,64 @@ check_eq "built" 0 "$(cat $S/filter_loaded)"
 check "umount" umount $M
 echo "LIVEDFS-BENCH fast-mount entries=$n load_ns=$ns_load build_ns=$ns_build mount_load_ms=$(((t1 - t0) * 10)) mount_build_ms=$(((t3 - t2) * 10))"
 check "loading took less than building" test "$ns_load" -lt "$ns_build"
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+
+# --- no free run is big enough: the filter is saved across several runs.
+# A 16 MiB volume of 1 KiB blocks (its filter takes more blocks per entry)
+# filled with 16 KiB files, every other one deleted: free space is
+# 16-block holes (and what the full volume left), the filter some 35
+# blocks.
+check "mkfs a 16 MiB volume, 1 KiB blocks" mkfs.livedfs -q -F -m 0 -b 1024 "$VOL" 16M
+check "mount" mount -t livedfs "$VOL" $M
+mkdir -p $M/f
+dd if=/dev/urandom of=/tmp/fill bs=1M count=16 2>/dev/null
+# split stops at ENOSPC: expected.
+(cd $M/f && split -a 4 -b 16384 /tmp/fill x 2>/dev/null); sync
+nfiles=$(ls $M/f | wc -l)
+echo "files written: $nfiles"
+check "hundreds of files" test "$nfiles" -gt 300
+check "every other one deleted" sh -c "cd $M/f && ls | awk 'NR % 2 == 0' | xargs rm && sync"
+sum=$(cat $M/f/* | md5sum)
+used=$(cat $S/physical_blocks_used)
+mark
+check "umount" umount $M
+sf_line
+check_dmesg "dmesg: saved" "fingerprint filter saved"
+runs=$(sf_nruns)
+check_eq "saved" "present" "$(livedfs info -s saved_filter "$VOL")"
+check "in more than one run ($runs)" test "${runs:-0}" -gt 1
+check_eq "info lists every run" "$runs" "$(sf_runs | wc -l)"
+check_exit "fsck -fn: clean with a saved filter in runs" 0 fsck.livedfs -fn "$VOL"
+mark
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "runs: loaded" 1 "$(cat $S/filter_loaded)"
+check_dmesg "dmesg says so" "fingerprint filter loaded from the copy saved at unmount"
+check_eq "runs: it holds every stored block" "$used" "$(cat $S/filter_entries)"
+check_eq "filter_entries = physical_blocks_used" "$(cat $S/physical_blocks_used)" "$(cat $S/filter_entries)"
+hits=$(cat $S/duplicate_hits)
+check "a copy of an old file" sh -c "cp $M/f/xaaaa $M/copy && sync"
+check_eq "is shared through the loaded filter (16 blocks)" $((hits + 16)) "$(cat $S/duplicate_hits)"
+check "cmp" cmp $M/f/xaaaa $M/copy
+check_eq "the data is intact" "$sum" "$(cat $M/f/* | md5sum)"
+used=$(cat $S/physical_blocks_used)
+mark
+check "umount" umount $M
+check_dmesg "saved again" "fingerprint filter saved"
+runs=$(sf_nruns)
+check "again in more than one run ($runs)" test "${runs:-0}" -gt 1
+# Damage the first block of the second run.
+R2=$(sf_runs | sed -n 2p | sed 's/\.\..*//')
+check "the second run is named" test -n "$R2"
+BS=$(livedfs info -s BLOCK_SIZE "$VOL")
+check_eq "block size" 1024 "$BS"
+check "flip one byte of the second run" flip_byte "$VOL" $((R2 * BS + 100))
+mark
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "a damaged run: built instead" 0 "$(cat $S/filter_loaded)"
+check_dmesg "dmesg says why" "saved fingerprint filter not used (damaged"
+check_eq "the build found every block" "$used" "$(cat $S/filter_entries)"
+check_eq "the data is intact" "$sum" "$(cat $M/f/* | md5sum)"
+check "cmp" cmp $M/f/xaaaa $M/copy
+check "umount" umount $M
 check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
 check "rmmod" rmmod livedfs

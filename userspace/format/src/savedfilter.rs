@@ -416,7 +416,12 @@ pub fn open_data_block<'a>(
 /// Whether `blocks` blocks from `start` can hold (part of) a saved
 /// filter: at least one block, all in one group's data region and outside
 /// the journal. (Whether the blocks are free is for the bitmaps to say.)
-pub fn check_run(geo: &super::Geometry, start: u32, blocks: u32, journal: (u32, u32)) -> Result<()> {
+pub fn check_run(
+    geo: &super::Geometry,
+    start: u32,
+    blocks: u32,
+    journal: (u32, u32),
+) -> Result<()> {
     let bad = |value| FormatError::BadField {
         field: "saved filter run",
         value,

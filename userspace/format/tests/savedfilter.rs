@@ -32,7 +32,10 @@ fn runs(n: u32, len: u32) -> Vec<Run> {
     let (mut left, mut at) = (n, 1000u32);
     while left > 0 {
         let b = left.min(len);
-        out.push(Run { start: at, blocks: b });
+        out.push(Run {
+            start: at,
+            blocks: b,
+        });
         at += b + 3;
         left -= b;
     }
@@ -300,13 +303,17 @@ fn bad_run_tables_are_refused() {
     reseal(&mut buf);
     assert!(matches!(
         SavedHeader::decode(&buf, 9, &Crc),
-        Err(FormatError::BadField { field: "saved filter.run_count", .. })
+        Err(FormatError::BadField {
+            field: "saved filter.run_count",
+            ..
+        })
     ));
     // A table entry past run_count: not zero padding.
     let mut buf = vec![0u8; 4096];
     let mut h = header(4, 30 * 4092, 4096);
     h.run_count = 2;
-    h.encode(&mut buf, &[r(100, 10), r(200, 20)], 9, &Crc).unwrap();
+    h.encode(&mut buf, &[r(100, 10), r(200, 20)], 9, &Crc)
+        .unwrap();
     buf[88 + 16] = 1;
     reseal(&mut buf);
     assert!(SavedHeader::decode(&buf, 9, &Crc).is_err());
@@ -316,17 +323,26 @@ fn bad_run_tables_are_refused() {
 fn a_version_1_header_is_refused() {
     let mut h = header(4, 30 * 4092, 4096);
     let (mut buf, _) = encode_with(&mut h, 10, 4096, 9);
-    buf[savedfilter::off::VERSION..savedfilter::off::VERSION + 4].copy_from_slice(&1u32.to_le_bytes());
+    buf[savedfilter::off::VERSION..savedfilter::off::VERSION + 4]
+        .copy_from_slice(&1u32.to_le_bytes());
     reseal(&mut buf);
     assert!(matches!(
         SavedHeader::decode(&buf, 9, &Crc),
-        Err(FormatError::BadField { field: "saved filter.version", value: 1 })
+        Err(FormatError::BadField {
+            field: "saved filter.version",
+            value: 1
+        })
     ));
 }
 
 #[test]
 fn runs_must_each_lie_in_one_groups_data_region() {
-    let geo = geo(4096, 3 * 32768, livedfs_format::FingerprintAlgo::Sha256, false);
+    let geo = geo(
+        4096,
+        3 * 32768,
+        livedfs_format::FingerprintAlgo::Sha256,
+        false,
+    );
     let (l1, l2) = (geo.group(1).unwrap(), geo.group(2).unwrap());
     let j = (0, 0);
     let r = |start, blocks| Run { start, blocks };
