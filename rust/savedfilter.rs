@@ -39,17 +39,19 @@ use kernel::prelude::*;
 const WRITE_BATCH: usize = 64;
 
 /// The largest free runs found so far (at most the slots' count), their
-/// blocks in all.
+/// blocks in all, and the smallest kept once the slots are full.
 struct Candidates {
     slots: KVec<Run>,
     n: usize,
     sum: u64,
+    min: u32,
 }
 
 impl Candidates {
     /// Offers the free run `r` (already checked): kept if there is a free
     /// slot or it is larger than the smallest kept (which it replaces).
-    /// Never allocates (called under a buffer lock).
+    /// Never allocates (called under a buffer lock); O(1) for a run no
+    /// larger than the smallest kept.
     fn offer(&mut self, r: Run) {
         if r.blocks == 0 {
             return;
@@ -60,21 +62,25 @@ impl Candidates {
                 self.n = self.n.saturating_add(1);
                 self.sum = self.sum.saturating_add(u64::from(r.blocks));
             }
+            if self.n == self.slots.len() {
+                self.min = self.smallest();
+            }
+            return;
+        }
+        if r.blocks <= self.min {
             return;
         }
         let kept = self.slots.get_mut(..self.n).unwrap_or(&mut []);
-        let mut min: Option<&mut Run> = None;
-        for s in kept.iter_mut() {
-            if min.as_ref().map_or(true, |m| s.blocks < m.blocks) {
-                min = Some(s);
-            }
+        if let Some(m) = kept.iter_mut().find(|s| s.blocks == self.min) {
+            self.sum = self.sum.saturating_sub(u64::from(m.blocks)).saturating_add(u64::from(r.blocks));
+            *m = r;
         }
-        if let Some(m) = min {
-            if r.blocks > m.blocks {
-                self.sum = self.sum.saturating_sub(u64::from(m.blocks)).saturating_add(u64::from(r.blocks));
-                *m = r;
-            }
-        }
+        self.min = self.smallest();
+    }
+
+    /// The smallest kept run's length.
+    fn smallest(&self) -> u32 {
+        self.slots.get(..self.n).unwrap_or(&[]).iter().map(|s| s.blocks).min().unwrap_or(0)
     }
 }
 
@@ -116,6 +122,7 @@ fn gather_runs(sb: &SuperBlock, info: &SbInfo, data_blocks: u32, cap: u32, journ
         slots: KVec::from_elem(Run::default(), cap as usize, GFP_KERNEL)?,
         n: 0,
         sum: 0,
+        min: 0,
     };
     for g in (0..geo.group_count).rev() {
         if c.sum >= need {
