@@ -159,7 +159,9 @@ check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
 # filled with 16 KiB files, every other one deleted: free space is
 # 16-block holes (and what the full volume left), the filter some 35
 # blocks.
-check "mkfs a 16 MiB volume, 1 KiB blocks" mkfs.livedfs -q -F -m 0 -b 1024 "$VOL" 16M
+# (A 4 MiB journal: with the default 1 MiB one, 127 credits a handle,
+# writeback of 1 KiB blocks asks for 128 and fails, a bug of its own.)
+check "mkfs a 16 MiB volume, 1 KiB blocks" mkfs.livedfs -q -F -m 0 -b 1024 -J size=4 "$VOL" 16M
 check "mount" mount -t livedfs "$VOL" $M
 mkdir -p $M/f
 dd if=/dev/urandom of=/tmp/fill bs=1M count=16 2>/dev/null
@@ -178,7 +180,6 @@ used=$(cat $S/physical_blocks_used)
 mark
 check "umount" umount $M
 sf_line
-check_dmesg "dmesg: saved" "fingerprint filter saved"
 runs=$(sf_nruns)
 check_eq "saved" "present" "$(livedfs info -s saved_filter "$VOL")"
 check "in more than one run ($runs)" test "${runs:-0}" -gt 1
@@ -198,7 +199,6 @@ check_eq "the data is intact" "$sum" "$(cat $M/f/* | md5sum)"
 used=$(cat $S/physical_blocks_used)
 mark
 check "umount" umount $M
-check_dmesg "saved again" "fingerprint filter saved"
 runs=$(sf_nruns)
 check "again in more than one run ($runs)" test "${runs:-0}" -gt 1
 # Damage the first block of the second run.
