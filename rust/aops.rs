@@ -188,7 +188,7 @@ pub(crate) fn write_folio(folio: LockedFolio<'_>, wbc: &Wbc, pre: &[Option<Finge
     // points to its new blocks waits for it (data=ordered).
     let bs = u64::from(info.geo.block_size);
     let blocks = folio.size().checked_div(bs).unwrap_or(1).max(1) as u32;
-    let handle = match crate::journal::start(sb, crate::journal::CREDITS_WRITE.saturating_mul(blocks), 0) {
+    let handle = match crate::journal::start(sb, crate::journal::credits_for_folio(info, blocks), 0) {
         Ok(h) => h,
         Err(e) => {
             folio.redirty(wbc);

@@ -389,6 +389,13 @@ fn truncate_steps_fit_their_handles() -> TestResult {
     ] {
         check(c <= crate::journal::MIN_JOURNAL_HANDLE_CREDITS, "a credit constant exceeds the smallest journal's handle")?;
     }
+    // A 4 KiB page of 1 KiB blocks: its decisions fit the smallest
+    // journal's handle (credits_for_folio caps the request there).
+    check(
+        1 + 4 * crate::journal::CREDITS_WRITE_EXTRA_BLOCK <= crate::journal::MIN_JOURNAL_HANDLE_CREDITS,
+        "a page of 1 KiB blocks needs more credits than the smallest handle holds",
+    )?;
+    check(crate::journal::CREDITS_WRITE_EXTRA_BLOCK < crate::journal::CREDITS_WRITE, "a block's worst case above its request")?;
     // A data block scattered in another group dirties its store block,
     // that group's bitmap and descriptor block, and its indirect block.
     check(CREDITS_RELEASE_DATA >= 4 && CREDITS_RELEASE_META >= 3, "release costs below their worst case")

@@ -35,3 +35,17 @@ variant "verify" "" "verify"
 check "mount -o noprefetch,verify" mount -t livedfs -o noprefetch,verify "$VOL" $M
 check "/proc/mounts shows both options" grep -q "$M livedfs rw,.*noprefetch,verify" /proc/mounts
 check "umount" umount $M
+
+# 1 KiB blocks with a journal of 1024 blocks, the smallest mkfs makes: a
+# 4 KiB page holds 4 blocks, and its writeback asked for 4 x 32 = 128
+# journal credits where a handle holds 127; jbd2 refused the handle and
+# the page was never written (the file read back empty).
+check "1 KiB blocks: mkfs of 32 MiB with a 1 MiB journal" mkfs.livedfs -q -F -m 0 -b 1024 -J size=1 "$VOL" 32M
+check "1 KiB blocks: mount" mount -t livedfs "$VOL" $M
+check "1 KiB blocks: write 8 MiB and sync" sh -c "cp /tmp/A $M/a && sync"
+check_eq "1 KiB blocks: every block stored" 8192 "$(cat $S/physical_blocks_used)"
+check "1 KiB blocks: drop caches" sh -c "echo 3 > /proc/sys/vm/drop_caches"
+check_eq "1 KiB blocks: data intact" "$sum" "$(md5sum < $M/a)"
+check "1 KiB blocks: no handle refused" sh -c "! dmesg | grep -q 'journal credits, at most'"
+check "umount" umount $M
+check_exit "1 KiB blocks: fsck -fn clean" 0 fsck.livedfs -fn "$VOL"
