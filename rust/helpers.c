@@ -480,17 +480,43 @@ handle_t *livedfs_journal_start(journal_t *j, int blocks, int revokes)
 	return jbd2__journal_start(j, blocks, 0, revokes, GFP_NOFS, 0, 0);
 }
 
+/* jbd2's journal_tag_bytes (not exported): bytes of one block tag. */
+static size_t livedfs_journal_tag_bytes(journal_t *j)
+{
+	size_t sz;
+
+	if (jbd2_has_feature_csum3(j))
+		return sizeof(journal_block_tag3_t);
+	sz = sizeof(journal_block_tag_t);
+	if (jbd2_has_feature_csum2(j))
+		sz += sizeof(__u16);
+	return jbd2_has_feature_64bit(j) ? sz : sz - sizeof(__u32);
+}
+
 /*
  * jbd2 sizes its transactions from j_total_len, which for a journal opened
  * with jbd2_journal_init_dev is the device block where the log ends, not
  * the log's length: recompute the limit from the real log, as jbd2 does
- * for a journal starting at block 0 (a quarter of it). Returns the limit.
+ * for a journal starting at block 0 (a quarter of it), and the blocks a
+ * transaction needs for its own descriptors (jbd2's
+ * jbd2_descriptor_blocks_per_trans) from that limit. Left computed from
+ * the end block, the overhead outgrew the limit on any volume whose
+ * journal lies far enough into the device (a 1 TiB volume's, at block
+ * 134 million: 176879 overhead blocks for a limit of 7936), so jbd2
+ * refused every handle and nothing could be written. Returns the limit.
  */
 unsigned int livedfs_journal_fix_limits(journal_t *j)
 {
 	unsigned long len = j->j_last - j->j_first;
+	int tag_space = j->j_blocksize - sizeof(journal_header_t) - 16;
+	int tags_per_block;
 
+	if (jbd2_journal_has_csum_v2or3(j))
+		tag_space -= sizeof(struct jbd2_journal_block_tail);
+	tags_per_block = (tag_space - 16) / livedfs_journal_tag_bytes(j);
 	j->j_max_transaction_buffers = len / 4;
+	j->j_transaction_overhead_buffers =
+		1 + DIV_ROUND_UP(j->j_max_transaction_buffers, tags_per_block);
 	return j->j_max_transaction_buffers;
 }
 

@@ -147,6 +147,7 @@ vm_suite() {
     vm 61-enospc-shared.sh --timeout 900 --disk vol:256M
     vm 62-saved-filter.sh --disk vol:512M
     vm 63-write-requests.sh --disk vol:256M
+    vm 64-big-volume.sh --timeout 900 --disk vol:1T
     vm 70-dedup.sh --disk vol:512M
     vm 71-dedup-stats.sh --disk vol:512M
     vm 72-dedup-concurrent.sh --disk vol:512M
