@@ -73,11 +73,11 @@ impl Hasher {
         }
         let mut out = KVec::from_elem(0u8, n.checked_mul(FP_MAX).ok_or(EINVAL)?, GFP_KERNEL)?;
         let mut errs = KVec::from_elem(0i32, n, GFP_KERNEL)?;
-        // SAFETY: valid transform; `ptrs` holds `n` pointers to readable
-        // blocks of `len` bytes each (the caller keeps them unchanged);
-        // `out` has `FP_MAX` bytes per block (>= the digest size checked
-        // in `new`) and `errs` one slot per block; all live for the call,
-        // which returns only when every share is hashed.
+        // `out` has FP_MAX bytes per block (>= the digest size checked in
+        // `new`), `errs` one slot per block; the call returns only when
+        // every share is hashed, so all outlive the workers' use.
+        // SAFETY: valid transform; `n` pointers to unchanging readable
+        // blocks of `len` bytes; output buffers sized as above.
         unsafe {
             sys::livedfs_hash_many(
                 self.tfm.as_ptr(),

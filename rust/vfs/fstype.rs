@@ -1070,12 +1070,12 @@ unsafe extern "C" fn aop_writepages(mapping: *mut sys::address_space, wbc: *mut 
     let mut folio: *mut sys::folio = core::ptr::null_mut();
     let mut error: c_int = 0;
     loop {
-        // SAFETY: writeback_iter hands out the mapping's dirty folios one
-        // at a time, locked, taking back the previous one (for its count
-        // only: it may still be locked in our batch) and the last batch's
-        // result. It drops its own references to folios it handed out,
-        // but a locked folio stays in the page cache (removal takes the
-        // folio lock), which holds a reference for it.
+        // writeback_iter takes back the previous folio for its count only
+        // (it may still be locked in our batch) and drops its own
+        // references to the folios it handed out; a locked folio stays in
+        // the page cache (removal takes the folio lock), which holds one.
+        // SAFETY: our mapping and its live writeback control; the
+        // previous folio and the last batch's result, as the API asks.
         folio = unsafe { sys::writeback_iter(mapping, wbc, folio, &mut error) };
         // SAFETY: a locked folio of our mapping (or NULL at the end); it
         // stays locked in the batch until its decision unlocks it.
