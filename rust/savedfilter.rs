@@ -420,6 +420,23 @@ impl ChainSink for Loader<'_> {
     }
 }
 
+/// Copies block `b` into `dst` (one block long), so that it is checked
+/// and decoded without holding the buffer's lock.
+fn copy_block(sb: &SuperBlock, b: u32, dst: &mut [u8]) -> core::result::Result<(), LoadError> {
+    let bh = Buffer::read(sb, u64::from(b))?;
+    let same = bh.read_with(|d| match dst.get_mut(..d.len()) {
+        Some(out) => {
+            out.copy_from_slice(d);
+            true
+        }
+        None => false,
+    });
+    if !same {
+        return Err(LoadError::Other("block size"));
+    }
+    Ok(())
+}
+
 /// Loads the saved filter the superblock `dsb` points to (at mount,
 /// before anything else uses the filter). `clean`: the volume was cleanly
 /// unmounted (checked by the caller on the superblock as found before
@@ -445,18 +462,7 @@ pub(crate) fn load(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool
     }
     let bs = geo.block_size as usize;
     let mut hcopy: KVec<u8> = KVec::from_elem(0u8, bs, GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?;
-    let hb = Buffer::read(sb, u64::from(start))?;
-    let same = hb.read_with(|d| match hcopy.as_mut_slice().get_mut(..d.len()) {
-        Some(dst) if d.len() == dst.len() => {
-            dst.copy_from_slice(d);
-            true
-        }
-        _ => false,
-    });
-    drop(hb);
-    if !same {
-        return Err(LoadError::Other("block size"));
-    }
+    copy_block(sb, start, &mut hcopy)?;
     let h = SavedHeader::decode(&hcopy, info.seed, &KernelCrc)?;
     let p = *info.filter.params();
     if h.generation != dsb.saved_filter_gen {
@@ -502,18 +508,7 @@ pub(crate) fn load(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool
         let mut places = runs.iter().flat_map(|r| r.start..r.start.saturating_add(r.blocks));
         for i in 1..=h.data_blocks {
             let b = places.next().ok_or(LoadError::Other("the runs end before the data blocks"))?;
-            let bh = Buffer::read(sb, u64::from(b))?;
-            let same = bh.read_with(|d| match copy.as_mut_slice().get_mut(..d.len()) {
-                Some(dst) if d.len() == dst.len() => {
-                    dst.copy_from_slice(d);
-                    true
-                }
-                _ => false,
-            });
-            drop(bh);
-            if !same {
-                return Err(LoadError::Other("block size"));
-            }
+            copy_block(sb, b, &mut copy)?;
             let payload = sf::open_data_block(&copy, i, h.generation, info.seed, &KernelCrc)?;
             un.feed(payload, &mut sink)?;
         }
