@@ -21,6 +21,20 @@ pub const DIND_BLOCK: usize = 13;
 pub const TIND_BLOCK: usize = 14;
 /// Block pointers in an inode.
 pub const N_BLOCKS: usize = 15;
+/// A block pointer that maps no block: the file block is preallocated
+/// (`fallocate`) and not yet written, so it reads as zeros and FIEMAP
+/// reports it unwritten. Only in a regular file's direct pointers or in
+/// the last level of its indirect tree (never as an indirect block), only
+/// with `INCOMPAT_UNWRITTEN`. Not counted in `blocks`; no block number
+/// can equal it (`blocks_count` is a `u32`, so the last block is one
+/// below it).
+pub const UNWRITTEN: u32 = u32::MAX;
+
+/// Whether block pointer `p` maps a block (neither a hole nor `UNWRITTEN`).
+pub fn maps_block(p: u32) -> bool {
+    p != 0 && p != UNWRITTEN
+}
+
 /// Bytes of the block array: a fast symlink keeps its target here.
 pub const FAST_SYMLINK_MAX: usize = N_BLOCKS * 4;
 

@@ -52,8 +52,14 @@ pub const INCOMPAT_RECOVER: u32 = 0x0001;
 /// Incompatible feature: all fingerprint stores sit at the end of the device
 /// (the paper's no-spatial-locality variant) instead of one per group.
 pub const INCOMPAT_FP_AT_END: u32 = 0x0002;
+/// Incompatible feature: regular files' block maps may hold
+/// `inode::UNWRITTEN` pointers (preallocated, not yet written blocks that
+/// read as zeros). A module that does not know it would take the marker
+/// for a block number. Set by the kernel at the first `fallocate` that
+/// records one.
+pub const INCOMPAT_UNWRITTEN: u32 = 0x0004;
 /// All incompatible features this code knows.
-pub const INCOMPAT_KNOWN: u32 = INCOMPAT_RECOVER | INCOMPAT_FP_AT_END;
+pub const INCOMPAT_KNOWN: u32 = INCOMPAT_RECOVER | INCOMPAT_FP_AT_END | INCOMPAT_UNWRITTEN;
 
 /// State flag: cleanly unmounted (cleared while mounted read-write).
 pub const STATE_VALID: u16 = 0x0001;
