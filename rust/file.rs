@@ -65,25 +65,16 @@ pub(crate) fn truncate_to(inode: &Inode, size: u64, old_size: u64) -> Result {
     Ok(())
 }
 
-/// Blocks that writing `holes` holes may need: the data blocks, one
-/// indirect block per block of pointers they span and one per level above
-/// (as the writes' reservations count them).
-fn with_meta(info: &crate::super_::SbInfo, holes: u64) -> u64 {
-    let ppb = u64::from(info.geo.ptrs_per_block()).max(1);
-    let indirect = holes.saturating_add(ppb.saturating_sub(1)).checked_div(ppb).unwrap_or(0);
-    holes.saturating_add(indirect).saturating_add(if holes > 0 { 2 } else { 0 })
-}
-
-/// The most preallocated space a file of `size` bytes may hold: enough
-/// to fill each of its holes.
+/// The most preallocated space a file of `size` bytes may hold: a block
+/// for each of its holes (unwritten blocks included; their indirect
+/// blocks exist, so writing them needs nothing else).
 fn prealloc_cap(inode: &Inode, size: u64) -> Result<u64> {
     if size == 0 {
         return Ok(0);
     }
-    let info = sbi(inode.sb())?;
     let bs = block_size(inode)?;
     let last = size.saturating_sub(1).checked_div(bs).unwrap_or(0);
-    Ok(with_meta(info, inode::count_holes(inode, 0, last)?))
+    inode::count_holes(inode, 0, last)
 }
 
 /// Preallocated space past the end of file goes (as ext4 frees unwritten
@@ -109,19 +100,22 @@ fn block_range(bs: u64, off: u64, len: u64) -> (u64, u64) {
 /// fallocate modes 0 and KEEP_SIZE (and the second half of ZERO_RANGE):
 /// space for every hole of `[off, off + len)` is set aside for the file,
 /// so writing there later cannot fail with ENOSPC whether or not the data
-/// turns out to be a duplicate (zero blocks stay holes: livedfs stores no
-/// zeros). The space is counted in `st_blocks` and kept across remounts
-/// (the inode's `prealloc`); writes into holes and copy-on-write
-/// overwrites use it first. A file never holds more than the blocks up to
-/// its size (or the range's end). Without KEEP_SIZE the size grows to the
-/// range's end. Inode and invalidate locks held, range written back.
+/// turns out to be a duplicate. The space is counted in `st_blocks` and
+/// kept across remounts (the inode's `prealloc`); writes into holes and
+/// copy-on-write overwrites use it first. A file never holds more than the
+/// blocks up to its size (or the range's end). The holes become
+/// `UNWRITTEN` pointers (no block: livedfs stores no zeros, and a block
+/// written later goes where its data decides): they read as zeros and
+/// FIEMAP reports them unwritten, as ext4's unwritten extents. Without
+/// KEEP_SIZE the size grows to the range's end. Inode and invalidate
+/// locks held, range written back.
 pub(crate) fn preallocate(inode: &Inode, off: u64, len: u64, keep_size: bool) -> Result {
     let sb = inode.sb();
     let info = sbi(sb)?;
     let bs = block_size(inode)?;
     let end = off.saturating_add(len);
     let (first, last) = block_range(bs, off, len);
-    let holes = with_meta(info, inode::count_holes(inode, first, last)?);
+    let holes = inode::count_holes(inode, first, last)?;
     // Never more than the holes of the whole span the file covers.
     let span_end = end.max(inode.size());
     let have = inode.data().prealloc.load(core::sync::atomic::Ordering::Relaxed);
@@ -154,7 +148,10 @@ pub(crate) fn preallocate(inode: &Inode, off: u64, len: u64, keep_size: bool) ->
         inode::set_disksize(inode, end);
     }
     inode.touch_c();
-    inode::store(inode)
+    inode::store(inode)?;
+    drop(_h);
+    inode::mark_unwritten(inode, first, last)?;
+    Ok(())
 }
 
 /// fallocate UNSHARE_RANGE: livedfs never overwrites a block in place, so
@@ -216,7 +213,9 @@ fn shift_blocks(inode: &Inode, from: u64, to: u64, delta: u64, up: bool) -> Resu
         let mut k = 0u64;
         while k < PER_HANDLE && done < total {
             let fb = if up { to.saturating_sub(done) } else { from.saturating_add(done) };
-            if let Some(b) = inode::map_block(inode, fb)? {
+            // Unwritten pointers move with the data.
+            let b = inode::raw_pointer(inode, fb)?;
+            if b != 0 {
                 let target = if up { fb.saturating_add(delta) } else { fb.saturating_sub(delta) };
                 if let Some(p) = inode::set_pointer(inode, target, b)? {
                     // The target was not a hole: corruption of our walk.
@@ -321,20 +320,24 @@ pub(crate) fn seek_data_hole(inode: &Inode, offset: u64, want_data: bool) -> Res
     }
 }
 
-/// One extent for FIEMAP: file offset, device offset, length (bytes) and
-/// whether its blocks are shared (a reference count above one).
+/// One extent for FIEMAP: file offset, device offset, length (bytes),
+/// whether its blocks are shared (a reference count above one) and
+/// whether it is unwritten (preallocated: no block, `physical` 0).
 #[derive(Clone, Copy)]
 pub(crate) struct Extent {
     pub(crate) logical: u64,
     pub(crate) physical: u64,
     pub(crate) len: u64,
     pub(crate) shared: bool,
+    pub(crate) unwritten: bool,
 }
 
 /// The extents of `[start, start + len)` (bytes) of a written-back file, in
 /// order, passed to `emit` (false: stop, the caller's buffer is full),
 /// with whether it is the file's last extent. Consecutive blocks make one
-/// extent when they are consecutive on the disk and equally shared.
+/// extent when they are consecutive on the disk and equally shared, or
+/// all unwritten. Unwritten blocks past the end of file (KEEP_SIZE) are
+/// reported, as ext4 reports its extents there.
 pub(crate) fn extents(
     inode: &Inode,
     start: u64,
@@ -344,26 +347,30 @@ pub(crate) fn extents(
     let sb = inode.sb();
     let info = sbi(sb)?;
     let bs = block_size(inode)?;
-    let size = inode.size();
-    if size == 0 || start >= size {
+    let max_last = info.geo.max_file_size().saturating_sub(1).checked_div(bs).unwrap_or(0);
+    let first = start.checked_div(bs).unwrap_or(0);
+    if len == 0 || first > max_last {
         return Ok(());
     }
-    let file_last = size.saturating_sub(1).checked_div(bs).unwrap_or(0);
-    let first = start.checked_div(bs).unwrap_or(0);
-    let last = start.saturating_add(len).min(size).saturating_sub(1).checked_div(bs).unwrap_or(0);
+    let last = start.saturating_add(len).saturating_sub(1).checked_div(bs).unwrap_or(0).min(max_last);
     let mut cur: Option<Extent> = None;
     let mut fb = first;
     while fb <= last {
-        let Some(d) = inode::next_data_or_hole(inode, fb, last, true)? else { break };
+        let Some(d) = inode::next_slot(inode, fb, last, inode::Want::Allocated)? else { break };
         fb = d;
         while fb <= last {
-            let Some(b) = inode::map_block(inode, fb)? else { break };
-            let shared = crate::fpstore::get(sb, info, b)?.refcount > 1;
-            let (logical, physical) = (fb.saturating_mul(bs), u64::from(b).saturating_mul(bs));
+            let p = inode::raw_pointer(inode, fb)?;
+            if p == 0 {
+                break;
+            }
+            let unwritten = p == crate::format::inode::UNWRITTEN;
+            let shared = !unwritten && crate::fpstore::get(sb, info, p)?.refcount > 1;
+            let logical = fb.saturating_mul(bs);
+            let physical = if unwritten { 0 } else { u64::from(p).saturating_mul(bs) };
             match &mut cur {
-                Some(e) if e.shared == shared
-                    && e.logical.saturating_add(e.len) == logical
-                    && e.physical.saturating_add(e.len) == physical =>
+                Some(e) if e.logical.saturating_add(e.len) == logical
+                    && e.unwritten == unwritten
+                    && (unwritten || (e.shared == shared && e.physical.saturating_add(e.len) == physical)) =>
                 {
                     e.len = e.len.saturating_add(bs);
                 }
@@ -373,16 +380,16 @@ pub(crate) fn extents(
                             return Ok(());
                         }
                     }
-                    cur = Some(Extent { logical, physical, len: bs, shared });
+                    cur = Some(Extent { logical, physical, len: bs, shared, unwritten });
                 }
             }
             fb = fb.saturating_add(1);
         }
     }
     if let Some(e) = cur {
-        // The last extent of the file if no data follows it.
+        // The last extent of the file if nothing follows it.
         let end_block = e.logical.saturating_add(e.len).checked_div(bs).unwrap_or(0);
-        let more = end_block <= file_last && inode::next_data_or_hole(inode, end_block, file_last, true)?.is_some();
+        let more = end_block <= max_last && inode::next_slot(inode, end_block, max_last, inode::Want::Allocated)?.is_some();
         emit(e, !more)?;
     }
     Ok(())

@@ -13,7 +13,7 @@ use crate::balloc;
 use crate::errors::{corrupt, corrupt_msg};
 use crate::format::codec::{get_u32, put_u32};
 use crate::format::group::BG_INODE_UNINIT;
-use crate::format::inode::{self as finode, Inode as DiskInode, Timestamp, N_BLOCKS, N_DIRECT};
+use crate::format::inode::{self as finode, maps_block, Inode as DiskInode, Timestamp, N_BLOCKS, N_DIRECT, UNWRITTEN};
 use crate::format::{FIRST_INO, ROOT_INO};
 use crate::super_::{now, sbi, SbInfo};
 use crate::vfs::inode::{Iget, InodeKind, NewInode};
@@ -481,35 +481,54 @@ fn indirect_key(path: &finode::BlockPath, level: usize) -> u64 {
     k
 }
 
-/// Reads pointer `idx` of indirect block `blk`, checking it.
+/// Reads pointer `idx` of indirect block `blk`, checking it: a block
+/// number, 0 (hole) or `UNWRITTEN` (a leaf's preallocated block; followed
+/// as an indirect block, the marker fails the range check here, so a
+/// marker above the last level is corruption wherever it is met).
 fn read_ptr(sb: &SuperBlock, info: &SbInfo, ino: u32, blk: u32, idx: u32) -> Result<u32> {
     if !info.geo.is_data_block(blk) {
         return Err(corrupt_msg(sb, format_args!("inode {} indirect pointer {} out of range", ino, blk)));
     }
     let bh = Buffer::read(sb, u64::from(blk))?;
     let p = get_u32(bh.data(), (idx as usize).saturating_mul(4)).map_err(|e| corrupt(sb, "indirect block", e))?;
-    if p != 0 && !info.geo.is_data_block(p) {
+    if maps_block(p) && !info.geo.is_data_block(p) {
         return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, p)));
     }
     Ok(p)
 }
 
-/// Looks `file_block` up in a locked map.
-fn lookup_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &MapState, file_block: u64) -> Result<Option<u32>> {
+/// The pointer of `file_block` in a locked map: a block number, 0 (a
+/// hole, also where an indirect level is missing) or `UNWRITTEN`.
+fn lookup_raw_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &MapState, file_block: u64) -> Result<u32> {
     let Some(path) = finode::block_path(info.geo.ptrs_per_block(), file_block) else {
-        return Ok(None);
+        return Ok(0);
     };
     let mut ptr = m.block.get(path.offsets[0] as usize).copied().unwrap_or(0);
-    if ptr != 0 && !info.geo.is_data_block(ptr) {
+    if maps_block(ptr) && !info.geo.is_data_block(ptr) {
         return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, ptr)));
     }
     for level in 1..=path.depth {
         if ptr == 0 {
-            return Ok(None);
+            return Ok(0);
         }
         ptr = read_ptr(sb, info, ino, ptr, path.offsets.get(level).copied().unwrap_or(0))?;
     }
-    Ok((ptr != 0).then_some(ptr))
+    Ok(ptr)
+}
+
+/// Looks `file_block` up in a locked map (`None`: a hole or unwritten).
+fn lookup_locked(sb: &SuperBlock, info: &SbInfo, ino: u32, m: &MapState, file_block: u64) -> Result<Option<u32>> {
+    let ptr = lookup_raw_locked(sb, info, ino, m, file_block)?;
+    Ok(maps_block(ptr).then_some(ptr))
+}
+
+/// The raw pointer of `file_block`: a block, 0 or `UNWRITTEN` (moved as
+/// it is by collapse and insert).
+pub(crate) fn raw_pointer(inode: &Inode, file_block: u64) -> Result<u32> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let m = inode.data().map.lock();
+    lookup_raw_locked(sb, info, inode.ino(), &m, file_block)
 }
 
 /// Maps block `file_block` of `inode` to a device block (`None` = hole).
@@ -520,11 +539,29 @@ pub(crate) fn map_block(inode: &Inode, file_block: u64) -> Result<Option<u32>> {
     lookup_locked(sb, info, inode.ino(), &m, file_block)
 }
 
+/// What `next_slot` looks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Want {
+    /// A mapped block.
+    Data,
+    /// A hole or an unwritten (preallocated) block: no data.
+    Hole,
+    /// A mapped block or an unwritten one: anything but a hole.
+    Allocated,
+}
+
 /// Where the search for data or holes goes next: the first file block at
-/// or after `file_block` that is mapped (`want_data`) or a hole, up to
-/// `last` inclusive. Holes in indirect levels are skipped whole, so a
-/// sparse terabyte is crossed in a few steps.
+/// or after `file_block` that is mapped (`want_data`) or not (a hole or
+/// unwritten), up to `last` inclusive.
 pub(crate) fn next_data_or_hole(inode: &Inode, file_block: u64, last: u64, want_data: bool) -> Result<Option<u64>> {
+    next_slot(inode, file_block, last, if want_data { Want::Data } else { Want::Hole })
+}
+
+/// The first file block at or after `file_block`, up to `last` inclusive,
+/// whose pointer is what `want` asks for. Missing indirect levels are
+/// skipped whole, so a sparse terabyte is crossed in a few steps.
+pub(crate) fn next_slot(inode: &Inode, file_block: u64, last: u64, want: Want) -> Result<Option<u64>> {
+    let want_data = want != Want::Hole;
     let sb = inode.sb();
     let info = sbi(sb)?;
     let ppb = u64::from(info.geo.ptrs_per_block());
@@ -536,15 +573,16 @@ pub(crate) fn next_data_or_hole(inode: &Inode, file_block: u64, last: u64, want_
             return Ok(if want_data { None } else { Some(fb) });
         };
         let mut ptr = m.block.get(path.offsets[0] as usize).copied().unwrap_or(0);
-        let mut hole_level = if ptr == 0 { Some(0) } else { None };
+        // An unwritten leaf counts as a hole unless `Allocated` is wanted;
+        // an `UNWRITTEN` above the leaf level fails in `read_ptr`.
+        let is_hole = |p: u32| p == 0 || (p == UNWRITTEN && want != Want::Allocated);
+        let mut hole_level = if is_hole(ptr) { Some(0) } else { None };
         for level in 1..=path.depth {
             if ptr == 0 {
                 break;
             }
             ptr = read_ptr(sb, info, inode.ino(), ptr, path.offsets.get(level).copied().unwrap_or(0))?;
-            if ptr == 0 {
-                hole_level = Some(level);
-            }
+            hole_level = if is_hole(ptr) { Some(level) } else { None };
         }
         match hole_level {
             None => {
@@ -890,11 +928,12 @@ fn set_pointer_inner(inode: &Inode, file_block: u64, b: u32, lift_disksize: bool
         Some(p) => read_ptr(sb, info, ino, p, idx)?,
     };
     set_ptr(sb, info, &mut m, parent, idx, b)?;
-    if prev == 0 && b != 0 {
+    // `UNWRITTEN`, before or after, is no block.
+    if !maps_block(prev) && maps_block(b) {
         added = added.saturating_add(1);
     }
     m.blocks = m.blocks.saturating_add(added);
-    if prev != 0 && b == 0 {
+    if maps_block(prev) && !maps_block(b) {
         m.blocks = m.blocks.saturating_sub(1);
     }
     let bs512 = u64::from(info.geo.block_size / 512);
@@ -903,12 +942,108 @@ fn set_pointer_inner(inode: &Inode, file_block: u64, b: u32, lift_disksize: bool
         release_pending(info, &mut m);
     }
     drop(m);
-    if lift_disksize && b != 0 {
+    if lift_disksize && maps_block(b) {
         let end = file_block.saturating_add(1).saturating_mul(u64::from(info.geo.block_size));
         lift_disksize_to(inode, end);
     }
     inode.mark_dirty();
-    Ok((prev != 0).then_some(prev))
+    Ok(maps_block(prev).then_some(prev))
+}
+
+/// Records the holes among file blocks `[first, last]` of a regular file
+/// as `UNWRITTEN` (fallocate: preallocated blocks that read as zeros
+/// until written), one leaf of the map (the direct pointers, or one
+/// last-level indirect block) per transaction. Missing indirect blocks are
+/// allocated on the way, from free space (ENOSPC if there is none): the
+/// preallocated space counts data blocks only. Returns how many pointers
+/// it set.
+pub(crate) fn mark_unwritten(inode: &Inode, first: u64, last: u64) -> Result<u64> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let data = inode.data();
+    let ppb = u64::from(info.geo.ptrs_per_block());
+    let bs512 = u64::from(info.geo.block_size / 512);
+    let mut marked = 0u64;
+    let mut fb = first;
+    while fb <= last {
+        let path = finode::block_path(info.geo.ptrs_per_block(), fb).ok_or(EFBIG)?;
+        let depth = path.depth as usize;
+        let idx0 = u64::from(path.offsets.get(depth).copied().unwrap_or(0));
+        let slots = if depth == 0 { N_DIRECT as u64 } else { ppb };
+        // The last file block of this leaf, or `last`.
+        let stop = fb.saturating_add(slots.saturating_sub(idx0).saturating_sub(1)).min(last);
+        let _h = crate::journal::start(
+            sb,
+            crate::journal::CREDITS_REMAP.saturating_add(crate::journal::CREDITS_SUPER),
+            0,
+        )?;
+        if marked == 0 {
+            crate::super_::note_unwritten(info)?;
+        }
+        let mut m = data.map.lock();
+        let goal = alloc_goal(info, inode.ino(), &m, fb);
+        // Down to the leaf, allocating what is missing.
+        let mut parent: Option<u32> = None;
+        let mut idx = path.offsets[0];
+        for level in 1..=depth {
+            let cur = match parent {
+                None => m.block.get(idx as usize).copied().unwrap_or(0),
+                Some(p) => read_ptr(sb, info, inode.ino(), p, idx)?,
+            };
+            let cur = if cur == 0 {
+                let key = indirect_key(&path, level);
+                // A delayed write's reservation of it, or free space now.
+                let reserved = m.pending.get(&key).is_some();
+                let nb = balloc::alloc_block(sb, info, goal, reserved)?;
+                if reserved {
+                    m.pending.remove(&key);
+                }
+                let bh = Buffer::new_zeroed(sb, u64::from(nb))?;
+                bh.modify(|_| ())?;
+                set_ptr(sb, info, &mut m, parent, idx, nb)?;
+                m.blocks = m.blocks.saturating_add(1);
+                nb
+            } else {
+                cur
+            };
+            parent = Some(cur);
+            idx = path.offsets.get(level).copied().unwrap_or(0);
+        }
+        let (from, to) = (idx0 as usize, idx0.saturating_add(stop.saturating_sub(fb)) as usize);
+        match parent {
+            None => {
+                for slot in m.block.get_mut(from..=to).into_iter().flatten() {
+                    if *slot == 0 {
+                        *slot = UNWRITTEN;
+                        marked = marked.saturating_add(1);
+                    }
+                }
+            }
+            Some(p) => {
+                if !info.geo.is_data_block(p) {
+                    return Err(corrupt_msg(sb, format_args!("inode {} indirect pointer {} out of range", inode.ino(), p)));
+                }
+                let bh = Buffer::read(sb, u64::from(p))?;
+                let n = bh.modify_exclusive(|d| {
+                    let mut n = 0u64;
+                    for i in from..=to {
+                        let at = i.saturating_mul(4);
+                        if get_u32(d, at).map_err(|_| EINVAL)? == 0 {
+                            put_u32(d, at, UNWRITTEN).map_err(|_| EINVAL)?;
+                            n = n.saturating_add(1);
+                        }
+                    }
+                    Ok::<u64, Error>(n)
+                })??;
+                marked = marked.saturating_add(n);
+            }
+        }
+        inode.set_sectors(sectors(data, &m, bs512));
+        drop(m);
+        inode.mark_dirty();
+        fb = stop.saturating_add(1);
+    }
+    Ok(marked)
 }
 
 /// Allocates and maps a block for `file_block` of a directory or symlink
@@ -962,7 +1097,9 @@ fn free_range_locked(
         let fb = i as u64;
         if fb >= start && fb < end {
             if let Some(slot) = m.block.get_mut(i) {
-                if *slot != 0 {
+                if *slot == UNWRITTEN {
+                    *slot = 0; // no block: the inode's store records it
+                } else if *slot != 0 {
                     if !rel.release(sb, info, *slot)? {
                         break;
                     }
@@ -1020,6 +1157,9 @@ fn free_tree(
     let bh = Buffer::read(sb, u64::from(blk))?;
     let mut freed = 0u64;
     let mut nonzero = 0u64;
+    // Clearing unwritten pointers frees nothing, but changes this block:
+    // one credit, spent at the first.
+    let mut charged = false;
     for i in 0..ppb {
         let cbase = base.saturating_add(i.saturating_mul(child_span));
         let cend = cbase.saturating_add(child_span);
@@ -1031,7 +1171,14 @@ fn free_tree(
             nonzero = nonzero.saturating_add(1);
             continue;
         }
-        if depth == 1 {
+        if depth == 1 && p == UNWRITTEN {
+            if !charged && !rel.spend(1) {
+                nonzero = nonzero.saturating_add(1);
+                break;
+            }
+            charged = true;
+            bh.modify_exclusive(|d| put_u32(d, (i as usize).saturating_mul(4), 0).map_err(|_| EINVAL))??;
+        } else if depth == 1 {
             if !info.geo.is_data_block(p) {
                 return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, p)));
             }

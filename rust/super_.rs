@@ -1005,6 +1005,18 @@ pub(crate) fn note_prealloc(info: &SbInfo) -> Result {
     write_super_in(info, &mut d)
 }
 
+/// Marks the volume as holding unwritten pointers (INCOMPAT_UNWRITTEN),
+/// in the caller's handle, before the first is written: a module that
+/// does not know the marker must not mount the volume.
+pub(crate) fn note_unwritten(info: &SbInfo) -> Result {
+    let mut d = info.disk.lock();
+    if d.sb.feature_incompat & fsb::INCOMPAT_UNWRITTEN != 0 {
+        return Ok(());
+    }
+    d.sb.feature_incompat |= fsb::INCOMPAT_UNWRITTEN;
+    write_super_in(info, &mut d)
+}
+
 /// Whether FS_IOC_SHUTDOWN stopped the volume (then reads fail too).
 pub(crate) fn is_shut_down(sb: &SuperBlock) -> bool {
     sbi(sb).is_ok_and(|i| i.stopped() == Some(EIO))

@@ -511,6 +511,10 @@ unsafe extern "C" fn iop_fiemap(
             if e.shared {
                 flags |= sys::FIEMAP_EXTENT_SHARED;
             }
+            if e.unwritten {
+                // Preallocated, no block yet: no address to give.
+                flags |= sys::FIEMAP_EXTENT_UNWRITTEN | sys::FIEMAP_EXTENT_UNKNOWN;
+            }
             if last {
                 flags |= sys::FIEMAP_EXTENT_LAST;
             }
@@ -637,9 +641,10 @@ unsafe extern "C" fn iop_setattr(idmap: *mut sys::mnt_idmap, d: *mut sys::dentry
         let valid = (*attr).ia_valid;
         if valid & sys::ATTR_SIZE != 0 && (*attr).ia_size == sys::i_size_read(inode) {
             // Truncating to the same size still drops preallocated space
-            // past the end (ext4 frees its unwritten extents there).
+            // and unwritten blocks past the end (as ext4 frees its
+            // unwritten extents there).
             let i = Inode::from_raw(inode);
-            if let Err(e) = crate::file::trim_prealloc_to(i, i.size()) {
+            if let Err(e) = crate::inode::truncate_blocks(i, i.size()).and_then(|()| crate::file::trim_prealloc_to(i, i.size())) {
                 return e.to_errno();
             }
         }
@@ -982,9 +987,11 @@ fn fallocate_locked(inode: &Inode, mode: c_int, off: u64, len: u64) -> Result {
 
 /// Punches `[start, end)` (inode and invalidate locks held).
 fn punch(inode: &Inode, start: u64, end: u64) -> Result {
+    let range_end = end;
     let end = end.min(inode.size());
     if start >= end {
-        return Ok(());
+        // Past the end of file only unwritten blocks (KEEP_SIZE) can be.
+        return crate::file::punch_blocks(inode, start, range_end);
     }
     let bs = u64::from(crate::super_::sbi(inode.sb())?.geo.block_size);
     write_and_wait(inode, start, end)?;
@@ -1003,7 +1010,8 @@ fn punch(inode: &Inode, start: u64, end: u64) -> Result {
     // SAFETY: inode and invalidate locks held: what truncate does under
     // the same locks.
     unsafe { sys::truncate_pagecache_range(inode.as_ptr(), start as i64, end.saturating_sub(1) as i64) };
-    crate::file::punch_blocks(inode, start, end)?;
+    // Whole blocks, with the unwritten ones past the end of file.
+    crate::file::punch_blocks(inode, start, range_end)?;
     inode.touch_cm();
     inode.mark_dirty();
     Ok(())

@@ -12,24 +12,32 @@ check "mount" mount -t livedfs "$VOL" $M
 sync
 avail0=$(stat -f -c %a $M)
 
-# --- mode 0: 16 MiB preallocated. The space set aside covers the data
-# blocks and the indirect blocks writing them needs: 4096 holes, one
-# indirect block per 1024 of them, and two more for the levels above:
-# 4102 blocks (32816 sectors in st_blocks).
+# --- mode 0: 16 MiB preallocated. The space set aside is a block for
+# each of the 4096 holes, which become unwritten pointers; the indirect
+# blocks holding those pointers are allocated at once: the single
+# indirect block, the double one and three below it (blocks 1036-4095).
+# 4101 blocks (32808 sectors in st_blocks).
 check "fallocate 16 MiB" fsops fallocate $M/p 0 0 16777216
 check_eq "size 16 MiB" 16777216 "$(stat -c %s $M/p)"
-check_eq "st_blocks counts the space (4102 blocks)" 32816 "$(stat -c %b $M/p)"
-check_eq "df: 4102 blocks fewer available" $((avail0 - 4102)) "$(stat -f -c %a $M)"
+check_eq "st_blocks counts the space (4096 set aside, 5 indirect)" 32808 "$(stat -c %b $M/p)"
+check_eq "df: 4101 blocks fewer available" $((avail0 - 4101)) "$(stat -f -c %a $M)"
 check_eq "it reads as zeros" "$(head -c 16777216 /dev/zero | md5sum)" "$(md5sum < $M/p)"
+check_eq "FIEMAP: one unwritten extent of 16 MiB (flags unknown|unwritten|last)" "0 0 16777216 0x803" \
+    "$(fsops fiemap $M/p | awk '{print $1, $2, $3, $4}')"
 check "the same range again takes nothing more" fsops fallocate $M/p 0 0 16777216
-check_eq "still 4102 blocks set aside" $((avail0 - 4102)) "$(stat -f -c %a $M)"
+check_eq "still 4101 blocks in use or set aside" $((avail0 - 4101)) "$(stat -f -c %a $M)"
 dd if=/dev/urandom of=/tmp/p bs=1M count=16 2>/dev/null
 check "write 4 MiB into it" sh -c "dd if=/tmp/p of=$M/p bs=1M count=4 conv=notrunc 2>/dev/null && sync"
-check_eq "st_blocks unchanged (4 MiB and its indirect block written, the rest set aside)" 32816 "$(stat -c %b $M/p)"
+check_eq "st_blocks unchanged (4 MiB written, the rest set aside)" 32808 "$(stat -c %b $M/p)"
+check_eq "FIEMAP: 4 MiB of data, then 12 MiB unwritten" "0 4194304 0x0;4194304 12582912 0x803;" \
+    "$(fsops fiemap $M/p | awk '{printf "%s %s %s;", $1, $3, $4}')"
 check "umount" umount $M
 check_exit "fsck -fn: clean with preallocated space" 0 fsck.livedfs -fn "$VOL"
 check "mount" mount -t livedfs "$VOL" $M
-check_eq "the space survives the remount" 32816 "$(stat -c %b $M/p)"
+check_eq "the space survives the remount" 32808 "$(stat -c %b $M/p)"
+check_eq "so do the unwritten blocks" "0 4194304 0x0;4194304 12582912 0x803;" \
+    "$(fsops fiemap $M/p | awk '{printf "%s %s %s;", $1, $3, $4}')"
+check_eq "and they read as zeros" "$(head -c 12582912 /dev/zero | md5sum)" "$(tail -c 12582912 $M/p | md5sum)"
 i=0
 while dd if=/dev/urandom of=$M/fill$i bs=1M count=16 2>/dev/null; do i=$((i + 1)); done
 check "fill the rest of the volume" sh -c "! dd if=/dev/urandom of=$M/more bs=64k count=1 2>/dev/null"
@@ -41,11 +49,15 @@ check "delete the fill" sh -c "rm -f $M/fill* $M/more && sync"
 # --- KEEP_SIZE past the end, then truncate gives it back
 check "KEEP_SIZE 8 MiB past the end" fsops fallocate $M/p keep 16777216 8388608
 check_eq "size unchanged" 16777216 "$(stat -c %s $M/p)"
-# 16 MiB written: 4096 data blocks and 5 indirect ones, one block left
-# of the set-aside space; 8 MiB more: 2048 holes and 4 for indirect blocks.
-check_eq "st_blocks grew by 8 MiB and its indirect blocks" $(( (4101 + 2052) * 8 )) "$(stat -c %b $M/p)"
+# 16 MiB written: 4096 data blocks and 5 indirect ones, nothing left of
+# the set-aside space; 8 MiB more: 2048 set aside, and the two indirect
+# blocks for blocks 4108-6143 (4096-4107 share the third).
+check_eq "st_blocks grew by 8 MiB and two indirect blocks" $(( (4101 + 2048 + 2) * 8 )) "$(stat -c %b $M/p)"
+check_eq "FIEMAP reports the unwritten 8 MiB past the end, last" "16777216 0 8388608 0x803" \
+    "$(fsops fiemap $M/p | grep ' 0x80' | awk '{print $1, $2, $3, $4}')"
 check "truncate to 16 MiB (the same size)" truncate -s 16777216 $M/p
-check_eq "the space past the end went back (the file has no hole)" $(( 4101 * 8 )) "$(stat -c %b $M/p)"
+check_eq "the space past the end went back (the file has no hole), with its indirect blocks" $(( 4101 * 8 )) "$(stat -c %b $M/p)"
+check_eq "no unwritten extent left" "" "$(fsops fiemap $M/p | grep ' 0x80')"
 check "rm" sh -c "rm $M/p && sync"
 check_eq "df back to fresh" "$avail0" "$(stat -f -c %a $M)"
 
@@ -70,6 +82,36 @@ check_eq "A, a hole, BEFGH" "A.BEFGH" "$(dd if=$M/c bs=4096 2>/dev/null | tr '\0
 check_err "collapse not block-aligned: EINVAL" "Invalid argument" fsops fallocate $M/c collapse 100 4096
 check_err "collapse reaching the end: EINVAL" "Invalid argument" fsops fallocate $M/c collapse 4096 28672
 check "sync" sync
+
+# --- Unwritten blocks (as ext4's unwritten extents): FIEMAP reports
+# them, punch, collapse, insert, zero-range and truncate carry them.
+# Each line: offset length flags (0x800 unwritten, 0x2 no address).
+fm() { fsops fiemap "$1" | awk '{printf "%s %s %s;", $1, $3, $4}'; }
+check "KEEP_SIZE 64 KiB on an empty file" fsops fallocate $M/w keep 0 65536
+check_eq "size 0, 16 blocks set aside and the indirect block of blocks 12-15" "0 136" "$(stat -c '%s %b' $M/w)"
+check_eq "FIEMAP past the end of file: unwritten" "0 65536 0x803;" "$(fm $M/w)"
+check "truncate up to 64 KiB keeps them" truncate -s 65536 $M/w
+check_eq "still unwritten, reading zeros" "0 65536 0x803; $(head -c 65536 /dev/zero | md5sum)" "$(fm $M/w) $(md5sum < $M/w)"
+dd if=/dev/urandom of=/tmp/r bs=4k count=1 2>/dev/null
+check "write block 4" sh -c "dd if=/tmp/r of=$M/w bs=4k seek=4 count=1 conv=notrunc 2>/dev/null && sync"
+check_eq "unwritten, data, unwritten" "0 16384 0x802;16384 4096 0x0;20480 45056 0x803;" "$(fm $M/w)"
+check "punch blocks 8-9" fsops fallocate $M/w punch+keep 32768 8192
+check_eq "a hole in the unwritten range" "0 16384 0x802;16384 4096 0x0;20480 12288 0x802;40960 24576 0x803;" "$(fm $M/w)"
+check "collapse blocks 0-1" fsops fallocate $M/w collapse 0 8192
+check_eq "everything moves down two blocks" "0 8192 0x802;8192 4096 0x0;12288 12288 0x802;32768 24576 0x803;" "$(fm $M/w)"
+check "insert 2 blocks at block 1" fsops fallocate $M/w insert 4096 8192
+check_eq "a hole opens at block 1" "0 4096 0x802;12288 4096 0x802;16384 4096 0x0;20480 12288 0x802;40960 24576 0x803;" "$(fm $M/w)"
+check "zero blocks 1-3 (the hole and two unwritten)" fsops fallocate $M/w zero 4096 12288
+check_eq "ZERO_RANGE leaves them unwritten" "0 16384 0x802;16384 4096 0x0;20480 12288 0x802;40960 24576 0x803;" "$(fm $M/w)"
+check_eq "the data is where it belongs, zeros around it" \
+    "$({ head -c 16384 /dev/zero; head -c 4096 /tmp/r; head -c $((65536 - 20480)) /dev/zero; } | md5sum)" "$(md5sum < $M/w)"
+check "umount" umount $M
+check_exit "fsck -fn: clean with unwritten blocks" 0 fsck.livedfs -fn "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "all as before after the remount" "0 16384 0x802;16384 4096 0x0;20480 12288 0x802;40960 24576 0x803;" "$(fm $M/w)"
+check "truncate to 5 blocks" truncate -s 20480 $M/w
+check_eq "the unwritten blocks past it go" "0 16384 0x802;16384 4096 0x1;" "$(fm $M/w)"
+check "rm" sh -c "rm $M/w && sync"
 
 # --- UNSHARE_RANGE: space for overwriting shared blocks
 dd if=/dev/urandom of=/tmp/u bs=1M count=4 2>/dev/null
