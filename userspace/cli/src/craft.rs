@@ -59,6 +59,16 @@ pub enum Kind {
     /// with the volume's own state left clean: the error a crash right
     /// after it leaves behind.
     JournalErrno,
+    /// Not an inconsistency: a new regular file `unwritten` in directory
+    /// `--ino` (default the root) whose first `--count` (default 4, at
+    /// most 12) file blocks are `UNWRITTEN` pointers (preallocated by
+    /// fallocate, not yet written), `--size` bytes long (default 0, as
+    /// `fallocate --keep-size` leaves a new file), with the volume's
+    /// INCOMPAT_UNWRITTEN set: a volume the kernel and fsck must accept.
+    UnwrittenFile,
+    /// The same file on a volume without INCOMPAT_UNWRITTEN: markers a
+    /// module that does not know them would take for block numbers.
+    UnwrittenNoFeature,
 }
 
 /// What the kinds accept besides the device.
@@ -451,6 +461,7 @@ pub fn craft_image(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> 
         Kind::OrphanLoop => orphan_loop(img),
         Kind::OrphanLong => orphan_long(img, o.count.unwrap_or(LONG_ORPHANS)),
         Kind::JournalErrno => journal_errno(img, o.errno.unwrap_or(-117)),
+        Kind::UnwrittenFile | Kind::UnwrittenNoFeature => unwritten_file(img, kind, o),
     }
 }
 
@@ -618,6 +629,88 @@ fn dir_size(img: &mut Image, o: &Options) -> Result<Crafted> {
     Ok(c)
 }
 
+/// Default number of unwritten blocks of `unwritten-file`.
+pub const UNWRITTEN_BLOCKS: u32 = 4;
+
+fn unwritten_file(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> {
+    use livedfs_format::dirent;
+    use livedfs_format::inode::{N_DIRECT, UNWRITTEN};
+    use livedfs_format::superblock::INCOMPAT_UNWRITTEN;
+    let name = b"unwritten";
+    let count = o.count.unwrap_or(UNWRITTEN_BLOCKS);
+    ensure!(
+        (1..=N_DIRECT as u32).contains(&count),
+        "--count: 1 to {N_DIRECT} (direct pointers only)"
+    );
+    let size = o.size.unwrap_or(0);
+    ensure!(
+        size <= img.geo.max_file_size(),
+        "--size: past the largest file"
+    );
+    let dir = o.ino.unwrap_or(ROOT_INO);
+    let di = img.inode(dir)?;
+    ensure!(
+        di.in_use() && di.is_dir(),
+        "inode {dir} is not a directory in use"
+    );
+    // A directory block with room for the entry (direct blocks only).
+    let bs = u64::from(img.geo.block_size);
+    let nblocks = (di.size / bs).min(N_DIRECT as u64) as usize;
+    let mut place = None;
+    for &b in &di.block[..nblocks] {
+        if b == 0 || !img.geo.is_data_block(b) {
+            continue;
+        }
+        let data = img.read_block(b)?;
+        dirent::verify_block(&data, dir, di.generation, img.seed, &Crc)
+            .fe()
+            .with_context(|| format!("directory {dir} block {b}"))?;
+        ensure!(
+            !dirent::entries(&data)
+                .flatten()
+                .any(|e| e.ino != 0 && e.name == name),
+            "directory {dir} already has an entry 'unwritten'"
+        );
+        if place.is_none() {
+            if let Some(at) = dirent::find_room(&data, name.len()).fe()? {
+                place = Some((b, data, at));
+            }
+        }
+    }
+    let Some((b, mut data, at)) = place else {
+        bail!("directory {dir} has no room for one more entry in its direct blocks");
+    };
+    let ino = img.new_orphans(1, |_, _| 0)?[0];
+    let mut i = img.inode(ino)?;
+    i.links_count = 1;
+    i.size = size;
+    for p in &mut i.block[..count as usize] {
+        *p = UNWRITTEN;
+    }
+    img.put_inode(ino, &i)?;
+    dirent::insert_at(&mut data, at, ino, name, dirent::FT_REG).fe()?;
+    dirent::set_checksum(&mut data, dir, di.generation, img.seed, &Crc).fe()?;
+    img.write_block(b, &data)?;
+    let feature = kind == Kind::UnwrittenFile;
+    if feature {
+        img.sb.feature_incompat |= INCOMPAT_UNWRITTEN;
+    } else {
+        img.sb.feature_incompat &= !INCOMPAT_UNWRITTEN;
+    }
+    img.put_super()?;
+    let mut c = Crafted::new(
+        kind,
+        format!(
+            "regular file 'unwritten' (inode {ino}, {size} bytes) in directory {dir} with file blocks 0-{} unwritten, on a volume {} the unwritten feature",
+            count - 1,
+            if feature { "with" } else { "without" }
+        ),
+    );
+    c.ino = Some(ino);
+    c.size = Some(size);
+    Ok(c)
+}
+
 fn orphan_loop(img: &mut Image) -> Result<Crafted> {
     ensure!(img.sb.orphan_head == 0, "the orphan list is not empty");
     // A -> B -> A.
@@ -708,7 +801,9 @@ mod tests {
                 "dir-size-huge",
                 "orphan-loop",
                 "orphan-long",
-                "journal-errno"
+                "journal-errno",
+                "unwritten-file",
+                "unwritten-no-feature"
             ]
         );
     }

@@ -10,7 +10,7 @@ use livedfs_format::bitmap;
 use livedfs_format::fpstore;
 use livedfs_format::group::{bitmap_checksum, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT};
 use livedfs_format::inode::{self, Inode};
-use livedfs_format::superblock::RO_COMPAT_XATTR;
+use livedfs_format::superblock::{INCOMPAT_UNWRITTEN, RO_COMPAT_XATTR};
 use livedfs_format::xattr;
 use serde::Serialize;
 use serde_json::json;
@@ -158,9 +158,40 @@ pub struct MapRow {
 /// Indirect blocks as (level 1..3, block).
 pub type Indirect = Vec<(u8, u32)>;
 
+/// A run of unwritten (preallocated) file blocks, first to last.
+#[derive(Debug, Serialize, PartialEq, Eq, Clone, Copy)]
+pub struct UnwrittenRun {
+    pub first: u64,
+    pub last: u64,
+}
+
+/// What `debug inode` shows of the block map.
+#[derive(Debug, Default)]
+pub struct MapDump {
+    pub rows: Vec<MapRow>,
+    pub indirect: Indirect,
+    pub bad: Vec<u32>,
+    /// File blocks marked unwritten (no disk block), as runs.
+    pub unwritten: Vec<UnwrittenRun>,
+}
+
+/// The runs in words: "1-2, 5".
+pub fn runs_words(runs: &[UnwrittenRun]) -> String {
+    runs.iter()
+        .map(|r| {
+            if r.first == r.last {
+                r.first.to_string()
+            } else {
+                format!("{}-{}", r.first, r.last)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The block map of an inode, each data block with its refcount and
-/// fingerprint.
-pub fn map_rows(vol: &mut Volume, ino: &Inode) -> Result<(Vec<MapRow>, Indirect, Vec<u32>)> {
+/// fingerprint, and its unwritten blocks.
+pub fn map_rows(vol: &mut Volume, ino: &Inode) -> Result<MapDump> {
     let map = vol.block_map(ino)?;
     let mut rows = Vec::with_capacity(map.data.len());
     for m in &map.data {
@@ -176,11 +207,21 @@ pub fn map_rows(vol: &mut Volume, ino: &Inode) -> Result<(Vec<MapRow>, Indirect,
             },
         });
     }
-    Ok((rows, map.indirect, map.bad_pointers))
+    let unwritten = map
+        .unwritten_runs()
+        .into_iter()
+        .map(|(first, last)| UnwrittenRun { first, last })
+        .collect();
+    Ok(MapDump {
+        rows,
+        indirect: map.indirect,
+        bad: map.bad_pointers,
+        unwritten,
+    })
 }
 
 /// `debug inode`: the report sections, and the block map.
-pub fn inode_report(vol: &mut Volume, ino: u32) -> Result<(Vec<Section>, Vec<MapRow>, Indirect)> {
+pub fn inode_report(vol: &mut Volume, ino: u32) -> Result<(Vec<Section>, MapDump)> {
     let (node, csum_ok) = vol.inode(ino)?;
     let g = vol.geo.group_of_ino(ino).fe()?;
     let d = vol.desc(g)?;
@@ -273,7 +314,14 @@ pub fn inode_report(vol: &mut Volume, ino: u32) -> Result<(Vec<Section>, Vec<Map
         json!(node.block),
         node.block
             .iter()
-            .map(|b| b.to_string())
+            .enumerate()
+            .map(|(k, &b)| {
+                if b == inode::UNWRITTEN && node.is_reg() && k < inode::N_DIRECT {
+                    "unwritten".to_string()
+                } else {
+                    b.to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join(" "),
     );
@@ -294,11 +342,12 @@ pub fn inode_report(vol: &mut Volume, ino: u32) -> Result<(Vec<Section>, Vec<Map
             String::from_utf8_lossy(&bytes[..(node.size as usize).min(bytes.len())]).into_owned();
         s.add("symlink_target", "Symlink target (fast)", t.clone(), t);
     }
-    let (rows, indirect, bad) = if never_used || !node.in_use() {
-        (Vec::new(), Vec::new(), Vec::new())
+    let dump = if never_used || !node.in_use() {
+        MapDump::default()
     } else {
         map_rows(vol, &node)?
     };
+    let rows = &dump.rows;
     let shared = rows.iter().filter(|r| r.refcount > 1).count() as u64;
     let unique = rows.iter().filter(|r| r.refcount == 1).count() as u64;
     let meta = rows.iter().filter(|r| r.refcount == 0).count() as u64;
@@ -310,7 +359,28 @@ pub fn inode_report(vol: &mut Volume, ino: u32) -> Result<(Vec<Section>, Vec<Map
         "Blocks without fingerprint",
         meta,
     );
-    s.num("indirect_blocks", "Indirect blocks", indirect.len() as u64);
+    s.num(
+        "indirect_blocks",
+        "Indirect blocks",
+        dump.indirect.len() as u64,
+    );
+    let n_unwritten: u64 = dump.unwritten.iter().map(|r| r.last - r.first + 1).sum();
+    if n_unwritten > 0 || vol.sb.has_incompat(INCOMPAT_UNWRITTEN) {
+        let mut text = n_unwritten.to_string();
+        if n_unwritten > 0 {
+            text.push_str(&format!(" (file blocks {})", runs_words(&dump.unwritten)));
+            if !vol.sb.has_incompat(INCOMPAT_UNWRITTEN) {
+                text.push_str(" (the volume lacks the unwritten feature: run fsck.livedfs)");
+            }
+        }
+        s.add(
+            "unwritten_blocks",
+            "Unwritten blocks (preallocated, no disk block)",
+            n_unwritten,
+            text,
+        );
+    }
+    let bad = &dump.bad;
     if !bad.is_empty() {
         s.add(
             "bad_pointers",
@@ -319,11 +389,18 @@ pub fn inode_report(vol: &mut Volume, ino: u32) -> Result<(Vec<Section>, Vec<Map
             format!("{bad:?} (run fsck.livedfs)"),
         );
     }
-    Ok((vec![s], rows, indirect))
+    Ok((vec![s], dump))
 }
 
-pub fn print_map(rows: &[MapRow], indirect: &[(u8, u32)], is_reg: bool) {
+pub fn print_map(dump: &MapDump, is_reg: bool) {
+    let (rows, indirect) = (&dump.rows, &dump.indirect);
     println!();
+    if !dump.unwritten.is_empty() {
+        println!(
+            "Unwritten (preallocated, reads as zeros, no disk block): file blocks {}",
+            runs_words(&dump.unwritten)
+        );
+    }
     if !indirect.is_empty() {
         let list: Vec<String> = indirect
             .iter()

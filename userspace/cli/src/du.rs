@@ -100,14 +100,20 @@ pub fn fiemap_blocks(f: &File, block_size: u64) -> Result<Option<Vec<Blk>>> {
     let Some(extents) = crate::fiemap::extents(f).context("FIEMAP")? else {
         return Ok(None);
     };
+    extent_blocks(&extents, block_size).map(Some)
+}
+
+/// The disk blocks of FIEMAP's extents (unwritten extents map none: on
+/// livedfs a preallocated, unwritten block has no disk block).
+pub fn extent_blocks(extents: &[crate::fiemap::Extent], block_size: u64) -> Result<Vec<Blk>> {
     let mut out = Vec::new();
-    for e in extents {
+    for e in extents.iter().filter(|e| !e.is_unwritten()) {
         if e.flags & (FIEMAP_EXTENT_UNKNOWN | FIEMAP_EXTENT_DELALLOC) != 0 {
             bail!("FIEMAP reported an extent without a disk address (data not written back)");
         }
         push_extent(&mut out, e.physical, e.length, e.flags, block_size)?;
     }
-    Ok(Some(out))
+    Ok(out)
 }
 
 /// Data ranges of a file [start, end) in bytes, from SEEK_DATA/SEEK_HOLE
@@ -607,6 +613,35 @@ mod tests {
             |v: &[u32]| -> Vec<Blk> { v.iter().map(|&b| Blk::flagged(b, rc[&b] > 1)).collect() };
         let files = vec![(3 * 4096 + 100, f(&[10, 11, 13, 13])), (8192, f(&[10, 12]))];
         (files, rc)
+    }
+
+    /// An unwritten (preallocated) extent maps no disk block: its blocks
+    /// are not counted, whatever physical address and flags come with it
+    /// (UNKNOWN included: it is not data waiting for writeback).
+    #[test]
+    fn unwritten_extents_map_no_blocks() {
+        use crate::fiemap::{Extent, FIEMAP_EXTENT_UNWRITTEN};
+        let e = |logical: u64, physical: u64, length: u64, flags: u32| Extent {
+            logical,
+            physical,
+            length,
+            flags,
+        };
+        let ext = [
+            e(0, 10 * 4096, 4096, FIEMAP_EXTENT_SHARED),
+            e(4096, 0, 3 * 4096, FIEMAP_EXTENT_UNWRITTEN),
+            e(
+                16384,
+                0,
+                4096,
+                FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_UNKNOWN,
+            ),
+            e(20480, 11 * 4096, 4096, FIEMAP_EXTENT_LAST),
+        ];
+        let b = extent_blocks(&ext, 4096).unwrap();
+        assert_eq!(b, vec![Blk::flagged(10, true), Blk::flagged(11, false)]);
+        // Anything else without a disk address is still refused.
+        assert!(extent_blocks(&[e(0, 0, 4096, FIEMAP_EXTENT_DELALLOC)], 4096).is_err());
     }
 
     #[test]

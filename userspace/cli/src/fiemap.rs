@@ -10,6 +10,9 @@ const FIEMAP_FLAG_SYNC: u32 = 0x1;
 pub const FIEMAP_EXTENT_LAST: u32 = 0x1;
 pub const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
 pub const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;
+/// Preallocated, not yet written. On livedfs such an extent maps no disk
+/// block (an `UNWRITTEN` pointer): its physical address means nothing.
+pub const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
 /// The module sets it on extents whose blocks have a reference count
 /// above one.
 pub const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
@@ -45,6 +48,14 @@ pub struct Extent {
     pub physical: u64,
     pub length: u64,
     pub flags: u32,
+}
+
+impl Extent {
+    /// Whether the extent is preallocated and unwritten: on livedfs it
+    /// has no disk blocks (reads as zeros), so it is no block to count.
+    pub fn is_unwritten(&self) -> bool {
+        self.flags & FIEMAP_EXTENT_UNWRITTEN != 0
+    }
 }
 
 /// Every extent of `f` (data written back first: FIEMAP_FLAG_SYNC).

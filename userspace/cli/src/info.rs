@@ -26,8 +26,14 @@ pub fn feature_names(sb: &Superblock) -> Vec<String> {
     if sb.feature_ro_compat & RO_COMPAT_XATTR != 0 {
         v.push("xattr".to_string());
     }
+    if sb.feature_ro_compat & RO_COMPAT_PREALLOC != 0 {
+        v.push("prealloc".to_string());
+    }
     if sb.feature_incompat & INCOMPAT_RECOVER != 0 {
         v.push("needs_recovery".to_string());
+    }
+    if sb.feature_incompat & INCOMPAT_UNWRITTEN != 0 {
+        v.push("unwritten".to_string());
     }
     if sb.feature_incompat & INCOMPAT_FP_AT_END != 0 {
         v.push("^spatial_locality".to_string());
@@ -756,6 +762,19 @@ mod tests {
         assert_eq!(jbd2_incompat_words(0x12), "64bit csum_v3");
         assert_eq!(jbd2_incompat_words(0), "(none)");
         assert_eq!(errno_name(-5).split(':').next(), Some("EIO"));
+    }
+
+    #[test]
+    fn fallocate_features_have_names() {
+        let sb = Superblock {
+            feature_incompat: INCOMPAT_UNWRITTEN,
+            feature_ro_compat: RO_COMPAT_PREALLOC,
+            ..Superblock::default()
+        };
+        let v = feature_names(&sb);
+        assert!(v.iter().any(|f| f == "unwritten"), "{v:?}");
+        assert!(v.iter().any(|f| f == "prealloc"), "{v:?}");
+        assert!(!v.iter().any(|f| f.contains("0x")), "{v:?}");
     }
 
     #[test]

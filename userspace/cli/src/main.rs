@@ -224,13 +224,18 @@ enum DebugCommand {
         /// (default: a fixed pattern holding the block number).
         #[arg(long, value_parser = craft::parse_hex)]
         fingerprint: Option<craft::HexBytes>,
-        /// dir-size-huge: the directory (default: the root, 2).
+        /// dir-size-huge: the directory (default: the root, 2);
+        /// unwritten-*: the directory the new file goes in (default: the
+        /// root).
         #[arg(long)]
         ino: Option<u32>,
-        /// dir-size-huge: the size given to it in bytes (default 2^40).
+        /// dir-size-huge: the size given to it in bytes (default 2^40);
+        /// unwritten-*: the new file's size (default 0).
         #[arg(long)]
         size: Option<u64>,
-        /// orphan-long: how many orphans (default 20000).
+        /// orphan-long: how many orphans (default 20000); unwritten-*: how
+        /// many unwritten blocks, from file block 0 (default 4, at most
+        /// 12).
         #[arg(long)]
         count: Option<u32>,
         /// journal-errno: the errno recorded (default -117, EUCLEAN).
@@ -336,15 +341,16 @@ fn run() -> Result<()> {
         Command::Debug(DebugCommand::Inode { device, ino }) => {
             util::warn_if_mounted(&device);
             let mut vol = volume::Volume::open(&device)?;
-            let (secs, rows, indirect) = debug::inode_report(&mut vol, ino)?;
+            let (secs, dump) = debug::inode_report(&mut vol, ino)?;
             if json {
                 let mut m = report::sections_json(&secs);
                 m.insert("device".into(), json!(device));
-                m.insert("block_map".into(), serde_json::to_value(&rows)?);
+                m.insert("block_map".into(), serde_json::to_value(&dump.rows)?);
+                m.insert("unwritten".into(), serde_json::to_value(&dump.unwritten)?);
                 m.insert(
                     "indirect_blocks".into(),
                     Value::Array(
-                        indirect
+                        dump.indirect
                             .iter()
                             .map(|(l, b)| json!({"level": l, "block": b}))
                             .collect(),
@@ -354,7 +360,7 @@ fn run() -> Result<()> {
             } else {
                 report::print_sections(&secs);
                 let (node, _) = vol.inode(ino)?;
-                debug::print_map(&rows, &indirect, node.is_reg());
+                debug::print_map(&dump, node.is_reg());
             }
         }
         Command::Debug(DebugCommand::Group { device, group }) => {

@@ -213,12 +213,14 @@ fn name_files(mount: &Path, bs: u64, bad: &[u64]) -> Result<Vec<Damaged>> {
         .collect())
 }
 
-/// (logical, physical, length) of every extent of a file.
+/// (logical, physical, length) of every extent of a file that maps disk
+/// blocks (not the unwritten ones, which have none).
 fn extents(f: &File) -> Result<Vec<(u64, u64, u64)>> {
     let e = crate::fiemap::extents(f)
         .context("FIEMAP")?
         .context("FIEMAP: not supported")?;
     Ok(e.into_iter()
+        .filter(|e| !e.is_unwritten())
         .map(|e| (e.logical, e.physical, e.length))
         .collect())
 }

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use livedfs_format::csum::volume_seed;
 use livedfs_format::fpstore::{self, FpEntry};
 use livedfs_format::group::{GroupDesc, BG_FP_UNINIT};
-use livedfs_format::inode::{Inode, DIND_BLOCK, IND_BLOCK, N_DIRECT, TIND_BLOCK};
+use livedfs_format::inode::{Inode, DIND_BLOCK, IND_BLOCK, N_DIRECT, TIND_BLOCK, UNWRITTEN};
 use livedfs_format::superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
 use livedfs_format::{Crc32c, FormatError, Geometry, Superblock, DESC_SIZE, INODE_SIZE};
 use std::collections::HashMap;
@@ -66,8 +66,31 @@ pub struct BlockMap {
     pub data: Vec<Mapped>,
     /// (level 1..3, block).
     pub indirect: Vec<(u8, u32)>,
-    /// Pointers found outside the volume (not followed).
+    /// Pointers found outside the volume (not followed), and `UNWRITTEN`
+    /// where only a regular file's data pointer may hold it.
     pub bad_pointers: Vec<u32>,
+    /// File blocks marked `UNWRITTEN` (preallocated, not yet written: no
+    /// disk block, read as zeros), in order. Regular files only.
+    pub unwritten: Vec<u64>,
+}
+
+impl BlockMap {
+    /// The unwritten file blocks as runs (first, last), in order.
+    pub fn unwritten_runs(&self) -> Vec<(u64, u64)> {
+        runs(&self.unwritten)
+    }
+}
+
+/// Ascending numbers as runs of consecutive ones (first, last).
+pub fn runs(v: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &n in v {
+        match out.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out
 }
 
 impl Volume {
@@ -171,8 +194,13 @@ impl Volume {
             return Ok(map);
         }
         let p = u64::from(self.geo.ptrs_per_block());
+        let reg = inode.is_reg();
         for (i, &b) in inode.block.iter().enumerate().take(N_DIRECT) {
-            if b != 0 {
+            if b == UNWRITTEN && reg {
+                map.unwritten.push(i as u64);
+            } else if b == UNWRITTEN {
+                map.bad_pointers.push(b);
+            } else if b != 0 {
                 map.data.push(Mapped {
                     file_block: i as u64,
                     disk_block: b,
@@ -189,13 +217,22 @@ impl Volume {
         ] {
             let b = inode.block[slot];
             if b != 0 {
-                self.walk_indirect(b, level, base, &mut map)?;
+                self.walk_indirect(b, level, base, reg, &mut map)?;
             }
         }
         Ok(map)
     }
 
-    fn walk_indirect(&self, b: u32, level: u8, base: u64, map: &mut BlockMap) -> Result<()> {
+    /// Indirect block `b` (level 1..3) mapping file blocks from `base`;
+    /// `reg`: of a regular file (whose leaves may be `UNWRITTEN`).
+    fn walk_indirect(
+        &self,
+        b: u32,
+        level: u8,
+        base: u64,
+        reg: bool,
+        map: &mut BlockMap,
+    ) -> Result<()> {
         if !self.geo.valid_block(b) {
             map.bad_pointers.push(b);
             return Ok(());
@@ -211,7 +248,9 @@ impl Volume {
             }
             let start = base + i as u64 * span;
             if level == 1 {
-                if self.geo.valid_block(ptr) {
+                if ptr == UNWRITTEN && reg {
+                    map.unwritten.push(start);
+                } else if self.geo.valid_block(ptr) {
                     map.data.push(Mapped {
                         file_block: start,
                         disk_block: ptr,
@@ -220,7 +259,7 @@ impl Volume {
                     map.bad_pointers.push(ptr);
                 }
             } else {
-                self.walk_indirect(ptr, level - 1, start, map)?;
+                self.walk_indirect(ptr, level - 1, start, reg, map)?;
             }
         }
         Ok(())

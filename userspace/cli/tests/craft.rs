@@ -13,8 +13,11 @@ use livedfs_format::fpstore;
 use livedfs_format::group::{
     bitmap_checksum, GroupDesc, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT,
 };
+use livedfs_format::inode::UNWRITTEN;
 use livedfs_format::inode::{Inode, S_IFREG};
-use livedfs_format::superblock::{INCOMPAT_RECOVER, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
+use livedfs_format::superblock::{
+    INCOMPAT_RECOVER, INCOMPAT_UNWRITTEN, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE,
+};
 use livedfs_format::{bitmap, Crc32c, Geometry, Superblock, DESC_SIZE, INODE_SIZE, ROOT_INO};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
@@ -564,4 +567,90 @@ fn journal_errno() {
         "{out}"
     );
     assert_eq!(errno(&Img::open(&img)), 0);
+}
+
+/// unwritten-file: a regular file whose first blocks are UNWRITTEN
+/// pointers, on a volume with the feature: valid (fsck -fn clean, the
+/// markers counted), named by info, listed by debug inode.
+/// unwritten-no-feature: the same file without the feature, which fsck
+/// reports and clears.
+#[test]
+fn unwritten_file() {
+    const U: u32 = UNWRITTEN;
+    let d = tempfile::tempdir().unwrap();
+    let (img, before) = image(&d, "64m", &[]);
+    let dev = img.to_str().unwrap();
+    assert!(!ok(&["info", dev]).contains(" unwritten"));
+    let j = craft(&img, &["unwritten-file", "--count", "5", "--size", "8192"]);
+    let ino = j["ino"].as_u64().unwrap() as u32;
+    assert_eq!(j["kind"], "unwritten-file");
+    let v = Img::open(&img);
+    v.verify_all();
+    assert_ne!(v.sb.feature_incompat & INCOMPAT_UNWRITTEN, 0);
+    let i = v.inode(ino);
+    i.validate(&v.geo).unwrap();
+    assert_eq!(i.block[..6], [U, U, U, U, U, 0]);
+    assert_eq!((i.size, i.blocks, i.links_count), (8192, 0, 1));
+    // The superblock, the inode, the bitmap, the descriptor and the root's
+    // block: no block allocated.
+    let l = v.geo.group(0).unwrap();
+    let (ib, _) = v.geo.inode_location(ino).unwrap();
+    let root_blk = v.inode(ROOT_INO).block[0];
+    let (db, _) = v.geo.desc_location(0).unwrap();
+    assert_eq!(
+        changed_blocks(&img, &before, 4096),
+        BTreeSet::from([0, db, l.inode_bitmap, ib, root_blk])
+    );
+    let (rc, out) = fsck(&img, "-fn");
+    assert_eq!(rc, 0, "fsck -fn:\n{out}");
+    assert!(out.contains(" 0 pointers, 5 unwritten,"), "{out}");
+    let features = ok(&["info", dev]);
+    let line = features
+        .lines()
+        .find(|l| l.trim_start().starts_with("Filesystem features"))
+        .unwrap();
+    assert!(line.split_whitespace().any(|w| w == "unwritten"), "{line}");
+    let t = ok(&["debug", "inode", dev, &ino.to_string()]);
+    assert!(
+        t.contains("Unwritten (preallocated, reads as zeros, no disk block): file blocks 0-4"),
+        "{t}"
+    );
+    assert!(t.contains("Block map: no blocks mapped"), "{t}");
+    assert!(
+        t.contains("unwritten unwritten unwritten unwritten unwritten 0"),
+        "{t}"
+    );
+    let j = json(&["debug", "inode", dev, &ino.to_string()]);
+    assert_eq!(j["unwritten"], serde_json::json!([{"first": 0, "last": 4}]));
+    assert_eq!(j["inode"]["unwritten_blocks"], 5);
+    assert_eq!(j["inode"]["mapped_blocks"], 0);
+    // A second file in lost+found, the default count, then refusals.
+    let j = craft(&img, &["unwritten-file", "--ino", "11"]);
+    let i2 = Img::open(&img).inode(j["ino"].as_u64().unwrap() as u32);
+    assert_eq!(i2.block[..5], [U, U, U, U, 0]);
+    let e = craft_err(&img, &["unwritten-file", "--ino", "11"]);
+    assert!(e.contains("already has an entry"), "{e}");
+    let e = craft_err(&img, &["unwritten-file", "--count", "13"]);
+    assert!(e.contains("--count"), "{e}");
+    let e = craft_err(&img, &["unwritten-file", "--ino", &ino.to_string()]);
+    assert!(e.contains("not a directory"), "{e}");
+    assert_eq!(fsck(&img, "-fn").0, 0);
+
+    // Without the feature: every marker is reported and cleared.
+    let d2 = tempfile::tempdir().unwrap();
+    let (img2, _) = image(&d2, "64m", &[]);
+    let j = craft(&img2, &["unwritten-no-feature"]);
+    let ino = j["ino"].as_u64().unwrap() as u32;
+    let v = Img::open(&img2);
+    v.verify_all();
+    assert_eq!(v.sb.feature_incompat & INCOMPAT_UNWRITTEN, 0);
+    let t = ok(&["debug", "inode", img2.to_str().unwrap(), &ino.to_string()]);
+    assert!(t.contains("the volume lacks the unwritten feature"), "{t}");
+    fsck_finds_and_repairs(
+        &img2,
+        &format!(
+            "Inode {ino} block #3 is marked unwritten, but the volume has no unwritten feature"
+        ),
+    );
+    assert_eq!(Img::open(&img2).inode(ino).block, [0; 15]);
 }

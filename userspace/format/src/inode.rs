@@ -320,9 +320,10 @@ impl Inode {
             return bad("inode.size (symlink)", self.size);
         }
         if !self.is_device() && !self.is_fast_symlink() {
-            for (i, &b) in self.block.iter().enumerate() {
-                // A regular file's direct pointer may be `UNWRITTEN`.
-                let unwritten = b == UNWRITTEN && i < N_DIRECT && self.is_reg();
+            for (k, &b) in self.block.iter().enumerate() {
+                // A regular file's direct pointer may be UNWRITTEN (whether
+                // the volume allows it is the superblock's business).
+                let unwritten = b == UNWRITTEN && k < N_DIRECT && self.is_reg();
                 if b != 0 && !unwritten && !geo.valid_block(b) {
                     return bad("inode.block", u64::from(b));
                 }

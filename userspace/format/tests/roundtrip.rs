@@ -548,6 +548,27 @@ fn inode_fields_and_checksum() {
     ] {
         assert!(bad.validate(&g).is_err(), "case {k} accepted");
     }
+    // UNWRITTEN: in a regular file's direct pointers only.
+    let mut u = j.clone();
+    u.block[1] = inode::UNWRITTEN;
+    u.block[11] = inode::UNWRITTEN;
+    u.validate(&g).unwrap();
+    for k in [inode::IND_BLOCK, inode::DIND_BLOCK, inode::TIND_BLOCK] {
+        let mut bad = j.clone();
+        bad.block[k] = inode::UNWRITTEN;
+        assert!(bad.validate(&g).is_err(), "UNWRITTEN in slot {k} accepted");
+    }
+    let dir = Inode {
+        mode: inode::S_IFDIR | 0o755,
+        size: 4096,
+        ..u.clone()
+    };
+    assert!(
+        dir.validate(&g).is_err(),
+        "UNWRITTEN in a directory accepted"
+    );
+    assert!(!inode::maps_block(0) && !inode::maps_block(inode::UNWRITTEN));
+    assert!(inode::maps_block(g.group(0).unwrap().data_start));
     // Device numbers live in the block array and are not block pointers.
     let dev = Inode {
         mode: inode::S_IFCHR | 0o600,

@@ -573,6 +573,12 @@ fn inode_table() {
     }
     assert_eq!(count + 1, by_name.len(), "every documented field probed");
     assert_eq!(by_name["BLOCK"].size, inode::FAST_SYMLINK_MAX);
+    // The block map's UNWRITTEN value, as the text gives it.
+    let want = format!(
+        "**`UNWRITTEN`** (0x{:08X}, `inode::UNWRITTEN`",
+        inode::UNWRITTEN
+    );
+    assert!(d.contains(&want), "format.md lacks {want:?}");
     assert_eq!(by_name["CHECKSUM"].offset + 4, INODE_SIZE as usize);
 }
 
@@ -725,6 +731,7 @@ fn value_tables() {
             ("RO_COMPAT_PREALLOC", RO_COMPAT_PREALLOC.into()),
             ("INCOMPAT_RECOVER", INCOMPAT_RECOVER.into()),
             ("INCOMPAT_FP_AT_END", INCOMPAT_FP_AT_END.into()),
+            ("INCOMPAT_UNWRITTEN", INCOMPAT_UNWRITTEN.into()),
         ],
     );
     assert_eq!(
@@ -735,7 +742,10 @@ fn value_tables() {
         RO_COMPAT_KNOWN,
         RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR | RO_COMPAT_PREALLOC
     );
-    assert_eq!(INCOMPAT_KNOWN, INCOMPAT_RECOVER | INCOMPAT_FP_AT_END);
+    assert_eq!(
+        INCOMPAT_KNOWN,
+        INCOMPAT_RECOVER | INCOMPAT_FP_AT_END | INCOMPAT_UNWRITTEN
+    );
     // Each feature sits in the word the table says.
     let (_, rows) = table(&d, "### Feature bits");
     for r in rows {

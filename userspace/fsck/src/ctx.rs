@@ -223,6 +223,8 @@ pub struct Stats {
     pub verified: u64,
     /// Sum of the live inodes' `prealloc` (preallocated space).
     pub prealloc: u64,
+    /// Valid `UNWRITTEN` pointers (preallocated, unwritten file blocks).
+    pub unwritten: u64,
 }
 
 /// The checker.

@@ -311,7 +311,7 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
         }
     }
     f.say(&format!(
-        "{dev}: {used_i}/{} files ({} dirs, {} regular, {} symlinks, {} special), {used_b}/{} blocks ({} data blocks in use, {} shared, {} pointers, {} fingerprints verified)",
+        "{dev}: {used_i}/{} files ({} dirs, {} regular, {} symlinks, {} special), {used_b}/{} blocks ({} data blocks in use, {} shared, {} pointers, {} unwritten, {} fingerprints verified)",
         f.sb.inodes_count,
         s.dirs,
         s.regular,
@@ -321,6 +321,7 @@ fn run(f: &mut Fsck) -> Result<i32, Abort> {
         s.data_blocks,
         s.shared_blocks,
         s.pointers,
+        s.unwritten,
         s.verified
     ));
     let _ = plural;

@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 
-use livedfs_format::inode::{Inode, DIND_BLOCK, IND_BLOCK, N_DIRECT, TIND_BLOCK};
+use livedfs_format::inode::{Inode, DIND_BLOCK, IND_BLOCK, N_DIRECT, TIND_BLOCK, UNWRITTEN};
+use livedfs_format::superblock::INCOMPAT_UNWRITTEN;
 
 use crate::ctx::{Abort, Fsck, R};
 use crate::problem::{PCtx, P};
@@ -61,6 +62,8 @@ pub struct Walk<'a> {
     pub dir_limit: Option<u64>,
     /// Blocks mapped (data and indirect).
     pub count: u64,
+    /// Valid `UNWRITTEN` pointers (preallocated, unwritten: no block).
+    pub unwritten: u64,
     pub last_fb: Option<u64>,
     /// Directory blocks (file block, block).
     pub dir_list: Vec<(u64, u32)>,
@@ -77,6 +80,7 @@ impl<'a> Walk<'a> {
             trunc_from: None,
             dir_limit: None,
             count: 0,
+            unwritten: 0,
             last_fb: None,
             dir_list: Vec::new(),
             changed: false,
@@ -140,9 +144,41 @@ fn bad_target(f: &mut Fsck, w: &Walk<'_>, fb: u64, ptr: u32) -> R<Option<bool>> 
     Ok(Some(f.fix(p, PCtx::new().ino(w.ino).n(fb).blk(ptr))?))
 }
 
+/// An `UNWRITTEN` data pointer: valid in a regular file of a volume with
+/// the feature (no block: not claimed, not counted in `blocks`), cleared
+/// by a truncation; anywhere else a problem, fixed by clearing it (it
+/// maps nothing, so nothing is lost).
+fn visit_unwritten(f: &mut Fsck, w: &mut Walk<'_>, fb: u64) -> R<u32> {
+    let problem = if w.kind != Kind::Reg {
+        Some((P::PTR_UNWRITTEN_BAD, "in a directory or symlink"))
+    } else if !f.sb.has_incompat(INCOMPAT_UNWRITTEN) {
+        Some((P::PTR_UNWRITTEN_NO_FEATURE, ""))
+    } else {
+        None
+    };
+    if matches!(w.mode, Mode::Collect(..)) {
+        return Ok(UNWRITTEN);
+    }
+    if let Some((p, what)) = problem {
+        if f.fix(p, PCtx::new().ino(w.ino).n(fb).s(what))? {
+            return Ok(0);
+        }
+        return Ok(UNWRITTEN);
+    }
+    if w.trunc_from.is_some_and(|t| fb >= t) {
+        return Ok(0);
+    }
+    w.unwritten += 1;
+    f.stats.unwritten += 1;
+    Ok(UNWRITTEN)
+}
+
 fn visit_data(f: &mut Fsck, w: &mut Walk<'_>, fb: u64, ptr: u32, loc: Loc) -> R<u32> {
     if ptr == 0 {
         return Ok(0);
+    }
+    if ptr == UNWRITTEN {
+        return visit_unwritten(f, w, fb);
     }
     if w.trunc_from.is_some_and(|t| fb >= t) {
         return Ok(0);
@@ -212,6 +248,21 @@ fn visit_ind(f: &mut Fsck, w: &mut Walk<'_>, blk: u32, depth: u32, base: u64, lo
     let span = p.pow(depth - 1);
     if w.trunc_from.is_some_and(|t| t <= base) {
         return Ok(0);
+    }
+    if blk == UNWRITTEN {
+        // Never a pointer to an indirect block: nothing below to follow.
+        if matches!(w.mode, Mode::Collect(..)) {
+            return Ok(blk);
+        }
+        let c = PCtx::new()
+            .ino(w.ino)
+            .n(base)
+            .s("in place of an indirect block");
+        return Ok(if f.fix(P::PTR_UNWRITTEN_BAD, c)? {
+            0
+        } else {
+            blk
+        });
     }
     match bad_target(f, w, base, blk)? {
         Some(true) => return Ok(0),

@@ -24,8 +24,10 @@ use livedfs_format::fpstore;
 use livedfs_format::group::{
     bitmap_checksum, GroupDesc, BG_BLOCK_UNINIT, BG_FP_UNINIT, BG_INODE_UNINIT,
 };
-use livedfs_format::inode::{Inode, N_BLOCKS, N_DIRECT, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
-use livedfs_format::superblock::STATE_ORPHANS;
+use livedfs_format::inode::{
+    Inode, N_BLOCKS, N_DIRECT, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, UNWRITTEN,
+};
+use livedfs_format::superblock::{INCOMPAT_UNWRITTEN, STATE_ORPHANS};
 use livedfs_format::xattr;
 use livedfs_format::DESC_SIZE;
 
@@ -170,11 +172,28 @@ fn plan(f: &mut Fsck) -> R<Step<Plan>> {
     Ok(Ok(p))
 }
 
+/// Whether an `UNWRITTEN` pointer may stand in this map's data pointers:
+/// a regular file's (`data`), on a volume with the feature. Any other is
+/// left to the check, which reports it.
+fn unwritten_ok(f: &Fsck, data: bool) -> bool {
+    data && f.sb.has_incompat(INCOMPAT_UNWRITTEN)
+}
+
 /// Frees the blocks of `i` from file block `keep` on; returns how many
-/// (data and indirect).
+/// (data and indirect). `UNWRITTEN` pointers there are cleared: they map
+/// no block, so nothing is freed for them.
 fn cut_map(f: &mut Fsck, p: &mut Plan, i: &mut Inode, keep: u64, data: bool) -> R<Step<u64>> {
     let mut freed = 0;
     for (slot, ptr) in i.block.iter_mut().enumerate().take(N_DIRECT) {
+        if *ptr == UNWRITTEN {
+            if !unwritten_ok(f, data) {
+                return Ok(Err(Unsound));
+            }
+            if slot as u64 >= keep {
+                *ptr = 0;
+            }
+            continue;
+        }
         if *ptr != 0 && slot as u64 >= keep {
             if free_one(f, p, *ptr, data).is_err() {
                 return Ok(Err(Unsound));
@@ -229,7 +248,12 @@ fn cut_ind(
             continue;
         }
         let cbase = base + k as u64 * span;
-        let gone = if depth == 1 {
+        let gone = if depth == 1 && ptr == UNWRITTEN {
+            if !unwritten_ok(f, data) {
+                return Ok(Err(Unsound));
+            }
+            cbase >= keep // cleared, nothing freed
+        } else if depth == 1 {
             if cbase >= keep {
                 if free_one(f, p, ptr, data).is_err() {
                     return Ok(Err(Unsound));

@@ -79,6 +79,9 @@ pub fn static_view(sb: &Superblock) -> Superblock {
     // Set by the kernel as files preallocate (the backups keep mkfs's).
     s.prealloc_blocks = 0;
     s.feature_ro_compat &= !livedfs_format::superblock::RO_COMPAT_PREALLOC;
+    // Set by the kernel at the first fallocate that records an unwritten
+    // block (the backups keep mkfs's features).
+    s.feature_incompat &= !livedfs_format::superblock::INCOMPAT_UNWRITTEN;
     s.label = [0; 32];
     // Only the primary points to a saved fingerprint filter.
     s.clear_saved_filter();
@@ -205,6 +208,12 @@ fn merge_dynamic(sb: &mut Superblock, p: &Superblock, geo: &Geometry) {
     }
     if sb.has_compat(COMPAT_HAS_JOURNAL) {
         sb.feature_incompat |= p.feature_incompat & INCOMPAT_RECOVER;
+    }
+    // The backups never have it: without it pass 1 would clear every
+    // unwritten block (a primary whose feature word is plausible keeps
+    // them).
+    if p.feature_incompat & !livedfs_format::superblock::INCOMPAT_KNOWN == 0 {
+        sb.feature_incompat |= p.feature_incompat & livedfs_format::superblock::INCOMPAT_UNWRITTEN;
     }
 }
 

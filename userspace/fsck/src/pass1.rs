@@ -251,6 +251,7 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
     }
     // The attribute block: checked (and claimed) here, counted in blocks.
     let attr = crate::xattr::check_inode(f, ino, &mut i, &mut dirty)?;
+    let mut unwritten = 0;
     let mut rec = InodeRec {
         mode: i.mode,
         links: i.links_count,
@@ -309,6 +310,8 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
             }
             rec.counted_blocks = w.count + attr;
             rec.last_fb = w.last_fb;
+            // Preallocated blocks hold space the file asked for: not empty.
+            unwritten = w.unwritten;
             if ft == S_IFLNK && w.count == 0 {
                 if f.fix(P::SYMLINK_BAD, PCtx::new().ino(ino).s("no block"))? {
                     release(f, ino, i)?;
@@ -336,7 +339,7 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
             }
         }
     }
-    rec.nonempty = i.size > 0 || rec.counted_blocks > 0;
+    rec.nonempty = i.size > 0 || rec.counted_blocks > 0 || unwritten > 0;
     if dirty {
         f.write_inode(ino, &i)?;
     }

@@ -180,6 +180,10 @@ problems! {
         "Inode {ino} block #{n} ({s}) is block {blk}, also claimed by {name}";
     PTR_UNINIT_GROUP = 0x010014, Fix, false, false,
         "Inode {ino} block #{n} is block {blk} in group {grp}, whose fingerprint store was never written";
+    PTR_UNWRITTEN_BAD = 0x010015, Clear, true, false,
+        "Inode {ino} block #{n} is marked unwritten {s}, where only a regular file's data pointer may be";
+    PTR_UNWRITTEN_NO_FEATURE = 0x010016, Clear, true, false,
+        "Inode {ino} block #{n} is marked unwritten, but the volume has no unwritten feature";
     INODE_BLOCKS = 0x010020, Fix, true, false,
         "Inode {ino}, i_blocks is {n}, should be {m}";
     INODE_SIZE = 0x010021, Fix, true, false,

@@ -159,18 +159,37 @@ pub fn assert_repairs_with(img: &Path, extra: &[&str], what: &str) -> String {
 }
 
 /// The numbers of the summary line's "(N data blocks in use, N shared, N
-/// pointers, N fingerprints verified)".
-pub fn summary_counts(out: &str) -> [u64; 4] {
+/// pointers, N unwritten, N fingerprints verified)", by name.
+fn summary_fields(out: &str) -> HashMap<String, u64> {
     let line = out
         .lines()
         .find(|l| l.contains(" fingerprints verified)"))
         .unwrap_or_else(|| panic!("no summary line:\n{out}"));
     let inner = &line[line.rfind('(').unwrap() + 1..line.len() - 1];
-    let v: Vec<u64> = inner
+    inner
         .split(", ")
-        .map(|w| w.split(' ').next().unwrap().parse().unwrap())
-        .collect();
-    [v[0], v[1], v[2], v[3]]
+        .map(|w| {
+            let (n, what) = w.split_once(' ').unwrap();
+            (what.to_string(), n.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The summary line's data blocks in use, shared, pointers and
+/// fingerprints verified.
+pub fn summary_counts(out: &str) -> [u64; 4] {
+    let v = summary_fields(out);
+    [
+        v["data blocks in use"],
+        v["shared"],
+        v["pointers"],
+        v["fingerprints verified"],
+    ]
+}
+
+/// The summary line's count of unwritten (preallocated) block pointers.
+pub fn summary_unwritten(out: &str) -> u64 {
+    summary_fields(out)["unwritten"]
 }
 
 /// The "I/O read: N KiB (M data blocks hashed), W writes" line of `-t`:
@@ -348,8 +367,9 @@ impl Vol {
         b
     }
 
-    /// Maps `blocks` (file order, 0 = hole) into `i`, allocating indirect
-    /// blocks; returns the blocks mapped (data + indirect).
+    /// Maps `blocks` (file order, 0 = hole, `UNWRITTEN` = preallocated)
+    /// into `i`, allocating indirect blocks; returns the blocks mapped
+    /// (data + indirect).
     pub fn map(&mut self, i: &mut Inode, blocks: &[u32]) -> u64 {
         let p = self.geo.ptrs_per_block() as usize;
         let mut n = 0u64;
@@ -359,7 +379,10 @@ impl Vol {
             if b == 0 {
                 continue;
             }
-            n += 1;
+            // UNWRITTEN maps no block: not counted.
+            if b != livedfs_format::inode::UNWRITTEN {
+                n += 1;
+            }
             let path = livedfs_format::inode::block_path(p as u32, fb as u64).unwrap();
             if path.depth == 0 {
                 i.block[fb] = b;

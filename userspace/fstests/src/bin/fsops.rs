@@ -1,7 +1,7 @@
 //! fsops: single file-system operations that busybox lacks, for the VM
 //! tests: `fiemap FILE` prints a file's extents as FS_IOC_FIEMAP reports
 //! them, one per line, `logical physical length flags words` (bytes; flags
-//! in hex, `shared`/`last` spelled out); `getflags`/`setflags` are
+//! in hex, `unwritten`/`shared`/`last` spelled out); `getflags`/`setflags` are
 //! FS_IOC_GETFLAGS/SETFLAGS (lsattr/chattr); `tmpfile` makes an O_TMPFILE
 //! file, writes to it and optionally links it; `rename-whiteout` is
 //! renameat2(RENAME_WHITEOUT).
@@ -17,6 +17,8 @@ const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
 const FIEMAP_FLAG_SYNC: u32 = 0x1;
 const FIEMAP_EXTENT_LAST: u32 = 0x1;
 const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
+/// Preallocated, not yet written (on livedfs: no disk block).
+const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
 const BATCH: usize = 64;
 
 #[repr(C)]
@@ -222,6 +224,9 @@ fn fiemap(file: &std::path::Path) -> Result<()> {
         }
         for e in &m.extents[..n.min(BATCH)] {
             let mut words = Vec::new();
+            if e.flags & FIEMAP_EXTENT_UNWRITTEN != 0 {
+                words.push("unwritten");
+            }
             if e.flags & FIEMAP_EXTENT_SHARED != 0 {
                 words.push("shared");
             }
