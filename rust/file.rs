@@ -364,15 +364,23 @@ pub(crate) fn extents(
                 break;
             }
             let unwritten = p == crate::format::inode::UNWRITTEN;
+            // A run of unwritten blocks is found in one search.
+            let n = if unwritten {
+                let end = inode::next_slot(inode, fb, last, inode::Want::NotUnwritten)?.unwrap_or(last.saturating_add(1));
+                end.saturating_sub(fb).max(1)
+            } else {
+                1
+            };
             let shared = !unwritten && crate::fpstore::get(sb, info, p)?.refcount > 1;
             let logical = fb.saturating_mul(bs);
             let physical = if unwritten { 0 } else { u64::from(p).saturating_mul(bs) };
+            let len = n.saturating_mul(bs);
             match &mut cur {
                 Some(e) if e.logical.saturating_add(e.len) == logical
                     && e.unwritten == unwritten
                     && (unwritten || (e.shared == shared && e.physical.saturating_add(e.len) == physical)) =>
                 {
-                    e.len = e.len.saturating_add(bs);
+                    e.len = e.len.saturating_add(len);
                 }
                 _ => {
                     if let Some(e) = cur.take() {
@@ -380,10 +388,10 @@ pub(crate) fn extents(
                             return Ok(());
                         }
                     }
-                    cur = Some(Extent { logical, physical, len: bs, shared, unwritten });
+                    cur = Some(Extent { logical, physical, len, shared, unwritten });
                 }
             }
-            fb = fb.saturating_add(1);
+            fb = fb.saturating_add(n);
         }
     }
     if let Some(e) = cur {

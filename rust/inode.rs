@@ -548,6 +548,20 @@ pub(crate) enum Want {
     Hole,
     /// A mapped block or an unwritten one: anything but a hole.
     Allocated,
+    /// Anything but an unwritten block (where a run of them ends).
+    NotUnwritten,
+}
+
+impl Want {
+    /// Whether leaf pointer `p` (0 also for a missing subtree) is wanted.
+    fn hit(self, p: u32) -> bool {
+        match self {
+            Want::Data => maps_block(p),
+            Want::Hole => !maps_block(p),
+            Want::Allocated => p != 0,
+            Want::NotUnwritten => p != UNWRITTEN,
+        }
+    }
 }
 
 /// Where the search for data or holes goes next: the first file block at
@@ -559,9 +573,10 @@ pub(crate) fn next_data_or_hole(inode: &Inode, file_block: u64, last: u64, want_
 
 /// The first file block at or after `file_block`, up to `last` inclusive,
 /// whose pointer is what `want` asks for. Missing indirect levels are
-/// skipped whole, so a sparse terabyte is crossed in a few steps.
+/// skipped whole (unless a hole is wanted), so a sparse terabyte is
+/// crossed in a few steps; the rest of a leaf's indirect block is read
+/// once (a preallocated range is a run of unwritten leaves).
 pub(crate) fn next_slot(inode: &Inode, file_block: u64, last: u64, want: Want) -> Result<Option<u64>> {
-    let want_data = want != Want::Hole;
     let sb = inode.sb();
     let info = sbi(sb)?;
     let ppb = u64::from(info.geo.ptrs_per_block());
@@ -570,41 +585,57 @@ pub(crate) fn next_slot(inode: &Inode, file_block: u64, last: u64, want: Want) -
     while fb <= last {
         let Some(path) = finode::block_path(info.geo.ptrs_per_block(), fb) else {
             // Past the largest file: all hole.
-            return Ok(if want_data { None } else { Some(fb) });
+            return Ok(want.hit(0).then_some(fb));
         };
+        // Walk down; `ptr` ends as the leaf pointer, or 0 at the level
+        // where the path is missing. An `UNWRITTEN` above the leaf level
+        // fails in `read_ptr` (it is not an indirect block).
         let mut ptr = m.block.get(path.offsets[0] as usize).copied().unwrap_or(0);
-        // An unwritten leaf counts as a hole unless `Allocated` is wanted;
-        // an `UNWRITTEN` above the leaf level fails in `read_ptr`.
-        let is_hole = |p: u32| p == 0 || (p == UNWRITTEN && want != Want::Allocated);
-        let mut hole_level = if is_hole(ptr) { Some(0) } else { None };
+        let mut missing = (ptr == 0).then_some(0);
+        // The indirect block holding the leaf pointer (depth 1 and more).
+        let mut leaf_parent = None;
         for level in 1..=path.depth {
             if ptr == 0 {
                 break;
             }
-            ptr = read_ptr(sb, info, inode.ino(), ptr, path.offsets.get(level).copied().unwrap_or(0))?;
-            hole_level = if is_hole(ptr) { Some(level) } else { None };
-        }
-        match hole_level {
-            None => {
-                if want_data {
-                    return Ok(Some(fb));
-                }
-                fb = fb.saturating_add(1);
+            if level == path.depth {
+                leaf_parent = Some(ptr);
             }
-            Some(level) => {
-                if !want_data {
-                    return Ok(Some(fb));
-                }
+            ptr = read_ptr(sb, info, inode.ino(), ptr, path.offsets.get(level).copied().unwrap_or(0))?;
+            if ptr == 0 {
+                missing = Some(level);
+            }
+        }
+        if want.hit(ptr) {
+            return Ok(Some(fb));
+        }
+        match missing {
+            Some(level) if level < path.depth => {
                 // The hole covers the rest of the subtree below `level`.
                 let span = (level..path.depth).fold(1u64, |a, _| a.saturating_mul(ppb));
-                let skip = if span <= 1 {
-                    1
-                } else {
-                    span.saturating_sub(
-                        fb.saturating_sub(first_block_of_level(&path, ppb)).checked_rem(span).unwrap_or(0),
-                    )
-                };
+                let skip = span.saturating_sub(
+                    fb.saturating_sub(first_block_of_level(&path, ppb)).checked_rem(span).unwrap_or(0),
+                );
                 fb = fb.saturating_add(skip.max(1));
+            }
+            _ => {
+                let Some(parent) = leaf_parent else {
+                    fb = fb.saturating_add(1);
+                    continue;
+                };
+                let idx = u64::from(path.offsets.get(path.depth).copied().unwrap_or(0));
+                let to = ppb.min(idx.saturating_add(1).saturating_add(last.saturating_sub(fb)));
+                let bh = Buffer::read(sb, u64::from(parent))?;
+                for i in idx.saturating_add(1)..to {
+                    let p = get_u32(bh.data(), (i as usize).saturating_mul(4)).map_err(|e| corrupt(sb, "indirect block", e))?;
+                    if maps_block(p) && !info.geo.is_data_block(p) {
+                        return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", inode.ino(), p)));
+                    }
+                    if want.hit(p) {
+                        return Ok(Some(fb.saturating_add(i.saturating_sub(idx))));
+                    }
+                }
+                fb = fb.saturating_add(ppb.saturating_sub(idx).max(1));
             }
         }
     }

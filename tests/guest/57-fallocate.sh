@@ -95,6 +95,8 @@ check_eq "still unwritten, reading zeros" "0 65536 0x803; $(head -c 65536 /dev/z
 dd if=/dev/urandom of=/tmp/r bs=4k count=1 2>/dev/null
 check "write block 4" sh -c "dd if=/tmp/r of=$M/w bs=4k seek=4 count=1 conv=notrunc 2>/dev/null && sync"
 check_eq "unwritten, data, unwritten" "0 16384 0x802;16384 4096 0x0;20480 45056 0x803;" "$(fm $M/w)"
+check_eq "SEEK_DATA: the data block (unwritten reads as a hole, as on ext4)" 16384 "$(fsops seek $M/w data 0)"
+check_eq "SEEK_HOLE: right after it" 20480 "$(fsops seek $M/w hole 16384)"
 check "punch blocks 8-9" fsops fallocate $M/w punch+keep 32768 8192
 check_eq "a hole in the unwritten range" "0 16384 0x802;16384 4096 0x0;20480 12288 0x802;40960 24576 0x803;" "$(fm $M/w)"
 check "collapse blocks 0-1" fsops fallocate $M/w collapse 0 8192
@@ -112,6 +114,24 @@ check_eq "all as before after the remount" "0 16384 0x802;16384 4096 0x0;20480 1
 check "truncate to 5 blocks" truncate -s 20480 $M/w
 check_eq "the unwritten blocks past it go" "0 16384 0x802;16384 4096 0x1;" "$(fm $M/w)"
 check "rm" sh -c "rm $M/w && sync"
+
+# --- A long preallocated file: runs of unwritten pointers across
+# indirect blocks (blocks 12-1035 in the single indirect block, the rest
+# below the double one), searched leaf by leaf.
+check "fallocate 8 MiB" fsops fallocate $M/l 0 0 8388608
+dd if=/dev/urandom of=/tmp/l bs=4k count=1100 2>/dev/null
+check "write blocks 100-1199 and 1500" sh -c "dd if=/tmp/l of=$M/l bs=4k seek=100 count=1100 conv=notrunc 2>/dev/null &&
+    dd if=/tmp/r of=$M/l bs=4k seek=1500 count=1 conv=notrunc 2>/dev/null && sync"
+check_eq "SEEK_DATA from 0: block 100" $((100 * 4096)) "$(fsops seek $M/l data 0)"
+check_eq "SEEK_HOLE from block 100: block 1200 (past the single indirect block)" $((1200 * 4096)) "$(fsops seek $M/l hole $((100 * 4096)))"
+check_eq "SEEK_DATA from block 1200: block 1500" $((1500 * 4096)) "$(fsops seek $M/l data $((1200 * 4096)))"
+check_eq "SEEK_DATA from block 1501: none" ENXIO "$(fsops seek $M/l data $((1501 * 4096)))"
+check_eq "FIEMAP: the unwritten runs around the data" "0 409600 0x802;4915200 1228800 0x802;6148096 2240512 0x803;" \
+    "$(fsops fiemap $M/l | grep ' 0x80' | awk '{printf "%s %s %s;", $1, $3, $4}')"
+blocks_l=$(stat -c %b $M/l)
+check "fallocate the whole file again" fsops fallocate $M/l 0 0 8388608
+check_eq "nothing more set aside" "$blocks_l" "$(stat -c %b $M/l)"
+check "rm" sh -c "rm $M/l && sync"
 
 # --- UNSHARE_RANGE: space for overwriting shared blocks
 dd if=/dev/urandom of=/tmp/u bs=1M count=4 2>/dev/null

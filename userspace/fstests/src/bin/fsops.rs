@@ -63,6 +63,13 @@ enum Cli {
     },
     /// renameat2(OLD, NEW, RENAME_WHITEOUT).
     RenameWhiteout { old: PathBuf, new: PathBuf },
+    /// lseek(FILE, OFFSET, SEEK_DATA or SEEK_HOLE) for WHENCE `data` or
+    /// `hole`: prints the offset returned, or `ENXIO`.
+    Seek {
+        file: PathBuf,
+        whence: String,
+        offset: i64,
+    },
     /// fallocate(FILE, MODE, OFFSET, LEN): MODE is a '+'-joined list of
     /// keep, punch, collapse, zero, insert, unshare (or 0).
     Fallocate {
@@ -84,6 +91,30 @@ fn cstr(p: &std::path::Path) -> Result<std::ffi::CString> {
 fn main() -> Result<()> {
     match Cli::parse() {
         Cli::Fiemap { file } => fiemap(&file),
+        Cli::Seek {
+            file,
+            whence,
+            offset,
+        } => {
+            let w = match whence.as_str() {
+                "data" => libc::SEEK_DATA,
+                "hole" => libc::SEEK_HOLE,
+                _ => bail!("whence must be data or hole, not {whence}"),
+            };
+            let f = File::open(&file).with_context(|| format!("open {}", file.display()))?;
+            // SAFETY: lseek on a descriptor we own; no memory is passed.
+            let r = unsafe { libc::lseek(f.as_raw_fd(), offset, w) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ENXIO) {
+                    println!("ENXIO");
+                    return Ok(());
+                }
+                bail!("lseek: {e}");
+            }
+            println!("{r}");
+            Ok(())
+        }
         Cli::Getflags { file } => {
             let f = File::open(&file).with_context(|| format!("open {}", file.display()))?;
             let mut v: libc::c_long = 0;
