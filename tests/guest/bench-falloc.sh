@@ -23,6 +23,7 @@ for fs in livedfs ext4; do
         ext4) dev=$(disk ext); mount -t ext4 "$dev" $M ;;
     esac
     step $fs fallocate fsops fallocate $M/img 0 0 "$SIZE"
+    echo "LIVEDFS-FALLOC-BLOCKS $fs $(stat -c %b $M/img)"
     step $fs fiemap fsops fiemap $M/img
     step $fs seek-data fsops seek $M/img data 0
     step $fs fallocate-again fsops fallocate $M/img 0 0 "$SIZE"
