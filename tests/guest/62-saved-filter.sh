@@ -217,4 +217,20 @@ check_eq "the data is intact" "$sum" "$(cat $M/f/* | md5sum)"
 check "cmp" cmp $M/f/0000 $M/copy
 check "umount" umount $M
 check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+
+# --- The copy is compacted at unmount: writes and deletes since the mount
+# leave pending updates in the chains they touched, which a load would
+# keep. Loaded, it takes exactly the memory a fresh build takes.
+check "mount" mount -t livedfs "$VOL" $M
+dd if=/dev/urandom of=/tmp/g bs=1M count=2 2>/dev/null
+check "write 2 MiB twice over, delete half" sh -c "cp /tmp/g $M/g1 && dd if=/dev/urandom of=$M/g2 bs=1M count=2 2>/dev/null && sync && rm $M/g1 && sync"
+check "umount" umount $M
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "loaded" 1 "$(cat $S/filter_loaded)"
+loaded="$(cat $S/filter_entries) $(cat $S/filter_bytes)"
+check "umount" umount $M
+check "mount -o filter_rebuild" mount -t livedfs -o filter_rebuild "$VOL" $M
+check_eq "built" 0 "$(cat $S/filter_loaded)"
+check_eq "the loaded filter's entries and bytes are a fresh build's" "$(cat $S/filter_entries) $(cat $S/filter_bytes)" "$loaded"
+check "umount" umount $M
 check "rmmod" rmmod livedfs
