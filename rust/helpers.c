@@ -83,6 +83,29 @@ void livedfs_folio_commit_write(struct folio *folio, unsigned int from, unsigned
  * transaction, whose commit must find it under writeback), the folio is
  * put under writeback and unlocked. Returns the number of writes started.
  */
+/* In vfs/fstype.rs. */
+void livedfs_note_data_write_error(struct super_block *sb);
+bool livedfs_data_write_has_failed(struct super_block *sb);
+
+/* end_buffer_async_write (static in fs/buffer.c), as
+ * mark_buffer_async_write installs it; read back from the first buffer. */
+static bh_end_io_t *livedfs_async_write_end;
+
+/*
+ * Completion of a data buffer's write: a failure is recorded on the volume
+ * (a sticky flag the journal's data check reads) before the page cache's
+ * own handling, which ends the folio's writeback, so a commit waiting for
+ * that writeback always sees it. The page cache's error (AS_EIO) alone is
+ * not enough: any waiter (O_DIRECT's write-back, sync_file_range, fsync)
+ * clears it, possibly before the commit looks.
+ */
+static void livedfs_end_data_write(struct buffer_head *bh, int uptodate)
+{
+	if (!uptodate)
+		livedfs_note_data_write_error(bh->b_folio->mapping->host->i_sb);
+	livedfs_async_write_end(bh, uptodate);
+}
+
 int livedfs_folio_submit(struct folio *folio, struct writeback_control *wbc)
 {
 	struct buffer_head *head = folio_buffers(folio), *bh;
@@ -103,6 +126,8 @@ int livedfs_folio_submit(struct folio *folio, struct writeback_control *wbc)
 			lock_buffer(bh);
 			if (test_clear_buffer_dirty(bh)) {
 				mark_buffer_async_write(bh);
+				WRITE_ONCE(livedfs_async_write_end, bh->b_end_io);
+				bh->b_end_io = livedfs_end_data_write;
 				n++;
 			} else {
 				unlock_buffer(bh);
@@ -426,6 +451,22 @@ void livedfs_sysfs_del(void *p)
 }
 
 /*
+ * The commit's wait for a transaction's data (data=ordered): as jbd2's own,
+ * and it fails once any data write of the volume has failed
+ * (livedfs_end_data_write), so with JBD2_ABORT_ON_SYNCDATA_ERR the journal
+ * aborts before the commit record: the pointer to a block that does not
+ * hold its data never commits.
+ */
+static int livedfs_finish_inode_data(struct jbd2_inode *jinode)
+{
+	int err = jbd2_journal_finish_inode_data_buffers(jinode);
+
+	if (!err && livedfs_data_write_has_failed(jinode->i_vfs_inode->i_sb))
+		err = -EIO;
+	return err;
+}
+
+/*
  * jbd2 glue: fields and callbacks of journal_t and handle_t that Rust sets
  * or reads (the structures are large and config-dependent; only these few
  * members are touched).
@@ -452,7 +493,7 @@ void livedfs_journal_setup(journal_t *j, void *private, unsigned long commit_sec
 	write_unlock(&j->j_state_lock);
 	j->j_commit_callback = commit_cb;
 	j->j_submit_inode_data_buffers = NULL;
-	j->j_finish_inode_data_buffers = jbd2_journal_finish_inode_data_buffers;
+	j->j_finish_inode_data_buffers = livedfs_finish_inode_data;
 }
 
 void *livedfs_journal_private(journal_t *j)

@@ -117,6 +117,13 @@ pub(crate) struct SbInfo {
     pub(crate) journal: Option<crate::vfs::journal::Journal>,
     /// Corruption was found: the superblock gets STATE_ERROR at next sync.
     pub(crate) errors_seen: AtomicBool,
+    /// A write of file data to the device failed since the mount (set by
+    /// the write's completion, `livedfs_note_data_write_error`; never
+    /// cleared). The journal's data check then fails every commit, so
+    /// no transaction that points to the block (and records a
+    /// fingerprint for bytes it does not hold) commits, whoever else
+    /// consumed the page-cache error.
+    pub(crate) data_write_failed: AtomicBool,
     /// fill_super finished: errors found before are the mount's own (it
     /// fails), not the running volume's.
     pub(crate) mounted: AtomicBool,
@@ -617,6 +624,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             busy_blocks: AtomicU64::new(0),
             journal,
             errors_seen: AtomicBool::new(false),
+            data_write_failed: AtomicBool::new(false),
             mounted: AtomicBool::new(false),
             stopped: core::sync::atomic::AtomicU8::new(0),
             verify: AtomicBool::new(false),

@@ -852,6 +852,10 @@ unsafe extern "C" fn fop_write_iter(iocb: *mut sys::kiocb, from: *mut sys::iov_i
             let mapping = (*(*iocb).ki_filp).f_mapping;
             let r = sys::filemap_write_and_wait_range(mapping, end.saturating_sub(n as i64), end.saturating_sub(1));
             if r != 0 {
+                if r == EIO.to_errno() {
+                    // As fsync: a data block failed to reach the disk.
+                    crate::errors::data_write_error(Inode::from_raw((*mapping).host).sb(), Inode::from_raw((*mapping).host).ino());
+                }
                 return r as isize;
             }
         }
@@ -1050,6 +1054,29 @@ pub(crate) unsafe extern "C" fn livedfs_get_block_prepare(
     // SAFETY: called by the page cache with a live inode and buffer.
     let (inode, mut bh) = unsafe { get_block_args(inode, bh) };
     to_c(crate::file::get_block_prepare(inode, iblock, &mut bh))
+}
+
+/// Completion of a file-data write that failed (`livedfs_end_data_write`
+/// in helpers.c, in the bio's completion context: only an atomic store).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_note_data_write_error(sb: *mut sys::super_block) {
+    // SAFETY: the completion's folio belongs to a live inode of this
+    // mounted volume (unmount waits for writeback), so `sb` and its info
+    // are alive.
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    if let Some(info) = sb.info() {
+        info.data_write_failed.store(true, core::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Whether a file-data write of the volume failed since the mount (the
+/// journal's data check, `livedfs_finish_inode_data`).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn livedfs_data_write_has_failed(sb: *mut sys::super_block) -> bool {
+    // SAFETY: called by the commit of this volume's journal, which the
+    // volume outlives.
+    let sb = unsafe { SuperBlock::from_raw(sb) };
+    sb.info().is_some_and(|i| i.data_write_failed.load(core::sync::atomic::Ordering::Acquire))
 }
 
 // ---- the write path (policy in crate::aops) ----

@@ -107,3 +107,32 @@ check "a read-write mount" mount -t livedfs "$VOL" $M
 check "umount" umount $M
 check "the superblock records the error" sh -c "livedfs info $VOL | grep -q 'with errors'"
 check_eq "and the journal's copy is cleared" 0 "$(livedfs info -s journal.errno "$VOL")"
+
+# --- 4. A data write fails while metadata writes work (what fstests'
+# generic/250 does with dm-error), and someone other than fsync takes the
+# page cache's error first: here SEEK_DATA, whose write-back meets it.
+# The transaction that points the file at the new block (which holds
+# stale bytes, and whose fingerprint it records) must never commit: the
+# journal aborts (data_err=abort) whoever consumed the error. Before the
+# fix the commit went through and the file read another file's old data.
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+dd if=/dev/urandom of=/tmp/old bs=1M count=4 2>/dev/null
+check "free blocks holding old data" sh -c "cp /tmp/old $M/old && sync && rm $M/old && sync"
+dd if=/dev/urandom of=/tmp/k bs=64k count=1 2>/dev/null
+check "a file, synced" sh -c "cp /tmp/k $M/k && sync"
+dd if=/dev/urandom of=/tmp/n bs=64k count=1 2>/dev/null
+check "new data for it, in the page cache only" dd if=/tmp/n of=$M/k bs=64k conv=notrunc
+mark
+check "the disk fails every request" sh -c "echo 1 > /sys/block/$DEV/make-it-fail"
+check_err "SEEK_DATA writes it back and meets the error" "Input/output error" fsops seek $M/k data 0
+check "the disk works again" sh -c "echo 0 > /sys/block/$DEV/make-it-fail"
+sync
+check_dmesg "the commit found the failed data write" "Detected IO errors while flushing file data"
+check_dmesg "and aborted the journal" "Aborting journal on device $DEV"
+check "umount" umount $M
+check "mount again" mount -t livedfs "$VOL" $M
+check_eq "the file holds what was synced, never the stale blocks" "$(md5sum < /tmp/k)" "$(md5sum < $M/k)"
+check "umount" umount $M
+fsck.livedfs -p "$VOL" > /tmp/fsck.out 2>&1
+check_exit "fsck -fn: consistent afterwards" 0 fsck.livedfs -fn "$VOL"
