@@ -973,6 +973,10 @@ fn fallocate_locked(inode: &Inode, mode: c_int, off: u64, len: u64) -> Result {
         }
         FALLOC_FL_UNSHARE_RANGE => {
             write_and_wait(inode, off, end)?;
+            // As XFS (the one other file system with it): the range is
+            // preallocated too, holes set aside and the size grown unless
+            // KEEP_SIZE, then space for overwriting its mapped blocks.
+            crate::file::preallocate(inode, off, len, keep)?;
             crate::file::unshare(inode, off, len)
         }
         FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE if !keep => {

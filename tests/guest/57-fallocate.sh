@@ -115,6 +115,16 @@ check "truncate to 5 blocks" truncate -s 20480 $M/w
 check_eq "the unwritten blocks past it go" "0 16384 0x802;16384 4096 0x1;" "$(fm $M/w)"
 check "rm" sh -c "rm $M/w && sync"
 
+# --- UNSHARE_RANGE past the end of file preallocates as mode 0 does (as
+# XFS; fsx in fstests generic/263 expects the size to grow).
+check "a 2-block file" sh -c "dd if=/dev/urandom of=$M/x bs=4k count=2 2>/dev/null && sync"
+check "unshare blocks 1-3 (two past the end)" fsops fallocate $M/x unshare 4096 12288
+check_eq "the size grew to the range's end" 16384 "$(stat -c %s $M/x)"
+check_eq "blocks 2-3 unwritten" "8192 8192 0x803;" "$(fsops fiemap $M/x | grep ' 0x80' | awk '{printf "%s %s %s;", $1, $3, $4}')"
+check "unshare+keep past the end" fsops fallocate $M/x unshare+keep 16384 8192
+check_eq "the size stays" 16384 "$(stat -c %s $M/x)"
+check "rm" sh -c "rm $M/x && sync"
+
 # --- A long preallocated file: runs of unwritten pointers across
 # indirect blocks (blocks 12-1035 in the single indirect block, the rest
 # below the double one), searched leaf by leaf.
