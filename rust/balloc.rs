@@ -289,3 +289,75 @@ pub(crate) fn free_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
     info.free_blocks.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
+
+/// FITRIM: discards the free blocks among device blocks `[first, last]`
+/// (data regions only), in runs of at least `minlen` blocks; returns how
+/// many blocks were discarded. Each group is done under the allocation
+/// lock, so no block can be handed out (and written) while its run is
+/// being discarded; blocks freed by a transaction not yet committed are
+/// left alone (a crash would give them back to the file that freed them).
+pub(crate) fn trim(sb: &SuperBlock, info: &SbInfo, first: u64, last: u64, minlen: u64) -> Result<u64> {
+    let geo = &info.geo;
+    let minlen = minlen.max(1);
+    let mut trimmed = 0u64;
+    for g in 0..geo.group_count {
+        let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+        let lo = u64::from(l.data_start).max(first);
+        let hi = u64::from(l.end).min(last.saturating_add(1));
+        if lo >= hi {
+            continue;
+        }
+        let st = info.alloc.lock();
+        let d = *st.groups.get(g as usize).ok_or(EINVAL)?;
+        if d.free_blocks == 0 {
+            continue;
+        }
+        let bh = if d.flags & BG_BLOCK_UNINIT != 0 {
+            None // never allocated from: all of its data region is free
+        } else {
+            let bh = Buffer::read(sb, u64::from(l.block_bitmap))?;
+            if !st.bitmap_checked(g)
+                && !bh.read_with(|map| bitmap_checksum(map, g, info.seed, &crate::vfs::crc::KernelCrc) == d.block_bitmap_csum)
+            {
+                return Err(corrupt_msg(sb, format_args!("group {} block bitmap checksum mismatch", g)));
+            }
+            Some(bh)
+        };
+        // Free runs as (first block, length).
+        let mut runs: KVec<(u64, u64)> = KVec::new();
+        let base = u64::from(l.first);
+        let mut collect = |map: Option<&[u8]>| -> Result {
+            let mut at = lo;
+            while at < hi {
+                let bit = at.saturating_sub(base) as usize;
+                let free = map.is_none_or(|m| !bitmap::test(m, bit)) && !is_busy(&st, g, bit);
+                if !free {
+                    at = at.saturating_add(1);
+                    continue;
+                }
+                let start = at;
+                while at < hi {
+                    let bit = at.saturating_sub(base) as usize;
+                    if !(map.is_none_or(|m| !bitmap::test(m, bit)) && !is_busy(&st, g, bit)) {
+                        break;
+                    }
+                    at = at.saturating_add(1);
+                }
+                if at.saturating_sub(start) >= minlen {
+                    runs.push((start, at.saturating_sub(start)), GFP_KERNEL)?;
+                }
+            }
+            Ok(())
+        };
+        match &bh {
+            Some(bh) => bh.read_with(|map| collect(Some(map)))?,
+            None => collect(None)?,
+        }
+        for &(start, n) in runs.iter() {
+            crate::vfs::super_block::discard(sb, start, n)?;
+            trimmed = trimmed.saturating_add(n);
+        }
+        drop(st);
+    }
+    Ok(trimmed)
+}

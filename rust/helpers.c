@@ -670,3 +670,15 @@ void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
 		wait_for_completion(&shares[i].done);
 	kfree(shares);
 }
+
+bool livedfs_discard_supported(struct super_block *sb)
+{
+	return bdev_max_discard_sectors(sb->s_bdev) > 0;
+}
+
+int livedfs_discard_blocks(struct super_block *sb, u64 block, u64 count)
+{
+	unsigned int shift = sb->s_blocksize_bits - SECTOR_SHIFT;
+
+	return blkdev_issue_discard(sb->s_bdev, block << shift, count << shift, GFP_NOFS);
+}

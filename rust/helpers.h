@@ -73,4 +73,9 @@ void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
 		       unsigned int len, u8 *out, unsigned int out_stride,
 		       int *errs, unsigned int n);
 
+/* FITRIM: whether the volume's device discards, and a discard of
+ * `count` blocks from `block` (file-system blocks). */
+bool livedfs_discard_supported(struct super_block *sb);
+int livedfs_discard_blocks(struct super_block *sb, u64 block, u64 count);
+
 #endif

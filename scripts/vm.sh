@@ -109,7 +109,7 @@ for d in "${disks[@]}"; do
         [ "${t%%:*}" = "$name" ] && throttle=",throttling.bps-total=${t#*:}"
     done
     throttle="$throttle$(throttle_of "$name")"
-    drive_args+=(-drive "file=$work/disk$i.img,if=none,id=d$i,format=raw,cache=unsafe$throttle"
+    drive_args+=(-drive "file=$work/disk$i.img,if=none,id=d$i,format=raw,cache=unsafe,discard=unmap$throttle"
                  -device "virtio-blk-device,drive=d$i,serial=$name")
     i=$((i + 1))
 done

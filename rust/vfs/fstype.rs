@@ -768,6 +768,56 @@ unsafe impl kernel::types::FromBytes for ScrubArgs {}
 // SAFETY: as above.
 unsafe impl kernel::types::AsBytes for ScrubArgs {}
 
+/// FITRIM: _IOWR('X', 121, struct fstrim_range).
+const FITRIM: u32 = 0xc018_5879;
+
+/// struct fstrim_range (uapi/linux/fs.h), in bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct TrimRange {
+    start: u64,
+    /// In: bytes to cover; out: bytes discarded.
+    len: u64,
+    minlen: u64,
+}
+
+// SAFETY: plain integers, every bit pattern valid, no padding (24 bytes).
+unsafe impl kernel::types::FromBytes for TrimRange {}
+// SAFETY: as above.
+unsafe impl kernel::types::AsBytes for TrimRange {}
+
+/// FITRIM (`fstrim`), as ext4 does it: free blocks of the range are
+/// discarded; EOPNOTSUPP where the device does not discard, EROFS on a
+/// read-only mount.
+fn trim_ioctl(sb: &SuperBlock, arg: usize) -> Result {
+    if !crate::vfs::capable_sys_admin() {
+        return Err(EPERM);
+    }
+    if !crate::vfs::super_block::discard_supported(sb) {
+        return Err(crate::errors::eopnotsupp());
+    }
+    if crate::super_::is_shut_down(sb) {
+        return Err(EIO);
+    }
+    if sb.is_rdonly() {
+        return Err(EROFS);
+    }
+    let info = crate::super_::sbi(sb)?;
+    let (mut reader, mut writer) = kernel::uaccess::UserSlice::new(arg, core::mem::size_of::<TrimRange>()).reader_writer();
+    let mut r: TrimRange = reader.read()?;
+    let bs = u64::from(info.geo.block_size);
+    let blocks = u64::from(info.geo.blocks_count);
+    if r.start.checked_div(bs).unwrap_or(u64::MAX) >= blocks || r.len < bs || r.minlen > u64::from(info.geo.blocks_per_group).saturating_mul(bs) {
+        return Err(EINVAL);
+    }
+    let first = r.start / bs;
+    let last = r.start.saturating_add(r.len).saturating_sub(1).checked_div(bs).unwrap_or(0).min(blocks.saturating_sub(1));
+    let minlen = r.minlen.saturating_add(bs.saturating_sub(1)).checked_div(bs).unwrap_or(1);
+    let n = crate::balloc::trim(sb, info, first, last, minlen)?;
+    r.len = n.saturating_mul(bs);
+    writer.write(&r)
+}
+
 fn scrub_ioctl(sb: &SuperBlock, arg: usize) -> Result {
     if !crate::vfs::capable_sys_admin() {
         return Err(EPERM);
@@ -804,6 +854,7 @@ unsafe extern "C" fn fop_ioctl(file: *mut sys::file, cmd: u32, arg: kernel::ffi:
             }
         }
         LIVEDFS_IOC_SCRUB => scrub_ioctl(inode.sb(), arg as usize),
+        FITRIM => trim_ioctl(inode.sb(), arg as usize),
         _ => Err(ENOTTY),
     };
     to_c(r) as kernel::ffi::c_long

@@ -203,3 +203,21 @@ pub(crate) fn thaw_device(sb: &SuperBlock) {
     // SAFETY: frozen by freeze_device.
     unsafe { crate::sys::bdev_thaw((*sb.as_ptr()).s_bdev) };
 }
+
+/// Whether the volume's device accepts discards (FITRIM).
+pub(crate) fn discard_supported(sb: &SuperBlock) -> bool {
+    // SAFETY: a live, mounted super block: its s_bdev is set.
+    unsafe { sys::livedfs_discard_supported(sb.as_ptr()) }
+}
+
+/// Discards `count` blocks from `block` (FITRIM; the caller made sure
+/// they are free and stay so).
+pub(crate) fn discard(sb: &SuperBlock, block: u64, count: u64) -> Result {
+    // SAFETY: as above; the range is checked by the block layer against
+    // the device's size.
+    let r = unsafe { sys::livedfs_discard_blocks(sb.as_ptr(), block, count) };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    Ok(())
+}

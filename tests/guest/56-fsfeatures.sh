@@ -111,3 +111,26 @@ check_eq "no filter entry left" 0 "$(cat $S/filter_entries)"
 rm -f /tmp/rep-a /tmp/rep-b
 check "umount" umount $M
 check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+
+# --- FITRIM (fstrim), as ext4: the free blocks are discarded (the test
+# disk punches them out of its sparse file: they read back as zeros), and
+# never a block in use: every file reads back from the disk afterwards.
+check "mount" mount -t livedfs "$VOL" $M
+check "the disk discards" test "$(cat /sys/block/$DEV/queue/discard_max_bytes)" -gt 0
+dd if=/dev/urandom of=/tmp/t1 bs=1M count=8 2>/dev/null
+dd if=/dev/urandom of=/tmp/t2 bs=1M count=8 2>/dev/null
+check "two files, one deleted again" sh -c "cp /tmp/t1 $M/t1 && cp /tmp/t2 $M/t2 && cp /tmp/t1 $M/t1copy && sync && rm $M/t2 && sync"
+check "fstrim" sh -c "fstrim -v $M > /tmp/fstrim.out"
+cat /tmp/fstrim.out
+trimmed=$(sed -n 's/.*: \([0-9]*\) bytes.*/\1/p' /tmp/fstrim.out)
+check "it discarded at least the deleted file's 8 MiB" test "${trimmed:-0}" -ge 8388608
+check "drop caches" sh -c "echo 3 > /proc/sys/vm/drop_caches"
+check_eq "the kept file reads back from the disk" "$(md5sum < /tmp/t1)" "$(md5sum < $M/t1)"
+check_eq "so does its shared copy" "$(md5sum < /tmp/t1)" "$(md5sum < $M/t1copy)"
+check "write after the trim" sh -c "cp /tmp/t2 $M/t2 && sync && echo 3 > /proc/sys/vm/drop_caches"
+check_eq "it reads back" "$(md5sum < /tmp/t2)" "$(md5sum < $M/t2)"
+grep -q "^tester:" /etc/passwd || echo "tester:x:1000:1000:tester:/tmp:/bin/sh" >> /etc/passwd
+check_err "fstrim as a user: EPERM" "not permitted" su -s /bin/sh tester -c "fstrim $M"
+check "rm" sh -c "rm $M/t1 $M/t1copy $M/t2 && sync"
+check "umount" umount $M
+check_exit "fsck -fn: clean after the trim" 0 fsck.livedfs -fn "$VOL"
