@@ -1009,23 +1009,25 @@ pub(crate) fn shutdown(sb: &SuperBlock, flags: u32) -> Result {
 /// Marks the volume as holding preallocated space (RO_COMPAT_PREALLOC),
 /// in the caller's handle, the first time a file preallocates.
 pub(crate) fn note_prealloc(info: &SbInfo) -> Result {
-    let mut d = info.disk.lock();
-    if d.sb.feature_ro_compat & fsb::RO_COMPAT_PREALLOC != 0 {
-        return Ok(());
-    }
-    d.sb.feature_ro_compat |= fsb::RO_COMPAT_PREALLOC;
-    write_super_in(info, &mut d)
+    note_feature(info, |sb| &mut sb.feature_ro_compat, fsb::RO_COMPAT_PREALLOC)
 }
 
 /// Marks the volume as holding unwritten pointers (INCOMPAT_UNWRITTEN),
 /// in the caller's handle, before the first is written: a module that
 /// does not know the marker must not mount the volume.
 pub(crate) fn note_unwritten(info: &SbInfo) -> Result {
+    note_feature(info, |sb| &mut sb.feature_incompat, fsb::INCOMPAT_UNWRITTEN)
+}
+
+/// Sets feature `bit` in the word `field` picks, writing the superblock
+/// in the caller's handle only the first time.
+fn note_feature(info: &SbInfo, field: impl FnOnce(&mut fsb::Superblock) -> &mut u32, bit: u32) -> Result {
     let mut d = info.disk.lock();
-    if d.sb.feature_incompat & fsb::INCOMPAT_UNWRITTEN != 0 {
+    let word = field(&mut d.sb);
+    if *word & bit != 0 {
         return Ok(());
     }
-    d.sb.feature_incompat |= fsb::INCOMPAT_UNWRITTEN;
+    *word |= bit;
     write_super_in(info, &mut d)
 }
 
