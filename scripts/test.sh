@@ -156,7 +156,7 @@ vm_suite() {
     vm 75-filter-memory.sh --disk vol:2G
     vm 76-stress.sh --timeout 900 --disk vol:1G --image "ext4:$LIVEDFS_ROOT/build/ext4-stress.img" -- "$STRESS_SECS"
     vm 77-failures.sh --disk vol:256M
-    vm 78-pinned.sh --disk vol:256M --disk src:64M --throttle src:2000000
+    vm 78-pinned.sh --disk vol:256M --disk src:64M --throttle-opts src:iops-read=5
     vm 79-hazards.sh --disk vol:256M --disk cut:256M --image "ext4:$LIVEDFS_ROOT/build/ext4-swap.img"
     vm 80-fsck.sh --disk vol:512M
     vm 81-fsck-replay.sh --disk vol:256M --disk ka:256M --disk fa:256M
