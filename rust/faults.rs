@@ -8,7 +8,10 @@
 //! - `test_delay_after_hash_ms` N: every decision sleeps N ms between
 //!   fingerprinting a block and recording it, which turns a rare race with
 //!   the decision (a folio changed under DMA, say) into a deterministic
-//!   one.
+//!   one;
+//! - `test_delay_store_format_ms` N: formatting a group's fingerprint
+//!   store (its first use) sleeps N ms first, which holds whatever that
+//!   formatting holds for that long.
 //!
 //! Unarmed, each costs one relaxed atomic load per block decision.
 
@@ -27,6 +30,7 @@ pub(crate) struct Faults {
     fail_errno: AtomicU64,
     delay_ms: AtomicU64,
     rebuild_delay_ms: AtomicU64,
+    store_format_delay_ms: AtomicU64,
 }
 
 impl Default for Faults {
@@ -36,6 +40,7 @@ impl Default for Faults {
             fail_errno: AtomicU64::new(DEFAULT_ERRNO),
             delay_ms: AtomicU64::new(0),
             rebuild_delay_ms: AtomicU64::new(0),
+            store_format_delay_ms: AtomicU64::new(0),
         }
     }
 }
@@ -73,6 +78,14 @@ pub(crate) fn during_rebuild(info: &SbInfo) {
     }
 }
 
+/// Sleeps before formatting a fingerprint store if a test asked for it.
+pub(crate) fn delay_store_format(info: &SbInfo) {
+    let ms = info.faults.store_format_delay_ms.load(Ordering::Relaxed);
+    if ms > 0 {
+        crate::vfs::sleep_ms(ms.min(MAX_DELAY_MS) as u32);
+    }
+}
+
 /// The value of hook `which` (the sysfs attribute numbers in helpers.c).
 pub(crate) fn value(info: &SbInfo, which: i32) -> u64 {
     let f = &info.faults;
@@ -81,6 +94,7 @@ pub(crate) fn value(info: &SbInfo, which: i32) -> u64 {
         101 => f.fail_errno.load(Ordering::Relaxed),
         102 => f.delay_ms.load(Ordering::Relaxed),
         103 => f.rebuild_delay_ms.load(Ordering::Relaxed),
+        104 => f.store_format_delay_ms.load(Ordering::Relaxed),
         _ => 0,
     }
 }
@@ -93,6 +107,7 @@ pub(crate) fn set(info: &SbInfo, which: i32, v: u64) -> Result {
         101 if (1..=133).contains(&v) => f.fail_errno.store(v, Ordering::Relaxed),
         102 if v <= MAX_DELAY_MS => f.delay_ms.store(v, Ordering::Relaxed),
         103 if v <= MAX_DELAY_MS => f.rebuild_delay_ms.store(v, Ordering::Relaxed),
+        104 if v <= MAX_DELAY_MS => f.store_format_delay_ms.store(v, Ordering::Relaxed),
         _ => return Err(EINVAL),
     }
     Ok(())

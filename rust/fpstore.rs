@@ -14,20 +14,35 @@ use crate::format::fpstore::{self, Fingerprint, FpEntry, REFCOUNT_MAX};
 use crate::format::group::BG_FP_UNINIT;
 use crate::super_::SbInfo;
 use crate::vfs::{Buffer, SuperBlock};
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 /// Formats group `g`'s store if it was never written, and prefetches it on
-/// first touch.
+/// first touch. The check every store access makes is one atomic load;
+/// the first touch of a group runs under `store_prepare`, not the
+/// allocation lock, which is taken only briefly to read and then change
+/// the descriptor: allocation and frees in every group go on while a
+/// store is formatted. No store block is read or written before its group
+/// is ready, since every access comes through here.
 fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
+    let ready = info.store_ready.get(g as usize).ok_or(EINVAL)?;
+    if ready.load(Ordering::Acquire) {
+        return Ok(());
+    }
     let geo = &info.geo;
-    let mut st = info.alloc.lock();
-    let d = *st.groups.get(g as usize).ok_or(EINVAL)?;
-    if d.flags & BG_FP_UNINIT != 0 {
+    let _first = info.store_prepare.lock();
+    // Re-checked: another thread may have prepared it while we waited.
+    if ready.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let uninit = info.alloc.lock().groups.get(g as usize).ok_or(EINVAL)?.flags & BG_FP_UNINIT != 0;
+    let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+    if uninit {
         // Formatted outside the journal (hundreds of blocks, once per
         // group), written and waited for before the descriptor's flag
         // change is journaled: a crash before that leaves the flag set and
         // the blocks unused.
-        let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
+        crate::faults::delay_store_format(info);
         let mut bufs = KVec::with_capacity(geo.fp_blocks_per_group as usize, GFP_KERNEL)?;
         for j in 0..geo.fp_blocks_per_group {
             let bh = Buffer::new_zeroed_direct(sb, u64::from(l.fp_store.saturating_add(j)))?;
@@ -40,21 +55,15 @@ fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
             bh.wait()?;
             bh.set_verified();
         }
+        let mut st = info.alloc.lock();
         let dm = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
         dm.flags &= !BG_FP_UNINIT;
         let dd = *dm;
         write_desc(sb, info, g, &dd)?;
-        st.set_fp_prefetched(g);
-        return Ok(());
+    } else if info.prefetch() {
+        crate::vfs::buffer::readahead(sb, u64::from(l.fp_store), geo.fp_blocks_per_group);
     }
-    if !st.fp_prefetched(g) {
-        st.set_fp_prefetched(g);
-        drop(st);
-        if info.prefetch() {
-            let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
-            crate::vfs::buffer::readahead(sb, u64::from(l.fp_store), geo.fp_blocks_per_group);
-        }
-    }
+    ready.store(true, Ordering::Release);
     Ok(())
 }
 

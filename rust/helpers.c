@@ -361,6 +361,7 @@ LIVEDFS_KNOB(test_fail_decisions, 100);
 LIVEDFS_KNOB(test_fail_errno, 101);
 LIVEDFS_KNOB(test_delay_after_hash_ms, 102);
 LIVEDFS_KNOB(test_rebuild_delay_ms, 103);
+LIVEDFS_KNOB(test_delay_store_format_ms, 104);
 
 static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_logical_blocks_written.attr.attr,
@@ -390,6 +391,7 @@ static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_test_fail_errno.attr.attr,
 	&livedfs_attr_test_delay_after_hash_ms.attr.attr,
 	&livedfs_attr_test_rebuild_delay_ms.attr.attr,
+	&livedfs_attr_test_delay_store_format_ms.attr.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(livedfs_stat);

@@ -66,14 +66,6 @@ impl AllocState {
             *c |= 2;
         }
     }
-    pub(crate) fn fp_prefetched(&self, g: u32) -> bool {
-        self.checked.get(g as usize).is_some_and(|c| c & 4 != 0)
-    }
-    pub(crate) fn set_fp_prefetched(&mut self, g: u32) {
-        if let Some(c) = self.checked.get_mut(g as usize) {
-            *c |= 4;
-        }
-    }
 }
 
 /// The on-disk superblock as we keep it, under `SbInfo::disk`.
@@ -174,6 +166,14 @@ pub(crate) struct SbInfo {
     rebuild_job: Mutex<Option<crate::vfs::Job>>,
     #[pin]
     pub(crate) alloc: Mutex<AllocState>,
+    /// Per group: its fingerprint store is formatted and was prefetched
+    /// (see `fpstore::prepare_group`). Read without a lock on every store
+    /// access; set once, with Release, after the store is ready.
+    pub(crate) store_ready: KVVec<AtomicBool>,
+    /// Serialises the first touches of stores (formatting, prefetch), so
+    /// the allocation lock is never held across store I/O.
+    #[pin]
+    pub(crate) store_prepare: Mutex<()>,
     #[pin]
     pub(crate) disk: Mutex<DiskState>,
     #[pin]
@@ -592,8 +592,10 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let free_blocks = groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_blocks)));
     let free_inodes = groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_inodes)));
     let mut checked = KVVec::with_capacity(groups.len(), GFP_KERNEL)?;
+    let mut store_ready = KVVec::with_capacity(groups.len(), GFP_KERNEL)?;
     for _ in 0..groups.len() {
         checked.push(0u8, GFP_KERNEL)?;
+        store_ready.push(AtomicBool::new(false), GFP_KERNEL)?;
     }
 
     let hasher = crate::vfs::crypto::Hasher::new(match geo.fp_algo {
@@ -652,6 +654,8 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
                 busy_blocks: 0,
                 checked,
             }),
+            store_ready,
+            store_prepare <- new_mutex!(()),
             disk <- new_mutex!(DiskState {
                 sb: disk_sb,
                 bh: sbh,

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sequential write (unique data), read, and duplicate write: livedfs and
+# Sequential write (unique data), read, duplicate write, and unique write
+# by four writers to four files at once (write-unique-4): livedfs and
 # its variants next to ext4 in ext3 mode (data=ordered), in one VM, each on
 # its own virtual disk with identical settings. Prints medians and ratios
 # against ext4 measured in the same run, the guest's CPU seconds per GiB
@@ -77,9 +78,9 @@ tr -d '\r' < "$log" | awk -v vs="${variants[*]}" '
         return hi - lo
     }
     END {
-        split(vs, V, " "); split("write-unique read write-duplicate", P, " ")
+        split(vs, V, " "); split("write-unique read write-duplicate write-unique-4", P, " ")
         printf "%-22s %-16s %10s %10s %10s %12s %12s %12s\n", "variant", "phase", "median s", "spread s", "MB/s", "vs ext3", "CPU s/GiB", "write req KiB"
-        for (p = 1; p <= 3; p++) for (v = 1; v in V; v++) {
+        for (p = 1; p <= 4; p++) for (v = 1; v in V; v++) {
             key = V[v] " " P[p]; if (!(key in n)) continue
             med = median(key); mbs = med > 0 ? bytes[key] / med / 1e6 : 0
             base = "ext3 " P[p]; ratio = "-"

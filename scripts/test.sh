@@ -203,7 +203,7 @@ if [ "$flavour" = base ] && [ $debug -eq 1 ]; then
     fi
     INITRD="$LIVEDFS_ROOT/build/debug.cpio"
     "$LIVEDFS_ROOT/scripts/build-initramfs.sh" "$KDIR" "$INITRD"
-    SUBSET="01-kunit.sh 55-xattr.sh 56-fsfeatures.sh 57-fallocate.sh 70-dedup.sh 72-dedup-concurrent.sh 73-reflink.sh 76-stress.sh 77-failures.sh 80-fsck.sh"
+    SUBSET="01-kunit.sh 55-xattr.sh 56-fsfeatures.sh 57-fallocate.sh 70-dedup.sh 72-dedup-concurrent.sh 73-reflink.sh 76-stress.sh 77-failures.sh 79-hazards.sh 80-fsck.sh"
     TAG="debug-" VM_OPTS="--timeout 1800" CRASH_POINTS=20 STRESS_SECS=20
     vm_suite
     # Leave the module built for the base kernel (make install, the demo).

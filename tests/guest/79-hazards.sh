@@ -1,8 +1,9 @@
 # Hazards a dedup file system must refuse or get right (issue 16):
 # swap files (swap writes go straight to possibly shared blocks), a
 # read-write mount of a volume left unclean by a mount without journal
-# (store entries may be ahead of their data), and byte comparison
-# (`verify`) against what is on the medium, not a stale cached copy.
+# (store entries may be ahead of their data), byte comparison (`verify`)
+# against what is on the medium, not a stale cached copy, and (issue 17)
+# a fingerprint store being formatted must not stop allocation elsewhere.
 VOL=$(disk vol)
 DEV=${VOL#/dev/}
 CUT=$(disk cut)
@@ -23,6 +24,39 @@ check "control: swapon works for a file on ext4" sh -c "
     mount -t ext4 $(disk ext4) /mnt/e && dd if=/dev/zero of=/mnt/e/swap bs=1M count=16 2>/dev/null &&
     chmod 600 /mnt/e/swap && mkswap /mnt/e/swap >/dev/null && swapon /mnt/e/swap && swapoff /mnt/e/swap;
     rc=\$?; rm -f /mnt/e/swap; umount /mnt/e; exit \$rc"
+check "umount" umount $M
+
+# --- formatting a store (a group's first use, hundreds of blocks) holds
+# no lock that allocating or freeing in other groups needs: it once ran
+# under the volume's allocation lock. A test delay holds the formatting
+# for 6 s while another writer creates files and preallocates: that must
+# take well under those 6 s (under the old lock it waited them out). 1 KiB
+# blocks: groups of 8 MiB, so a 12 MiB file reaches a group never used.
+check "mkfs (1 KiB blocks)" mkfs.livedfs -q -F -m 0 -b 1024 "$VOL"
+check "mount (no timed commit during the test)" mount -t livedfs -o commit=60 "$VOL" $M
+check "a first file formats group 0's store" sh -c "head -c 65536 /dev/urandom > $M/first && sync"
+check "arm: 6 s before a store is formatted" sh -c "echo 6000 > $S/test_delay_store_format_ms"
+head -c 12582912 /dev/urandom > /tmp/far.data
+t0=$(cut -d' ' -f1 /proc/uptime)
+dd if=/tmp/far.data of=$M/far bs=1M conv=fsync 2>/dev/null &
+far=$!
+sleep 1
+ta=$(cut -d' ' -f1 /proc/uptime)
+check "meanwhile: 20 files created" sh -c "for i in \$(seq 20); do echo \$i > $M/a\$i || exit 1; done"
+check "meanwhile: 1 MiB preallocated" fsops fallocate $M/pre 0 0 1048576
+tb=$(cut -d' ' -f1 /proc/uptime)
+echo "other writer: $(awk -v a="$ta" -v b="$tb" 'BEGIN { print b - a }') s"
+check "the other writer did not wait for the formatting (under 3 s)" awk -v a="$ta" -v b="$tb" 'BEGIN { exit !(b - a < 3) }'
+check "the write that formatted it completes" wait $far
+t1=$(cut -d' ' -f1 /proc/uptime)
+echo "the formatting write: $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s"
+check "and it did wait for the formatting (its group was new)" awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a >= 6) }'
+check "disarm" sh -c "echo 0 > $S/test_delay_store_format_ms"
+check "its data" cmp /tmp/far.data $M/far
+check "umount" umount $M
+check_exit "fsck -fn clean" 0 fsck.livedfs -fn "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check "data after remount" cmp /tmp/far.data $M/far
 check "umount" umount $M
 
 # --- verify compares with the medium
