@@ -56,7 +56,7 @@ for v in "${variants[@]}"; do
 done
 log="$work/bench.log"
 scripts/vm.sh --kdir "$KDIR" --mem "$mem" --timeout 7200 --log "$log" "${disks[@]}" \
-    bench-seq.sh "$size" "$repeats" "${variants[@]}" > /dev/null 2>&1 || true
+    bench-seq.sh "$(numfmt --from=iec "$size")" "$repeats" "${variants[@]}" > /dev/null 2>&1 || true
 grep -q '^LIVEDFS-BENCH' "$log" || { tail -n 30 "$log"; die "the benchmark did not run"; }
 tr -d '\r' < "$log" | awk -v vs="${variants[*]}" '
     /^LIVEDFS-BENCH / {

@@ -57,7 +57,8 @@
 # by --profile hdd|ssd; guest page cache dropped between phases; the same
 # guest RAM for every phase):
 #   seq       A1 sequential unique write, A2 sequential read, A3 sequential
-#             duplicate write (tests/guest/eval-seq.sh): a file twice the
+#             duplicate write, A1x4 the same bytes as A1 by four writers
+#             into four files at once (tests/guest/eval-seq.sh): a file twice the
 #             guest's RAM, for ext3 and the paper's Table 1 variants
 #             (livedfs-J, -S, -SJ, -all) plus livedfs-md5; every timed
 #             phase also records the guest CPU seconds it cost (/proc/stat)

@@ -7,7 +7,7 @@
 # cpu-seconds write-requests write-sectors (the guest's CPU time from
 # /proc/stat, all CPUs; the disk's completed write requests and sectors
 # from its /sys/block stat, so the mean request size the device saw).
-SIZE=${1:-1G} REPEATS=${2:-3}
+SIZE=${1:-1073741824} REPEATS=${2:-3}  # SIZE in bytes
 shift 2
 M=/mnt/b
 mkdir -p $M
@@ -45,7 +45,7 @@ for v in "$@"; do
         cp $M/a $M/b; sync; t1=$(now)
         phase write-duplicate "$(stat -c %s $M/b)" "$t0" "$t1" "$c0" "$w0"
         rm -f $M/a $M/b; sync
-        quarter=$(( $(numfmt --from=iec "$SIZE") / 4 ))
+        quarter=$((SIZE / 4))
         c0=$(busy); w0=$(wstat); t0=$(now)
         for w in 1 2 3 4; do
             datatest write --seed "$((r * 10 + w))" --size "$quarter" $M/w$w > /dev/null &

@@ -6,6 +6,8 @@
 #   A1  dd src -> a, sync              (every block unique)
 #   A2  drop caches; dd a -> /dev/null
 #   A3  drop caches; dd src -> b, sync (every block a duplicate of a)
+#   A1x4  (after a and b are deleted) four dd at once, each a quarter of
+#       src into its own file, sync: A1 by four writers (how it scales)
 # Each record carries the guest CPU seconds spent in its timed span
 # (cpu_s: every CPU's busy time from /proc/stat, see eval-lib.sh) and the
 # iowait seconds. Then a and b are deleted and the volume unmounted. Repeats are
@@ -39,6 +41,17 @@ for r in $(seq "$REPEATS"); do
         check_eq "$v repeat $r: a is whole" "$BYTES" "$(stat -c %s $M/a)"
         check_eq "$v repeat $r: b is whole" "$BYTES" "$(stat -c %s $M/b)"
         rm -f $M/a $M/b
+        sync
+        drop_caches
+        q=$((BYTES / 4 / 1048576))
+        c0=$(cpu_busy); t0=$(now)
+        for w in 0 1 2 3; do
+            dd if="$SRC" of=$M/w$w bs=1M skip=$((w * q)) count=$q 2>/dev/null &
+        done
+        wait; sync; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+        rec phase=A1x4 fs="$v" rep="$r" seconds="$t" bytes="$((q * 4 * 1048576))" "$cpu"
+        check_eq "$v repeat $r: the four writers' files are whole" "$((q * 4 * 1048576))" "$(cat $M/w0 $M/w1 $M/w2 $M/w3 | wc -c)"
+        rm -f $M/w0 $M/w1 $M/w2 $M/w3
         sync
         umount $M || fail "umount $v" "repeat $r"
     done
