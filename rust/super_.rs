@@ -914,8 +914,10 @@ pub(crate) fn reconfigure(sb: &SuperBlock, opts: &MountOptions, want_ro: bool) -
         mark_mounted(sb, info, false)?;
         // A volume mounted read-only since a crash still has its orphans
         // to finish (ext4 does this at remount too).
+        // The volume is still read-only until this returns: evict and
+        // dirty_inode would leave the orphans as they are.
         if info.disk.lock().orphans.is_empty() {
-            crate::inode::process_orphans(sb, info)?;
+            sb.with_rdonly_cleared(|| crate::inode::process_orphans(sb, info))?;
         }
     }
     {

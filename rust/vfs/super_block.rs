@@ -81,6 +81,26 @@ impl SuperBlock {
         }
     }
 
+    /// Runs `f` with the volume marked writable, then marks it read-only
+    /// again: for the orphans a remount read-write must finish before it
+    /// returns (the VFS clears SB_RDONLY only after reconfigure), as
+    /// ext4_orphan_cleanup does at a read-only mount. Only from
+    /// reconfigure, where nothing else writes to the volume.
+    pub(crate) fn with_rdonly_cleared<T>(&self, f: impl FnOnce() -> T) -> T {
+        let flags = {
+            // SAFETY: a live super block; reconfigure holds s_umount for
+            // writing, so no other s_flags writer but the error handler
+            // (`set_rdonly_on_error`), whose bit is set again below anyway.
+            unsafe { core::ptr::addr_of_mut!((*self.as_ptr()).s_flags) }
+        };
+        // SAFETY: as above; volatile as the lockless readers (sb_rdonly).
+        unsafe { core::ptr::write_volatile(flags, core::ptr::read_volatile(flags) & !sys::SB_RDONLY) };
+        let r = f();
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(flags, core::ptr::read_volatile(flags) | sys::SB_RDONLY) };
+        r
+    }
+
     /// Sets the fixed super block parameters during fill_super.
     pub(crate) fn setup(&self, magic: u64, max_bytes: i64, uuid: &[u8; 16]) {
         let sb = self.as_ptr();

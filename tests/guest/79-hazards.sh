@@ -59,6 +59,38 @@ check "mount" mount -t livedfs "$VOL" $M
 check "data after remount" cmp /tmp/far.data $M/far
 check "umount" umount $M
 
+# --- orphans left by a shutdown, mounted read-only, then remounted
+# read-write (fstests generic/417): the remount must finish them. It
+# runs before the VFS clears the read-only flag, and evicting a file
+# unlinked while open did nothing on a read-only volume: the remount
+# failed with EUCLEAN ("orphan inode N could not be released").
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+free_before=$(stat -f -c %f $M)
+inodes_before=$(stat -f -c %d $M)
+holders=""
+for i in 1 2 3 4 5 6 7 8; do
+    sh -c "exec 3<>$M/o$i; head -c 65536 /dev/urandom >&3; rm $M/o$i; exec sleep 1000" &
+    holders="$holders $!"
+done
+sleep 1
+check "sync: 8 files unlinked while open, on the orphan list" sync
+check "FS_IOC_SHUTDOWN (no journal flush)" fsops shutdown $M 2
+kill $holders; wait $holders 2>/dev/null
+check "umount after the shutdown" umount $M
+check "mount -o ro" mount -t livedfs -o ro "$VOL" $M
+check "umount" umount $M
+check "the orphans are still listed" sh -c "[ \"\$(livedfs info -s orphan_head $VOL)\" != 0 ]"
+check "mount -o ro" mount -t livedfs -o ro "$VOL" $M
+mark
+check "mount -o remount,rw finishes them" mount -o remount,rw $M
+check_dmesg "dmesg counts them" "livedfs ($DEV): processed 8 orphan inode(s)"
+check_eq "their blocks are free again" "$free_before" "$(stat -f -c %f $M)"
+check_eq "their inodes are free again" "$inodes_before" "$(stat -f -c %d $M)"
+check "umount" umount $M
+check_eq "no orphan left" 0 "$(livedfs info -s orphan_head $VOL)"
+check_exit "fsck -fn clean" 0 fsck.livedfs -fn "$VOL"
+
 # --- verify compares with the medium
 check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
 check "mount -o verify" mount -t livedfs -o verify "$VOL" $M

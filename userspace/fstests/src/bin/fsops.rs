@@ -61,6 +61,9 @@ enum Cli {
         #[arg(long)]
         link: Option<PathBuf>,
     },
+    /// FS_IOC_SHUTDOWN on the file system holding PATH, with FLAGS: 0
+    /// syncs first, 1 flushes the journal, 2 flushes nothing.
+    Shutdown { path: PathBuf, flags: u32 },
     /// renameat2(OLD, NEW, RENAME_WHITEOUT).
     RenameWhiteout { old: PathBuf, new: PathBuf },
     /// lseek(FILE, OFFSET, SEEK_DATA or SEEK_HOLE) for WHENCE `data` or
@@ -91,6 +94,18 @@ fn cstr(p: &std::path::Path) -> Result<std::ffi::CString> {
 fn main() -> Result<()> {
     match Cli::parse() {
         Cli::Fiemap { file } => fiemap(&file),
+        Cli::Shutdown { path, flags } => {
+            /// FS_IOC_SHUTDOWN: _IOR('X', 125, __u32).
+            const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
+            let f = File::open(&path).with_context(|| format!("open {}", path.display()))?;
+            // SAFETY: the ioctl reads one u32 from the pointer, which lives
+            // across the call.
+            let r = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_SHUTDOWN, &flags) };
+            if r != 0 {
+                bail!("FS_IOC_SHUTDOWN: {}", std::io::Error::last_os_error());
+            }
+            Ok(())
+        }
         Cli::Seek {
             file,
             whence,
