@@ -966,6 +966,15 @@ unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sy
                 if let Err(e) = j.complete(tid) {
                     return e.to_errno();
                 }
+                // An aborted journal commits nothing more: whatever this
+                // file's changes rode on since (a transaction whose commit
+                // failed, which jbd2 then no longer waits for) is not on
+                // the disk. Every fsync says so, not only the first
+                // (fstests generic/441: the data of the other descriptors
+                // was all duplicates, written by no data request).
+                if j.is_aborted() {
+                    return EIO.to_errno();
+                }
                 to_c(crate::vfs::super_block::flush_device(sb))
             }
             None => {

@@ -64,6 +64,18 @@ enum Cli {
     /// FS_IOC_SHUTDOWN on the file system holding PATH, with FLAGS: 0
     /// syncs first, 1 flushes the journal, 2 flushes nothing.
     Shutdown { path: PathBuf, flags: u32 },
+    /// fstests' fsync-err in simple mode: FILE opened FDS times, each
+    /// writes 64 KiB of 0x7c at its own offset and fsyncs; then `sh -c
+    /// BREAK`; then each writes the same again and its fsync must fail;
+    /// then `sh -c REPAIR`. Prints each second fsync's result.
+    FsyncErr {
+        file: PathBuf,
+        fds: usize,
+        #[arg(long = "break")]
+        break_cmd: String,
+        #[arg(long)]
+        repair: String,
+    },
     /// renameat2(OLD, NEW, RENAME_WHITEOUT).
     RenameWhiteout { old: PathBuf, new: PathBuf },
     /// lseek(FILE, OFFSET, SEEK_DATA or SEEK_HOLE) for WHENCE `data` or
@@ -94,6 +106,63 @@ fn cstr(p: &std::path::Path) -> Result<std::ffi::CString> {
 fn main() -> Result<()> {
     match Cli::parse() {
         Cli::Fiemap { file } => fiemap(&file),
+        Cli::FsyncErr {
+            file,
+            fds,
+            break_cmd,
+            repair,
+        } => {
+            use std::os::unix::fs::FileExt;
+            let buf = vec![0x7cu8; 65536];
+            let mut files = Vec::new();
+            for _ in 0..fds {
+                files.push(
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .open(&file)
+                        .with_context(|| format!("open {}", file.display()))?,
+                );
+            }
+            for (i, f) in files.iter().enumerate() {
+                f.write_all_at(&buf, (i * buf.len()) as u64)?;
+            }
+            for (i, f) in files.iter().enumerate() {
+                f.sync_all()
+                    .with_context(|| format!("first fsync on fd[{i}]"))?;
+            }
+            let run = |cmd: &str| -> Result<()> {
+                let st = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(cmd)
+                    .status()?;
+                if !st.success() {
+                    bail!("{cmd}: {st}");
+                }
+                Ok(())
+            };
+            run(&break_cmd)?;
+            for (i, f) in files.iter().enumerate() {
+                f.write_all_at(&buf, (i * buf.len()) as u64)
+                    .with_context(|| format!("second write on fd[{i}]"))?;
+            }
+            let mut succeeded = 0;
+            for (i, f) in files.iter().enumerate() {
+                match f.sync_all() {
+                    Ok(()) => {
+                        println!("second fsync on fd[{i}]: success");
+                        succeeded += 1;
+                    }
+                    Err(e) => println!("second fsync on fd[{i}]: {e}"),
+                }
+            }
+            run(&repair)?;
+            if succeeded > 0 {
+                bail!("{succeeded} of {fds} second fsyncs succeeded after the disk failed");
+            }
+            Ok(())
+        }
         Cli::Shutdown { path, flags } => {
             /// FS_IOC_SHUTDOWN: _IOR('X', 125, __u32).
             const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
