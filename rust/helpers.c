@@ -85,6 +85,27 @@ void livedfs_folio_commit_write(struct folio *folio, unsigned int from, unsigned
  */
 /* In vfs/fstype.rs. */
 void livedfs_note_data_write_error(struct super_block *sb);
+
+/*
+ * inode_operations.getattr: the VFS's attributes, plus what only livedfs
+ * knows (livedfs_stat_extra): the statx attributes of the inode flags, and
+ * the blocks reserved for data still waiting for delayed allocation in
+ * st_blocks, as ext4 counts them, so the space a file uses does not change
+ * when it is written back (fstests generic/422).
+ */
+int livedfs_getattr(struct mnt_idmap *idmap, const struct path *path, struct kstat *stat,
+		    u32 request_mask, unsigned int query_flags)
+{
+	struct inode *inode = d_inode(path->dentry);
+	u64 attributes = 0, sectors = 0;
+
+	generic_fillattr(idmap, request_mask, inode, stat);
+	livedfs_stat_extra(inode, &attributes, &sectors);
+	stat->blocks += sectors;
+	stat->attributes |= attributes;
+	stat->attributes_mask |= STATX_ATTR_APPEND | STATX_ATTR_IMMUTABLE | STATX_ATTR_NODUMP;
+	return 0;
+}
 bool livedfs_data_write_has_failed(struct super_block *sb);
 
 /* end_buffer_async_write (static in fs/buffer.c), as

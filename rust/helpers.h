@@ -22,6 +22,7 @@ void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache);
 struct kmem_cache *livedfs_buf_cache_create(const char *name, unsigned int size);
 
 /* Implemented in Rust. */
+void livedfs_stat_extra(struct inode *inode, u64 *attributes, u64 *sectors);
 int livedfs_get_block_prepare(struct inode *inode, sector_t iblock,
 			      struct buffer_head *bh, int create);
 unsigned long long livedfs_stat_value(const void *info, int which);
@@ -40,6 +41,11 @@ void livedfs_folio_commit_write(struct folio *folio, unsigned int from, unsigned
 int livedfs_folio_submit(struct folio *folio, struct writeback_control *wbc);
 int livedfs_block_io(struct super_block *sb, u64 block, void *buf, bool write);
 
+struct kstat;
+struct path;
+struct mnt_idmap;
+int livedfs_getattr(struct mnt_idmap *idmap, const struct path *path, struct kstat *stat,
+		    u32 request_mask, unsigned int query_flags);
 void livedfs_cond_resched(void);
 void *livedfs_job_start(const char *name, void (*fn)(void *), void *arg);
 void livedfs_job_wait(void *p);

@@ -76,6 +76,10 @@ enum Cli {
         #[arg(long)]
         repair: String,
     },
+    /// statx(FILE): prints `attributes=0x.. mask=0x.. blocks=N` (the
+    /// statx attribute bits livedfs sets: immutable 0x10, append 0x20,
+    /// nodump 0x40).
+    Statx { file: PathBuf },
     /// renameat2(OLD, NEW, RENAME_WHITEOUT).
     RenameWhiteout { old: PathBuf, new: PathBuf },
     /// lseek(FILE, OFFSET, SEEK_DATA or SEEK_HOLE) for WHENCE `data` or
@@ -161,6 +165,33 @@ fn main() -> Result<()> {
             if succeeded > 0 {
                 bail!("{succeeded} of {fds} second fsyncs succeeded after the disk failed");
             }
+            Ok(())
+        }
+        Cli::Statx { file } => {
+            let c = std::ffi::CString::new(file.as_os_str().as_encoded_bytes())?;
+            // SAFETY: an all-zero statx is a valid output buffer.
+            let mut st: libc::statx = unsafe { std::mem::zeroed() };
+            // SAFETY: a NUL-terminated path and a buffer the call fills.
+            let r = unsafe {
+                libc::statx(
+                    libc::AT_FDCWD,
+                    c.as_ptr(),
+                    0,
+                    libc::STATX_BASIC_STATS,
+                    &mut st,
+                )
+            };
+            if r != 0 {
+                bail!(
+                    "statx {}: {}",
+                    file.display(),
+                    std::io::Error::last_os_error()
+                );
+            }
+            println!(
+                "attributes=0x{:x} mask=0x{:x} blocks={}",
+                st.stx_attributes, st.stx_attributes_mask, st.stx_blocks
+            );
             Ok(())
         }
         Cli::Shutdown { path, flags } => {
