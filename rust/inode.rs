@@ -141,6 +141,13 @@ impl InodeData {
 
 /// Reads on-disk inode `ino`. `allow_deleted`: accept a zero link count
 /// (orphan processing).
+/// Inode `ino`'s preallocated blocks as its table slot holds them (0 for
+/// anything but a regular file).
+pub(crate) fn prealloc_on_disk(sb: &SuperBlock, ino: u32) -> Result<u32> {
+    let di = read_disk_inode(sb, ino, true)?;
+    Ok(if di.is_reg() { di.prealloc } else { 0 })
+}
+
 fn read_disk_inode(sb: &SuperBlock, ino: u32, allow_deleted: bool) -> Result<DiskInode> {
     let info = sbi(sb)?;
     let geo = &info.geo;

@@ -689,6 +689,24 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     // The filter: read from the stores now when they are small; for a big
     // volume the mount returns at once and a background thread reads them
     // (started below, once the mount can no longer fail).
+    // The superblock's preallocated total is a summary the journal may
+    // not have carried with the inodes it sums: after a replay, recounted.
+    if replayed && found_sb.has_ro_compat(fsb::RO_COMPAT_PREALLOC) {
+        let sum = crate::ialloc::sum_prealloc(sb, info)?;
+        let was = info.prealloc.load(Ordering::Relaxed);
+        if sum != was {
+            pr_info!(
+                "livedfs ({}): {} preallocated blocks after the journal replay (the superblock said {})\n",
+                sb.id(),
+                sum,
+                was
+            );
+            info.prealloc.store(sum, Ordering::Relaxed);
+            let r = info.reserved.load(Ordering::Relaxed);
+            info.reserved.store(r.saturating_sub(was).saturating_add(sum), Ordering::Relaxed);
+            info.disk.lock().sb.prealloc_blocks = sum;
+        }
+    }
     let stored = {
         let st = info.alloc.lock();
         st.groups.iter().fold(0u64, |a, d| a.saturating_add(u64::from(d.fp_used)))
