@@ -1508,6 +1508,19 @@ unsafe extern "C" fn fop_remap_file_range(
         sys::filemap_invalidate_unlock_two(src.mapping(), dst.mapping());
         sys::unlock_two_nondirectories(src.as_ptr(), dst.as_ptr());
     }
+    // Either file opened O_SYNC or O_DSYNC, or the destination synchronous
+    // (chattr +S, -o sync): the new sharing is durable on return, as XFS
+    // and btrfs make it (fstests generic/628).
+    const O_DSYNC: u32 = 0o10000;
+    // SAFETY: both files are live for the call; plain field reads.
+    let sync = unsafe { ((*file_in).f_flags | (*file_out).f_flags) & O_DSYNC != 0 } || dst.is_sync();
+    if ret > 0 && sync {
+        // SAFETY: a live file of ours, no lock held.
+        let r = unsafe { sys::vfs_fsync_range(file_out, pos_out, pos_out.saturating_add(ret).saturating_sub(1), 0) };
+        if r != 0 {
+            return sys::loff_t::from(r);
+        }
+    }
     ret
 }
 
