@@ -179,3 +179,18 @@ check "mount replays the journal" mount -t livedfs "$VOL" $M
 check_dmesg "and recounts the preallocated blocks" "livedfs ($DEV): 1216 preallocated blocks after the journal replay"
 check "umount" umount $M
 check_exit "fsck -fn: clean (the total matches the files)" 0 fsck.livedfs -fn "$VOL"
+
+# --- fallocate by a user without CAP_FSETID drops setuid and setgid, as
+# a write does (ext4 calls file_modified; fstests generic/683-688).
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+grep -q "^tester:" /etc/passwd || echo "tester:x:1000:1000:tester:/tmp:/bin/sh" >> /etc/passwd
+for m in 0 punch+keep keep zero; do
+    check "mode $m: a setuid, setgid file anyone may write" sh -c "echo data > $M/s$m && chmod 6777 $M/s$m"
+    check "mode $m: fallocate by another user" su -s /bin/sh tester -c "fsops fallocate $M/s$m $m 0 8192"
+    check_eq "mode $m: setuid and setgid are gone" 777 "$(stat -c %a $M/s$m)"
+done
+check "root's fallocate keeps them" sh -c "chmod 6777 $M/s0 && fsops fallocate $M/s0 0 0 16384"
+check_eq "(CAP_FSETID)" 6777 "$(stat -c %a $M/s0)"
+check "umount" umount $M
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
