@@ -62,28 +62,27 @@ pub(crate) fn before_decision(info: &SbInfo) -> Result {
     Ok(())
 }
 
-/// Sleeps between fingerprinting and recording if a test asked for it.
-pub(crate) fn after_hash(info: &SbInfo) {
-    let ms = info.faults.delay_ms.load(Ordering::Relaxed);
+/// Sleeps for the delay a test armed in `hook` (none: returns at once).
+fn delay(hook: &AtomicU64) {
+    let ms = hook.load(Ordering::Relaxed);
     if ms > 0 {
         crate::vfs::sleep_ms(ms.min(MAX_DELAY_MS) as u32);
     }
+}
+
+/// Sleeps between fingerprinting and recording if a test asked for it.
+pub(crate) fn after_hash(info: &SbInfo) {
+    delay(&info.faults.delay_ms);
 }
 
 /// Sleeps per group of the filter build if a test asked for it.
 pub(crate) fn during_rebuild(info: &SbInfo) {
-    let ms = info.faults.rebuild_delay_ms.load(Ordering::Relaxed);
-    if ms > 0 {
-        crate::vfs::sleep_ms(ms.min(MAX_DELAY_MS) as u32);
-    }
+    delay(&info.faults.rebuild_delay_ms);
 }
 
 /// Sleeps before formatting a fingerprint store if a test asked for it.
 pub(crate) fn delay_store_format(info: &SbInfo) {
-    let ms = info.faults.store_format_delay_ms.load(Ordering::Relaxed);
-    if ms > 0 {
-        crate::vfs::sleep_ms(ms.min(MAX_DELAY_MS) as u32);
-    }
+    delay(&info.faults.store_format_delay_ms);
 }
 
 /// The value of hook `which` (the sysfs attribute numbers in helpers.c).
