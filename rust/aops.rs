@@ -82,6 +82,20 @@ fn is_transient(e: Error) -> bool {
     e == ENOMEM || e == EAGAIN
 }
 
+/// Records on the file the error of a folio writeback could not start,
+/// as fsync and syncfs will report it: none for a transient error (the
+/// folio stays dirty and is tried again), ENOSPC as it is, and EIO for
+/// anything else, a stopped volume's EROFS included. The data did not
+/// reach the disk, and the error recorded last is the one syncfs
+/// returns: an EROFS after the I/O error that stopped the volume would
+/// hide it (fstests generic/484).
+fn record_writeback_error(folio: &LockedFolio<'_>, e: Error) {
+    if is_transient(e) {
+        return;
+    }
+    folio.set_mapping_error(if e == ENOSPC { ENOSPC } else { EIO });
+}
+
 /// Folios `writepages` gathers (locked, in ascending order, as writeback
 /// may) before hashing their blocks together on every CPU.
 pub(crate) const WRITEBACK_BATCH: usize = 32;
@@ -192,7 +206,7 @@ pub(crate) fn write_folio(folio: LockedFolio<'_>, wbc: &Wbc, pre: &[Option<Finge
         Ok(h) => h,
         Err(e) => {
             folio.redirty(wbc);
-            folio.set_mapping_error(e);
+            record_writeback_error(&folio, e);
             folio.unlock();
             return Err(e);
         }
@@ -235,9 +249,7 @@ pub(crate) fn write_folio(folio: LockedFolio<'_>, wbc: &Wbc, pre: &[Option<Finge
     if let Some(e) = failed {
         // The undecided buffers stay dirty, with their reservations.
         folio.redirty(wbc);
-        if !is_transient(e) {
-            folio.set_mapping_error(e);
-        }
+        record_writeback_error(&folio, e);
     }
     folio.submit_marked(wbc);
     // The decided blocks are mapped: the size on disk may cover them.

@@ -985,6 +985,14 @@ pub(crate) fn sync_fs(sb: &SuperBlock, wait: bool) -> Result {
         }
         return Ok(());
     }
+    // What could not be made durable because the volume stopped (the
+    // journal aborted by an I/O error, often found only here, or a
+    // shutdown) is an I/O error to syncfs, as ext4's aborted journal
+    // gives it: EROFS would say the caller asked for a change.
+    sync_fs_rw(sb, info, wait).map_err(|e| if info.stopped().is_some() { EIO } else { e })
+}
+
+fn sync_fs_rw(sb: &SuperBlock, info: &SbInfo, wait: bool) -> Result {
     write_super(sb, info, wait)?;
     match &info.journal {
         Some(j) => j.commit(wait)?,

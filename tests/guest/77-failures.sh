@@ -160,3 +160,26 @@ check "the disk works again" sh -c "echo 0 > /sys/block/$DEV/make-it-fail; echo 
 check "umount" umount $M
 fsck.livedfs -p "$VOL" > /tmp/fsck.out 2>&1
 check_exit "fsck -fn: consistent afterwards" 0 fsck.livedfs -fn "$VOL"
+
+# --- 6. syncfs reports the write error (fstests generic/484): a page of
+# 0xcd written and fsync'd; the disk fails; the same page rewritten and
+# fsync'd (EIO; fstests uses fdatasync); the disk works again; of two syncfs through a new
+# read-only descriptor one must return EIO, and a third succeed. Before
+# the fix both returned EROFS: writeback refused by the stopped volume
+# recorded EROFS after the EIO, and syncfs reports the error set last.
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+head -c 4096 /dev/zero | tr '\0' '\315' > /tmp/cd
+check "a page written and fsync'd" dd if=/tmp/cd of=$M/s bs=4k conv=fsync status=none
+check "make the volume's disk fail every request" sh -c "echo -1 > $F/times; echo 1 > /sys/block/$DEV/make-it-fail"
+check_err "the rewrite's fsync fails with EIO" "Input/output error" \
+    dd if=/tmp/cd of=$M/s bs=4k conv=fsync,notrunc status=none
+check "the disk works again" sh -c "echo 0 > /sys/block/$DEV/make-it-fail"
+fsops syncfs $M/s 2 > /tmp/syncfs.out 2>&1
+cat /tmp/syncfs.out
+check_eq "one of two syncfs reports EIO, the other succeeds" "1 1" \
+    "$(grep -c 'Input/output error' /tmp/syncfs.out) $(grep -c 'syncfs: ok' /tmp/syncfs.out)"
+check_eq "a later syncfs succeeds" "syncfs: ok" "$(fsops syncfs $M/s 2>&1)"
+check "umount" umount $M
+fsck.livedfs -p "$VOL" > /tmp/fsck.out 2>&1
+check_exit "fsck -fn: consistent afterwards" 0 fsck.livedfs -fn "$VOL"

@@ -4,7 +4,7 @@
 //! in hex, `unwritten`/`shared`/`last` spelled out); `getflags`/`setflags` are
 //! FS_IOC_GETFLAGS/SETFLAGS (lsattr/chattr); `tmpfile` makes an O_TMPFILE
 //! file, writes to it and optionally links it; `rename-whiteout` is
-//! renameat2(RENAME_WHITEOUT).
+//! renameat2(RENAME_WHITEOUT); `syncfs` reports each syncfs's result.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -80,6 +80,14 @@ enum Cli {
     /// statx attribute bits livedfs sets: immutable 0x10, append 0x20,
     /// nodump 0x40).
     Statx { file: PathBuf },
+    /// syncfs on the file system holding PATH, COUNT times through one
+    /// descriptor opened O_RDONLY (as `xfs_io -r -c syncfs`): prints
+    /// `syncfs: ok` or `syncfs: ERROR` for each.
+    Syncfs {
+        path: PathBuf,
+        #[arg(default_value_t = 1)]
+        count: usize,
+    },
     /// renameat2(OLD, NEW, RENAME_WHITEOUT).
     RenameWhiteout { old: PathBuf, new: PathBuf },
     /// lseek(FILE, OFFSET, SEEK_DATA or SEEK_HOLE) for WHENCE `data` or
@@ -110,6 +118,19 @@ fn cstr(p: &std::path::Path) -> Result<std::ffi::CString> {
 fn main() -> Result<()> {
     match Cli::parse() {
         Cli::Fiemap { file } => fiemap(&file),
+        Cli::Syncfs { path, count } => {
+            let f = File::open(&path).with_context(|| format!("open {}", path.display()))?;
+            for _ in 0..count {
+                // SAFETY: syncfs on a descriptor `f` keeps open.
+                let r = unsafe { libc::syncfs(f.as_raw_fd()) };
+                if r == 0 {
+                    println!("syncfs: ok");
+                } else {
+                    println!("syncfs: {}", std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        }
         Cli::FsyncErr {
             file,
             fds,
