@@ -91,17 +91,25 @@ void livedfs_note_data_write_error(struct super_block *sb);
  * knows (livedfs_stat_extra): the statx attributes of the inode flags, and
  * the blocks reserved for data still waiting for delayed allocation in
  * st_blocks, as ext4 counts them, so the space a file uses does not change
- * when it is written back (fstests generic/422).
+ * when it is written back (fstests generic/422), and the creation time
+ * (statx btime, the inode's crtime).
  */
 int livedfs_getattr(struct mnt_idmap *idmap, const struct path *path, struct kstat *stat,
 		    u32 request_mask, unsigned int query_flags)
 {
 	struct inode *inode = d_inode(path->dentry);
 	u64 attributes = 0, sectors = 0;
+	s64 btime_sec = 0;
+	u32 btime_nsec = 0;
 
 	generic_fillattr(idmap, request_mask, inode, stat);
-	livedfs_stat_extra(inode, &attributes, &sectors);
+	livedfs_stat_extra(inode, &attributes, &sectors, &btime_sec, &btime_nsec);
 	stat->blocks += sectors;
+	if (request_mask & STATX_BTIME) {
+		stat->result_mask |= STATX_BTIME;
+		stat->btime.tv_sec = btime_sec;
+		stat->btime.tv_nsec = btime_nsec;
+	}
 	stat->attributes |= attributes;
 	stat->attributes_mask |= STATX_ATTR_APPEND | STATX_ATTR_IMMUTABLE | STATX_ATTR_NODUMP;
 	return 0;

@@ -22,7 +22,7 @@ void *livedfs_alloc_inode_sb(struct super_block *sb, struct kmem_cache *cache);
 struct kmem_cache *livedfs_buf_cache_create(const char *name, unsigned int size);
 
 /* Implemented in Rust. */
-void livedfs_stat_extra(struct inode *inode, u64 *attributes, u64 *sectors);
+void livedfs_stat_extra(struct inode *inode, u64 *attributes, u64 *sectors, s64 *btime_sec, u32 *btime_nsec);
 int livedfs_get_block_prepare(struct inode *inode, sector_t iblock,
 			      struct buffer_head *bh, int create);
 unsigned long long livedfs_stat_value(const void *info, int which);

@@ -381,27 +381,43 @@ fn successor(list: &KVec<u32>, ino: u32) -> u32 {
     }
 }
 
-/// What `stat` reports beyond the VFS inode: the statx attributes of the
-/// inode flags (STATX_ATTR_IMMUTABLE, _APPEND, _NODUMP) and the 512-byte
-/// sectors of the data blocks reserved for delayed allocation (ext4 counts
-/// them in `st_blocks` too).
-pub(crate) fn stat_extra(inode: &Inode) -> (u64, u64) {
+/// What `stat` reports beyond the VFS inode.
+pub(crate) struct StatExtra {
+    /// The statx attributes of the inode flags (STATX_ATTR_IMMUTABLE,
+    /// _APPEND, _NODUMP).
+    pub(crate) attributes: u64,
+    /// The 512-byte sectors of the data blocks reserved for delayed
+    /// allocation (ext4 counts them in `st_blocks` too).
+    pub(crate) delayed_sectors: u64,
+    /// The creation time (statx btime).
+    pub(crate) btime: Timestamp,
+}
+
+/// [`StatExtra`] of `inode`.
+pub(crate) fn stat_extra(inode: &Inode) -> StatExtra {
     const STATX_ATTR_IMMUTABLE: u64 = 0x10;
     const STATX_ATTR_APPEND: u64 = 0x20;
     const STATX_ATTR_NODUMP: u64 = 0x40;
-    let f = flags(inode);
-    let mut a = 0u64;
+    let (f, btime) = {
+        let meta = inode.data().meta.lock();
+        (meta.flags & finode::FL_KNOWN, meta.crtime)
+    };
+    let mut attributes = 0u64;
     for (fl, bit) in [
         (finode::FL_IMMUTABLE, STATX_ATTR_IMMUTABLE),
         (finode::FL_APPEND, STATX_ATTR_APPEND),
         (finode::FL_NODUMP, STATX_ATTR_NODUMP),
     ] {
         if f & fl != 0 {
-            a |= bit;
+            attributes |= bit;
         }
     }
     let bs512 = sbi(inode.sb()).map_or(0, |i| u64::from(i.geo.block_size) / 512);
-    (a, inode.data().reserved.load(Ordering::Relaxed).saturating_mul(bs512))
+    StatExtra {
+        attributes,
+        delayed_sectors: inode.data().reserved.load(Ordering::Relaxed).saturating_mul(bs512),
+        btime,
+    }
 }
 
 /// The user-visible inode flags (`FS_IOC_GETFLAGS`).

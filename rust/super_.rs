@@ -1005,6 +1005,27 @@ fn sync_fs_rw(sb: &SuperBlock, info: &SbInfo, wait: bool) -> Result {
     Ok(())
 }
 
+/// The volume label (NUL padded).
+pub(crate) fn label(sb: &SuperBlock) -> Result<[u8; fsb::LABEL_LEN]> {
+    Ok(sbi(sb)?.disk.lock().sb.label)
+}
+
+/// Sets the volume label (FS_IOC_SETFSLABEL), journaled with the
+/// superblock: `label` without its NUL, at most LABEL_LEN bytes (EINVAL
+/// beyond). The caller holds write access to the mount.
+pub(crate) fn set_label(sb: &SuperBlock, label: &[u8]) -> Result {
+    let info = sbi(sb)?;
+    if label.len() > fsb::LABEL_LEN {
+        return Err(EINVAL);
+    }
+    let mut padded = [0u8; fsb::LABEL_LEN];
+    padded.get_mut(..label.len()).ok_or(EINVAL)?.copy_from_slice(label);
+    let _h = crate::journal::start(sb, crate::journal::CREDITS_SUPER, 0)?;
+    let mut d = info.disk.lock();
+    d.sb.label = padded;
+    write_super_in(info, &mut d)
+}
+
 /// FS_IOC_SHUTDOWN ("goingdown"), as ext4: the volume stops taking any
 /// change (EIO from then on, reads too) until it is unmounted. `flags`:
 /// 0 flushes everything first (the device is frozen and thawed, as

@@ -39,9 +39,10 @@
 #   --no-fstests-patch  run fstests exactly as checked out; by default its
 #                       common/rc and common/log get
 #                       scripts/fstests/livedfs-support.patch (livedfs in
-#                       _scratch_mkfs_sized, _scratch_mkfs_blocksized and
-#                       the log-state probe, which have no case for an
-#                       unknown FSTYP), in the guest only
+#                       _scratch_mkfs_sized, _scratch_mkfs_blocksized,
+#                       the log-state probe and the timestamp range, which
+#                       have no case for an unknown FSTYP), in the guest
+#                       only
 #   --summary           only print the summary of the results in --out
 #   -v                  show the guest's console live
 #

@@ -773,6 +773,60 @@ unsafe impl kernel::types::FromBytes for ScrubArgs {}
 // SAFETY: as above.
 unsafe impl kernel::types::AsBytes for ScrubArgs {}
 
+/// FS_IOC_GETFSLABEL: _IOR(0x94, 49, char[FSLABEL_MAX]).
+const FS_IOC_GETFSLABEL: u32 = 0x8100_9431;
+/// FS_IOC_SETFSLABEL: _IOW(0x94, 50, char[FSLABEL_MAX]).
+const FS_IOC_SETFSLABEL: u32 = 0x4100_9432;
+/// FSLABEL_MAX: the ioctls' buffer, NUL terminated.
+const FSLABEL_MAX: usize = 256;
+
+/// FS_IOC_GETFSLABEL (`xfs_io -c label`, `btrfs filesystem label`): the
+/// label, NUL padded to FSLABEL_MAX.
+fn get_label_ioctl(sb: &SuperBlock, arg: usize) -> Result {
+    let label = crate::super_::label(sb)?;
+    let mut buf = [0u8; FSLABEL_MAX];
+    if let Some(dst) = buf.get_mut(..label.len()) {
+        dst.copy_from_slice(&label);
+    }
+    kernel::uaccess::UserSlice::new(arg, FSLABEL_MAX).writer().write_slice(&buf)
+}
+
+/// FS_IOC_SETFSLABEL (CAP_SYS_ADMIN, as ext4): the label up to its NUL;
+/// longer than the superblock's field is EINVAL.
+fn set_label_ioctl(file: *mut sys::file, sb: &SuperBlock, arg: usize) -> Result {
+    if !crate::vfs::capable_sys_admin() {
+        return Err(EPERM);
+    }
+    let mut buf = [0u8; FSLABEL_MAX];
+    kernel::uaccess::UserSlice::new(arg, FSLABEL_MAX).reader().read_slice(&mut buf)?;
+    let len = buf.iter().position(|&b| b == 0).ok_or(EINVAL)?;
+    let _w = MountWrite::new(file)?;
+    crate::super_::set_label(sb, buf.get(..len).ok_or(EINVAL)?)
+}
+
+/// Write access to a file's mount (`mnt_want_write_file`): EROFS on a
+/// read-only mount or volume; dropped at the end of the scope.
+struct MountWrite(*mut sys::file);
+
+impl MountWrite {
+    fn new(file: *mut sys::file) -> Result<Self> {
+        // SAFETY: an open file of the ioctl being served.
+        let r = unsafe { sys::mnt_want_write_file(file) };
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(Self(file))
+    }
+}
+
+impl Drop for MountWrite {
+    fn drop(&mut self) {
+        // SAFETY: pairs the successful mnt_want_write_file of `new`; the
+        // file stays open for the ioctl.
+        unsafe { sys::mnt_drop_write_file(self.0) };
+    }
+}
+
 /// FITRIM: _IOWR('X', 121, struct fstrim_range).
 const FITRIM: u32 = 0xc018_5879;
 
@@ -860,6 +914,8 @@ unsafe extern "C" fn fop_ioctl(file: *mut sys::file, cmd: u32, arg: kernel::ffi:
         }
         LIVEDFS_IOC_SCRUB => scrub_ioctl(inode.sb(), arg as usize),
         FITRIM => trim_ioctl(inode.sb(), arg as usize),
+        FS_IOC_GETFSLABEL => get_label_ioctl(inode.sb(), arg as usize),
+        FS_IOC_SETFSLABEL => set_label_ioctl(file, inode.sb(), arg as usize),
         _ => Err(ENOTTY),
     };
     to_c(r) as kernel::ffi::c_long
@@ -1136,14 +1192,22 @@ pub(crate) unsafe extern "C" fn livedfs_get_block_prepare(
 /// What `livedfs_getattr` (helpers.c) adds to the VFS's attributes: the
 /// statx attribute bits and the sectors of delayed-allocation reservations.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn livedfs_stat_extra(inode: *mut sys::inode, attributes: *mut u64, sectors: *mut u64) {
+pub(crate) unsafe extern "C" fn livedfs_stat_extra(
+    inode: *mut sys::inode,
+    attributes: *mut u64,
+    sectors: *mut u64,
+    btime_sec: *mut i64,
+    btime_nsec: *mut u32,
+) {
     // SAFETY: getattr's live inode, one of ours.
     let inode = unsafe { Inode::from_raw(inode) };
-    let (a, s) = crate::inode::stat_extra(inode);
-    // SAFETY: both point at the caller's locals.
+    let x = crate::inode::stat_extra(inode);
+    // SAFETY: all four point at the caller's locals.
     unsafe {
-        *attributes = a;
-        *sectors = s;
+        *attributes = x.attributes;
+        *sectors = x.delayed_sectors;
+        *btime_sec = x.btime.sec;
+        *btime_nsec = x.btime.nsec;
     }
 }
 

@@ -1,7 +1,7 @@
 # File-system features fstests needs (issue 19): inode flags (chattr +i
 # +a +A +d through FS_IOC_SETFLAGS), FIEMAP with FIEMAP_EXTENT_SHARED on
 # shared blocks, O_TMPFILE (unnamed, linked later, or freed), renameat2
-# RENAME_WHITEOUT, and -o nodedup.
+# RENAME_WHITEOUT, statx birth time, the label ioctls, and -o nodedup.
 VOL=$(disk vol)
 DEV=${VOL#/dev/}
 M=/mnt/a
@@ -38,6 +38,36 @@ check "flags 0xe0 again" fsops setflags $M/f e0
 check "a directory flag" sh -c "mkdir $M/d && fsops setflags $M/d 10 && [ \"\$(fsops getflags $M/d)\" = 0x10 ]"
 check_err "nothing is created in an immutable directory" "Operation not permitted" touch $M/d/x
 check "clear the flags" sh -c "fsops setflags $M/d 0 && fsops setflags $M/f 0"
+
+# --- statx birth time (fstests generic/508, 528) and the label ioctls
+# FS_IOC_GETFSLABEL / FS_IOC_SETFSLABEL (generic/492)
+before=$(date +%s)
+check "create a file" touch $M/born
+after=$(date +%s)
+bt=$(fsops statx $M/born | sed -n 's/.*btime=\([0-9]*\)\..*/\1/p')
+check "statx reports its birth time, the second it was created" \
+    sh -c "[ -n '$bt' ] && [ '$bt' -ge $before ] && [ '$bt' -le $after ]"
+sleep 1
+check "write to it and set its times" sh -c "echo x >> $M/born && touch -d @1000000 $M/born"
+check_eq "the birth time stays" "$bt" "$(fsops statx $M/born | sed -n 's/.*btime=\([0-9]*\)\..*/\1/p')"
+check_eq "a new volume has no label" "" "$(fsops label $M)"
+check "FS_IOC_SETFSLABEL" fsops label $M images-01
+check_eq "FS_IOC_GETFSLABEL reads it" images-01 "$(fsops label $M/born)"
+check_err "a label of 33 bytes: EINVAL" "Invalid argument" fsops label $M "$(printf '%033d' 7)"
+check "32 bytes fit" fsops label $M "$(printf '%032d' 7)"
+check_eq "... whole" "$(printf '%032d' 7)" "$(fsops label $M)"
+grep -q "^tester:" /etc/passwd || echo "tester:x:1000:1000:tester:/tmp:/bin/sh" >> /etc/passwd
+check_err "a user may not set it: EPERM" "not permitted" su -s /bin/sh tester -c "fsops label $M x"
+check "remount read-only" mount -o remount,ro $M
+check_err "nor on a read-only mount: EROFS" "Read-only file system" fsops label $M x
+check "remount read-write" mount -o remount,rw $M
+check "set the label again" fsops label $M images-01
+check "umount" umount $M
+check_eq "livedfs info reads the label from the disk" images-01 "$(livedfs info -s LABEL "$VOL")"
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "the label after a remount" images-01 "$(fsops label $M)"
+check_eq "the birth time after a remount" "$bt" "$(fsops statx $M/born | sed -n 's/.*btime=\([0-9]*\)\..*/\1/p')"
 
 # --- FIEMAP
 dd if=/dev/urandom of=/tmp/r bs=4k count=8 2>/dev/null

@@ -76,10 +76,16 @@ enum Cli {
         #[arg(long)]
         repair: String,
     },
-    /// statx(FILE): prints `attributes=0x.. mask=0x.. blocks=N` (the
-    /// statx attribute bits livedfs sets: immutable 0x10, append 0x20,
-    /// nodump 0x40).
+    /// statx(FILE): prints `attributes=0x.. mask=0x.. blocks=N
+    /// btime=SEC.NSEC` (the statx attribute bits livedfs sets: immutable
+    /// 0x10, append 0x20, nodump 0x40; btime `none` if not reported).
     Statx { file: PathBuf },
+    /// FS_IOC_GETFSLABEL on the file system holding PATH, printing the
+    /// label; or FS_IOC_SETFSLABEL to LABEL if given.
+    Label {
+        path: PathBuf,
+        label: Option<String>,
+    },
     /// syncfs on the file system holding PATH, COUNT times through one
     /// descriptor opened O_RDONLY (as `xfs_io -r -c syncfs`): prints
     /// `syncfs: ok` or `syncfs: ERROR` for each.
@@ -198,7 +204,7 @@ fn main() -> Result<()> {
                     libc::AT_FDCWD,
                     c.as_ptr(),
                     0,
-                    libc::STATX_BASIC_STATS,
+                    libc::STATX_BASIC_STATS | libc::STATX_BTIME,
                     &mut st,
                 )
             };
@@ -209,10 +215,43 @@ fn main() -> Result<()> {
                     std::io::Error::last_os_error()
                 );
             }
+            let btime = if st.stx_mask & libc::STATX_BTIME != 0 {
+                format!("{}.{:09}", st.stx_btime.tv_sec, st.stx_btime.tv_nsec)
+            } else {
+                "none".to_string()
+            };
             println!(
-                "attributes=0x{:x} mask=0x{:x} blocks={}",
+                "attributes=0x{:x} mask=0x{:x} blocks={} btime={btime}",
                 st.stx_attributes, st.stx_attributes_mask, st.stx_blocks
             );
+            Ok(())
+        }
+        Cli::Label { path, label } => {
+            /// FS_IOC_GETFSLABEL: _IOR(0x94, 49, char[FSLABEL_MAX]).
+            const FS_IOC_GETFSLABEL: libc::c_ulong = 0x8100_9431;
+            /// FS_IOC_SETFSLABEL: _IOW(0x94, 50, char[FSLABEL_MAX]).
+            const FS_IOC_SETFSLABEL: libc::c_ulong = 0x4100_9432;
+            let f = File::open(&path).with_context(|| format!("open {}", path.display()))?;
+            let mut buf = [0u8; 256];
+            let (cmd, what) = match &label {
+                Some(l) => {
+                    let b = l.as_bytes();
+                    if b.len() >= buf.len() {
+                        bail!("label longer than 255 bytes");
+                    }
+                    buf[..b.len()].copy_from_slice(b);
+                    (FS_IOC_SETFSLABEL, "FS_IOC_SETFSLABEL")
+                }
+                None => (FS_IOC_GETFSLABEL, "FS_IOC_GETFSLABEL"),
+            };
+            // SAFETY: a 256-byte buffer, as both ioctls take.
+            if unsafe { libc::ioctl(f.as_raw_fd(), cmd, buf.as_mut_ptr()) } != 0 {
+                bail!("{what}: {}", std::io::Error::last_os_error());
+            }
+            if label.is_none() {
+                let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+                println!("{}", String::from_utf8_lossy(&buf[..end]));
+            }
             Ok(())
         }
         Cli::Shutdown { path, flags } => {
