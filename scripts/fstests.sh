@@ -40,9 +40,9 @@
 #                       common/rc and common/log get
 #                       scripts/fstests/livedfs-support.patch (livedfs in
 #                       _scratch_mkfs_sized, _scratch_mkfs_blocksized,
-#                       the log-state probe and the timestamp range, which
-#                       have no case for an unknown FSTYP), in the guest
-#                       only
+#                       the log-state probe, the timestamp range and
+#                       names-are-bytes, which have no case for an unknown
+#                       FSTYP), in the guest only
 #   --summary           only print the summary of the results in --out
 #   -v                  show the guest's console live
 #
