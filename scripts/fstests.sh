@@ -42,7 +42,8 @@
 #                       _scratch_mkfs_sized, _scratch_mkfs_blocksized,
 #                       the log-state probe, the timestamp range and
 #                       names-are-bytes, which have no case for an unknown
-#                       FSTYP), in the guest only
+#                       FSTYP; and the in-place-writes probe, which
+#                       overwrote with the same bytes), in the guest only
 #   --summary           only print the summary of the results in --out
 #   -v                  show the guest's console live
 #
