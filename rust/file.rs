@@ -321,8 +321,10 @@ pub(crate) fn seek_data_hole(inode: &Inode, offset: u64, want_data: bool) -> Res
 }
 
 /// One extent for FIEMAP: file offset, device offset, length (bytes),
-/// whether its blocks are shared (a reference count above one) and
-/// whether it is unwritten (preallocated: no block, `physical` 0).
+/// whether its blocks are shared (a reference count above one), whether
+/// it is unwritten (preallocated: no block, `physical` 0) and whether it
+/// is delayed (dirty data in a hole, placed only at writeback: no block,
+/// `physical` 0).
 #[derive(Clone, Copy)]
 pub(crate) struct Extent {
     pub(crate) logical: u64,
@@ -330,18 +332,36 @@ pub(crate) struct Extent {
     pub(crate) len: u64,
     pub(crate) shared: bool,
     pub(crate) unwritten: bool,
+    pub(crate) delayed: bool,
 }
 
-/// The extents of `[start, start + len)` (bytes) of a written-back file, in
-/// order, passed to `emit` (false: stop, the caller's buffer is full),
-/// with whether it is the file's last extent. Consecutive blocks make one
+impl Extent {
+    /// Whether `next` continues this extent (adjacent in the file, of the
+    /// same kind, and adjacent and equally shared on the disk if placed).
+    fn continued_by(&self, next: &Extent) -> bool {
+        self.logical.saturating_add(self.len) == next.logical
+            && self.unwritten == next.unwritten
+            && self.delayed == next.delayed
+            && (self.unwritten
+                || self.delayed
+                || (self.shared == next.shared && self.physical.saturating_add(self.len) == next.physical))
+    }
+}
+
+/// The extents of `[start, start + len)` (bytes) of a file, in order,
+/// passed to `emit` (false: stop, the caller's buffer is full), with
+/// whether it is the file's last extent. Consecutive blocks make one
 /// extent when they are consecutive on the disk and equally shared, or
-/// all unwritten. Unwritten blocks past the end of file (KEEP_SIZE) are
-/// reported, as ext4 reports its extents there.
+/// all unwritten, or all delayed. Unwritten blocks past the end of file
+/// (KEEP_SIZE) are reported, as ext4 reports its extents there. With
+/// `delayed`, dirty blocks of holes not yet placed are reported as delayed
+/// extents (FIEMAP without FIEMAP_FLAG_SYNC, as ext4); without it the
+/// caller has written the range back.
 pub(crate) fn extents(
     inode: &Inode,
     start: u64,
     len: u64,
+    delayed: bool,
     mut emit: impl FnMut(Extent, bool) -> Result<bool>,
 ) -> Result {
     let sb = inode.sb();
@@ -354,9 +374,50 @@ pub(crate) fn extents(
     }
     let last = start.saturating_add(len).saturating_sub(1).checked_div(bs).unwrap_or(0).min(max_last);
     let mut cur: Option<Extent> = None;
+    // Adds `e` to the extent being built, or emits that one and starts
+    // anew; false: the caller's buffer is full.
+    let mut push = |cur: &mut Option<Extent>, e: Extent| -> Result<bool> {
+        match cur {
+            Some(c) if c.continued_by(&e) => {
+                c.len = c.len.saturating_add(e.len);
+                Ok(true)
+            }
+            _ => {
+                let more = match cur.take() {
+                    Some(prev) => emit(prev, false)?,
+                    None => true,
+                };
+                *cur = Some(e);
+                Ok(more)
+            }
+        }
+    };
     let mut fb = first;
     while fb <= last {
-        let Some(d) = inode::next_slot(inode, fb, last, inode::Want::Allocated)? else { break };
+        let next = inode::next_slot(inode, fb, last, inode::Want::Allocated)?;
+        if delayed && next != Some(fb) {
+            // The hole before the next placed block: its delayed runs.
+            let hole_last = next.map_or(last, |d| d.saturating_sub(1));
+            let mut x = fb;
+            while let Some((s, n)) = inode.delayed_run(x, hole_last) {
+                let e = Extent {
+                    logical: s.saturating_mul(bs),
+                    physical: 0,
+                    len: n.saturating_mul(bs),
+                    shared: false,
+                    unwritten: false,
+                    delayed: true,
+                };
+                if !push(&mut cur, e)? {
+                    return Ok(());
+                }
+                x = s.saturating_add(n);
+                if x > hole_last {
+                    break;
+                }
+            }
+        }
+        let Some(d) = next else { break };
         fb = d;
         while fb <= last {
             let p = inode::raw_pointer(inode, fb)?;
@@ -375,21 +436,9 @@ pub(crate) fn extents(
             let logical = fb.saturating_mul(bs);
             let physical = if unwritten { 0 } else { u64::from(p).saturating_mul(bs) };
             let len = n.saturating_mul(bs);
-            match &mut cur {
-                Some(e) if e.logical.saturating_add(e.len) == logical
-                    && e.unwritten == unwritten
-                    && (unwritten || (e.shared == shared && e.physical.saturating_add(e.len) == physical)) =>
-                {
-                    e.len = e.len.saturating_add(len);
-                }
-                _ => {
-                    if let Some(e) = cur.take() {
-                        if !emit(e, false)? {
-                            return Ok(());
-                        }
-                    }
-                    cur = Some(Extent { logical, physical, len, shared, unwritten });
-                }
+            let e = Extent { logical, physical, len, shared, unwritten, delayed: false };
+            if !push(&mut cur, e)? {
+                return Ok(());
             }
             fb = fb.saturating_add(n);
         }
@@ -397,7 +446,9 @@ pub(crate) fn extents(
     if let Some(e) = cur {
         // The last extent of the file if nothing follows it.
         let end_block = e.logical.saturating_add(e.len).checked_div(bs).unwrap_or(0);
-        let more = end_block <= max_last && inode::next_slot(inode, end_block, max_last, inode::Want::Allocated)?.is_some();
+        let more = end_block <= max_last
+            && (inode::next_slot(inode, end_block, max_last, inode::Want::Allocated)?.is_some()
+                || (delayed && inode.delayed_run(end_block, max_last).is_some()));
         emit(e, !more)?;
     }
     Ok(())

@@ -116,6 +116,70 @@ int livedfs_getattr(struct mnt_idmap *idmap, const struct path *path, struct kst
 }
 bool livedfs_data_write_has_failed(struct super_block *sb);
 
+/*
+ * FIEMAP without FIEMAP_FLAG_SYNC reports data still waiting for delayed
+ * allocation as ext4 does (FIEMAP_EXTENT_DELALLOC), without writing it
+ * back: the first run of blocks in [*first, last] whose buffers are
+ * delayed (BH_Delay), found through the page cache's dirty tag. Returns
+ * the run's length in blocks and sets *first to its start; 0 if none.
+ * Each folio is locked while its buffers are read, so writeback, which
+ * clears BH_Delay under the folio lock, is not half seen.
+ */
+u64 livedfs_delayed_run(struct inode *inode, u64 *first, u64 last)
+{
+	struct address_space *mapping = inode->i_mapping;
+	unsigned int bits = inode->i_blkbits;
+	pgoff_t index = (pgoff_t)((*first << bits) >> PAGE_SHIFT);
+	pgoff_t end = (pgoff_t)((last << bits) >> PAGE_SHIFT);
+	struct folio_batch fbatch;
+	u64 start = 0, n = 0;
+	unsigned int i;
+
+	if (last < *first)
+		return 0;
+	folio_batch_init(&fbatch);
+	while (filemap_get_folios_tag(mapping, &index, end, PAGECACHE_TAG_DIRTY, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+			struct buffer_head *head, *bh;
+			u64 blk;
+
+			folio_lock(folio);
+			head = folio->mapping == mapping ? folio_buffers(folio) : NULL;
+			if (!head) {
+				folio_unlock(folio);
+				if (n)
+					goto out;
+				continue;
+			}
+			blk = folio_pos(folio) >> bits;
+			bh = head;
+			do {
+				if (blk >= *first && blk <= last) {
+					if (buffer_delay(bh) && (!n || blk == start + n)) {
+						if (!n)
+							start = blk;
+						n++;
+					} else if (n) {
+						folio_unlock(folio);
+						goto out;
+					}
+				}
+				blk++;
+				bh = bh->b_this_page;
+			} while (bh != head);
+			folio_unlock(folio);
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+out:
+	folio_batch_release(&fbatch);
+	if (n)
+		*first = start;
+	return n;
+}
+
 /* end_buffer_async_write (static in fs/buffer.c), as
  * mark_buffer_async_write installs it; read back from the first buffer. */
 static bh_end_io_t *livedfs_async_write_end;

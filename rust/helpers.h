@@ -47,6 +47,7 @@ struct mnt_idmap;
 int livedfs_getattr(struct mnt_idmap *idmap, const struct path *path, struct kstat *stat,
 		    u32 request_mask, unsigned int query_flags);
 void livedfs_cond_resched(void);
+u64 livedfs_delayed_run(struct inode *inode, u64 *first, u64 last);
 void *livedfs_job_start(const char *name, void (*fn)(void *), void *arg);
 void livedfs_job_wait(void *p);
 struct readahead_control;

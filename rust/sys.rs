@@ -56,5 +56,6 @@ pub(crate) const S_DIRSYNC: ffi::c_uint = 1 << 6;
 pub(crate) const FIEMAP_FLAG_SYNC: u32 = 0x1;
 pub(crate) const FIEMAP_EXTENT_LAST: u32 = 0x1;
 pub(crate) const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
+pub(crate) const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;
 pub(crate) const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
 pub(crate) const FIEMAP_EXTENT_SHARED: u32 = 0x2000;

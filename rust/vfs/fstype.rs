@@ -506,12 +506,17 @@ unsafe extern "C" fn iop_fiemap(
             return r;
         }
         let i = Inode::from_raw(inode);
-        // Delayed blocks are placed at writeback: write the range back
-        // (as FIEMAP_FLAG_SYNC would), so every extent has its address.
-        if let Err(e) = write_and_wait(i, start, start.saturating_add(len)) {
-            return e.to_errno();
+        // Delayed blocks are placed at writeback. With FIEMAP_FLAG_SYNC
+        // the range is written back (fiemap_prep did it; again here, for
+        // what was dirtied since), so every extent has its address;
+        // without it they are reported as delayed, as ext4 does.
+        let delayed = (*fi).fi_flags & sys::FIEMAP_FLAG_SYNC == 0;
+        if !delayed {
+            if let Err(e) = write_and_wait(i, start, start.saturating_add(len)) {
+                return e.to_errno();
+            }
         }
-        to_c(crate::file::extents(i, start, len, |e, last| {
+        to_c(crate::file::extents(i, start, len, delayed, |e, last| {
             let mut flags = 0;
             if e.shared {
                 flags |= sys::FIEMAP_EXTENT_SHARED;
@@ -519,6 +524,9 @@ unsafe extern "C" fn iop_fiemap(
             if e.unwritten {
                 // Preallocated, no block yet: no address to give.
                 flags |= sys::FIEMAP_EXTENT_UNWRITTEN | sys::FIEMAP_EXTENT_UNKNOWN;
+            }
+            if e.delayed {
+                flags |= sys::FIEMAP_EXTENT_DELALLOC | sys::FIEMAP_EXTENT_UNKNOWN;
             }
             if last {
                 flags |= sys::FIEMAP_EXTENT_LAST;

@@ -285,6 +285,15 @@ impl Inode {
         // SAFETY: i_mapping is set at allocation and never changes.
         unsafe { (*self.as_ptr()).i_mapping }
     }
+
+    /// The first run of file blocks in `[first, last]` whose data waits
+    /// in the page cache for delayed allocation: `(start, count)`.
+    pub(crate) fn delayed_run(&self, first: u64, last: u64) -> Option<(u64, u64)> {
+        let mut start = first;
+        // SAFETY: a live inode; the helper locks each folio it reads.
+        let n = unsafe { sys::livedfs_delayed_run(self.as_ptr(), &mut start, last) };
+        (n > 0).then_some((start, n))
+    }
 }
 
 /// A counted reference to an inode (`iput` on drop).

@@ -83,7 +83,24 @@ check_eq "the copy: shared, unshared, shared" "shared unshared shared,last" \
     "$(fsops fiemap $M/b | awk '{print ($5 == "" ? "unshared" : $5)}' | tr '\n' ' ' | sed 's/ $//')"
 check "a sparse file" sh -c "dd if=/tmp/r of=$M/s bs=4k count=1 seek=100 2>/dev/null && sync"
 check_eq "sparse: one extent at 400 KiB" "409600 4096" "$(fsops fiemap $M/s | awk '{print $1, $3}')"
-check "rm" rm $M/a $M/b $M/s
+# Without FIEMAP_FLAG_SYNC (filefrag, xfs_io fiemap; fstests'
+# _require_scratch_delalloc, generic/614 and the reflink tests), dirty
+# data in a hole shows as a delalloc extent without an address, as on
+# ext4, and is not written back for it.
+dd if=/dev/urandom of=/tmp/r6 bs=4k count=6 2>/dev/null
+check "block 0 written back" sh -c "dd if=/tmp/r6 of=$M/dl bs=4k count=1 2>/dev/null && sync"
+used0=$(cat $S/physical_blocks_used)
+check "blocks 2-5 written, not synced" dd if=/tmp/r6 of=$M/dl bs=4k skip=2 seek=2 count=4 conv=notrunc status=none
+fsops fiemap --no-sync $M/dl > /tmp/fm.dl
+cat /tmp/fm.dl
+check_eq "FIEMAP without sync: block 0 placed, blocks 2-5 delayed (0x7: delalloc, unknown, last)" \
+    "0 4096 0x0;8192 16384 0x7" "$(awk '{printf "%s%s %s %s", (NR > 1 ? ";" : ""), $1, $3, $4}' /tmp/fm.dl)"
+check_eq "the delayed extent has no address" 0 "$(awk 'NR == 2 {print $2}' /tmp/fm.dl)"
+check_eq "and nothing was written back for it" "$used0" "$(cat $S/physical_blocks_used)"
+check_eq "FIEMAP with sync writes it back: two placed extents" "0 4096 0x0;8192 16384 0x1" \
+    "$(fsops fiemap $M/dl | awk '{printf "%s%s %s %s", (NR > 1 ? ";" : ""), $1, $3, $4}')"
+check_eq "4 blocks stored" "$((used0 + 4))" "$(cat $S/physical_blocks_used)"
+check "rm" rm $M/a $M/b $M/s $M/dl
 
 # --- O_TMPFILE
 sync

@@ -1,7 +1,7 @@
 //! fsops: single file-system operations that busybox lacks, for the VM
 //! tests: `fiemap FILE` prints a file's extents as FS_IOC_FIEMAP reports
 //! them, one per line, `logical physical length flags words` (bytes; flags
-//! in hex, `unwritten`/`shared`/`last` spelled out); `getflags`/`setflags` are
+//! in hex, `unwritten`/`shared`/`delalloc`/`last` spelled out); `getflags`/`setflags` are
 //! FS_IOC_GETFLAGS/SETFLAGS (lsattr/chattr); `tmpfile` makes an O_TMPFILE
 //! file, writes to it and optionally links it; `rename-whiteout` is
 //! renameat2(RENAME_WHITEOUT); `syncfs` reports each syncfs's result.
@@ -17,6 +17,8 @@ const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
 const FIEMAP_FLAG_SYNC: u32 = 0x1;
 const FIEMAP_EXTENT_LAST: u32 = 0x1;
 const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
+/// Dirty data not yet given a block (delayed allocation).
+const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;
 /// Preallocated, not yet written (on livedfs: no disk block).
 const FIEMAP_EXTENT_UNWRITTEN: u32 = 0x800;
 const BATCH: usize = 64;
@@ -46,8 +48,14 @@ struct Fiemap {
 #[derive(Parser)]
 #[command(name = "fsops", about = "Single file-system operations for tests")]
 enum Cli {
-    /// Print the extents of FILE (FS_IOC_FIEMAP with FIEMAP_FLAG_SYNC).
-    Fiemap { file: PathBuf },
+    /// Print the extents of FILE (FS_IOC_FIEMAP with FIEMAP_FLAG_SYNC, or
+    /// without it with --no-sync: dirty data not yet placed shows as
+    /// `delalloc`).
+    Fiemap {
+        file: PathBuf,
+        #[arg(long)]
+        no_sync: bool,
+    },
     /// Print the inode flags of FILE in hex (FS_IOC_GETFLAGS).
     Getflags { file: PathBuf },
     /// Set the inode flags of FILE (hex, FS_IOC_SETFLAGS).
@@ -123,7 +131,7 @@ fn cstr(p: &std::path::Path) -> Result<std::ffi::CString> {
 
 fn main() -> Result<()> {
     match Cli::parse() {
-        Cli::Fiemap { file } => fiemap(&file),
+        Cli::Fiemap { file, no_sync } => fiemap(&file, !no_sync),
         Cli::Syncfs { path, count } => {
             let f = File::open(&path).with_context(|| format!("open {}", path.display()))?;
             for _ in 0..count {
@@ -405,14 +413,14 @@ fn main() -> Result<()> {
     }
 }
 
-fn fiemap(file: &std::path::Path) -> Result<()> {
+fn fiemap(file: &std::path::Path, sync: bool) -> Result<()> {
     let f = File::open(file).with_context(|| format!("open {}", file.display()))?;
     let mut start = 0u64;
     loop {
         let mut m = Fiemap {
             start,
             length: u64::MAX - start,
-            flags: FIEMAP_FLAG_SYNC,
+            flags: if sync { FIEMAP_FLAG_SYNC } else { 0 },
             mapped_extents: 0,
             extent_count: BATCH as u32,
             reserved: 0,
@@ -435,6 +443,9 @@ fn fiemap(file: &std::path::Path) -> Result<()> {
             }
             if e.flags & FIEMAP_EXTENT_SHARED != 0 {
                 words.push("shared");
+            }
+            if e.flags & FIEMAP_EXTENT_DELALLOC != 0 {
+                words.push("delalloc");
             }
             if e.flags & FIEMAP_EXTENT_LAST != 0 {
                 words.push("last");
