@@ -68,6 +68,12 @@ pub(crate) fn stop(sb: &SuperBlock, info: &crate::super_::SbInfo, why: crate::su
         sb.set_rdonly_on_error();
     }
     if let Some(j) = &info.journal {
+        if !j.is_aborted() {
+            // Nothing after the last finished commit reaches the disk.
+            if let Some(last) = j.commit_sequence() {
+                crate::journal::note_lost_from(info, last.wrapping_add(1));
+            }
+        }
         // EIO (an error: fsck must check), or ESHUTDOWN, which jbd2 does
         // not record as an error.
         j.abort(match why {

@@ -606,6 +606,12 @@ unsigned int livedfs_handle_tid(handle_t *h)
 	return h->h_transaction->t_tid;
 }
 
+/* The last transaction whose commit finished (successfully or not). */
+unsigned int livedfs_journal_commit_sequence(journal_t *j)
+{
+	return READ_ONCE(j->j_commit_sequence);
+}
+
 bool livedfs_journal_needs_recovery(journal_t *j)
 {
 	return j->j_superblock && j->j_superblock->s_start != 0;

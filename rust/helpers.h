@@ -69,6 +69,7 @@ void *livedfs_journal_private(journal_t *j);
 unsigned int livedfs_transaction_tid(transaction_t *t);
 unsigned int livedfs_handle_tid(handle_t *h);
 bool livedfs_journal_needs_recovery(journal_t *j);
+unsigned int livedfs_journal_commit_sequence(journal_t *j);
 handle_t *livedfs_journal_start(journal_t *j, int blocks, int revokes);
 unsigned int livedfs_journal_fix_limits(journal_t *j);
 

@@ -81,6 +81,9 @@ pub(crate) struct InodeData {
     pub(crate) fast_link: UnsafeCell<[u8; FAST_LINK_LEN]>,
     /// The last transaction that changed the inode (fsync commits it).
     pub(crate) sync_tid: core::sync::atomic::AtomicU32,
+    /// fsync found `sync_tid` lost to an aborted journal and recorded the
+    /// error on the mapping (once: see `fop_fsync`).
+    pub(crate) lost_reported: core::sync::atomic::AtomicBool,
     /// On the orphan list (changed under the superblock's `disk` lock).
     pub(crate) orphan: core::sync::atomic::AtomicBool,
     /// Serialises stores of this inode into its table block, so the last
@@ -121,6 +124,7 @@ impl InodeData {
             disksize: AtomicU64::new(0),
             fast_link: UnsafeCell::new([0; FAST_LINK_LEN]),
             sync_tid: core::sync::atomic::AtomicU32::new(0),
+            lost_reported: core::sync::atomic::AtomicBool::new(false),
             orphan: core::sync::atomic::AtomicBool::new(false),
             store_lock <- new_mutex!(()),
             dindex <- new_mutex!(None),
@@ -749,6 +753,12 @@ pub(crate) fn prepare_block(inode: &Inode, file_block: u64) -> Result<Option<u32
         return Err(e);
     }
     data.reserved.fetch_add(1, Ordering::Relaxed);
+    if from_prealloc > 0 {
+        // The preallocated block became a delayed one, which `stat`
+        // counts apart (`stat_extra`): st_blocks must not count it twice
+        // until writeback (fstests generic/422).
+        inode.set_sectors(sectors(data, &m, u64::from(info.geo.block_size / 512)));
+    }
     Ok(None)
 }
 
@@ -794,16 +804,24 @@ fn give_prealloc_back_locked(info: &SbInfo, data: &InodeData, n: u64) {
 /// reservations of overwrites (`aops::reserve_overwrites`).
 pub(crate) fn take_prealloc(inode: &Inode, n: u64) -> u64 {
     let Ok(info) = sbi(inode.sb()) else { return 0 };
-    let _m = inode.data().map.lock();
-    take_prealloc_locked(info, inode.data(), n)
+    let m = inode.data().map.lock();
+    let took = take_prealloc_locked(info, inode.data(), n);
+    if took > 0 {
+        // st_blocks changes when the space is taken, not at writeback.
+        inode.set_sectors(sectors(inode.data(), &m, u64::from(info.geo.block_size / 512)));
+    }
+    took
 }
 
 /// Gives back `n` preallocated blocks to `inode` (a reservation taken
 /// from them was not used).
 pub(crate) fn untake_prealloc(inode: &Inode, n: u64) {
     let Ok(info) = sbi(inode.sb()) else { return };
-    let _m = inode.data().map.lock();
+    let m = inode.data().map.lock();
     give_prealloc_back_locked(info, inode.data(), n);
+    if n > 0 {
+        inode.set_sectors(sectors(inode.data(), &m, u64::from(info.geo.block_size / 512)));
+    }
 }
 
 /// Adds `n` blocks (already reserved by the caller) to the inode's

@@ -15,6 +15,7 @@
 use crate::super_::{sbi, SbInfo};
 use crate::vfs::journal::Handle;
 use crate::vfs::SuperBlock;
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 /// Credits of one block's writeback decision: inode, two bitmaps, two
@@ -129,8 +130,34 @@ pub(crate) fn current_tid() -> Option<u32> {
     crate::vfs::journal::current().map(|h| h.tid())
 }
 
+/// `SbInfo::first_lost_tid` before any transaction is lost.
+pub(crate) const NO_LOST_TID: u64 = u64::MAX;
+
+/// Records that transaction `tid` and every later one never reach the
+/// disk (the journal aborted before or while committing it). The first
+/// record stands: it is the earliest.
+pub(crate) fn note_lost_from(info: &SbInfo, tid: u32) {
+    let _ = info.first_lost_tid.compare_exchange(NO_LOST_TID, u64::from(tid), Ordering::AcqRel, Ordering::Acquire);
+}
+
+/// Whether the changes of transaction `tid` will never reach the disk:
+/// the journal aborted, and `tid` is the first lost transaction or later
+/// (all of them, if the abort has not been placed yet).
+pub(crate) fn is_lost(info: &SbInfo, tid: u32) -> bool {
+    let Some(j) = &info.journal else { return false };
+    if !j.is_aborted() {
+        return false;
+    }
+    match info.first_lost_tid.load(Ordering::Acquire) {
+        NO_LOST_TID => true,
+        // jbd2's tid_geq: ids wrap around.
+        first => tid.wrapping_sub(first as u32) as i32 >= 0,
+    }
+}
+
 /// Commit callback: blocks freed by the committed transaction may now be
-/// reused.
+/// reused. jbd2 calls it for a commit that failed too, with the journal
+/// then aborted: that transaction is the first lost one.
 ///
 /// # Safety
 ///
@@ -147,6 +174,9 @@ pub(crate) unsafe extern "C" fn commit_callback(
         (p.as_ref(), crate::vfs::journal::tid_of(t))
     };
     if let Some(info) = info {
+        if info.journal.as_ref().is_some_and(|j| j.is_aborted()) {
+            note_lost_from(info, tid);
+        }
         crate::balloc::release_busy(info, tid);
     }
 }

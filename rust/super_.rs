@@ -109,6 +109,10 @@ pub(crate) struct SbInfo {
     pub(crate) journal: Option<crate::vfs::journal::Journal>,
     /// Corruption was found: the superblock gets STATE_ERROR at next sync.
     pub(crate) errors_seen: AtomicBool,
+    /// The first transaction that will never reach the disk because the
+    /// journal aborted before or while committing it (`journal::is_lost`);
+    /// `journal::NO_LOST_TID` until then.
+    pub(crate) first_lost_tid: AtomicU64,
     /// A write of file data to the device failed since the mount (set by
     /// the write's completion, `livedfs_note_data_write_error`; never
     /// cleared). The journal's data check then fails every commit, so
@@ -626,6 +630,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             busy_blocks: AtomicU64::new(0),
             journal,
             errors_seen: AtomicBool::new(false),
+            first_lost_tid: AtomicU64::new(crate::journal::NO_LOST_TID),
             data_write_failed: AtomicBool::new(false),
             mounted: AtomicBool::new(false),
             stopped: core::sync::atomic::AtomicU8::new(0),

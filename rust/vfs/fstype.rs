@@ -1016,11 +1016,19 @@ unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sy
     unsafe {
         let raw = (*file).f_inode;
         let inode = Inode::from_raw(raw);
+        if crate::super_::is_shut_down(inode.sb()) {
+            // As ext4: after FS_IOC_SHUTDOWN every fsync fails.
+            return EIO.to_errno();
+        }
         let r = sys::file_write_and_wait_range(file, start, end);
         if r != 0 {
-            if r == EIO.to_errno() {
-                // A data block failed to reach the disk: its fingerprint is
-                // recorded for bytes it does not hold.
+            // A data block failed to reach the disk: its fingerprint is
+            // recorded for bytes it does not hold. (Not every EIO is one:
+            // a transaction lost to an aborted journal is reported
+            // through the same error sequence, below.)
+            let data_failed = crate::super_::sbi(inode.sb())
+                .is_ok_and(|i| i.data_write_failed.load(core::sync::atomic::Ordering::Acquire));
+            if r == EIO.to_errno() && data_failed {
                 crate::errors::data_write_error(inode.sb(), inode.ino());
             }
             return r;
@@ -1032,17 +1040,24 @@ unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sy
         match &info.journal {
             Some(j) => {
                 let tid = inode.data().sync_tid.load(core::sync::atomic::Ordering::Relaxed);
-                if let Err(e) = j.complete(tid) {
-                    return e.to_errno();
+                let r = j.complete(tid);
+                if crate::journal::is_lost(info, tid) {
+                    // The file's last changes rode on a transaction that
+                    // never reaches the disk (its commit failed, and jbd2
+                    // then waits for it no more). That is a writeback
+                    // error of the file: recorded once on its mapping, it
+                    // is reported once to every descriptor open before,
+                    // as a failed data write is, and a descriptor opened
+                    // later starts clean (fstests generic/441: the data of
+                    // the other descriptors was all duplicates, written by
+                    // no data request).
+                    if !inode.data().lost_reported.swap(true, core::sync::atomic::Ordering::AcqRel) {
+                        sys::mapping_set_error(inode.mapping(), EIO.to_errno());
+                    }
+                    return sys::file_check_and_advance_wb_err(file);
                 }
-                // An aborted journal commits nothing more: whatever this
-                // file's changes rode on since (a transaction whose commit
-                // failed, which jbd2 then no longer waits for) is not on
-                // the disk. Every fsync says so, not only the first
-                // (fstests generic/441: the data of the other descriptors
-                // was all duplicates, written by no data request).
-                if j.is_aborted() {
-                    return EIO.to_errno();
+                if let Err(e) = r {
+                    return e.to_errno();
                 }
                 to_c(crate::vfs::super_block::flush_device(sb))
             }

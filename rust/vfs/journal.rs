@@ -140,6 +140,12 @@ impl Journal {
         check(unsafe { sys::jbd2_journal_force_commit(self.ptr()?) })
     }
 
+    /// The last transaction whose commit finished (or failed).
+    pub(crate) fn commit_sequence(&self) -> Option<u32> {
+        // SAFETY: live journal; one word read.
+        self.ptr().ok().map(|j| unsafe { sys::livedfs_journal_commit_sequence(j) })
+    }
+
     /// Whether the journal was aborted (by an error: nothing commits any
     /// more).
     pub(crate) fn is_aborted(&self) -> bool {

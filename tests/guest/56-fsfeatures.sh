@@ -202,6 +202,17 @@ before=$(stat -c %b $M/sb)
 check "sync" sync
 check_eq "st_blocks before writeback = after" "$before" "$(stat -c %b $M/sb)"
 check_eq "... = 32 data blocks and one indirect block, in sectors" 264 "$before"
+# The same where the data goes into preallocated space past the end of
+# file (fallocate -k; generic/422's foo3): the preallocated block becomes
+# a delayed one, counted once.
+check "128 KiB preallocated (keep size), 64 KiB written and synced" \
+    sh -c "fsops fallocate $M/pa keep 0 131072 && dd if=/tmp/w1 of=$M/pa conv=notrunc status=none && sync"
+check "64 KiB written past the end into the preallocated space" dd if=/tmp/w2 of=$M/pa bs=64k seek=1 conv=notrunc
+before=$(stat -c %b $M/pa)
+check "sync" sync
+check_eq "st_blocks before writeback = after (preallocated space)" "$before" "$(stat -c %b $M/pa)"
+check_eq "... = 264 sectors" 264 "$before"
+rm -f $M/pa
 check "two equal files" sh -c "cp /tmp/w1 $M/x1 && cp /tmp/w1 $M/x2 && sync"
 times=$(stat -c '%Y %Z' $M/x2)
 sleep 2

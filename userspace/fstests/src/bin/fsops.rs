@@ -75,7 +75,8 @@ enum Cli {
     /// fstests' fsync-err in simple mode: FILE opened FDS times, each
     /// writes 64 KiB of 0x7c at its own offset and fsyncs; then `sh -c
     /// BREAK`; then each writes the same again and its fsync must fail;
-    /// then `sh -c REPAIR`. Prints each second fsync's result.
+    /// then `sh -c REPAIR`; then each descriptor is closed and reopened,
+    /// and its first fsync must succeed. Prints each result.
     FsyncErr {
         file: PathBuf,
         fds: usize,
@@ -199,6 +200,26 @@ fn main() -> Result<()> {
             run(&repair)?;
             if succeeded > 0 {
                 bail!("{succeeded} of {fds} second fsyncs succeeded after the disk failed");
+            }
+            // As fsync-err: each descriptor reopened (the inode stays in
+            // core) starts clean, its first fsync succeeds.
+            let mut failed = 0;
+            for (i, f) in files.into_iter().enumerate() {
+                drop(f);
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&file)
+                    .with_context(|| format!("reopen of fd[{i}]"))?;
+                match f.sync_all() {
+                    Ok(()) => println!("fsync after reopen of fd[{i}]: success"),
+                    Err(e) => {
+                        println!("fsync after reopen of fd[{i}]: {e}");
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {fds} fsyncs after reopening failed");
             }
             Ok(())
         }
