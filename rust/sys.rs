@@ -54,6 +54,7 @@ pub(crate) const S_IMMUTABLE: ffi::c_uint = 1 << 3;
 pub(crate) const S_DIRSYNC: ffi::c_uint = 1 << 6;
 /// FIEMAP (uapi/linux/fiemap.h).
 pub(crate) const FIEMAP_FLAG_SYNC: u32 = 0x1;
+pub(crate) const FIEMAP_FLAG_XATTR: u32 = 0x2;
 pub(crate) const FIEMAP_EXTENT_LAST: u32 = 0x1;
 pub(crate) const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
 pub(crate) const FIEMAP_EXTENT_DELALLOC: u32 = 0x4;

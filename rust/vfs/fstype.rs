@@ -501,11 +501,25 @@ unsafe extern "C" fn iop_fiemap(
     // and the caller's extent buffer descriptor.
     unsafe {
         let mut len = len;
-        let r = sys::fiemap_prep(inode, fi, start, &mut len, sys::FIEMAP_FLAG_SYNC);
+        let r = sys::fiemap_prep(inode, fi, start, &mut len, sys::FIEMAP_FLAG_SYNC | sys::FIEMAP_FLAG_XATTR);
         if r != 0 {
             return r;
         }
         let i = Inode::from_raw(inode);
+        if (*fi).fi_flags & sys::FIEMAP_FLAG_XATTR != 0 {
+            // The extended attributes' extent (`filefrag -x`, `xfs_io
+            // fiemap -a`): the inode's attribute block, if it has one.
+            let b = u64::from(i.data().meta.lock().xattr_block);
+            if b == 0 {
+                return 0;
+            }
+            let Ok(info) = crate::super_::sbi(i.sb()) else {
+                return EINVAL.to_errno();
+            };
+            let bs = u64::from(info.geo.block_size);
+            let r = sys::fiemap_fill_next_extent(fi, 0, b.saturating_mul(bs), bs, sys::FIEMAP_EXTENT_LAST);
+            return if r < 0 { r } else { 0 };
+        }
         // Delayed blocks are placed at writeback. With FIEMAP_FLAG_SYNC
         // the range is written back (fiemap_prep did it; again here, for
         // what was dirtied since), so every extent has its address;

@@ -44,6 +44,14 @@ check "debug inode --json lists the attributes" sh -c "livedfs --json debug inod
 check "mount again" mount -t livedfs "$VOL" $M
 xattrtest verify $M/tree
 check "xattrtest verify exits 0 after the remount" test $? -eq 0
+# FIEMAP_FLAG_XATTR (filefrag -x, xfs_io fiemap -a; fstests generic/425):
+# the attribute block, as one extent; nothing for a file without one.
+check_eq "FIEMAP of the attributes: one block, the last extent" "0 4096 0x1 last" \
+    "$(fsops fiemap --xattr $M/tree/file | awk '{print $1, $3, $4, $5}')"
+check "... at a block address" test "$(fsops fiemap --xattr $M/tree/file | awk '{print $2}')" -gt 0
+touch $M/noattr
+check_eq "a file without attributes: no extent" "" "$(fsops fiemap --xattr $M/noattr)"
+rm -f $M/noattr
 
 # noacl, and back.
 check "remount noacl" mount -o remount,noacl $M

@@ -15,6 +15,7 @@ use clap::Parser;
 
 const FS_IOC_FIEMAP: libc::c_ulong = 0xC020_660B;
 const FIEMAP_FLAG_SYNC: u32 = 0x1;
+const FIEMAP_FLAG_XATTR: u32 = 0x2;
 const FIEMAP_EXTENT_LAST: u32 = 0x1;
 const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
 /// Dirty data not yet given a block (delayed allocation).
@@ -55,6 +56,9 @@ enum Cli {
         file: PathBuf,
         #[arg(long)]
         no_sync: bool,
+        /// The extended attributes' extents (FIEMAP_FLAG_XATTR).
+        #[arg(long)]
+        xattr: bool,
     },
     /// Print the inode flags of FILE in hex (FS_IOC_GETFLAGS).
     Getflags { file: PathBuf },
@@ -132,7 +136,17 @@ fn cstr(p: &std::path::Path) -> Result<std::ffi::CString> {
 
 fn main() -> Result<()> {
     match Cli::parse() {
-        Cli::Fiemap { file, no_sync } => fiemap(&file, !no_sync),
+        Cli::Fiemap {
+            file,
+            no_sync,
+            xattr,
+        } => {
+            let mut flags = if no_sync { 0 } else { FIEMAP_FLAG_SYNC };
+            if xattr {
+                flags |= FIEMAP_FLAG_XATTR;
+            }
+            fiemap(&file, flags)
+        }
         Cli::Syncfs { path, count } => {
             let f = File::open(&path).with_context(|| format!("open {}", path.display()))?;
             for _ in 0..count {
@@ -434,14 +448,14 @@ fn main() -> Result<()> {
     }
 }
 
-fn fiemap(file: &std::path::Path, sync: bool) -> Result<()> {
+fn fiemap(file: &std::path::Path, flags: u32) -> Result<()> {
     let f = File::open(file).with_context(|| format!("open {}", file.display()))?;
     let mut start = 0u64;
     loop {
         let mut m = Fiemap {
             start,
             length: u64::MAX - start,
-            flags: if sync { FIEMAP_FLAG_SYNC } else { 0 },
+            flags,
             mapped_extents: 0,
             extent_count: BATCH as u32,
             reserved: 0,
