@@ -12,6 +12,7 @@
 #include <linux/fs_parser.h>
 #include <linux/fileattr.h>
 #include <linux/fiemap.h>
+#include <linux/exportfs.h>
 #include <linux/jbd2.h>
 #include <linux/timekeeping.h>
 #include <crypto/hash.h>

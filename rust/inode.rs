@@ -143,8 +143,6 @@ impl InodeData {
     }
 }
 
-/// Reads on-disk inode `ino`. `allow_deleted`: accept a zero link count
-/// (orphan processing).
 /// Inode `ino`'s preallocated blocks as its table slot holds them (0 for
 /// anything but a regular file).
 pub(crate) fn prealloc_on_disk(sb: &SuperBlock, ino: u32) -> Result<u32> {
@@ -152,7 +150,16 @@ pub(crate) fn prealloc_on_disk(sb: &SuperBlock, ino: u32) -> Result<u32> {
     Ok(if di.is_reg() { di.prealloc } else { 0 })
 }
 
+/// Reads on-disk inode `ino`. `allow_deleted`: accept a zero link count
+/// (orphan processing).
 fn read_disk_inode(sb: &SuperBlock, ino: u32, allow_deleted: bool) -> Result<DiskInode> {
+    read_slot(sb, ino, allow_deleted, false)
+}
+
+/// Reads on-disk inode `ino`; with `from_handle` (a file handle names it,
+/// see [`iget_handle`]) a slot that holds no file in use (never written,
+/// or deleted) is ESTALE, not corruption: the file is gone.
+fn read_slot(sb: &SuperBlock, ino: u32, allow_deleted: bool, from_handle: bool) -> Result<DiskInode> {
     let info = sbi(sb)?;
     let geo = &info.geo;
     let g = geo.group_of_ino(ino).map_err(|e| corrupt(sb, "inode number", e))?;
@@ -165,6 +172,9 @@ fn read_disk_inode(sb: &SuperBlock, ino: u32, allow_deleted: bool) -> Result<Dis
     // An inode past the group's high-water mark was never written: a
     // directory entry pointing there is corruption, and its bytes are junk.
     if flags & BG_INODE_UNINIT != 0 || idx >= geo.inodes_per_group.saturating_sub(unused) {
+        if from_handle {
+            return Err(stale());
+        }
         return Err(corrupt_msg(sb, format_args!("inode {} is in an uninitialised part of group {}", ino, g)));
     }
     let (blk, off) = geo.inode_location(ino).map_err(|e| corrupt(sb, "inode number", e))?;
@@ -180,6 +190,9 @@ fn read_disk_inode(sb: &SuperBlock, ino: u32, allow_deleted: bool) -> Result<Dis
             corrupt(sb, "inode", e)
         })?;
     if di.mode == 0 || (!allow_deleted && (di.links_count == 0 || di.dtime != 0)) {
+        if from_handle {
+            return Err(stale());
+        }
         return Err(corrupt_msg(sb, format_args!("deleted inode {} referenced", ino)));
     }
     di.validate(geo).map_err(|e| {
@@ -261,6 +274,44 @@ fn iget_inner(sb: &SuperBlock, ino: u32, allow_deleted: bool) -> Result<InodeRef
 /// Gets inode `ino` (from the inode cache, or read from disk).
 pub(crate) fn iget(sb: &SuperBlock, ino: u32) -> Result<InodeRef> {
     iget_inner(sb, ino, false)
+}
+
+/// ESTALE: a file handle names a file that no longer exists.
+fn stale() -> Error {
+    Error::from_errno(-crate::sys::ESTALE)
+}
+
+/// Gets inode `ino` for a file handle (open_by_handle_at, NFS export):
+/// ESTALE, without reporting corruption, if the number is outside the
+/// inode table or reserved, names a slot with no file in use (never
+/// written, or deleted), or names a file whose generation is not
+/// `generation` (the number was freed and reused since the handle was
+/// made; new inodes get a random generation). A `generation` of 0 accepts
+/// any, as ext4 does: parent handles without one pass 0.
+///
+/// A file unlinked but still open is in the inode cache and is returned,
+/// as ext4 does; one being evicted is waited for by the inode cache, after
+/// which its slot is deleted on disk (ESTALE). A half-made inode is never
+/// returned: one being read is waited for (I_NEW), one being created is
+/// refused by the inode cache (I_CREATING: ENOMEM, as on ext4), and on an
+/// error below the I_NEW inode is failed.
+pub(crate) fn iget_handle(sb: &SuperBlock, ino: u32, generation: u32) -> Result<InodeRef> {
+    if (ino != ROOT_INO && ino < FIRST_INO) || !sbi(sb)?.geo.valid_ino(ino) {
+        return Err(stale());
+    }
+    let inode = match crate::vfs::inode::iget(sb, ino)? {
+        Iget::Cached(i) => i,
+        Iget::New(mut new) => {
+            // On any error below, dropping `new` fails the I_NEW inode.
+            let di = read_slot(sb, ino, false, true)?;
+            fill_inode(&mut new, &di, sb)?;
+            new.finish()
+        }
+    };
+    if inode.is_bad() || (generation != 0 && inode.i_generation() != generation) {
+        return Err(stale());
+    }
+    Ok(inode)
 }
 
 /// The on-disk image of an in-memory inode, whose orphan-list successor

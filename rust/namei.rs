@@ -47,7 +47,9 @@ fn new_inode(dir: &Inode, idmap: Idmap, mode: u16) -> Result<NewInode> {
     let [_, _, c] = n.inode().times();
     {
         let mut meta = n.inode().data().meta.lock();
-        meta.generation = crate::vfs::inode::random_u32();
+        // The random generation init_owner gave the VFS inode: the one
+        // file handles carry must be the one stored on disk.
+        meta.generation = n.inode().i_generation();
         meta.crtime = finode::Timestamp { sec: c.0, nsec: c.1 };
     }
     Ok(n)

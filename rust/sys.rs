@@ -33,6 +33,8 @@ pub(crate) const EUCLEAN: ffi::c_int = 117;
 pub(crate) const ENAMETOOLONG: ffi::c_int = 36;
 pub(crate) const ENOTEMPTY: ffi::c_int = 39;
 pub(crate) const EOPNOTSUPP: ffi::c_int = 95;
+/// ESTALE: a file handle names a file that is gone.
+pub(crate) const ESTALE: ffi::c_int = 116;
 
 /// The opaque `kstatfs` of kernel::bindings (the type `super_operations`
 /// names); `kstatfs` above is the full definition of the same C struct.

@@ -126,6 +126,12 @@ impl Inode {
         unsafe { (*self.as_ptr()).i_ino as u32 }
     }
 
+    /// The VFS generation (`i_generation`, which file handles carry).
+    pub(crate) fn i_generation(&self) -> u32 {
+        // SAFETY: plain field read of a live inode; set while it is I_NEW.
+        unsafe { (*self.as_ptr()).i_generation }
+    }
+
     pub(crate) fn sb(&self) -> &SuperBlock {
         // SAFETY: an inode's super block outlives it.
         unsafe { SuperBlock::from_raw((*self.as_ptr()).i_sb) }

@@ -17,6 +17,7 @@
 //! - `fpmem`: size-classed memory for the fingerprint filter's chains.
 //! - `kunit`: hand-registered KUnit suites (6.12 has no Rust macro for it).
 //! - `xattr`: the xattr handlers, listxattr, the POSIX ACL operations.
+//! - `export`: the export operations (file handles: NFS, open_by_handle_at).
 
 use kernel::prelude::*;
 
@@ -25,6 +26,7 @@ pub(crate) mod crc;
 pub(crate) mod crypto;
 pub(crate) mod dentry;
 pub(crate) mod dir;
+pub(crate) mod export;
 pub(crate) mod folio;
 pub(crate) mod fpmem;
 pub(crate) mod fstype;

@@ -116,6 +116,7 @@ impl SuperBlock {
             (*sb).s_time_max = i64::MAX;
             (*sb).s_uuid.b.copy_from_slice(uuid);
         }
+        crate::vfs::export::install(self);
     }
 
     /// The livedfs private data, once fill_super has installed it.

@@ -221,3 +221,68 @@ check_eq "the destination's mtime and ctime are unchanged" "$times" "$(stat -c '
 check "rm" sh -c "rm $M/sb $M/x1 $M/x2 && sync"
 check "umount" umount $M
 check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+
+# --- file handles (name_to_handle_at, open_by_handle_at; what NFS export
+# and fstests generic/426, 467 and 477 use): a handle opens its file or
+# directory, also with the dentries and inodes dropped (the inode is read
+# from disk, a directory reconnected up to the root through its ".."; the
+# page cache is dropped too, and the inodes synced, as an inode with
+# cached pages or dirty (atime) stays); an
+# unlinked file still open is found, as ext4; a deleted file's handle is
+# stale (ESTALE), and stays so once a new file has its inode number (the
+# generation differs); handles survive a remount. Bogus handles are ESTALE
+# too, and not taken for corruption.
+check "mkfs" mkfs.livedfs -q -F -m 0 "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+head -c 100000 /dev/urandom > /tmp/h1
+check "a file in a directory two levels down" sh -c "mkdir -p $M/hd/sub && cp /tmp/h1 $M/hd/sub/f1 && touch $M/hd/sub/e1 $M/hd/sub/e2 && sync"
+hf=$(fsops handle $M/hd/sub/f1)
+hd=$(fsops handle $M/hd/sub)
+check "name_to_handle_at: handles of the file and the directory" test -n "$hf" -a -n "$hd"
+check_eq "the file's handle opens it: the same bytes" "$(md5sum < /tmp/h1)" "$(fsops open-handle $M "$hf" --cat | md5sum)"
+dsub="ino=$(stat -c %i $M/hd/sub) type=dir entries=3 path=$M/hd/sub"
+check_eq "the directory's handle opens the directory" "$dsub" "$(fsops open-handle $M "$hd")"
+sync; echo 3 > /proc/sys/vm/drop_caches
+check_eq "dentries and inodes dropped: the file's handle opens it" "$(md5sum < /tmp/h1)" "$(fsops open-handle $M "$hf" --cat | md5sum)"
+sync; echo 3 > /proc/sys/vm/drop_caches
+check_eq "... and the directory's (reconnected through get_parent)" "$dsub" "$(fsops open-handle $M "$hd")"
+check "umount" umount $M
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "after a remount the file's handle opens it (generation on disk)" "$(md5sum < /tmp/h1)" "$(fsops open-handle $M "$hf" --cat | md5sum)"
+check_eq "... and the directory's" "$dsub" "$(fsops open-handle $M "$hd")"
+echo kept > $M/hd/o
+ho=$(fsops handle $M/hd/o)
+exec 3< $M/hd/o
+rm $M/hd/o
+sync; echo 3 > /proc/sys/vm/drop_caches
+check_eq "an unlinked file still open: its handle opens it" kept "$(fsops open-handle $M "$ho" --cat)"
+exec 3<&-
+sync; echo 3 > /proc/sys/vm/drop_caches
+check_err "closed (freed): its handle is stale" "Stale file handle" fsops open-handle $M "$ho"
+ino=$(stat -c %i $M/hd/sub/f1)
+check "delete the file" sh -c "rm $M/hd/sub/f1 && sync"
+sync; echo 3 > /proc/sys/vm/drop_caches
+check_err "a deleted file's handle is stale (ESTALE)" "Stale file handle" fsops open-handle $M "$hf"
+i=0 reused=""
+while [ $i -lt 300 ]; do
+    touch $M/hd/sub/r$i
+    if [ "$(stat -c %i $M/hd/sub/r$i)" = "$ino" ]; then reused=$M/hd/sub/r$i; break; fi
+    i=$((i + 1))
+done
+check "a new file gets the deleted file's inode number" test -n "$reused"
+check "... with another handle (generation)" test "$(fsops handle "$reused")" != "$hf"
+check_err "the old handle is still stale" "Stale file handle" fsops open-handle $M "$hf"
+sync; echo 3 > /proc/sys/vm/drop_caches
+check_err "... also with the new inode read from disk" "Stale file handle" fsops open-handle $M "$hf"
+check_eq "the new file's own handle opens it" "ino=$ino type=file" "$(fsops open-handle $M "$(fsops handle "$reused")")"
+mark
+# Inode number 0x7fffffff (out of range), 7 (reserved), 9000 (never used).
+check_err "a handle of an inode number out of range: stale" "Stale file handle" fsops open-handle $M 1:ffffff7f00000000
+check_err "of a reserved inode: stale" "Stale file handle" fsops open-handle $M 1:0700000000000000
+check_err "of an inode never used: stale" "Stale file handle" fsops open-handle $M 1:2823000000000000
+check_err "a handle too short: stale" "Stale file handle" fsops open-handle $M 1:0c000000
+if dmesg | sed -n "/LIVEDFS-MARK $MARK/,\$p" | grep -q corrupted; then fail "bogus handles are not corruption" "$(dmesg | tail -n 3)"
+else pass "bogus handles are not corruption"; fi
+check "the mount is still writable" touch $M/hd/w
+check "umount" umount $M
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"

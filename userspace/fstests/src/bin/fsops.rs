@@ -4,7 +4,9 @@
 //! in hex, `unwritten`/`shared`/`delalloc`/`last` spelled out); `getflags`/`setflags` are
 //! FS_IOC_GETFLAGS/SETFLAGS (lsattr/chattr); `tmpfile` makes an O_TMPFILE
 //! file, writes to it and optionally links it; `rename-whiteout` is
-//! renameat2(RENAME_WHITEOUT); `syncfs` reports each syncfs's result.
+//! renameat2(RENAME_WHITEOUT); `syncfs` reports each syncfs's result;
+//! `handle` and `open-handle` are name_to_handle_at and open_by_handle_at
+//! (file handles, as NFS uses them).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -107,6 +109,21 @@ enum Cli {
         #[arg(default_value_t = 1)]
         count: usize,
     },
+    /// name_to_handle_at(PATH): prints the file handle as `TYPE:HEX` (the
+    /// handle type in decimal, its bytes in hex), for `open-handle`.
+    Handle { path: PathBuf },
+    /// open_by_handle_at(MOUNT, HANDLE, O_RDONLY) with a handle from
+    /// `handle` (needs CAP_DAC_READ_SEARCH): prints `ino=N type=file` (or
+    /// `type=dir entries=N path=P`, the names read from the directory
+    /// besides "." and "..", and its path from /proc/self/fd, or
+    /// `type=other`); with --cat, a file's bytes instead. An
+    /// error is printed with its errno's text (ESTALE: "Stale file handle").
+    OpenHandle {
+        mount: PathBuf,
+        handle: String,
+        #[arg(long)]
+        cat: bool,
+    },
     /// renameat2(OLD, NEW, RENAME_WHITEOUT).
     RenameWhiteout { old: PathBuf, new: PathBuf },
     /// lseek(FILE, OFFSET, SEEK_DATA or SEEK_HOLE) for WHENCE `data` or
@@ -147,6 +164,8 @@ fn main() -> Result<()> {
             }
             fiemap(&file, flags)
         }
+        Cli::Handle { path } => handle(&path),
+        Cli::OpenHandle { mount, handle, cat } => open_handle(&mount, &handle, cat),
         Cli::Syncfs { path, count } => {
             let f = File::open(&path).with_context(|| format!("open {}", path.display()))?;
             for _ in 0..count {
@@ -446,6 +465,130 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Bytes of handle data a `file_handle` buffer has room for
+/// (MAX_HANDLE_SZ).
+const MAX_HANDLE_SZ: usize = 128;
+
+/// A `struct file_handle` with room for MAX_HANDLE_SZ bytes of data.
+#[repr(C)]
+struct FileHandle {
+    handle_bytes: u32,
+    handle_type: i32,
+    f_handle: [u8; MAX_HANDLE_SZ],
+}
+
+fn handle(path: &std::path::Path) -> Result<()> {
+    let p = cstr(path)?;
+    let mut h = FileHandle {
+        handle_bytes: MAX_HANDLE_SZ as u32,
+        handle_type: 0,
+        f_handle: [0; MAX_HANDLE_SZ],
+    };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: a NUL-terminated path; `h` has room for `handle_bytes` bytes
+    // of handle data after its header, as the call expects.
+    let r = unsafe {
+        libc::name_to_handle_at(
+            libc::AT_FDCWD,
+            p.as_ptr(),
+            (&mut h as *mut FileHandle).cast(),
+            &mut mount_id,
+            0,
+        )
+    };
+    if r != 0 {
+        bail!(
+            "name_to_handle_at {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        );
+    }
+    let n = (h.handle_bytes as usize).min(MAX_HANDLE_SZ);
+    let hex: String = h.f_handle[..n].iter().map(|b| format!("{b:02x}")).collect();
+    println!("{}:{hex}", h.handle_type);
+    Ok(())
+}
+
+fn open_handle(mount: &std::path::Path, text: &str, cat: bool) -> Result<()> {
+    let (ty, hex) = text.split_once(':').context("a handle is TYPE:HEX")?;
+    if hex.len() % 2 != 0 || hex.len() / 2 > MAX_HANDLE_SZ {
+        bail!("bad handle bytes {hex}");
+    }
+    let mut h = FileHandle {
+        handle_bytes: (hex.len() / 2) as u32,
+        handle_type: ty.parse().context("handle type")?,
+        f_handle: [0; MAX_HANDLE_SZ],
+    };
+    for (i, b) in h.f_handle.iter_mut().take(hex.len() / 2).enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).context("handle bytes in hex")?;
+    }
+    let m = File::open(mount).with_context(|| format!("open {}", mount.display()))?;
+    // SAFETY: `m` is an open descriptor on the mount; `h` is a handle with
+    // `handle_bytes` bytes of data.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            m.as_raw_fd(),
+            (&mut h as *mut FileHandle).cast(),
+            libc::O_RDONLY,
+        )
+    };
+    if fd < 0 {
+        bail!("open_by_handle_at: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    let f = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let meta = f.metadata()?;
+    use std::os::unix::fs::MetadataExt;
+    if meta.is_file() {
+        if cat {
+            let mut out = std::io::stdout().lock();
+            std::io::copy(&mut &f, &mut out)?;
+        } else {
+            println!("ino={} type=file", meta.ino());
+        }
+    } else if meta.is_dir() {
+        // The path the VFS gives the open directory: its dentry connected
+        // up to the mount's root (through get_parent when it was cold).
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+        let n = count_entries(f)?;
+        println!(
+            "ino={} type=dir entries={n} path={}",
+            meta.ino(),
+            path.display()
+        );
+    } else {
+        println!("ino={} type=other", meta.ino());
+    }
+    Ok(())
+}
+
+/// The names in the open directory `f` besides "." and "..".
+fn count_entries(f: File) -> Result<usize> {
+    use std::os::fd::IntoRawFd;
+    // SAFETY: fdopendir takes over the descriptor (closed by closedir).
+    let d = unsafe { libc::fdopendir(f.into_raw_fd()) };
+    if d.is_null() {
+        bail!("fdopendir: {}", std::io::Error::last_os_error());
+    }
+    let mut n = 0;
+    loop {
+        // SAFETY: `d` is an open directory stream.
+        let e = unsafe { libc::readdir(d) };
+        if e.is_null() {
+            break;
+        }
+        // SAFETY: readdir returned a valid entry whose name is
+        // NUL-terminated, valid until the next readdir.
+        let name = unsafe { std::ffi::CStr::from_ptr((*e).d_name.as_ptr()) };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            n += 1;
+        }
+    }
+    // SAFETY: `d` is ours; closed once.
+    unsafe { libc::closedir(d) };
+    Ok(n)
 }
 
 fn fiemap(file: &std::path::Path, flags: u32) -> Result<()> {
