@@ -27,6 +27,7 @@ include!("../generated/bindings_generated.rs");
 
 // Flag macros bindgen cannot evaluate (`BIT(n)` in linux/fs.h).
 pub(crate) const SB_RDONLY: ffi::c_ulong = 1 << 0;
+pub(crate) const SB_SYNCHRONOUS: ffi::c_ulong = 1 << 4;
 pub(crate) const SB_NOATIME: ffi::c_ulong = 1 << 10;
 /// EUCLEAN, which ext4 and XFS also call EFSCORRUPTED.
 pub(crate) const EUCLEAN: ffi::c_int = 117;

@@ -229,11 +229,10 @@ impl Inode {
     /// Whether changes to the inode must be durable when a call returns
     /// (IS_SYNC: the inode's S_SYNC, or a volume mounted `sync`).
     pub(crate) fn is_sync(&self) -> bool {
-        const SB_SYNCHRONOUS: kernel::ffi::c_ulong = 1 << 4;
         // SAFETY: plain field reads of a live inode and its super block.
         unsafe {
             core::ptr::read_volatile(core::ptr::addr_of!((*self.as_ptr()).i_flags)) & sys::S_SYNC != 0
-                || (*(*self.as_ptr()).i_sb).s_flags & SB_SYNCHRONOUS != 0
+                || (*(*self.as_ptr()).i_sb).s_flags & sys::SB_SYNCHRONOUS != 0
         }
     }
 

@@ -8,6 +8,11 @@ use std::path::Path;
 
 pub use nix::errno::Errno;
 
+/// FS_IOC_SHUTDOWN: _IOR('X', 125, __u32); its argument: 0 syncs first,
+/// 1 flushes the journal, 2 flushes nothing (a power cut, as far as the
+/// disk knows).
+pub const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
+
 /// A system call result: the value, or the errno it failed with.
 pub type SysResult<T> = Result<T, Errno>;
 

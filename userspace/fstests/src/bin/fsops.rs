@@ -317,12 +317,10 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cli::Shutdown { path, flags } => {
-            /// FS_IOC_SHUTDOWN: _IOR('X', 125, __u32).
-            const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
             let f = File::open(&path).with_context(|| format!("open {}", path.display()))?;
             // SAFETY: the ioctl reads one u32 from the pointer, which lives
             // across the call.
-            let r = unsafe { libc::ioctl(f.as_raw_fd(), FS_IOC_SHUTDOWN, &flags) };
+            let r = unsafe { libc::ioctl(f.as_raw_fd(), fstests::sys::FS_IOC_SHUTDOWN, &flags) };
             if r != 0 {
                 bail!("FS_IOC_SHUTDOWN: {}", std::io::Error::last_os_error());
             }

@@ -1906,8 +1906,6 @@ fn concurrent(dir: &Path) -> Report {
 // ---- a power cut ----
 
 const CUT_FILES: usize = 40;
-/// FS_IOC_SHUTDOWN: _IOR('X', 125, __u32); 2: no journal flush.
-const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
 
 fn powercut(dir: &Path) -> Report {
     let mut rep = Report::new();
@@ -1941,7 +1939,9 @@ fn powercut(dir: &Path) -> Report {
                 let flags: u32 = 2;
                 ok(
                     "FS_IOC_SHUTDOWN",
-                    rc(unsafe { libc::ioctl(d.as_raw_fd(), FS_IOC_SHUTDOWN, &flags) }),
+                    rc(unsafe {
+                        libc::ioctl(d.as_raw_fd(), fstests::sys::FS_IOC_SHUTDOWN, &flags)
+                    }),
                 )?;
             }
             let f = dir.join(format!("f{i}"));
