@@ -266,6 +266,13 @@ pub struct Fsck {
     /// data never reached the disk: every fingerprint is verified, and a
     /// wrong one is an expected result of the crash, recomputed by preen.
     pub unclean_nojournal: bool,
+    /// The volume was in use when last written (a journal to recover, or
+    /// `STATE_VALID` clear): the superblock's summary counters that the
+    /// kernel keeps in memory and writes with the superblock (free counts,
+    /// preallocated blocks) may lag the structures they sum, which the
+    /// next mount recounts, so a difference is fixed without a word, as
+    /// e2fsck treats its lazy counters.
+    pub counters_lazy: bool,
     /// Extended-attribute blocks met by pass 1.
     pub xattr: crate::xattr::Blocks,
 }

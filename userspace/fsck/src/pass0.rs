@@ -289,9 +289,12 @@ pub fn open(dev: Device, opts: crate::ctx::Options, out: Box<dyn std::io::Write>
         now,
         verify_all: false,
         unclean_nojournal: false,
+        counters_lazy: false,
         xattr: Default::default(),
     };
     f.unclean_nojournal = unclean_nojournal(&f.sb);
+    f.counters_lazy =
+        f.sb.feature_incompat & INCOMPAT_RECOVER != 0 || f.sb.state & STATE_VALID == 0;
     if let Some(e) = found.primary_error {
         if found.primary_csum_only {
             if f.fix(P::SB_CSUM, PCtx::new())? {

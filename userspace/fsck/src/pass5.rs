@@ -254,12 +254,17 @@ pub fn run(f: &mut Fsck) -> R<()> {
         }
     }
     // Preallocated space: the files' sum, and never more than is free.
+    // The kernel journals each file's preallocation with the file and
+    // the total only with the superblock (recounted by the mount after a
+    // replay): lazy after an unclean shutdown, as the free counts.
     let prealloc = f.stats.prealloc.min(free_blocks_total);
+    let p = if f.counters_lazy {
+        P::SB_PREALLOC_LAZY
+    } else {
+        P::SB_PREALLOC
+    };
     if f.sb.prealloc_blocks != prealloc
-        && f.fix(
-            P::SB_PREALLOC,
-            PCtx::new().n(f.sb.prealloc_blocks).m(prealloc),
-        )?
+        && f.fix(p, PCtx::new().n(f.sb.prealloc_blocks).m(prealloc))?
     {
         f.sb.prealloc_blocks = prealloc;
         if prealloc > 0 {

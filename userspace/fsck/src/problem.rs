@@ -120,6 +120,8 @@ problems! {
         "Superblock preallocated blocks {n} should be {m} (the files' sum)";
     SB_SAVED_FILTER = 0x000009, Clear, true, false,
         "Superblock points to a saved fingerprint filter at an invalid place ({s})";
+    SB_PREALLOC_LAZY = 0x00000A, Fix, true, true,
+        "Superblock preallocated blocks {n} should be {m} (the files' sum, after an unclean shutdown)";
     GD_BAD = 0x000010, Fix, false, false,
         "Group descriptor {grp} is corrupt ({s}); rebuilding it";
     GD_CSUM = 0x000011, Fix, true, false,
