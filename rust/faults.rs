@@ -11,7 +11,11 @@
 //!   one;
 //! - `test_delay_store_format_ms` N: formatting a group's fingerprint
 //!   store (its first use) sleeps N ms first, which holds whatever that
-//!   formatting holds for that long.
+//!   formatting holds for that long;
+//! - `test_delay_filter_save_ms` N: an unmount that saves the fingerprint
+//!   filter sleeps N ms after its blocks are on the disk and before the
+//!   superblock points to them, so a test can copy the disk as a power
+//!   cut at that moment leaves it.
 //!
 //! Unarmed, each costs one relaxed atomic load per block decision.
 
@@ -31,6 +35,7 @@ pub(crate) struct Faults {
     delay_ms: AtomicU64,
     rebuild_delay_ms: AtomicU64,
     store_format_delay_ms: AtomicU64,
+    filter_save_delay_ms: AtomicU64,
 }
 
 impl Default for Faults {
@@ -41,6 +46,7 @@ impl Default for Faults {
             delay_ms: AtomicU64::new(0),
             rebuild_delay_ms: AtomicU64::new(0),
             store_format_delay_ms: AtomicU64::new(0),
+            filter_save_delay_ms: AtomicU64::new(0),
         }
     }
 }
@@ -85,6 +91,12 @@ pub(crate) fn delay_store_format(info: &SbInfo) {
     delay(&info.faults.store_format_delay_ms);
 }
 
+/// Sleeps between writing the saved filter and pointing the superblock
+/// to it if a test asked for it.
+pub(crate) fn delay_filter_save(info: &SbInfo) {
+    delay(&info.faults.filter_save_delay_ms);
+}
+
 /// The value of hook `which` (the sysfs attribute numbers in helpers.c).
 pub(crate) fn value(info: &SbInfo, which: i32) -> u64 {
     let f = &info.faults;
@@ -94,6 +106,7 @@ pub(crate) fn value(info: &SbInfo, which: i32) -> u64 {
         102 => f.delay_ms.load(Ordering::Relaxed),
         103 => f.rebuild_delay_ms.load(Ordering::Relaxed),
         104 => f.store_format_delay_ms.load(Ordering::Relaxed),
+        105 => f.filter_save_delay_ms.load(Ordering::Relaxed),
         _ => 0,
     }
 }
@@ -107,6 +120,7 @@ pub(crate) fn set(info: &SbInfo, which: i32, v: u64) -> Result {
         102 if v <= MAX_DELAY_MS => f.delay_ms.store(v, Ordering::Relaxed),
         103 if v <= MAX_DELAY_MS => f.rebuild_delay_ms.store(v, Ordering::Relaxed),
         104 if v <= MAX_DELAY_MS => f.store_format_delay_ms.store(v, Ordering::Relaxed),
+        105 if v <= MAX_DELAY_MS => f.filter_save_delay_ms.store(v, Ordering::Relaxed),
         _ => return Err(EINVAL),
     }
     Ok(())

@@ -455,6 +455,7 @@ LIVEDFS_KNOB(test_fail_errno, 101);
 LIVEDFS_KNOB(test_delay_after_hash_ms, 102);
 LIVEDFS_KNOB(test_rebuild_delay_ms, 103);
 LIVEDFS_KNOB(test_delay_store_format_ms, 104);
+LIVEDFS_KNOB(test_delay_filter_save_ms, 105);
 
 static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_logical_blocks_written.attr.attr,
@@ -485,6 +486,7 @@ static struct attribute *livedfs_stat_attrs[] = {
 	&livedfs_attr_test_delay_after_hash_ms.attr.attr,
 	&livedfs_attr_test_rebuild_delay_ms.attr.attr,
 	&livedfs_attr_test_delay_store_format_ms.attr.attr,
+	&livedfs_attr_test_delay_filter_save_ms.attr.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(livedfs_stat);

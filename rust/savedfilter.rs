@@ -334,6 +334,7 @@ pub(crate) fn save(sb: &SuperBlock, info: &SbInfo, generation: u64, journal: (u3
     write_block(sb, &mut pending, u64::from(start), &block)?;
     wait_all(&mut pending)?;
     crate::vfs::super_block::flush_device(sb)?;
+    crate::faults::delay_filter_save(info);
     pr_info!(
         "livedfs ({}): fingerprint filter saved: {} blocks at {} and {} run(s)\n",
         sb.id(),

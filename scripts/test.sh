@@ -145,7 +145,7 @@ vm_suite() {
     vm 59-filter-cap.sh --disk vol:512M
     vm 60-enospc.sh --disk vol:256M
     vm 61-enospc-shared.sh --timeout 900 --disk vol:256M
-    vm 62-saved-filter.sh --disk vol:512M
+    vm 62-saved-filter.sh --disk vol:512M --disk cut:512M
     vm 63-write-requests.sh --disk vol:256M
     vm 64-big-volume.sh --timeout 900 --disk vol:1T
     vm 70-dedup.sh --disk vol:512M
