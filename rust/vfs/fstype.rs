@@ -1034,23 +1034,21 @@ unsafe extern "C" fn fop_fsync(file: *mut sys::file, start: sys::loff_t, end: sy
             // As ext4: after FS_IOC_SHUTDOWN every fsync fails.
             return EIO.to_errno();
         }
+        let sb = inode.sb();
+        let Ok(info) = crate::super_::sbi(sb) else {
+            return EINVAL.to_errno();
+        };
         let r = sys::file_write_and_wait_range(file, start, end);
         if r != 0 {
             // A data block failed to reach the disk: its fingerprint is
             // recorded for bytes it does not hold. (Not every EIO is one:
             // a transaction lost to an aborted journal is reported
             // through the same error sequence, below.)
-            let data_failed = crate::super_::sbi(inode.sb())
-                .is_ok_and(|i| i.data_write_failed.load(core::sync::atomic::Ordering::Acquire));
-            if r == EIO.to_errno() && data_failed {
-                crate::errors::data_write_error(inode.sb(), inode.ino());
+            if r == EIO.to_errno() && info.data_write_failed.load(core::sync::atomic::Ordering::Acquire) {
+                crate::errors::data_write_error(sb, inode.ino());
             }
             return r;
         }
-        let sb = inode.sb();
-        let Ok(info) = crate::super_::sbi(sb) else {
-            return EINVAL.to_errno();
-        };
         match &info.journal {
             Some(j) => {
                 let tid = inode.data().sync_tid.load(core::sync::atomic::Ordering::Relaxed);

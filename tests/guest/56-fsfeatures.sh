@@ -197,21 +197,23 @@ head -c 65536 /dev/urandom > /tmp/w1
 head -c 65536 /dev/urandom > /tmp/w2
 check "64 KiB written and synced, the file then truncated up to 128 KiB" \
     sh -c "cp /tmp/w1 $M/sb && sync && truncate -s 131072 $M/sb"
-check "64 KiB written into the hole, not yet written back" dd if=/tmp/w2 of=$M/sb bs=64k seek=1 conv=notrunc
-before=$(stat -c %b $M/sb)
-check "sync" sync
-check_eq "st_blocks before writeback = after" "$before" "$(stat -c %b $M/sb)"
-check_eq "... = 32 data blocks and one indirect block, in sectors" 264 "$before"
+# blocks_kept_by_writeback WHAT FILE: the second 64 KiB of /tmp/w2 goes
+# to FILE's block 16 on (not written back yet); st_blocks is the same
+# before and after sync: 32 data blocks and one indirect block.
+blocks_kept_by_writeback() {
+    check "$1: 64 KiB written, not yet written back" dd if=/tmp/w2 of=$2 bs=64k seek=1 conv=notrunc
+    before=$(stat -c %b $2)
+    check "sync" sync
+    check_eq "$1: st_blocks before writeback = after" "$before" "$(stat -c %b $2)"
+    check_eq "$1: ... = 32 data blocks and one indirect block, in sectors" 264 "$before"
+}
+blocks_kept_by_writeback "into the hole" $M/sb
 # The same where the data goes into preallocated space past the end of
 # file (fallocate -k; generic/422's foo3): the preallocated block becomes
 # a delayed one, counted once.
 check "128 KiB preallocated (keep size), 64 KiB written and synced" \
     sh -c "fsops fallocate $M/pa keep 0 131072 && dd if=/tmp/w1 of=$M/pa conv=notrunc status=none && sync"
-check "64 KiB written past the end into the preallocated space" dd if=/tmp/w2 of=$M/pa bs=64k seek=1 conv=notrunc
-before=$(stat -c %b $M/pa)
-check "sync" sync
-check_eq "st_blocks before writeback = after (preallocated space)" "$before" "$(stat -c %b $M/pa)"
-check_eq "... = 264 sectors" 264 "$before"
+blocks_kept_by_writeback "past the end, into the preallocated space" $M/pa
 rm -f $M/pa
 check "two equal files" sh -c "cp /tmp/w1 $M/x1 && cp /tmp/w1 $M/x2 && sync"
 times=$(stat -c '%Y %Z' $M/x2)
