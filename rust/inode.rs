@@ -571,13 +571,10 @@ pub(crate) fn write_inode(inode: &Inode, sync: bool) -> Result {
 /// Identity of the indirect block reached by the first `level` steps of a
 /// block path (for delayed-allocation reservations).
 fn indirect_key(path: &finode::BlockPath, level: usize) -> u64 {
-    let o = &path.offsets;
-    let mut k = (level as u64) << 60 | u64::from(o[0]) << 40;
-    if level >= 2 {
-        k |= u64::from(o[1]) << 20;
-    }
-    if level >= 3 {
-        k |= u64::from(o[2]);
+    // 15 bits per step: an index is below p <= 1024, a slot below 16.
+    let mut k = (level as u64) << 60;
+    for (step, &o) in path.offsets.iter().enumerate().take(level.min(4)) {
+        k |= u64::from(o & 0x7fff) << (45 - 15 * step);
     }
     k
 }
@@ -743,15 +740,12 @@ pub(crate) fn next_slot(inode: &Inode, file_block: u64, last: u64, want: Want) -
     Ok(None)
 }
 
-/// First file block of the tree (direct, single, double or triple
-/// indirect) a path belongs to.
+/// First file block of the tree (direct, single, double, triple or
+/// quadruple indirect) a path belongs to.
 fn first_block_of_level(path: &finode::BlockPath, ppb: u64) -> u64 {
-    let d = N_DIRECT as u64;
     match path.depth {
         0 => 0,
-        1 => d,
-        2 => d.saturating_add(ppb),
-        _ => d.saturating_add(ppb).saturating_add(ppb.saturating_mul(ppb)),
+        d => finode::tree_base(ppb as u32, d),
     }
 }
 
@@ -1259,7 +1253,8 @@ fn free_range_locked(
     // blocks covered).
     let mut base = N_DIRECT as u64;
     let mut span = ppb;
-    for (slot_idx, depth) in [(finode::IND_BLOCK, 1u32), (finode::DIND_BLOCK, 2), (finode::TIND_BLOCK, 3)] {
+    for (slot_idx, depth) in finode::TREES {
+        let depth = depth as u32;
         let root = m.block.get(slot_idx).copied().unwrap_or(0);
         if root != 0 && start < base.saturating_add(span) && end > base {
             let (n, empty) = free_tree(sb, info, ino, root, depth, base, start, end, rel)?;

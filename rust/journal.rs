@@ -19,14 +19,15 @@ use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 /// Credits of one block's writeback decision: inode, two bitmaps, two
-/// descriptors, two store blocks, three new indirect blocks and three
-/// changed pointers, a bitmap/descriptor pair for lazy initialisation.
+/// descriptors, two store blocks, four new indirect blocks and four
+/// changed pointers (a quadruple-indirect path), a bitmap/descriptor pair
+/// for lazy initialisation.
 pub(crate) const CREDITS_WRITE: u32 = 32;
 /// The distinct blocks one more block of the same folio can add at most
 /// (all of `CREDITS_WRITE`'s list but the inode, which the folio's blocks
-/// share: 2 bitmaps, 2 descriptors, 2 store blocks, 3 new indirect
-/// blocks, 3 changed pointer blocks, a lazy-init bitmap/descriptor pair).
-pub(crate) const CREDITS_WRITE_EXTRA_BLOCK: u32 = 14;
+/// share: 2 bitmaps, 2 descriptors, 2 store blocks, 4 new indirect
+/// blocks, 4 changed pointer blocks, a lazy-init bitmap/descriptor pair).
+pub(crate) const CREDITS_WRITE_EXTRA_BLOCK: u32 = 16;
 
 /// Credits of one folio's writeback decisions (`blocks` blocks):
 /// `CREDITS_WRITE` each, but never more than a handle of this journal can

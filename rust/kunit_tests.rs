@@ -31,6 +31,7 @@ fn params(bs: u32, blocks: u64, at_end: bool) -> geometry::GeometryParams {
         fp_algo: format::FingerprintAlgo::Sha256,
         fp_at_end: at_end,
         sparse_super: true,
+        huge_file: true,
     }
 }
 
@@ -148,8 +149,15 @@ fn block_map_paths() -> TestResult {
     let i = inode::block_path(p, 12).ok_or("indirect")?;
     check(i.depth == 1 && i.offsets[0] == 12 && i.offsets[1] == 0, "block 12 is indirect[0]")?;
     let t = inode::block_path(p, 12 + 1024 + 1024 * 1024).ok_or("triple")?;
-    check(t.depth == 3 && t.offsets[1..] == [0, 0, 0], "first triple-indirect block")?;
-    check(inode::block_path(p, 12 + 1024 + (1 << 20) + (1 << 30)).is_none(), "past the map")?;
+    check(t.depth == 3 && t.offsets[1..] == [0, 0, 0, 0], "first triple-indirect block")?;
+    let q = inode::block_path(p, 12 + 1024 + (1 << 20) + (1 << 30)).ok_or("quadruple")?;
+    check(q.depth == 4 && q.offsets == [15, 0, 0, 0, 0], "first quadruple-indirect block")?;
+    // ext4's last block, 2^32 - 1: 2^32 - 1 - (12 + p + p^2 + p^3) into the tree.
+    let m = (1u64 << 32) - 1 - (12 + 1024 + (1 << 20) + (1 << 30));
+    let l = inode::block_path(p, (1 << 32) - 1).ok_or("last block")?;
+    let want = [15, (m >> 30) as u32, ((m >> 20) & 1023) as u32, ((m >> 10) & 1023) as u32, (m & 1023) as u32];
+    check(l.depth == 4 && l.offsets == want, "block 2^32 - 1")?;
+    check(inode::block_path(p, 12 + 1024 + (1 << 20) + (1 << 30) + (1 << 40)).is_none(), "past the map")?;
     check(inode::block_path(0, 5).is_none(), "zero pointers per block")
 }
 

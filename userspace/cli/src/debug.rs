@@ -404,7 +404,12 @@ pub fn print_map(dump: &MapDump, is_reg: bool) {
     if !indirect.is_empty() {
         let list: Vec<String> = indirect
             .iter()
-            .map(|(l, b)| format!("{b} ({})", ["", "single", "double", "triple"][*l as usize]))
+            .map(|(l, b)| {
+                format!(
+                    "{b} ({})",
+                    ["", "single", "double", "triple", "quadruple"][*l as usize]
+                )
+            })
             .collect();
         println!("Indirect blocks: {}", list.join(", "));
     }

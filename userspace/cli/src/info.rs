@@ -29,6 +29,9 @@ pub fn feature_names(sb: &Superblock) -> Vec<String> {
     if sb.feature_ro_compat & RO_COMPAT_PREALLOC != 0 {
         v.push("prealloc".to_string());
     }
+    if sb.feature_ro_compat & RO_COMPAT_HUGE_FILE != 0 {
+        v.push("huge_file".to_string());
+    }
     if sb.feature_incompat & INCOMPAT_RECOVER != 0 {
         v.push("needs_recovery".to_string());
     }

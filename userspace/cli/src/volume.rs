@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use livedfs_format::csum::volume_seed;
 use livedfs_format::fpstore::{self, FpEntry};
 use livedfs_format::group::{GroupDesc, BG_FP_UNINIT};
-use livedfs_format::inode::{Inode, DIND_BLOCK, IND_BLOCK, N_DIRECT, TIND_BLOCK, UNWRITTEN};
+use livedfs_format::inode::{tree_base, Inode, N_DIRECT, TREES, UNWRITTEN};
 use livedfs_format::superblock::{SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE};
 use livedfs_format::{Crc32c, FormatError, Geometry, Superblock, DESC_SIZE, INODE_SIZE};
 use std::collections::HashMap;
@@ -193,7 +193,6 @@ impl Volume {
         if !Self::has_block_map(inode) {
             return Ok(map);
         }
-        let p = u64::from(self.geo.ptrs_per_block());
         let reg = inode.is_reg();
         for (i, &b) in inode.block.iter().enumerate().take(N_DIRECT) {
             if b == UNWRITTEN && reg {
@@ -207,23 +206,17 @@ impl Volume {
                 });
             }
         }
-        let base1 = N_DIRECT as u64;
-        let base2 = base1 + p;
-        let base3 = base2 + p * p;
-        for (slot, level, base) in [
-            (IND_BLOCK, 1u8, base1),
-            (DIND_BLOCK, 2, base2),
-            (TIND_BLOCK, 3, base3),
-        ] {
+        for (slot, level) in TREES {
             let b = inode.block[slot];
             if b != 0 {
-                self.walk_indirect(b, level, base, reg, &mut map)?;
+                let base = tree_base(self.geo.ptrs_per_block(), level);
+                self.walk_indirect(b, level as u8, base, reg, &mut map)?;
             }
         }
         Ok(map)
     }
 
-    /// Indirect block `b` (level 1..3) mapping file blocks from `base`;
+    /// Indirect block `b` (level 1..4) mapping file blocks from `base`;
     /// `reg`: of a regular file (whose leaves may be `UNWRITTEN`).
     fn walk_indirect(
         &self,

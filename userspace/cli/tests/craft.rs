@@ -375,7 +375,7 @@ fn assert_orphan(v: &Img, ino: u32) -> Inode {
     i.validate(&v.geo).unwrap();
     assert_eq!(i.mode, S_IFREG | 0o644);
     assert_eq!((i.links_count, i.dtime, i.size, i.blocks), (0, 0, 0, 0));
-    assert_eq!(i.block, [0; 15]);
+    assert_eq!(i.block, [0; 16]);
     let ipg = v.geo.inodes_per_group;
     let g = (ino - 1) / ipg;
     let idx = (ino - 1) % ipg;
@@ -652,5 +652,5 @@ fn unwritten_file() {
             "Inode {ino} block #3 is marked unwritten, but the volume has no unwritten feature"
         ),
     );
-    assert_eq!(Img::open(&img2).inode(ino).block, [0; 15]);
+    assert_eq!(Img::open(&img2).inode(ino).block, [0; 16]);
 }

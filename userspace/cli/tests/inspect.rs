@@ -53,6 +53,7 @@ fn info_shows_every_superblock_field() {
             "sparse_super",
             "uninit_bg",
             "xattr",
+            "huge_file",
             "spatial_locality",
             "sha256"
         ])
@@ -124,7 +125,7 @@ fn info_shows_every_superblock_field() {
     for want in [
         "Filesystem volume name: images",
         &format!("Filesystem UUID: {UUID}"),
-        "Filesystem features: has_journal sparse_super uninit_bg xattr spatial_locality sha256",
+        "Filesystem features: has_journal sparse_super uninit_bg xattr huge_file spatial_locality sha256",
         "Filesystem state: clean",
         "Errors behavior: Remount read-only",
         "Filesystem created: 2023-11-14 22:13:20 UTC",
@@ -156,6 +157,7 @@ fn info_of_the_paper_variants() {
             "sparse_super",
             "uninit_bg",
             "xattr",
+            "huge_file",
             "^spatial_locality",
             "md5"
         ])

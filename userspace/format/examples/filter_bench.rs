@@ -214,6 +214,7 @@ impl Values {
             fp_algo: algo,
             fp_at_end: false,
             sparse_super: true,
+            huge_file: true,
         })
         .expect("geometry");
         Self(Some((geo.groups_end, geo.fp_slots())))

@@ -41,6 +41,9 @@ pub struct GeometryParams {
     pub fp_at_end: bool,
     /// Superblock backups only in groups 0, 1 and powers of 3, 5, 7.
     pub sparse_super: bool,
+    /// Regular files may use the quadruple-indirect block
+    /// (`RO_COMPAT_HUGE_FILE`): files up to 2^32 blocks.
+    pub huge_file: bool,
 }
 
 /// A validated volume layout. All fields are consistent with each other.
@@ -79,6 +82,8 @@ pub struct Geometry {
     /// at-end layout.
     pub groups_end: u32,
     pub sparse_super: bool,
+    /// `RO_COMPAT_HUGE_FILE`: see [`GeometryParams::huge_file`].
+    pub huge_file: bool,
     /// Private: a `Geometry` exists only as built by [`Geometry::new`], so
     /// its divisors are never zero and its values fit together.
     _sealed: (),
@@ -402,6 +407,7 @@ impl Geometry {
                     fp_at_end: p.fp_at_end,
                     groups_end: to_u32(groups_end, "block count")?,
                     sparse_super: p.sparse_super,
+                    huge_file: p.huge_file,
                     _sealed: (),
                 };
                 // Group 0 always holds the primary superblock and table.
@@ -439,6 +445,7 @@ impl Geometry {
             fp_algo: self.fp_algo,
             fp_at_end: self.fp_at_end,
             sparse_super: self.sparse_super,
+            huge_file: self.huge_file,
         }
     }
 
@@ -470,6 +477,7 @@ impl Geometry {
             fp_algo,
             fp_at_end: sb.has_incompat(INCOMPAT_FP_AT_END),
             sparse_super: sb.has_ro_compat(RO_COMPAT_SPARSE_SUPER),
+            huge_file: sb.has_ro_compat(RO_COMPAT_HUGE_FILE),
         })?;
         let checks: [(&'static str, u64, u64); 14] = [
             (
@@ -856,13 +864,15 @@ impl Geometry {
         self.block_size / 4
     }
 
-    /// Largest file size in bytes the block map can address.
+    /// Largest file size in bytes: what the block map addresses down to
+    /// the triple-indirect tree, or with `huge_file` also the
+    /// quadruple-indirect tree, then capped at 2^32 blocks (ext4's limit;
+    /// file block numbers stay below 2^32).
     pub fn max_file_size(&self) -> u64 {
-        let p = u64::from(self.ptrs_per_block());
-        let blocks = add(
-            add(super::inode::N_DIRECT as u64, p),
-            add(mul(p, p), mul(mul(p, p), p)),
-        );
+        use super::inode::{tree_base, tree_span};
+        let p = self.ptrs_per_block();
+        let depth = if self.huge_file { 4 } else { 3 };
+        let blocks = add(tree_base(p, depth), tree_span(p, depth)).min(1 << 32);
         mul(blocks, u64::from(self.block_size))
     }
 
@@ -885,6 +895,11 @@ impl Geometry {
             feature_ro_compat: RO_COMPAT_UNINIT_BG
                 | if self.sparse_super {
                     RO_COMPAT_SPARSE_SUPER
+                } else {
+                    0
+                }
+                | if self.huge_file {
+                    RO_COMPAT_HUGE_FILE
                 } else {
                     0
                 },

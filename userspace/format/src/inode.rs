@@ -1,7 +1,8 @@
 //! Inodes: 256 bytes each in the per-group inode table.
 //!
 //! The block map is ext3's: 12 direct pointers, then single, double and
-//! triple indirect blocks of 32-bit block numbers (0 = hole). With
+//! triple indirect blocks of 32-bit block numbers (0 = hole), and with
+//! `RO_COMPAT_HUGE_FILE` a quadruple-indirect block past those. With
 //! deduplication several pointers, in one file or many, may hold the same
 //! block number; the block's fingerprint-store refcount counts them.
 
@@ -19,8 +20,15 @@ pub const IND_BLOCK: usize = 12;
 pub const DIND_BLOCK: usize = 13;
 /// Index of the triple-indirect pointer.
 pub const TIND_BLOCK: usize = 14;
+/// Index of the quadruple-indirect pointer (only with
+/// `RO_COMPAT_HUGE_FILE`, only in regular files). Stored apart from the
+/// other 15 (at `off::QIND_BLOCK`), so the block array a fast symlink
+/// reuses keeps its 60 bytes.
+pub const QIND_BLOCK: usize = 15;
 /// Block pointers in an inode.
-pub const N_BLOCKS: usize = 15;
+pub const N_BLOCKS: usize = 16;
+/// Pointers stored contiguously at `off::BLOCK` (all but `QIND_BLOCK`).
+pub const N_ARRAY_BLOCKS: usize = 15;
 /// A block pointer that maps no block: the file block is preallocated
 /// (`fallocate`) and not yet written, so it reads as zeros and FIEMAP
 /// reports it unwritten. Only in a regular file's direct pointers or in
@@ -36,7 +44,7 @@ pub fn maps_block(p: u32) -> bool {
 }
 
 /// Bytes of the block array: a fast symlink keeps its target here.
-pub const FAST_SYMLINK_MAX: usize = N_BLOCKS * 4;
+pub const FAST_SYMLINK_MAX: usize = N_ARRAY_BLOCKS * 4;
 
 /// File type bits of `mode` (as in `<sys/stat.h>`).
 pub const S_IFMT: u16 = 0o170000;
@@ -80,8 +88,18 @@ pub mod off {
     pub const DTIME: usize = 96;
     pub const BLOCK: usize = 104;
     pub const XATTR_BLOCK: usize = 164;
+    pub const QIND_BLOCK: usize = 168;
     pub const PREALLOC: usize = 248;
     pub const CHECKSUM: usize = 252;
+}
+
+/// Byte offset in the inode of block pointer `i` (`0..N_BLOCKS`).
+fn block_offset(i: usize) -> usize {
+    if i == QIND_BLOCK {
+        off::QIND_BLOCK
+    } else {
+        off::BLOCK.saturating_add(i.saturating_mul(4))
+    }
 }
 
 /// A timestamp: seconds since the epoch and nanoseconds.
@@ -163,7 +181,7 @@ impl Inode {
     /// The fast symlink target bytes (block array as little-endian bytes).
     pub fn fast_symlink_bytes(&self) -> [u8; FAST_SYMLINK_MAX] {
         let mut out = [0u8; FAST_SYMLINK_MAX];
-        for (i, word) in self.block.iter().enumerate() {
+        for (i, word) in self.block.iter().take(N_ARRAY_BLOCKS).enumerate() {
             // 15 words fill the 60 bytes exactly; put_bytes can't fail here.
             let _ = put_bytes(&mut out, i.saturating_mul(4), &word.to_le_bytes());
         }
@@ -180,8 +198,11 @@ impl Inode {
         }
         let mut bytes = [0u8; FAST_SYMLINK_MAX];
         put_bytes(&mut bytes, 0, target)?;
-        for (i, word) in self.block.iter_mut().enumerate() {
+        for (i, word) in self.block.iter_mut().take(N_ARRAY_BLOCKS).enumerate() {
             *word = get_u32(&bytes, i.saturating_mul(4))?;
+        }
+        if let Some(q) = self.block.get_mut(QIND_BLOCK) {
+            *q = 0;
         }
         self.size = target.len() as u64;
         Ok(())
@@ -213,7 +234,7 @@ impl Inode {
         };
         let mut block = [0u32; N_BLOCKS];
         for (i, b) in block.iter_mut().enumerate() {
-            *b = get_u32(buf, off::BLOCK.saturating_add(i.saturating_mul(4)))?;
+            *b = get_u32(buf, block_offset(i))?;
         }
         Ok(Self {
             mode: get_u16(buf, off::MODE)?,
@@ -263,7 +284,7 @@ impl Inode {
         put_u32(buf, off::PREALLOC, self.prealloc)?;
         put_i64(buf, off::DTIME, self.dtime)?;
         for (i, b) in self.block.iter().enumerate() {
-            put_u32(buf, off::BLOCK.saturating_add(i.saturating_mul(4)), *b)?;
+            put_u32(buf, block_offset(i), *b)?;
         }
         put_u32(buf, off::XATTR_BLOCK, self.xattr_block)?;
         let c = Self::checksum_of(buf, ino, self.generation, seed, crc)?;
@@ -319,6 +340,10 @@ impl Inode {
         if self.is_symlink() && (self.size == 0 || self.size >= u64::from(geo.block_size)) {
             return bad("inode.size (symlink)", self.size);
         }
+        let qind = self.block.get(QIND_BLOCK).copied().unwrap_or(0);
+        if qind != 0 && (!self.is_reg() || !geo.huge_file) {
+            return bad("inode.block (quadruple indirect)", u64::from(qind));
+        }
         if !self.is_device() && !self.is_fast_symlink() {
             for (k, &b) in self.block.iter().enumerate() {
                 // A regular file's direct pointer may be UNWRITTEN (whether
@@ -341,67 +366,68 @@ impl Inode {
 
 /// Where a file block lives in the block map: the chain of indices from the
 /// inode's block array down through indirect blocks. `depth` is 0 for a
-/// direct pointer, up to 3 for triple indirect.
+/// direct pointer, up to 4 for quadruple indirect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockPath {
-    /// Number of indirect levels (0..=3).
+    /// Number of indirect levels (0..=4).
     pub depth: usize,
     /// `offsets[0]` indexes the inode's block array; `offsets[1..=depth]`
     /// index successive indirect blocks.
-    pub offsets: [u32; 4],
+    pub offsets: [u32; 5],
+}
+
+/// The inode slot of each indirect tree with its depth, in file order.
+pub const TREES: [(usize, usize); 4] = [
+    (IND_BLOCK, 1),
+    (DIND_BLOCK, 2),
+    (TIND_BLOCK, 3),
+    (QIND_BLOCK, 4),
+];
+
+/// File blocks a tree of `depth` levels covers (`p^depth`, saturating).
+pub fn tree_span(ptrs_per_block: u32, depth: usize) -> u64 {
+    (0..depth).fold(1u64, |a, _| a.saturating_mul(u64::from(ptrs_per_block)))
+}
+
+/// First file block the tree rooted at `TREES[k]`'s slot covers.
+pub fn tree_base(ptrs_per_block: u32, depth: usize) -> u64 {
+    (1..depth).fold(N_DIRECT as u64, |a, d| {
+        a.saturating_add(tree_span(ptrs_per_block, d))
+    })
 }
 
 /// Maps a file block index to its path through the block map, or `None`
-/// past the largest file the map can address.
+/// past the largest map (quadruple indirect; whether the volume allows
+/// that depth is `Geometry::max_file_size`'s business).
 pub fn block_path(ptrs_per_block: u32, file_block: u64) -> Option<BlockPath> {
-    // p <= 1024 for real block sizes, so p^3 <= 2^30. For any u32 p, p^2
-    // fits a u64; p^3 may not, and then saturates: every u64 block index
-    // is below the true p^3, as it is below u64::MAX. (Failing instead
-    // would leave even direct blocks unmapped.) Nothing here can panic.
+    // p <= 1024 for real block sizes, so p^4 <= 2^40. For a huge u32 p the
+    // spans saturate at u64::MAX: every u64 block index is below the true
+    // span, as it is below u64::MAX. Nothing here can panic.
     let p = u64::from(ptrs_per_block);
     if p == 0 {
         return None;
     }
-    let p2 = p.saturating_mul(p);
-    let p3 = p2.saturating_mul(p);
     let d = N_DIRECT as u64;
-    let i = file_block;
-    if i < d {
-        return Some(BlockPath {
-            depth: 0,
-            offsets: [i as u32, 0, 0, 0],
-        });
+    if file_block < d {
+        let mut offsets = [0u32; 5];
+        offsets[0] = file_block as u32;
+        return Some(BlockPath { depth: 0, offsets });
     }
-    let i = i.checked_sub(d)?;
-    if i < p {
-        return Some(BlockPath {
-            depth: 1,
-            offsets: [IND_BLOCK as u32, i as u32, 0, 0],
-        });
-    }
-    let i = i.checked_sub(p)?;
-    if i < p2 {
-        return Some(BlockPath {
-            depth: 2,
-            offsets: [
-                DIND_BLOCK as u32,
-                i.checked_div(p)? as u32,
-                i.checked_rem(p)? as u32,
-                0,
-            ],
-        });
-    }
-    let i = i.checked_sub(p2)?;
-    if i < p3 {
-        return Some(BlockPath {
-            depth: 3,
-            offsets: [
-                TIND_BLOCK as u32,
-                i.checked_div(p2)? as u32,
-                i.checked_div(p)?.checked_rem(p)? as u32,
-                i.checked_rem(p)? as u32,
-            ],
-        });
+    let mut i = file_block.checked_sub(d)?;
+    for (slot, depth) in TREES {
+        let span = tree_span(ptrs_per_block, depth);
+        if i < span {
+            let mut offsets = [0u32; 5];
+            offsets[0] = slot as u32;
+            // Entry at level L (1..=depth) is (i / p^(depth - L)) mod p.
+            let mut rest = i;
+            for level in (1..=depth).rev() {
+                *offsets.get_mut(level)? = rest.checked_rem(p)? as u32;
+                rest = rest.checked_div(p)?;
+            }
+            return Some(BlockPath { depth, offsets });
+        }
+        i = i.checked_sub(span)?;
     }
     None
 }

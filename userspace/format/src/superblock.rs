@@ -43,9 +43,18 @@ pub const RO_COMPAT_XATTR: u32 = 0x0004;
 /// know it would promise that space to other writers, so it may only
 /// mount the volume read-only.
 pub const RO_COMPAT_PREALLOC: u32 = 0x0008;
+/// Read-only-compatible feature: regular files may map blocks through the
+/// quadruple-indirect pointer (`inode::QIND_BLOCK`), up to 2^32 blocks
+/// (16 TiB at 4 KiB). A module that does not know it refuses such a
+/// file's size, and would leak its tree on truncate, so it may only
+/// mount read-only. mkfs sets it unless `-O ^huge_file`.
+pub const RO_COMPAT_HUGE_FILE: u32 = 0x0010;
 /// All read-only-compatible features this code knows.
-pub const RO_COMPAT_KNOWN: u32 =
-    RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR | RO_COMPAT_PREALLOC;
+pub const RO_COMPAT_KNOWN: u32 = RO_COMPAT_SPARSE_SUPER
+    | RO_COMPAT_UNINIT_BG
+    | RO_COMPAT_XATTR
+    | RO_COMPAT_PREALLOC
+    | RO_COMPAT_HUGE_FILE;
 
 /// Incompatible feature: the journal holds transactions not yet replayed.
 pub const INCOMPAT_RECOVER: u32 = 0x0001;

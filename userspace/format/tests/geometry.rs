@@ -549,6 +549,18 @@ fn max_file_size() {
         assert_eq!(g.max_file_size(), want);
         assert_eq!(g.ptrs_per_block(), bs / 4);
     }
+    // huge_file: the quadruple-indirect tree, capped at 2^32 blocks (1 KiB
+    // blocks reach the cap too: 12 + p + p^2 + p^3 + p^4 > 2^32 at p = 256).
+    for bs in [1024u32, 2048, 4096] {
+        let mut p = params(bs, 100_000, bs * 2, FingerprintAlgo::Sha256, false, true);
+        p.huge_file = true;
+        let g = Geometry::new(&p).unwrap();
+        assert_eq!(g.max_file_size(), (1u64 << 32) * u64::from(bs), "{bs}");
+        let mut sb = g.superblock_template();
+        sb.free_blocks = 0;
+        assert!(sb.has_ro_compat(RO_COMPAT_HUGE_FILE));
+        assert!(Geometry::from_superblock(&sb).unwrap().huge_file);
+    }
 }
 
 /// The inode bitmap's checksum covers its first inodes_per_group / 8

@@ -260,7 +260,8 @@ proptest! {
 /// past the largest file the map addresses.
 fn check_block_path(p: u32, file_block: u64) {
     let q = u128::from(p);
-    let limit = 12 + q + q * q + q * q * q;
+    // (2^32 - 1)^4 and the sum still fit a u128.
+    let limit = 12 + q + q * q + q * q * q + q * q * q * q;
     let r = inode::block_path(p, file_block);
     if p == 0 {
         assert_eq!(r, None);
@@ -274,7 +275,7 @@ fn check_block_path(p: u32, file_block: u64) {
         return;
     };
     assert!(u128::from(file_block) < limit);
-    assert!(path.depth <= 3);
+    assert!(path.depth <= 4);
     let o: Vec<u128> = path.offsets.iter().map(|&x| u128::from(x)).collect();
     for (l, &x) in o.iter().enumerate().skip(1) {
         if l <= path.depth {
@@ -296,9 +297,13 @@ fn check_block_path(p: u32, file_block: u64) {
             assert_eq!(o[0], inode::DIND_BLOCK as u128);
             12 + q + o[1] * q + o[2]
         }
-        _ => {
+        3 => {
             assert_eq!(o[0], inode::TIND_BLOCK as u128);
             12 + q + q * q + o[1] * q * q + o[2] * q + o[3]
+        }
+        _ => {
+            assert_eq!(o[0], inode::QIND_BLOCK as u128);
+            12 + q + q * q + q * q * q + o[1] * q * q * q + o[2] * q * q + o[3] * q + o[4]
         }
     };
     assert_eq!(back, u128::from(file_block));

@@ -140,9 +140,9 @@ proptest! {
         i.encode(&mut buf, ino, seed, &Crc).unwrap();
         prop_assert_eq!(&buf[INODE_SIZE as usize..], &[0x5au8; 3]);
         prop_assert_eq!(Inode::decode(&buf, ino, seed, &Crc).unwrap(), i.clone());
-        // Reserved bytes (92..96, 168..248) are zero.
+        // Reserved bytes (92..96, 172..248) are zero.
         prop_assert!(buf[92..96].iter().all(|&b| b == 0));
-        prop_assert!(buf[168..248].iter().all(|&b| b == 0));
+        prop_assert!(buf[172..248].iter().all(|&b| b == 0));
         prop_assert!(Inode::decode(&buf, ino.wrapping_add(1), seed, &Crc).is_err());
         prop_assert!(Inode::decode(&buf, ino, seed.wrapping_add(1), &Crc).is_err());
         buf[at] ^= mask;
@@ -570,12 +570,18 @@ fn inode_fields_and_checksum() {
     assert!(!inode::maps_block(0) && !inode::maps_block(inode::UNWRITTEN));
     assert!(inode::maps_block(g.group(0).unwrap().data_start));
     // Device numbers live in the block array and are not block pointers.
+    let mut block = [u32::MAX; N_BLOCKS];
+    block[inode::QIND_BLOCK] = 0;
     let dev = Inode {
         mode: inode::S_IFCHR | 0o600,
-        block: [u32::MAX; N_BLOCKS],
+        block,
         ..j.clone()
     };
     dev.validate(&g).unwrap();
+    // ... but the quadruple-indirect pointer is a regular file's only.
+    let mut bad = dev.clone();
+    bad.block[inode::QIND_BLOCK] = 1;
+    assert!(bad.validate(&g).is_err(), "quadruple pointer in a device");
     // 60-byte and longer targets are not fast.
     let mut s = Inode {
         mode: S_IFLNK | 0o777,
@@ -584,6 +590,46 @@ fn inode_fields_and_checksum() {
     assert!(s.set_fast_symlink(&[b'a'; FAST_SYMLINK_MAX]).is_err());
     s.size = 60;
     assert!(!s.is_fast_symlink());
+}
+
+/// The quadruple-indirect pointer: only in a regular file of a
+/// `huge_file` volume, whose files may then reach 2^32 blocks.
+#[test]
+fn quadruple_indirect_pointer() {
+    let plain = geo(4096, 100_000, FingerprintAlgo::Sha256, false);
+    let mut p = plain.params();
+    p.huge_file = true;
+    let huge = livedfs_format::Geometry::new(&p).unwrap();
+    let data = huge.group(0).unwrap().data_start;
+    let mut f = Inode {
+        mode: inode::S_IFREG | 0o644,
+        links_count: 1,
+        size: (1u64 << 32) * 4096 - 1,
+        blocks: 5,
+        ..Inode::default()
+    };
+    f.block[inode::QIND_BLOCK] = data;
+    f.validate(&huge).unwrap();
+    assert!(
+        f.validate(&plain).is_err(),
+        "no huge_file: pointer accepted"
+    );
+    f.size = (1u64 << 32) * 4096 + 1;
+    assert!(f.validate(&huge).is_err(), "past 2^32 blocks accepted");
+    f.size = 0;
+    let d = Inode {
+        mode: inode::S_IFDIR | 0o755,
+        ..f.clone()
+    };
+    assert!(
+        d.validate(&huge).is_err(),
+        "pointer in a directory accepted"
+    );
+    // Stored at its own offset, after the attribute block.
+    let mut buf = [0u8; INODE_SIZE as usize];
+    f.encode(&mut buf, 7, seed(), &Crc).unwrap();
+    assert_eq!(&buf[inode::off::QIND_BLOCK..][..4], &data.to_le_bytes());
+    assert_eq!(Inode::decode(&buf, 7, seed(), &Crc).unwrap(), f);
 }
 
 #[test]
@@ -862,14 +908,24 @@ fn block_map_paths_at_the_boundaries() {
     for p in [256u32, 512, 1024] {
         let q = u64::from(p);
         let cases = [
-            (0u64, 0usize, [0u32, 0, 0, 0]),
-            (11, 0, [11, 0, 0, 0]),
-            (12, 1, [12, 0, 0, 0]),
-            (12 + q - 1, 1, [12, p - 1, 0, 0]),
-            (12 + q, 2, [13, 0, 0, 0]),
-            (12 + q + q * q - 1, 2, [13, p - 1, p - 1, 0]),
-            (12 + q + q * q, 3, [14, 0, 0, 0]),
-            (12 + q + q * q + q * q * q - 1, 3, [14, p - 1, p - 1, p - 1]),
+            (0u64, 0usize, [0u32, 0, 0, 0, 0]),
+            (11, 0, [11, 0, 0, 0, 0]),
+            (12, 1, [12, 0, 0, 0, 0]),
+            (12 + q - 1, 1, [12, p - 1, 0, 0, 0]),
+            (12 + q, 2, [13, 0, 0, 0, 0]),
+            (12 + q + q * q - 1, 2, [13, p - 1, p - 1, 0, 0]),
+            (12 + q + q * q, 3, [14, 0, 0, 0, 0]),
+            (
+                12 + q + q * q + q * q * q - 1,
+                3,
+                [14, p - 1, p - 1, p - 1, 0],
+            ),
+            (12 + q + q * q + q * q * q, 4, [15, 0, 0, 0, 0]),
+            (
+                12 + q + q * q + q * q * q + q * q * q * q - 1,
+                4,
+                [15, p - 1, p - 1, p - 1, p - 1],
+            ),
         ];
         for (fb, depth, offsets) in cases {
             let path = inode::block_path(p, fb).unwrap();
@@ -879,7 +935,10 @@ fn block_map_paths_at_the_boundaries() {
                 "p {p} block {fb}"
             );
         }
-        assert_eq!(inode::block_path(p, 12 + q + q * q + q * q * q), None);
+        assert_eq!(
+            inode::block_path(p, 12 + q + q * q + q * q * q + q * q * q * q),
+            None
+        );
     }
     assert_eq!(inode::block_path(0, 0), None);
 }

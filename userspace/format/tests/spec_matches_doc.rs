@@ -521,6 +521,7 @@ fn inode_table() {
         ("DTIME", DTIME),
         ("BLOCK", BLOCK),
         ("XATTR_BLOCK", XATTR_BLOCK),
+        ("QIND_BLOCK", QIND_BLOCK),
         ("PREALLOC", PREALLOC),
         ("CHECKSUM", CHECKSUM),
     ];
@@ -545,7 +546,10 @@ fn inode_table() {
         ("generation", |i| i.generation = !0),
         ("next_orphan", |i| i.next_orphan = !0),
         ("dtime", |i| i.dtime = -1),
-        ("block", |i| i.block = [!0; inode::N_BLOCKS]),
+        ("block", |i| {
+            i.block[..inode::N_ARRAY_BLOCKS].fill(!0);
+        }),
+        ("qind_block", |i| i.block[inode::QIND_BLOCK] = !0),
         ("xattr_block", |i| i.xattr_block = !0),
         ("prealloc", |i| i.prealloc = !0),
     ];
@@ -729,6 +733,7 @@ fn value_tables() {
             ("RO_COMPAT_UNINIT_BG", RO_COMPAT_UNINIT_BG.into()),
             ("RO_COMPAT_XATTR", RO_COMPAT_XATTR.into()),
             ("RO_COMPAT_PREALLOC", RO_COMPAT_PREALLOC.into()),
+            ("RO_COMPAT_HUGE_FILE", RO_COMPAT_HUGE_FILE.into()),
             ("INCOMPAT_RECOVER", INCOMPAT_RECOVER.into()),
             ("INCOMPAT_FP_AT_END", INCOMPAT_FP_AT_END.into()),
             ("INCOMPAT_UNWRITTEN", INCOMPAT_UNWRITTEN.into()),
@@ -740,7 +745,11 @@ fn value_tables() {
     );
     assert_eq!(
         RO_COMPAT_KNOWN,
-        RO_COMPAT_SPARSE_SUPER | RO_COMPAT_UNINIT_BG | RO_COMPAT_XATTR | RO_COMPAT_PREALLOC
+        RO_COMPAT_SPARSE_SUPER
+            | RO_COMPAT_UNINIT_BG
+            | RO_COMPAT_XATTR
+            | RO_COMPAT_PREALLOC
+            | RO_COMPAT_HUGE_FILE
     );
     assert_eq!(
         INCOMPAT_KNOWN,
@@ -872,7 +881,7 @@ fn store_and_limit_tables() {
     }
     let (_, rows) = table(
         &d,
-        "- **Largest file**: what the triple-indirect block map addresses, with",
+        "- **Largest file**: without `RO_COMPAT_HUGE_FILE`, what the",
     );
     for r in rows {
         let bs = parse_num(&r[0]).unwrap() as u32;
@@ -883,7 +892,13 @@ fn store_and_limit_tables() {
             Some(g.max_file_size()),
             "largest file at {bs}"
         );
+        // With huge_file: 2^32 blocks, as the text says.
+        let mut p = g.params();
+        p.huge_file = true;
+        let h = livedfs_format::Geometry::new(&p).unwrap();
+        assert_eq!(h.max_file_size(), (1u64 << 32) * u64::from(bs));
     }
+    assert!(d.contains("the largest file is **2^32 blocks** at\n  every block size"));
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use livedfs_format::inode::{Inode, DIND_BLOCK, IND_BLOCK, N_DIRECT, TIND_BLOCK, UNWRITTEN};
+use livedfs_format::inode::{tree_base, Inode, N_DIRECT, UNWRITTEN};
 use livedfs_format::superblock::INCOMPAT_UNWRITTEN;
 
 use crate::ctx::{Abort, Fsck, R};
@@ -93,15 +93,10 @@ fn le32(b: &[u8], i: usize) -> u32 {
 }
 
 /// The inode's indirect slots: (slot, depth, first file block mapped
-/// through it), for blocks of `ptrs` pointers.
-pub fn indirect_roots(ptrs: u32) -> [(usize, u32, u64); 3] {
-    let p = u64::from(ptrs);
-    let d = N_DIRECT as u64;
-    [
-        (IND_BLOCK, 1, d),
-        (DIND_BLOCK, 2, d + p),
-        (TIND_BLOCK, 3, d + p + p * p),
-    ]
+/// through it), for blocks of `ptrs` pointers. The quadruple-indirect
+/// slot is in the list; pass 1 clears it where it may not be used.
+pub fn indirect_roots(ptrs: u32) -> [(usize, u32, u64); 4] {
+    livedfs_format::inode::TREES.map(|(slot, depth)| (slot, depth as u32, tree_base(ptrs, depth)))
 }
 
 /// Walks `inode`'s block map.

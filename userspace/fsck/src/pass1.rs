@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 use livedfs_format::bitmap;
 use livedfs_format::group::BG_INODE_UNINIT;
 use livedfs_format::inode::{
-    Inode, FL_KNOWN, N_BLOCKS, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
-    S_IFSOCK,
+    Inode, FL_KNOWN, N_BLOCKS, QIND_BLOCK, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT,
+    S_IFREG, S_IFSOCK,
 };
 use livedfs_format::{FIRST_INO, ROOT_INO};
 
@@ -204,6 +204,19 @@ fn check_inode(f: &mut Fsck, ino: u32, raw: &[u8], bit: bool, orphan: Option<u32
         }
     }
     f.stats.prealloc = f.stats.prealloc.saturating_add(u64::from(i.prealloc));
+    let qind = i.block[QIND_BLOCK];
+    if qind != 0 && !(i.mode & S_IFMT == S_IFREG && f.geo.huge_file) {
+        // Not followed (no regular file of a huge_file volume): what it
+        // maps is no file's, and pass 5 frees it.
+        let what = "quadruple-indirect pointer (only regular files with huge_file)";
+        if f.fix(
+            P::INODE_BAD_FIELD,
+            PCtx::new().ino(ino).s(what).n(u64::from(qind)),
+        )? {
+            i.block[QIND_BLOCK] = 0;
+            dirty = true;
+        }
+    }
     if i.size > f.geo.max_file_size() {
         if f.fix(
             P::INODE_BAD,

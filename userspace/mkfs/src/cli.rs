@@ -94,7 +94,7 @@ struct Args {
     #[arg(short = 'j')]
     add_journal: bool,
 
-    /// Features: [^]has_journal, [^]sparse_super, [^]spatial_locality, [^]xattr, sha256, md5
+    /// Features: [^]has_journal, [^]sparse_super, [^]spatial_locality, [^]xattr, [^]huge_file, sha256, md5
     #[arg(short = 'O', value_name = "feature[,...]")]
     features: Vec<String>,
 
@@ -181,6 +181,9 @@ pub struct Options {
     pub fp_at_end: bool,
     /// Extended attributes and POSIX ACLs (`-O [^]xattr`, on by default).
     pub xattr: bool,
+    /// Files up to 2^32 blocks through a quadruple-indirect block
+    /// (`-O [^]huge_file`, on by default).
+    pub huge_file: bool,
     pub fp_algo: FingerprintAlgo,
     pub root_uid: u32,
     pub root_gid: u32,
@@ -207,6 +210,7 @@ impl Options {
             sparse_super: true,
             fp_at_end: false,
             xattr: true,
+            huge_file: true,
             fp_algo: FingerprintAlgo::Sha256,
             root_uid: 0,
             root_gid: 0,
@@ -309,6 +313,7 @@ fn finish(a: Args) -> Result<Options> {
                 "sparse_super" => o.sparse_super = on,
                 "spatial_locality" => o.fp_at_end = !on,
                 "xattr" => o.xattr = on,
+                "huge_file" => o.huge_file = on,
                 "sha256" | "md5" => {
                     if !on {
                         bail!(
@@ -321,7 +326,7 @@ fn finish(a: Args) -> Result<Options> {
                 }
                 _ => bail!(
                     "-O {item}: unknown feature '{name}'; livedfs knows has_journal, \
-                     sparse_super, spatial_locality, xattr (prefix ^ to turn one off) and \
+                     sparse_super, spatial_locality, xattr, huge_file (prefix ^ to turn one off) and \
                      the fingerprint algorithms sha256, md5"
                 ),
             }
@@ -560,11 +565,12 @@ mod tests {
         let o = run(&["img"]).unwrap();
         assert_eq!(o.block_size, 4096);
         assert_eq!(o.journal, JournalSpec::Default);
-        assert!(o.sparse_super && !o.fp_at_end && !o.discard && o.xattr);
+        assert!(o.sparse_super && !o.fp_at_end && !o.discard && o.xattr && o.huge_file);
         assert_eq!(o.fp_algo, FingerprintAlgo::Sha256);
         assert_eq!(o.inodes, InodeSpec::Ratio(16384));
         assert!(!run(&["-O", "^xattr", "img"]).unwrap().xattr);
         assert!(run(&["-O", "^xattr,xattr", "img"]).unwrap().xattr);
+        assert!(!run(&["-O", "^huge_file", "img"]).unwrap().huge_file);
     }
 
     #[test]

@@ -134,6 +134,7 @@ pub fn geometry_for(o: &Options, device_blocks: u64) -> Result<Geometry, PlanErr
             fp_algo: o.fp_algo,
             fp_at_end: o.fp_at_end,
             sparse_super: o.sparse_super,
+            huge_file: o.huge_file,
         };
         match Geometry::new(&params) {
             Ok(g) => {

@@ -41,6 +41,7 @@ pub fn params(
         fp_algo,
         fp_at_end,
         sparse_super,
+        huge_file: false,
     }
 }
 

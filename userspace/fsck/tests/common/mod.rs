@@ -371,11 +371,23 @@ impl Vol {
     /// into `i`, allocating indirect blocks; returns the blocks mapped
     /// (data + indirect).
     pub fn map(&mut self, i: &mut Inode, blocks: &[u32]) -> u64 {
-        let p = self.geo.ptrs_per_block() as usize;
+        let pairs: Vec<(u64, u32)> = blocks
+            .iter()
+            .enumerate()
+            .map(|(fb, &b)| (fb as u64, b))
+            .collect();
+        self.map_at(i, &pairs)
+    }
+
+    /// Maps file block `fb` to `b` for each `(fb, b)` (in any order, so a
+    /// sparse file far out costs only its own blocks), as `map` does.
+    pub fn map_at(&mut self, i: &mut Inode, blocks: &[(u64, u32)]) -> u64 {
+        let p = self.geo.ptrs_per_block();
         let mut n = 0u64;
-        let mut ind: HashMap<(usize, usize, usize), u32> = HashMap::new();
+        // An indirect block is known by the path prefix that reaches it.
+        let mut ind: HashMap<Vec<u32>, u32> = HashMap::new();
         let mut bufs: HashMap<u32, Vec<u8>> = HashMap::new();
-        for (fb, &b) in blocks.iter().enumerate() {
+        for &(fb, b) in blocks {
             if b == 0 {
                 continue;
             }
@@ -383,21 +395,15 @@ impl Vol {
             if b != livedfs_format::inode::UNWRITTEN {
                 n += 1;
             }
-            let path = livedfs_format::inode::block_path(p as u32, fb as u64).unwrap();
+            let path = livedfs_format::inode::block_path(p, fb).unwrap();
+            let o = path.offsets;
             if path.depth == 0 {
-                i.block[fb] = b;
+                i.block[o[0] as usize] = b;
                 continue;
             }
-            let o = path.offsets;
             let mut parent: Option<u32> = None;
             for level in 0..path.depth {
-                let key = (
-                    level,
-                    o[0] as usize * 1_000_000
-                        + if level >= 1 { o[1] as usize * 1000 } else { 0 }
-                        + if level >= 2 { o[2] as usize } else { 0 },
-                    0,
-                );
+                let key = o[..=level].to_vec();
                 let blk = match ind.get(&key) {
                     Some(&x) => x,
                     None => {
@@ -551,7 +557,7 @@ impl Vol {
         }
         let ino = self.alloc_ino(false);
         let mut i = s.clone();
-        i.block = [0; 15];
+        i.block = [0; livedfs_format::inode::N_BLOCKS];
         i.links_count = 1;
         i.generation = ino.wrapping_mul(2654435761);
         i.blocks = self.map(&mut i, &blocks);
