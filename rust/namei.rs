@@ -52,6 +52,13 @@ fn new_inode(dir: &Inode, idmap: Idmap, mode: u16) -> Result<NewInode> {
         meta.generation = n.inode().i_generation();
         meta.crtime = finode::Timestamp { sec: c.0, nsec: c.1 };
     }
+    // Flags a new entry takes from its directory (chattr +S, +d, +A, +x
+    // on a directory apply to what is created in it), as ext4.
+    let inherited = finode::inherited_flags(crate::inode::flags(dir), mode);
+    if inherited != 0 {
+        n.inode().data().meta.lock().flags |= inherited;
+        n.inode().set_vfs_flags(inherited);
+    }
     Ok(n)
 }
 

@@ -38,6 +38,27 @@ check "flags 0xe0 again" fsops setflags $M/f e0
 check "a directory flag" sh -c "mkdir $M/d && fsops setflags $M/d 10 && [ \"\$(fsops getflags $M/d)\" = 0x10 ]"
 check_err "nothing is created in an immutable directory" "Operation not permitted" touch $M/d/x
 check "clear the flags" sh -c "fsops setflags $M/d 0 && fsops setflags $M/f 0"
+# Inheritance, as ext4 (fstests generic/607 checks it for the DAX flag):
+# what is created in a directory takes its S, d, A and x flags, and a
+# directory also its D (0x20100c8 = x, D, A, d, S).
+check "chattr +x (DAX: kept, no effect)" fsops setflags $M/f 2000000
+check_eq "the DAX flag is kept" 0x2000000 "$(fsops getflags $M/f)"
+check "a directory with flags SdADx" sh -c "mkdir $M/inh && fsops setflags $M/inh 20100c8"
+check "create in it" sh -c "mkdir $M/inh/sub && echo x > $M/inh/file && mkdir $M/inh/sub/deeper"
+check_eq "a new directory takes all five" 0x20100c8 "$(fsops getflags $M/inh/sub)"
+check_eq "... and passes them on" 0x20100c8 "$(fsops getflags $M/inh/sub/deeper)"
+check_eq "a new file takes all but D" 0x20000c8 "$(fsops getflags $M/inh/file)"
+check "a directory without flags under it" sh -c "fsops setflags $M/inh/sub 0 && mkdir $M/inh/sub/plain"
+check_eq "creates without them" 0x0 "$(fsops getflags $M/inh/sub/plain)"
+check "mv out of the directory" mv $M/inh/file $M/moved
+check_eq "a moved file keeps its flags" 0x20000c8 "$(fsops getflags $M/moved)"
+check "umount" umount $M
+check_exit "fsck -fn: clean with the DAX flag" 0 fsck.livedfs -fn "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "inherited flags survive a remount" 0x20100c8 "$(fsops getflags $M/inh/sub/deeper)"
+# Cleared, not removed: the holes they would leave in free space would
+# split the FIEMAP section's files into several extents.
+check "clear them" sh -c "fsops setflags $M/f 0 && fsops setflags $M/moved 0 && fsops setflags $M/inh 0"
 
 # --- statx birth time (fstests generic/508, 528) and the label ioctls
 # FS_IOC_GETFSLABEL / FS_IOC_SETFSLABEL (generic/492)

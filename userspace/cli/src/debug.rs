@@ -38,6 +38,7 @@ fn flag_words(flags: u32) -> String {
         (inode::FL_NODUMP, "nodump"),
         (inode::FL_NOATIME, "noatime"),
         (inode::FL_DIRSYNC, "dirsync"),
+        (inode::FL_DAX, "dax"),
     ];
     let mut v: Vec<String> = names
         .iter()

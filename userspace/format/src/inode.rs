@@ -63,8 +63,28 @@ pub const FL_APPEND: u32 = 0x0000_0020;
 pub const FL_NODUMP: u32 = 0x0000_0040;
 pub const FL_NOATIME: u32 = 0x0000_0080;
 pub const FL_DIRSYNC: u32 = 0x0001_0000;
+/// Direct access (DAX) asked for (`chattr +x`, `FS_XFLAG_DAX`): kept and
+/// inherited as ext4 does, with no effect: livedfs has no DAX (every
+/// write goes through the page cache to be deduplicated).
+pub const FL_DAX: u32 = 0x0200_0000;
 /// All flags this code knows; others are refused by validation.
-pub const FL_KNOWN: u32 = FL_SYNC | FL_IMMUTABLE | FL_APPEND | FL_NODUMP | FL_NOATIME | FL_DIRSYNC;
+pub const FL_KNOWN: u32 =
+    FL_SYNC | FL_IMMUTABLE | FL_APPEND | FL_NODUMP | FL_NOATIME | FL_DIRSYNC | FL_DAX;
+/// Flags a new inode takes from its directory, as ext4: all of these for
+/// a directory, all but `FL_DIRSYNC` for a regular file, `FL_NODUMP` and
+/// `FL_NOATIME` for anything else.
+pub const FL_INHERITED: u32 = FL_SYNC | FL_NODUMP | FL_NOATIME | FL_DIRSYNC | FL_DAX;
+
+/// The flags a new inode of type `mode` inherits from a directory with
+/// `dir_flags`.
+pub fn inherited_flags(dir_flags: u32, mode: u16) -> u32 {
+    let f = dir_flags & FL_INHERITED;
+    match mode & S_IFMT {
+        S_IFDIR => f,
+        S_IFREG => f & !FL_DIRSYNC,
+        _ => f & (FL_NODUMP | FL_NOATIME),
+    }
+}
 
 /// Field offsets within an inode.
 pub mod off {

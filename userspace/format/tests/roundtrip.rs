@@ -632,6 +632,23 @@ fn quadruple_indirect_pointer() {
     assert_eq!(Inode::decode(&buf, 7, seed(), &Crc).unwrap(), f);
 }
 
+/// Flags a new inode takes from its directory, by type (as ext4).
+#[test]
+fn inherited_flags_by_type() {
+    use inode::*;
+    let all = FL_SYNC | FL_IMMUTABLE | FL_APPEND | FL_NODUMP | FL_NOATIME | FL_DIRSYNC | FL_DAX;
+    let inheritable = FL_SYNC | FL_NODUMP | FL_NOATIME | FL_DIRSYNC | FL_DAX;
+    assert_eq!(inherited_flags(all, S_IFDIR), inheritable);
+    assert_eq!(
+        inherited_flags(all, S_IFREG | 0o644),
+        inheritable & !FL_DIRSYNC
+    );
+    for t in [S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK] {
+        assert_eq!(inherited_flags(all, t), FL_NODUMP | FL_NOATIME, "{t:o}");
+    }
+    assert_eq!(inherited_flags(FL_IMMUTABLE | FL_APPEND, S_IFDIR), 0);
+}
+
 #[test]
 fn inode_predicates() {
     let mut i = Inode::default();

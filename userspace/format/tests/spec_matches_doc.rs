@@ -827,6 +827,7 @@ fn value_tables() {
             ("FL_NODUMP", inode::FL_NODUMP.into()),
             ("FL_NOATIME", inode::FL_NOATIME.into()),
             ("FL_DIRSYNC", inode::FL_DIRSYNC.into()),
+            ("FL_DAX", inode::FL_DAX.into()),
         ],
     );
     assert_eq!(
@@ -837,6 +838,7 @@ fn value_tables() {
             | inode::FL_NODUMP
             | inode::FL_NOATIME
             | inode::FL_DIRSYNC
+            | inode::FL_DAX
     );
 }
 
