@@ -6,7 +6,8 @@
 # (huge_file, mkfs's default): a file with data past the triple-indirect
 # range (12 + p + p^2 + p^3 blocks, about 4.004 TiB) up to the last block
 # of the largest file (2^32 blocks, 16 TiB), checked by fsck, read back,
-# truncated and deleted; and the 4 TiB limit of a ^huge_file volume.
+# truncated and deleted; and the 4 TiB limit of a ^huge_file volume,
+# lifted by livedfs tune -O huge_file.
 SIZE=${1:-1G}
 VOL=$(disk vol)
 M=/mnt/a
@@ -56,3 +57,11 @@ check "^huge_file: a write just below 4 TiB + 4 GiB" datatest sparse-write --see
 check_err "^huge_file: a write past the triple-indirect range: EFBIG" "File too large" datatest sparse-write --seed 3 $M/g 4101G
 check "umount" umount $M
 check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+check "livedfs tune -O huge_file" livedfs tune -O huge_file "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check "after tune -O huge_file: the write past it" datatest sparse-write --seed 3 $M/g 4101G 8T
+check "umount" umount $M
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+check "mount" mount -t livedfs "$VOL" $M
+check "and it reads back" datatest sparse-verify --seed 3 $M/g 4101G 8T
+check "umount" umount $M

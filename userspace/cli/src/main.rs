@@ -120,6 +120,10 @@ enum Command {
         /// 0: none).
         #[arg(short = 'i', value_name = "interval")]
         interval: Option<String>,
+        /// Turn features on: huge_file (files up to 2^32 blocks; a livedfs
+        /// module older than it then mounts the volume read-only).
+        #[arg(short = 'O', value_name = "feature[,...]")]
+        features: Vec<String>,
         /// Check and show what would change; write nothing.
         #[arg(short = 'n', long)]
         dry_run: bool,
@@ -426,6 +430,7 @@ fn run() -> Result<()> {
             max_mount_count,
             mount_count,
             interval,
+            features,
             dry_run,
         } => {
             let mut req = tune::Request {
@@ -443,6 +448,10 @@ fn run() -> Result<()> {
                 checkinterval: interval.as_deref().map(tune::parse_interval).transpose()?,
                 ..tune::Request::default()
             };
+            for f in &features {
+                let set = tune::parse_features(f)?;
+                req.ro_compat_set = Some(req.ro_compat_set.unwrap_or(0) | set);
+            }
             if !mount_opts.is_empty() {
                 let (mut set, mut clear) = (0u32, 0u32);
                 for o in &mount_opts {

@@ -1,8 +1,9 @@
 //! `livedfs tune DEVICE`: change the superblock's adjustable fields of an
 //! unmounted volume, as tune2fs does for ext4: the label (`-L`), the UUID
 //! (`-U`), the errors behaviour (`-e`), the default mount options (`-o`),
-//! the maximum mount count and current mount count (`-c`, `-C`) and the
-//! check interval (`-i`). The backup superblocks get the same change.
+//! the maximum mount count and current mount count (`-c`, `-C`), the
+//! check interval (`-i`) and features that can be turned on in place
+//! (`-O huge_file`). The backup superblocks get the same change.
 //!
 //! **Only unmounted volumes.** The kernel keeps the whole superblock in
 //! memory and writes it back whole (at every sync, remount and unmount),
@@ -69,6 +70,8 @@ pub struct Request {
     pub max_mount_count: Option<u32>,
     pub mount_count: Option<u32>,
     pub checkinterval: Option<u32>,
+    /// Read-only-compatible features to turn on (`-O`).
+    pub ro_compat_set: Option<u32>,
 }
 
 impl Request {
@@ -116,6 +119,29 @@ pub struct Outcome {
     /// Things the operator should know (e.g. the kernel does not apply
     /// default mount options yet).
     pub notes: Vec<String>,
+}
+
+/// Parses `-O`: features that can be turned on in place. Only
+/// `huge_file`: it changes nothing already on the disk (files may then
+/// grow past the triple-indirect map). Turning it off would need every
+/// file checked, and no other feature can change in place.
+pub fn parse_features(s: &str) -> Result<u32> {
+    let mut set = 0;
+    for item in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+        match item {
+            "huge_file" => set |= RO_COMPAT_HUGE_FILE,
+            "^huge_file" => bail!(
+                "-O ^huge_file: huge_file cannot be turned off in place (a file may already \
+                 use the quadruple-indirect map); copy the files to a volume made with \
+                 mkfs.livedfs -O ^huge_file"
+            ),
+            other => bail!(
+                "-O {other}: only huge_file can be turned on in place; the other features \
+                 are chosen at mkfs"
+            ),
+        }
+    }
+    Ok(set)
 }
 
 /// Parses `-L`: at most 32 bytes; empty clears the label.
@@ -637,7 +663,7 @@ fn label_text(l: &[u8; LABEL_LEN]) -> String {
 pub fn tune(path: &Path, req: &Request, dry_run: bool) -> Result<Outcome> {
     ensure!(
         !req.is_empty(),
-        "nothing to change: give -L, -U, -e, -o, -c, -C or -i (see livedfs(8))"
+        "nothing to change: give -L, -U, -e, -o, -c, -C, -i or -O (see livedfs(8))"
     );
     let file = open_rw(path)?;
     let mut buf = vec![0u8; SUPERBLOCK_SIZE];
@@ -721,6 +747,14 @@ pub fn tune(path: &Path, req: &Request, dry_run: bool) -> Result<Outcome> {
             "checkinterval",
             interval_words(sb.checkinterval),
             interval_words(n),
+        );
+    }
+    if let Some(set) = req.ro_compat_set {
+        new.feature_ro_compat |= set;
+        change(
+            "features",
+            crate::info::feature_names(&sb).join(" "),
+            crate::info::feature_names(&new).join(" "),
         );
     }
     let mut resealed = None;

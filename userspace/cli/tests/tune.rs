@@ -428,6 +428,49 @@ fn an_interrupted_uuid_change_is_finished_by_running_it_again() {
     verify_everything(&img);
 }
 
+/// `-O huge_file` turns the feature on in every superblock copy (a
+/// volume made without it gets 16 TiB files), the volume stays clean;
+/// turning it off, or any other feature, is refused.
+#[test]
+fn huge_file_is_turned_on_in_every_superblock() {
+    let d = tempfile::tempdir().unwrap();
+    let img = d.path().join("img");
+    mkfs(&img, "300m", &["-O", "^huge_file"]);
+    let before = superblock(&img);
+    assert!(!before.has_ro_compat(RO_COMPAT_HUGE_FILE));
+    let g = Geometry::from_superblock(&before).unwrap();
+    assert!(g.max_file_size() < 1 << 43, "4 TiB without the feature");
+    let j = tune(&img, &["-O", "huge_file"]);
+    assert_eq!(j["changes"][0]["field"], "features", "{j}");
+    assert!(j["changes"][0]["new"]
+        .as_str()
+        .unwrap()
+        .contains("huge_file"));
+    let after = superblock(&img);
+    assert!(after.has_ro_compat(RO_COMPAT_HUGE_FILE));
+    assert_eq!(
+        after.feature_ro_compat & !RO_COMPAT_HUGE_FILE,
+        before.feature_ro_compat,
+        "nothing else changed"
+    );
+    let b = backups(&img);
+    assert!(!b.is_empty());
+    for s in b {
+        assert!(s.has_ro_compat(RO_COMPAT_HUGE_FILE), "a backup without it");
+    }
+    let g = Geometry::from_superblock(&after).unwrap();
+    assert_eq!(g.max_file_size(), 1 << 44, "16 TiB with it");
+    let (code, out) = fsck(&img, "-fn");
+    assert_eq!(code, 0, "{out}");
+    // Again: nothing changes.
+    assert_eq!(
+        tune(&img, &["-O", "huge_file"])["changes"],
+        Value::Array(vec![])
+    );
+    assert!(tune_err(&img, &["-O", "^huge_file"]).contains("cannot be turned off in place"));
+    assert!(tune_err(&img, &["-O", "xattr"]).contains("only huge_file"));
+}
+
 #[test]
 fn refusals() {
     let d = tempfile::tempdir().unwrap();
