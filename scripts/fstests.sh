@@ -127,8 +127,17 @@ image=$("$LIVEDFS_ROOT/scripts/fstests/build-image.sh" "$xfstests") || die "no f
 if [ $fstests_patch -eq 1 ]; then
     rm -rf "$out/.fstests-patched" && mkdir -p "$out/.fstests-patched/common"
     for f in rc log; do
-        debugfs -R "cat /opt/xfstests/common/$f" "$image" 2>/dev/null > "$out/.fstests-patched/common/$f" \
-            || die "cannot read common/$f from the image"
+        # debugfs exits 0 even when it cannot read the image: the file
+        # must not be empty. (A first run, right after the image was
+        # built, once read empty files here; read again after a sync.)
+        for attempt in 1 2 3; do
+            debugfs -R "cat /opt/xfstests/common/$f" "$image" 2>"$out/.fstests-patched/debugfs.err" \
+                > "$out/.fstests-patched/common/$f" || true
+            [ -s "$out/.fstests-patched/common/$f" ] && break
+            sync; sleep 2
+        done
+        [ -s "$out/.fstests-patched/common/$f" ] \
+            || die "cannot read common/$f from the image $image: $(tail -n 2 "$out/.fstests-patched/debugfs.err" | tr '\n' ' ')"
     done
     patch --quiet -p1 -d "$out/.fstests-patched" < "$LIVEDFS_ROOT/scripts/fstests/livedfs-support.patch" \
         || die "scripts/fstests/livedfs-support.patch does not apply to this fstests (try --no-fstests-patch)"
