@@ -7,9 +7,9 @@
 mod common;
 
 use common::*;
-use livedfs_format::inode::{Inode, QIND_BLOCK, S_IFREG};
+use livedfs_format::inode::QIND_BLOCK;
 use livedfs_format::superblock::RO_COMPAT_HUGE_FILE;
-use livedfs_format::{dirent, ROOT_INO};
+use livedfs_format::ROOT_INO;
 use std::path::PathBuf;
 
 /// First file block of the quadruple-indirect tree at 1 KiB blocks.
@@ -30,23 +30,7 @@ fn sparse_file(v: &mut Vol, name: &str, size: u64, blocks: &[(u64, u64)]) -> u32
         .iter()
         .map(|&(fb, seed)| (fb, v.data_block(&bytes(seed, bs))))
         .collect();
-    let ino = v.alloc_ino(false);
-    let t = v.ts();
-    let mut i = Inode {
-        mode: S_IFREG | 0o644,
-        links_count: 1,
-        size,
-        atime: t,
-        mtime: t,
-        ctime: t,
-        crtime: t,
-        generation: ino.wrapping_mul(2654435761),
-        ..Inode::default()
-    };
-    i.blocks = v.map_at(&mut i, &pairs);
-    v.write_inode(ino, &i);
-    v.add_entry(ROOT_INO, name, ino, dirent::FT_REG);
-    ino
+    v.reg_file(ROOT_INO, name, size, 0, &pairs)
 }
 
 #[test]

@@ -8,11 +8,9 @@
 mod common;
 
 use common::*;
-use livedfs_format::inode::{
-    Inode, DIND_BLOCK, IND_BLOCK, N_DIRECT, S_IFLNK, S_IFMT, S_IFREG, UNWRITTEN,
-};
+use livedfs_format::inode::{DIND_BLOCK, IND_BLOCK, N_DIRECT, S_IFLNK, S_IFMT, UNWRITTEN};
 use livedfs_format::superblock::{INCOMPAT_UNWRITTEN, RO_COMPAT_PREALLOC};
-use livedfs_format::{dirent, ROOT_INO};
+use livedfs_format::ROOT_INO;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -39,23 +37,12 @@ fn file_with_map(
     size: u64,
     prealloc: u32,
 ) -> u32 {
-    let ino = v.alloc_ino(false);
-    let t = v.ts();
-    let mut i = Inode {
-        mode: S_IFREG | 0o644,
-        links_count: 1,
-        size,
-        atime: t,
-        mtime: t,
-        ctime: t,
-        crtime: t,
-        generation: ino.wrapping_mul(2654435761),
-        prealloc,
-        ..Inode::default()
-    };
-    i.blocks = v.map(&mut i, blocks);
-    v.write_inode(ino, &i);
-    v.add_entry(dir, name, ino, dirent::FT_REG);
+    let pairs: Vec<(u64, u32)> = blocks
+        .iter()
+        .enumerate()
+        .map(|(fb, &b)| (fb as u64, b))
+        .collect();
+    let ino = v.reg_file(dir, name, size, prealloc, &pairs);
     if prealloc > 0 {
         v.sb.prealloc_blocks += u64::from(prealloc);
         v.sb.feature_ro_compat |= RO_COMPAT_PREALLOC;

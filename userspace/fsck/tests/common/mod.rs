@@ -515,20 +515,40 @@ impl Vol {
                 self.data_block(&full)
             })
             .collect();
+        let pairs: Vec<(u64, u32)> = blocks
+            .iter()
+            .enumerate()
+            .map(|(fb, &b)| (fb as u64, b))
+            .collect();
+        self.reg_file(dir, name, data.len() as u64, 0, &pairs)
+    }
+
+    /// A regular file of `size` bytes in `dir` mapping `(file block,
+    /// block)` pairs (`UNWRITTEN` allowed), holding `prealloc` blocks of
+    /// preallocated space (the caller adds them to the superblock's sum).
+    pub fn reg_file(
+        &mut self,
+        dir: u32,
+        name: &str,
+        size: u64,
+        prealloc: u32,
+        blocks: &[(u64, u32)],
+    ) -> u32 {
         let ino = self.alloc_ino(false);
         let t = self.ts();
         let mut i = Inode {
             mode: S_IFREG | 0o644,
             links_count: 1,
-            size: data.len() as u64,
+            size,
             atime: t,
             mtime: t,
             ctime: t,
             crtime: t,
             generation: ino.wrapping_mul(2654435761),
+            prealloc,
             ..Inode::default()
         };
-        i.blocks = self.map(&mut i, &blocks);
+        i.blocks = self.map_at(&mut i, blocks);
         self.write_inode(ino, &i);
         self.add_entry(dir, name, ino, dirent::FT_REG);
         ino
