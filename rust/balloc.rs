@@ -5,13 +5,16 @@
 //! sequentially): the search starts at the goal block's bit and moves
 //! forward through the groups. Space for delayed allocation is reserved at
 //! write time (`reserve`) and consumed at writeback, so ENOSPC reaches the
-//! writer, never the flusher. All bitmap and descriptor changes happen
-//! under the per-volume allocation lock.
+//! writer, never the flusher. A group's bitmap and descriptor change
+//! under its shard's lock (groups.rs); the volume's totals (free,
+//! reserved, busy) are atomics, changed so that a reader between two
+//! updates sees less space available, never more (see `available`).
 
 use crate::errors::{corrupt, corrupt_msg};
 use crate::format::bitmap;
 use crate::format::group::{bitmap_checksum, GroupDesc, BG_BLOCK_UNINIT};
-use crate::super_::{AllocState, BusyGroup, SbInfo};
+use crate::groups::ShardState;
+use crate::super_::{BusyGroup, SbInfo};
 use crate::vfs::{Buffer, SuperBlock};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -31,9 +34,14 @@ pub(crate) enum Use {
     Internal,
 }
 
-fn available_locked(info: &SbInfo, busy: u64, who: Use) -> u64 {
-    let free = info.free_blocks.load(Ordering::Relaxed).saturating_sub(busy);
-    let reserved = info.reserved.load(Ordering::Relaxed);
+/// Blocks that may still be promised, given `reserved`. No lock: every
+/// update that shrinks this runs before the one that grows it back (an
+/// allocation takes the free block before it drops the reservation, a
+/// free marks the block busy before it counts it free), so a reader in
+/// between sees too little, never too much.
+fn available(info: &SbInfo, reserved: u64, who: Use) -> u64 {
+    let busy = info.busy_blocks.load(Ordering::Acquire);
+    let free = info.free_blocks.load(Ordering::Acquire).saturating_sub(busy);
     let mut avail = free.saturating_sub(reserved);
     if who == Use::Writer {
         avail = avail.saturating_sub(info.resv_internal);
@@ -54,15 +62,28 @@ pub(crate) const SPACE_BUSY: Error = EBUSY;
 /// ENOSPC if the volume can't promise them, `SPACE_BUSY` if it could once
 /// the running transaction commits. Safe under any lock.
 pub(crate) fn try_reserve(info: &SbInfo, n: u64, who: Use) -> Result {
-    let st = info.alloc.lock();
-    if available_locked(info, st.busy_blocks, who) >= n {
-        info.reserved.fetch_add(n, Ordering::Relaxed);
+    // The check and the addition are one compare-and-swap on `reserved`:
+    // two writers can't both take the last blocks.
+    let taken = info
+        .reserved
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| {
+            (available(info, r, who) >= n).then(|| r.saturating_add(n))
+        })
+        .is_ok();
+    if taken {
         return Ok(());
     }
-    if st.busy_blocks > 0 && info.journal.is_some() {
+    if info.busy_blocks.load(Ordering::Acquire) > 0 && info.journal.is_some() {
         return Err(SPACE_BUSY);
     }
     Err(ENOSPC)
+}
+
+/// `reserved` less `n` (never below zero).
+fn drop_reserved(info: &SbInfo, n: u64) {
+    let _ = info
+        .reserved
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |r| Some(r.saturating_sub(n)));
 }
 
 /// Commits the running transaction so the blocks it freed can be reserved
@@ -81,17 +102,16 @@ pub(crate) fn commit_for_space(info: &SbInfo) -> Result {
 /// Takes back `n` reservations that were consumed by an allocation the
 /// caller undid (the block was freed again).
 pub(crate) fn rereserve(info: &SbInfo, n: u64) {
-    let _g = info.alloc.lock();
-    info.reserved.fetch_add(n, Ordering::Relaxed);
+    info.reserved.fetch_add(n, Ordering::AcqRel);
 }
 
 /// Whether bit `bit` of group `g` was freed by an uncommitted transaction.
-fn is_busy(st: &AllocState, g: u32, bit: usize) -> bool {
+fn is_busy(st: &ShardState, g: u32, bit: usize) -> bool {
     st.busy.get(&g).is_some_and(|b| bitmap::test(&b.map, bit))
 }
 
 /// Records block `bit` of group `g` as freed in transaction `tid`.
-fn mark_busy(info: &SbInfo, st: &mut AllocState, g: u32, bit: usize, tid: u32) -> Result {
+fn mark_busy(info: &SbInfo, st: &mut ShardState, g: u32, bit: usize, tid: u32) -> Result {
     if st.busy.get(&g).is_none() {
         let bytes = (info.geo.blocks_per_group / 8) as usize;
         let map = KVec::from_elem(0u8, bytes, GFP_KERNEL)?;
@@ -101,11 +121,10 @@ fn mark_busy(info: &SbInfo, st: &mut AllocState, g: u32, bit: usize, tid: u32) -
     if let Some(b) = st.busy.get_mut(&g) {
         if !bitmap::set(&mut b.map, bit) {
             b.count = b.count.saturating_add(1);
-            st.busy_blocks = st.busy_blocks.saturating_add(1);
+            info.busy_blocks.fetch_add(1, Ordering::AcqRel);
         }
         b.tid = tid;
     }
-    info.busy_blocks.store(st.busy_blocks, Ordering::Relaxed);
     Ok(())
 }
 
@@ -113,34 +132,38 @@ fn mark_busy(info: &SbInfo, st: &mut AllocState, g: u32, bit: usize, tid: u32) -
 /// freed may be allocated again. Runs in the journal's commit thread: no
 /// allocation here.
 pub(crate) fn release_busy(info: &SbInfo, tid: u32) {
-    let mut st = info.alloc.lock();
-    let mut released = 0u64;
-    let mut cursor = st.busy.cursor_front();
-    while let Some(c) = cursor {
-        let (&g, b) = c.current();
-        // jbd2's tid_geq: tids wrap around.
-        if (tid.wrapping_sub(b.tid) as i32) >= 0 {
-            released = released.saturating_add(b.count);
-            let (next, node) = c.remove_current();
-            drop(node);
-            // At the end, remove_current steps back to an examined node.
-            cursor = next.filter(|n| *n.current().0 > g);
-        } else {
-            cursor = c.move_next();
+    info.groups.for_each_shard(|st| {
+        let mut released = 0u64;
+        let mut cursor = st.busy.cursor_front();
+        while let Some(c) = cursor {
+            let (&g, b) = c.current();
+            // jbd2's tid_geq: tids wrap around.
+            if (tid.wrapping_sub(b.tid) as i32) >= 0 {
+                released = released.saturating_add(b.count);
+                let (next, node) = c.remove_current();
+                drop(node);
+                // At the end, remove_current steps back to an examined node.
+                cursor = next.filter(|n| *n.current().0 > g);
+            } else {
+                cursor = c.move_next();
+            }
         }
-    }
-    st.busy_blocks = st.busy_blocks.saturating_sub(released);
-    info.busy_blocks.store(st.busy_blocks, Ordering::Relaxed);
+        if released > 0 {
+            let _ = info
+                .busy_blocks
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| Some(b.saturating_sub(released)));
+        }
+    });
 }
 
 /// Gives back `n` reserved blocks that will not be allocated.
 pub(crate) fn unreserve(info: &SbInfo, n: u64) {
-    let _g = info.alloc.lock();
-    let r = info.reserved.load(Ordering::Relaxed);
-    info.reserved.store(r.saturating_sub(n), Ordering::Relaxed);
+    drop_reserved(info, n);
 }
 
-/// Writes group `g`'s descriptor into the primary descriptor table.
+/// Writes group `g`'s descriptor into the primary descriptor table (under
+/// the group's shard lock, so the table gets its changes in order; other
+/// groups' slots of the same block change under the buffer lock).
 pub(crate) fn write_desc(sb: &SuperBlock, info: &SbInfo, g: u32, d: &GroupDesc) -> Result {
     let (blk, off) = info.geo.desc_location(g).map_err(|e| corrupt(sb, "group number", e))?;
     let bh = Buffer::read(sb, u64::from(blk))?;
@@ -155,11 +178,11 @@ pub(crate) fn write_desc(sb: &SuperBlock, info: &SbInfo, g: u32, d: &GroupDesc) 
 
 /// Reads group `g`'s block bitmap, creating it if the group was never
 /// initialised (then the caller must write the descriptor).
-fn load_block_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut AllocState, g: u32) -> Result<Buffer> {
+fn load_block_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut ShardState, g: u32) -> Result<Buffer> {
     let geo = &info.geo;
     let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
     let checked = st.bitmap_checked(g);
-    let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+    let d = st.desc_mut(g)?;
     if d.flags & BG_BLOCK_UNINIT != 0 {
         // Implied bitmap: the group's fixed metadata in use, the bits past
         // a short last group's end set so they are never allocated.
@@ -191,17 +214,27 @@ fn load_block_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut AllocState, g: u32
 /// the caller holds a reservation for it (delayed allocation), which is
 /// consumed; otherwise the block must be available now.
 pub(crate) fn alloc_block(sb: &SuperBlock, info: &SbInfo, goal: u32, reserved: bool) -> Result<u32> {
-    let geo = &info.geo;
-    let mut st = info.alloc.lock();
-    if !reserved && available_locked(info, st.busy_blocks, Use::Writer) == 0 {
-        return Err(ENOSPC);
+    if !reserved {
+        // Reserved first, like a delayed allocation, so a block promised
+        // to a reservation can't be taken in between.
+        try_reserve(info, 1, Use::Writer).map_err(|e| if e == SPACE_BUSY { ENOSPC } else { e })?;
     }
+    let r = alloc_reserved(sb, info, goal);
+    if r.is_err() && !reserved {
+        drop_reserved(info, 1);
+    }
+    r
+}
+
+/// Allocates one block for a reservation the caller holds (consumed).
+fn alloc_reserved(sb: &SuperBlock, info: &SbInfo, goal: u32) -> Result<u32> {
+    let geo = &info.geo;
     let ngroups = geo.group_count;
     let start_group = geo.group_of_block(goal).unwrap_or(0);
     for step in 0..ngroups {
         let g = start_group.checked_add(step).map_or(0, |x| x.checked_rem(ngroups).unwrap_or(0));
-        let free = st.groups.get(g as usize).map_or(0, |d| d.free_blocks);
-        if free == 0 {
+        let mut st = info.groups.lock(g)?;
+        if st.desc(g)?.free_blocks == 0 {
             continue;
         }
         let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
@@ -244,16 +277,14 @@ pub(crate) fn alloc_block(sb: &SuperBlock, info: &SbInfo, goal: u32, reserved: b
         if block < l.data_start {
             return Err(corrupt_msg(sb, format_args!("group {} bitmap frees metadata block {}", g, block)));
         }
-        let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+        let d = st.desc_mut(g)?;
         d.free_blocks = d.free_blocks.saturating_sub(1);
         d.block_bitmap_csum = csum;
         let d = *d;
         write_desc(sb, info, g, &d)?;
-        info.free_blocks.fetch_sub(1, Ordering::Relaxed);
-        if reserved {
-            let r = info.reserved.load(Ordering::Relaxed);
-            info.reserved.store(r.saturating_sub(1), Ordering::Relaxed);
-        }
+        // Free count first, then the reservation (see `available`).
+        info.free_blocks.fetch_sub(1, Ordering::AcqRel);
+        drop_reserved(info, 1);
         return Ok(block);
     }
     Err(ENOSPC)
@@ -267,7 +298,7 @@ pub(crate) fn free_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
     }
     let g = geo.group_of_block(b).map_err(|e| corrupt(sb, "block number", e))?;
     let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
-    let mut st = info.alloc.lock();
+    let mut st = info.groups.lock(g)?;
     let bh = load_block_bitmap(sb, info, &mut st, g)?;
     let bit = b.saturating_sub(l.first) as usize;
     let (was, csum) = bh.modify(|map| {
@@ -277,22 +308,23 @@ pub(crate) fn free_block(sb: &SuperBlock, info: &SbInfo, b: u32) -> Result {
     if !was {
         return Err(corrupt_msg(sb, format_args!("block {} freed twice", b)));
     }
-    // Not reusable before this transaction commits.
+    // Not reusable before this transaction commits; counted busy before
+    // it is counted free (see `available`).
     if let Some(tid) = crate::journal::current_tid() {
         mark_busy(info, &mut st, g, bit, tid)?;
     }
-    let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+    let d = st.desc_mut(g)?;
     d.free_blocks = d.free_blocks.saturating_add(1);
     d.block_bitmap_csum = csum;
     let d = *d;
     write_desc(sb, info, g, &d)?;
-    info.free_blocks.fetch_add(1, Ordering::Relaxed);
+    info.free_blocks.fetch_add(1, Ordering::AcqRel);
     Ok(())
 }
 
 /// FITRIM: discards the free blocks among device blocks `[first, last]`
 /// (data regions only), in runs of at least `minlen` blocks; returns how
-/// many blocks were discarded. Each group is done under the allocation
+/// many blocks were discarded. Each group is done under its shard's
 /// lock, so no block can be handed out (and written) while its run is
 /// being discarded; blocks freed by a transaction not yet committed are
 /// left alone (a crash would give them back to the file that freed them).
@@ -307,8 +339,8 @@ pub(crate) fn trim(sb: &SuperBlock, info: &SbInfo, first: u64, last: u64, minlen
         if lo >= hi {
             continue;
         }
-        let st = info.alloc.lock();
-        let d = *st.groups.get(g as usize).ok_or(EINVAL)?;
+        let st = info.groups.lock(g)?;
+        let d = *st.desc(g)?;
         if d.free_blocks == 0 {
             continue;
         }

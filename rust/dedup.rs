@@ -60,7 +60,7 @@ pub(crate) fn stat_value(info: &SbInfo, which: i32) -> u64 {
         4 => get(&s.zero_blocks),
         5 => get(&s.cow_breaks),
         6 => get(&s.blocks_freed),
-        7 => info.alloc.lock().groups.iter().fold(0u64, |a, d| a.saturating_add(u64::from(d.fp_used))),
+        7 => info.groups.sum(|d| u64::from(d.fp_used)),
         8 => get(&s.referenced),
         9 => info.filter.entries(),
         10 => info.filter.memory_bytes(),

@@ -476,11 +476,8 @@ pub(crate) fn build(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
         }
         info.rebuild_groups_done.store(u64::from(g), Ordering::Relaxed);
         crate::faults::during_rebuild(info);
-        let (flags, in_use) = {
-            let st = info.alloc.lock();
-            let d = st.groups.get(g as usize).ok_or(EINVAL)?;
-            (d.flags, d.fp_used)
-        };
+        let d = info.groups.desc(g)?;
+        let (flags, in_use) = (d.flags, d.fp_used);
         if flags & BG_FP_UNINIT != 0 || in_use == 0 {
             continue;
         }

@@ -3,7 +3,8 @@
 //!
 //! Entry updates are read-modify-write inside one buffer-locked `modify`,
 //! so two updates of one store block never interleave; the group
-//! descriptor's `fp_used` count changes under the allocation lock. A group
+//! descriptor's `fp_used` count changes under the group's shard lock
+//! (groups.rs). A group
 //! whose store was never written (BG_FP_UNINIT) gets it formatted on first
 //! use. The first access to a group's store reads the whole store ahead
 //! into the page cache (prefetch, paper §2.3) unless mounted `noprefetch`.
@@ -19,23 +20,24 @@ use kernel::prelude::*;
 
 /// Formats group `g`'s store if it was never written, and prefetches it on
 /// first touch. The check every store access makes is one atomic load;
-/// the first touch of a group runs under `store_prepare`, not the
-/// allocation lock, which is taken only briefly to read and then change
-/// the descriptor: allocation and frees in every group go on while a
-/// store is formatted. No store block is read or written before its group
-/// is ready, since every access comes through here.
+/// the first touch of a group runs under its shard's `prepare` lock, not
+/// the shard's state lock, which is taken only briefly to read and then
+/// change the descriptor: allocation and frees in every group, and the
+/// first touches of groups in other shards, go on while a store is
+/// formatted. No store block is read or written before its group is
+/// ready, since every access comes through here.
 fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
     let ready = info.store_ready.get(g as usize).ok_or(EINVAL)?;
     if ready.load(Ordering::Acquire) {
         return Ok(());
     }
     let geo = &info.geo;
-    let _first = info.store_prepare.lock();
+    let _first = info.groups.lock_prepare(g)?;
     // Re-checked: another thread may have prepared it while we waited.
     if ready.load(Ordering::Acquire) {
         return Ok(());
     }
-    let uninit = info.alloc.lock().groups.get(g as usize).ok_or(EINVAL)?.flags & BG_FP_UNINIT != 0;
+    let uninit = info.groups.desc(g)?.flags & BG_FP_UNINIT != 0;
     let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
     if uninit {
         // Formatted outside the journal (hundreds of blocks, once per
@@ -55,8 +57,8 @@ fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
             bh.wait()?;
             bh.set_verified();
         }
-        let mut st = info.alloc.lock();
-        let dm = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+        let mut st = info.groups.lock(g)?;
+        let dm = st.desc_mut(g)?;
         dm.flags &= !BG_FP_UNINIT;
         let dd = *dm;
         write_desc(sb, info, g, &dd)?;
@@ -70,8 +72,7 @@ fn prepare_group(sb: &SuperBlock, info: &SbInfo, g: u32) -> Result {
 /// Whether group `g`'s store holds any entry in use (a group whose store
 /// was never formatted, or is empty, has no block to look at).
 pub(crate) fn group_has_entries(info: &SbInfo, g: u32) -> bool {
-    let st = info.alloc.lock();
-    st.groups.get(g as usize).is_some_and(|d| d.flags & BG_FP_UNINIT == 0 && d.fp_used > 0)
+    info.groups.desc(g).is_ok_and(|d| d.flags & BG_FP_UNINIT == 0 && d.fp_used > 0)
 }
 
 /// Store block `j` of group `g` (prepared), read and verified.
@@ -126,8 +127,8 @@ pub(crate) fn blocks_in_slot(sb: &SuperBlock, info: &SbInfo, slot: u32, fp: &Fin
 
 /// Changes `fp_used` of group `g` by +1 or -1.
 fn count_used(sb: &SuperBlock, info: &SbInfo, g: u32, up: bool) -> Result {
-    let mut st = info.alloc.lock();
-    let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+    let mut st = info.groups.lock(g)?;
+    let d = st.desc_mut(g)?;
     d.fp_used = if up { d.fp_used.saturating_add(1) } else { d.fp_used.saturating_sub(1) };
     let dd = *d;
     write_desc(sb, info, g, &dd)

@@ -7,17 +7,18 @@ use crate::errors::{corrupt, corrupt_msg};
 use crate::format::bitmap;
 use crate::format::group::{bitmap_checksum, BG_INODE_UNINIT};
 use crate::format::FIRST_INO;
-use crate::super_::{AllocState, SbInfo};
+use crate::groups::ShardState;
+use crate::super_::SbInfo;
 use crate::vfs::{Buffer, SuperBlock};
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
-fn load_inode_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut AllocState, g: u32) -> Result<Buffer> {
+fn load_inode_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut ShardState, g: u32) -> Result<Buffer> {
     let geo = &info.geo;
     let l = geo.group(g).map_err(|e| corrupt(sb, "group number", e))?;
     let bytes = (geo.inodes_per_group / 8) as usize;
     let checked = st.ibitmap_checked(g);
-    let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+    let d = st.desc_mut(g)?;
     if d.flags & BG_INODE_UNINIT != 0 {
         let bh = Buffer::new_zeroed(sb, u64::from(l.inode_bitmap))?;
         let csum = bh.modify(|map| {
@@ -47,35 +48,37 @@ fn load_inode_bitmap(sb: &SuperBlock, info: &SbInfo, st: &mut AllocState, g: u32
 }
 
 /// Chooses the group to search first for a new inode.
-fn choose_group(info: &SbInfo, st: &AllocState, parent_group: u32, is_dir: bool) -> u32 {
+/// For a directory, the counts are read shard by shard, not as one
+/// snapshot: a placement hint, which the search below re-checks.
+fn choose_group(info: &SbInfo, parent_group: u32, is_dir: bool) -> u32 {
     let n = info.geo.group_count;
     if !is_dir {
         return parent_group.min(n.saturating_sub(1));
     }
     // Directories: the group with the most free inodes among those with
-    // at least average free blocks (a simple Orlov).
-    let total_free: u64 = st.groups.iter().fold(0u64, |a, d| a.saturating_add(u64::from(d.free_blocks)));
-    let avg = total_free.checked_div(u64::from(n)).unwrap_or(0);
+    // at least average free blocks (a simple Orlov); the lowest such group
+    // on a tie.
+    let avg = info.free_blocks.load(Ordering::Relaxed).checked_div(u64::from(n)).unwrap_or(0);
     let mut best = parent_group.min(n.saturating_sub(1));
     let mut best_free = 0u32;
-    for (g, d) in st.groups.iter().enumerate() {
-        if u64::from(d.free_blocks) >= avg && d.free_inodes > best_free {
-            best = g as u32;
+    info.groups.for_each(|g, d| {
+        if u64::from(d.free_blocks) >= avg && (d.free_inodes > best_free || (d.free_inodes == best_free && best_free > 0 && g < best)) {
+            best = g;
             best_free = d.free_inodes;
         }
-    }
+    });
     best
 }
 
 /// Allocates an inode number near `parent_group`.
 pub(crate) fn alloc_inode(sb: &SuperBlock, info: &SbInfo, parent_group: u32, is_dir: bool) -> Result<u32> {
     let geo = &info.geo;
-    let mut st = info.alloc.lock();
     let n = geo.group_count;
-    let start = choose_group(info, &st, parent_group, is_dir);
+    let start = choose_group(info, parent_group, is_dir);
     for step in 0..n {
         let g = start.checked_add(step).map_or(0, |x| x.checked_rem(n).unwrap_or(0));
-        if st.groups.get(g as usize).map_or(0, |d| d.free_inodes) == 0 {
+        let mut st = info.groups.lock(g)?;
+        if st.desc(g)?.free_inodes == 0 {
             continue;
         }
         let bh = load_inode_bitmap(sb, info, &mut st, g)?;
@@ -91,7 +94,7 @@ pub(crate) fn alloc_inode(sb: &SuperBlock, info: &SbInfo, parent_group: u32, is_
         let Some((bit, csum)) = found else {
             return Err(corrupt_msg(sb, format_args!("group {} free inode count disagrees with its bitmap", g)));
         };
-        let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+        let d = st.desc_mut(g)?;
         d.free_inodes = d.free_inodes.saturating_sub(1);
         if is_dir {
             d.used_dirs = d.used_dirs.saturating_add(1);
@@ -120,7 +123,7 @@ pub(crate) fn free_inode(sb: &SuperBlock, info: &SbInfo, ino: u32, was_dir: bool
     let g = geo.group_of_ino(ino).map_err(|e| corrupt(sb, "inode number", e))?;
     let bit = ino.saturating_sub(1).checked_rem(geo.inodes_per_group).unwrap_or(0) as usize;
     let bytes = (geo.inodes_per_group / 8) as usize;
-    let mut st = info.alloc.lock();
+    let mut st = info.groups.lock(g)?;
     let bh = load_inode_bitmap(sb, info, &mut st, g)?;
     let (was, csum) = bh.modify(|map| {
         let was = bitmap::clear(map, bit);
@@ -129,7 +132,7 @@ pub(crate) fn free_inode(sb: &SuperBlock, info: &SbInfo, ino: u32, was_dir: bool
     if !was {
         return Err(corrupt_msg(sb, format_args!("inode {} freed twice", ino)));
     }
-    let d = st.groups.get_mut(g as usize).ok_or(EINVAL)?;
+    let d = st.desc_mut(g)?;
     d.free_inodes = d.free_inodes.saturating_add(1);
     if was_dir {
         d.used_dirs = d.used_dirs.saturating_sub(1);
@@ -153,17 +156,14 @@ pub(crate) fn sum_prealloc(sb: &SuperBlock, info: &SbInfo) -> Result<u64> {
     let geo = &info.geo;
     let mut total = 0u64;
     for g in 0..geo.group_count {
-        let (flags, unused) = {
-            let st = info.alloc.lock();
-            let d = st.groups.get(g as usize).ok_or(EINVAL)?;
-            (d.flags, d.itable_unused)
-        };
+        let d = info.groups.desc(g)?;
+        let (flags, unused) = (d.flags, d.itable_unused);
         let high = geo.inodes_per_group.saturating_sub(unused);
         if flags & BG_INODE_UNINIT != 0 || high == 0 {
             continue;
         }
         let bh = {
-            let mut st = info.alloc.lock();
+            let mut st = info.groups.lock(g)?;
             load_inode_bitmap(sb, info, &mut st, g)?
         };
         let first = g.saturating_mul(geo.inodes_per_group).saturating_add(1);

@@ -163,11 +163,8 @@ fn read_slot(sb: &SuperBlock, ino: u32, allow_deleted: bool, from_handle: bool) 
     let info = sbi(sb)?;
     let geo = &info.geo;
     let g = geo.group_of_ino(ino).map_err(|e| corrupt(sb, "inode number", e))?;
-    let (flags, unused) = {
-        let st = info.alloc.lock();
-        let d = st.groups.get(g as usize).ok_or(EINVAL)?;
-        (d.flags, d.itable_unused)
-    };
+    let d = info.groups.desc(g)?;
+    let (flags, unused) = (d.flags, d.itable_unused);
     let idx = ino.saturating_sub(1).checked_rem(geo.inodes_per_group).unwrap_or(0);
     // An inode past the group's high-water mark was never written: a
     // directory entry pointing there is corruption, and its bytes are junk.

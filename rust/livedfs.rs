@@ -40,6 +40,7 @@ mod faults;
 mod file;
 mod fpfilter;
 mod fpstore;
+mod groups;
 #[allow(
     unused_attributes,
     unused_imports,

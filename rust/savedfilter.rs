@@ -128,11 +128,8 @@ fn gather_runs(sb: &SuperBlock, info: &SbInfo, data_blocks: u32, cap: u32, journ
         if c.sum >= need {
             break;
         }
-        let (flags, free, csum) = {
-            let st = info.alloc.lock();
-            let d = st.groups.get(g as usize).ok_or(EINVAL)?;
-            (d.flags, d.free_blocks, d.block_bitmap_csum)
-        };
+        let d = info.groups.desc(g)?;
+        let (flags, free, csum) = (d.flags, d.free_blocks, d.block_bitmap_csum);
         if free == 0 {
             continue;
         }
@@ -205,11 +202,8 @@ fn run_is_free(sb: &SuperBlock, info: &SbInfo, start: u32, blocks: u32) -> core:
     let geo = &info.geo;
     let g = geo.group_of_block(start)?;
     let l = geo.group(g)?;
-    let (flags, csum) = {
-        let st = info.alloc.lock();
-        let d = st.groups.get(g as usize).ok_or(LoadError::Kernel(EINVAL))?;
-        (d.flags, d.block_bitmap_csum)
-    };
+    let d = info.groups.desc(g).map_err(LoadError::Kernel)?;
+    let (flags, csum) = (d.flags, d.block_bitmap_csum);
     if flags & BG_BLOCK_UNINIT != 0 {
         return Ok(true);
     }

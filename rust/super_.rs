@@ -37,37 +37,6 @@ pub(crate) struct BusyGroup {
     pub(crate) count: u64,
 }
 
-/// Allocation state, under `SbInfo::alloc`.
-pub(crate) struct AllocState {
-    pub(crate) groups: KVVec<GroupDesc>,
-    /// Freed but not yet committed, per group (see journal.rs).
-    pub(crate) busy: kernel::rbtree::RBTree<u32, BusyGroup>,
-    /// Total bits set in `busy`.
-    pub(crate) busy_blocks: u64,
-    /// Per group: bit 0 = block bitmap checksum verified, bit 1 = inode
-    /// bitmap verified (once per mount, then kept current by us).
-    checked: KVVec<u8>,
-}
-
-impl AllocState {
-    pub(crate) fn bitmap_checked(&self, g: u32) -> bool {
-        self.checked.get(g as usize).is_some_and(|c| c & 1 != 0)
-    }
-    pub(crate) fn set_bitmap_checked(&mut self, g: u32) {
-        if let Some(c) = self.checked.get_mut(g as usize) {
-            *c |= 1;
-        }
-    }
-    pub(crate) fn ibitmap_checked(&self, g: u32) -> bool {
-        self.checked.get(g as usize).is_some_and(|c| c & 2 != 0)
-    }
-    pub(crate) fn set_ibitmap_checked(&mut self, g: u32) {
-        if let Some(c) = self.checked.get_mut(g as usize) {
-            *c |= 2;
-        }
-    }
-}
-
 /// The on-disk superblock as we keep it, under `SbInfo::disk`.
 pub(crate) struct DiskState {
     pub(crate) sb: Superblock,
@@ -103,7 +72,8 @@ pub(crate) struct SbInfo {
     /// Blocks preallocated by files (fallocate), the superblock's
     /// `prealloc_blocks`.
     pub(crate) prealloc: AtomicU64,
-    /// Mirror of `AllocState::busy_blocks` for lock-free readers.
+    /// Blocks freed by transactions not yet committed (the bits of every
+    /// `BusyGroup`): free in the bitmaps, not yet allocatable.
     pub(crate) busy_blocks: AtomicU64,
     /// The journal (None with `nojournal` or a volume without one).
     pub(crate) journal: Option<crate::vfs::journal::Journal>,
@@ -168,16 +138,12 @@ pub(crate) struct SbInfo {
     /// The background rebuild, if one was started.
     #[pin]
     rebuild_job: Mutex<Option<crate::vfs::Job>>,
-    #[pin]
-    pub(crate) alloc: Mutex<AllocState>,
+    /// The groups' allocation state, under per-shard locks (groups.rs).
+    pub(crate) groups: crate::groups::Groups,
     /// Per group: its fingerprint store is formatted and was prefetched
     /// (see `fpstore::prepare_group`). Read without a lock on every store
     /// access; set once, with Release, after the store is ready.
     pub(crate) store_ready: KVVec<AtomicBool>,
-    /// Serialises the first touches of stores (formatting, prefetch), so
-    /// the allocation lock is never held across store I/O.
-    #[pin]
-    pub(crate) store_prepare: Mutex<()>,
     #[pin]
     pub(crate) disk: Mutex<DiskState>,
     #[pin]
@@ -595,12 +561,11 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
     let groups = read_groups(sb, &geo, seed)?;
     let free_blocks = groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_blocks)));
     let free_inodes = groups.iter().fold(0u64, |a, g| a.saturating_add(u64::from(g.free_inodes)));
-    let mut checked = KVVec::with_capacity(groups.len(), GFP_KERNEL)?;
     let mut store_ready = KVVec::with_capacity(groups.len(), GFP_KERNEL)?;
     for _ in 0..groups.len() {
-        checked.push(0u8, GFP_KERNEL)?;
         store_ready.push(AtomicBool::new(false), GFP_KERNEL)?;
     }
+    let groups = crate::groups::Groups::new(groups)?;
 
     let hasher = crate::vfs::crypto::Hasher::new(match geo.fp_algo {
         crate::format::FingerprintAlgo::Sha256 => b"sha256\0",
@@ -653,14 +618,8 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             rebuild_groups_done: AtomicU64::new(0),
             rebuild_undeduped: AtomicU64::new(0),
             rebuild_job <- new_mutex!(None),
-            alloc <- new_mutex!(AllocState {
-                groups,
-                busy: kernel::rbtree::RBTree::new(),
-                busy_blocks: 0,
-                checked,
-            }),
+            groups,
             store_ready,
-            store_prepare <- new_mutex!(()),
             disk <- new_mutex!(DiskState {
                 sb: disk_sb,
                 bh: sbh,
@@ -712,10 +671,7 @@ pub(crate) fn fill_super(sb: &SuperBlock, opts: &MountOptions) -> Result {
             info.disk.lock().sb.prealloc_blocks = sum;
         }
     }
-    let stored = {
-        let st = info.alloc.lock();
-        st.groups.iter().fold(0u64, |a, d| a.saturating_add(u64::from(d.fp_used)))
-    };
+    let stored = info.groups.sum(|d| u64::from(d.fp_used));
     let sync_max = opts.filter_sync_blocks.unwrap_or(crate::options::DEFAULT_FILTER_SYNC_BLOCKS);
     let loaded = !opts.filter_rebuild && load_saved_filter(sb, info, &found_sb, clean_before && !replayed, stored);
     let background = !loaded && stored > u64::from(sync_max);

@@ -3,7 +3,8 @@
 # read-write mount of a volume left unclean by a mount without journal
 # (store entries may be ahead of their data), byte comparison (`verify`)
 # against what is on the medium, not a stale cached copy, and (issue 17)
-# a fingerprint store being formatted must not stop allocation elsewhere.
+# a fingerprint store being formatted must not stop allocation elsewhere,
+# nor the formatting of a store in another shard of groups.
 VOL=$(disk vol)
 DEV=${VOL#/dev/}
 CUT=$(disk cut)
@@ -58,6 +59,39 @@ check_exit "fsck -fn clean" 0 fsck.livedfs -fn "$VOL"
 check "mount" mount -t livedfs "$VOL" $M
 check "data after remount" cmp /tmp/far.data $M/far
 check "umount" umount $M
+
+# --- first touches of stores in different groups run side by side: each
+# shard of groups has its own formatting lock (groups.rs); there was one
+# for the volume. Two writers, 1 s apart, each reach a group never used,
+# with 6 s held in each formatting: the second must finish about 6 s after
+# it starts (under one lock it also waited for the first: 11 s or more).
+check "mkfs (1 KiB blocks)" mkfs.livedfs -q -F -m 0 -b 1024 "$VOL"
+check "mount (no timed commit during the test)" mount -t livedfs -o commit=60 "$VOL" $M
+check "two directories, placed in two groups" mkdir $M/d1 $M/d2
+ipg=$(livedfs info -s inodes_per_group "$VOL")
+g1=$(( ($(stat -c %i $M/d1) - 1) / ipg ))
+g2=$(( ($(stat -c %i $M/d2) - 1) / ipg ))
+echo "d1 in group $g1, d2 in group $g2"
+check "in different groups, whose stores are in different shards" test $g1 != $g2
+head -c 1048576 /dev/urandom > /tmp/one.data
+head -c 1048576 /dev/urandom > /tmp/two.data
+check "arm: 6 s before each store is formatted" sh -c "echo 6000 > $S/test_delay_store_format_ms"
+dd if=/tmp/one.data of=$M/d1/one bs=1M conv=fsync 2>/dev/null &
+one=$!
+sleep 1
+ta=$(cut -d' ' -f1 /proc/uptime)
+check "the second writer (its own new group)" dd if=/tmp/two.data of=$M/d2/two bs=1M conv=fsync
+tb=$(cut -d' ' -f1 /proc/uptime)
+echo "second writer: $(awk -v a="$ta" -v b="$tb" 'BEGIN { print b - a }') s"
+check "it did not wait for the first formatting (under 10 s)" awk -v a="$ta" -v b="$tb" 'BEGIN { exit !(b - a < 10) }'
+check "and it did format its own group (6 s or more)" awk -v a="$ta" -v b="$tb" 'BEGIN { exit !(b - a >= 6) }'
+check "the first writer completes" wait $one
+check "disarm" sh -c "echo 0 > $S/test_delay_store_format_ms"
+check "data of the first" cmp /tmp/one.data $M/d1/one
+check "data of the second" cmp /tmp/two.data $M/d2/two
+check "umount" umount $M
+check_exit "fsck -fn clean" 0 fsck.livedfs -fn "$VOL"
+rm -f /tmp/one.data /tmp/two.data
 
 # --- orphans left by a shutdown, mounted read-only, then remounted
 # read-write (fstests generic/417): the remount must finish them. It
