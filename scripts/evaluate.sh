@@ -28,7 +28,7 @@
 #                derivation goes into profile.json and onto the page). The
 #                page shows each profile's A1-A3 next to the others.
 #   --repeats N  repeats of every timed figure (default 3, 1 with --short);
-#                the page shows medians and the spread (max - min)
+#                the page shows medians and the spread ((max - min) / median)
 #   --phases L   comma-separated subset of: seq,powercut,corpus,mkfs
 #                (default all); the page is rendered from what ran
 #   --variants L comma-separated subset of the variants to run (of ext3,
@@ -62,7 +62,8 @@
 #             guest's RAM, for ext3 and the paper's Table 1 variants
 #             (livedfs-J, -S, -SJ, -all) plus livedfs-md5; every timed
 #             phase also records the guest CPU seconds it cost (/proc/stat)
-#   powercut  A4: power cut after N seconds of sequential writing, then the
+#   powercut  A4: power cut right after the same amount of sequential
+#             writing for every variant (512 MiB; 2 GiB full), then the
 #             mount that replays the journal (guest), a full fsck of a
 #             copy of the cut volume (host): e2fsck -fy vs fsck.livedfs -fy,
 #             and the check boot runs of another copy: -p against e2fsck -p;
@@ -106,7 +107,7 @@ has_phase() { case ",$phases," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 if [ $short -eq 1 ]; then
     : "${repeats:=1}"
-    MEM=256 SEQ_SIZE=512M PC_SECS=10 PC_DISK=2G
+    MEM=256 SEQ_SIZE=512M PC_MIB=512 PC_DISK=2G
     SEQ_VARIANTS=(ext3 livedfs-all)
     PC_VARIANTS=(ext3 livedfs-all)
     B_VARIANTS=(ext3 livedfs-all)
@@ -114,7 +115,7 @@ if [ $short -eq 1 ]; then
     MODE=short
 else
     : "${repeats:=3}"
-    MEM=512 SEQ_SIZE=1G PC_SECS=30 PC_DISK=8G
+    MEM=512 SEQ_SIZE=1G PC_MIB=2048 PC_DISK=8G
     SEQ_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all livedfs-md5)
     PC_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all)
     B_VARIANTS=(ext3 livedfs-J livedfs-S livedfs-SJ livedfs-all)
@@ -208,7 +209,7 @@ cat > "$out/machine.json" <<EOF
  "qemu": "$(qemu-system-x86_64 --version | head -n 1 | sed 's/QEMU emulator version //')",
  "accel": "$accel", "guest_mem_mib": $MEM, "guest_cpus": 2, "commit": "$commit",
  "loadavg_start": "$(cut -d' ' -f1-3 /proc/loadavg)",
- "seq_size": "$SEQ_SIZE", "powercut_seconds": $PC_SECS,
+ "seq_size": "$SEQ_SIZE", "powercut_mib": $PC_MIB,
  "command": "$command", "verify_corpus": $verify_corpus, "profile": "$profile"}
 EOF
 
@@ -254,6 +255,14 @@ mkvol() {
 # fsck_time VARIANT FILE TAG [MODE]: time a check of FILE with the
 # variant's checker (host), as a record: MODE -fy (default: the full check)
 # or -p (what boot runs: journal replay, orphans, a check only if needed).
+# evict FILE: drops FILE's pages from the host's page cache (written
+# out first), so the next timed read of it comes from the disk; only that
+# file, not the whole cache other work on the host shares.
+evict() {
+    sync "$1"
+    dd if="$1" iflag=nocache count=0 status=none
+}
+
 fsck_time() {
     local v=$1 f=$2 tag=$3 mode=${4:--fy} t0 rc=0 t
     case $v in
@@ -409,7 +418,7 @@ fi
 
 # ---------------------------------------------------------------- powercut (A4)
 if has_phase powercut; then
-    log "A4: power cut after ${PC_SECS}s of writing, then recovery, ${PC_VARIANTS[*]}, $repeats repeat(s)"
+    log "A4: power cut after ${PC_MIB} MiB written, then recovery, ${PC_VARIANTS[*]}, $repeats repeat(s)"
     [ -f "$disks/src.img" ] || head -c "$(numfmt --from=iec "$SEQ_SIZE")" /dev/urandom > "$disks/src.img"
     t0=$(date +%s)
     for r in $(seq "$repeats"); do
@@ -419,7 +428,7 @@ if has_phase powercut; then
             mkvol "$v" "$img" "$PC_DISK"
             # shellcheck disable=SC2046
             EXPECT_CUT=1 vm "pc-write-$v-$r" --timeout 900 --image "vol:$img" $(vol_throttle vol) --image "src:$disks/src.img" \
-                -- eval-powercut.sh write "$v" "$PC_SECS"
+                -- eval-powercut.sh write "$v" "$PC_MIB"
             cp --sparse=always "$img" "$img.fsck"
             cp --sparse=always "$img" "$img.preen"
             # On stable storage before the timed checks: each checker's
@@ -427,12 +436,16 @@ if has_phase powercut; then
             # larger copies pass the host's dirty threshold and are
             # flushed in the background; livedfs's smaller ones were not).
             sync "$img.fsck" "$img.preen"
+            # Every timed check starts from the disk, not the host's cache.
+            evict "$img"
             # shellcheck disable=SC2046
             vm "pc-mount-$v-$r" --timeout 900 --image "vol:$img" $(vol_throttle vol) --image "src:$disks/src.img" \
                 -- eval-powercut.sh mount "$v"
             # The paper's A4 figure: the checker recovering the cut volume.
+            evict "$img.fsck"
             fsck_time "$v" "$img.fsck" "powercut"
             # What a boot after the power cut runs.
+            evict "$img.preen"
             fsck_time "$v" "$img.preen" "powercut-preen" -p
             rm -f "$img" "$img.fsck" "$img.preen"
         done

@@ -1,14 +1,17 @@
 # Evaluation A4 (run by scripts/evaluate.sh): recovery after a power cut
 # in the middle of a sequential write.
-#   eval-powercut.sh write VARIANT SECONDS
-#       mount the host-made volume `vol`, write the `src` disk's bytes into
-#       files one after the other (unique data, 1 MiB requests), and after
-#       SECONDS cut the power (sysrq b: no sync, no unmount)
+#   eval-powercut.sh write VARIANT MIB
+#       mount the host-made volume `vol`, write MIB MiB of the `src` disk's
+#       bytes into files one after the other (1 MiB requests; the source
+#       again from its start for each file), and the moment the last write
+#       returns, with its data still being written back, cut the power
+#       (sysrq b: no sync, no unmount). Every variant is cut after writing
+#       the same data.
 #   eval-powercut.sh mount VARIANT
 #       mount the volume left by the cut (the journal is replayed), time
 #       the mount, compare every file with the `src` bytes, unmount
 . /tests/eval-lib.sh
-MODE=$1 V=$2 SECS=${3:-20}
+MODE=$1 V=$2 MIB=${3:-256}
 VOL=$(disk vol)
 M=/mnt/eval
 mkdir -p $M
@@ -16,9 +19,17 @@ case $MODE in
 write)
     check "mount $V" mount_fs "$V" "$VOL" $M
     SRC=$(disk src)
-    (i=0; while :; do dd if="$SRC" of=$M/f$i bs=1M 2>/dev/null; i=$((i + 1)); done) &
-    sleep "$SECS"
-    rec phase=A4-write fs="$V" seconds="$SECS" written_blocks="$(statfs_used $M)" $(lstats "$VOL")
+    src_mib=$(( $(blockdev --getsize64 "$SRC") / 1048576 ))
+    left=$MIB i=0
+    t0=$(now)
+    while [ "$left" -gt 0 ]; do
+        n=$(( left < src_mib ? left : src_mib ))
+        dd if="$SRC" of=$M/f$i bs=1M count="$n" 2>/dev/null
+        left=$((left - n)) i=$((i + 1))
+    done
+    t=$(since "$t0")
+    rec phase=A4-write fs="$V" seconds="$t" written_mib="$MIB" written_blocks="$(statfs_used $M)" \
+        dirty_kib="$(sed -n 's/^Dirty: *\([0-9]*\) kB/\1/p' /proc/meminfo)" $(lstats "$VOL")
     echo "cutting the power"
     echo 1 > /proc/sys/kernel/sysrq
     echo b > /proc/sysrq-trigger
