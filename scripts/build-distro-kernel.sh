@@ -4,10 +4,15 @@
 # for it and loaded (the project's test kernel is a tinyconfig for the VM).
 #
 #   scripts/build-distro-kernel.sh [--config-only] [--flavour F] [--out DIR]
+#                                  [--debug-info]
 #
 #   --config-only  make and check the configuration only (minutes; CI runs
 #                  this: CONFIG_RUST=y and every option livedfs needs must
-#                  survive olddefconfig)
+#                  survive olddefconfig), in a directory of its own, so it
+#                  never touches a build in progress
+#   --debug-info   keep Debian's debug information (a linux-image-dbg
+#                  package of gigabytes and a much longer link); by default
+#                  the kernel is built without (DEBUG_INFO_NONE)
 #   --flavour F    Debian's configuration to start from: amd64_none_amd64
 #                  (default, the generic server kernel), amd64_none_cloud-amd64
 #   --out DIR      where the .deb packages go (default build/distro-kernel)
@@ -17,18 +22,22 @@
 #   RUST=y, and what Rust needs on 6.12: MODVERSIONS off, clang/LLVM 16 as
 #     the compiler (LLVM=-16), BTF kept only if pahole can exclude Rust
 #   LOCALVERSION=-livedfs, so it installs next to Debian's kernels
+#   no debug information unless --debug-info
 # Then `make bindeb-pkg` (hours on 2 cores: see Documentation/quickstart.md
 # for the time measured) and, once the kernel is installed and booted,
-# `make dkms-install` builds and installs livedfs for it.
+# `make dkms-install` builds and installs livedfs for it. An interrupted
+# build resumes where it stopped when run again (make is incremental);
+# the build time is summed over the runs in the build directory.
 source "$(dirname "$0")/lib.sh"
 
-config_only=0 flavour=amd64_none_amd64 out="$LIVEDFS_ROOT/build/distro-kernel" from_running=0
+config_only=0 flavour=amd64_none_amd64 out="$LIVEDFS_ROOT/build/distro-kernel" from_running=0 debug_info=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --config-only) config_only=1; shift ;;
         --flavour) flavour=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --from-running) from_running=1; shift ;;
+        --debug-info) debug_info=1; shift ;;
         -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
@@ -49,6 +58,7 @@ if [ ! -f "$SRC/.livedfs-done" ]; then
 fi
 
 KDIR="$LIVEDFS_CACHE/kernel/distro-$flavour-$(echo "$ver" | cut -d- -f1)"
+[ $config_only -eq 0 ] || KDIR="$KDIR-check"
 mkdir -p "$KDIR"
 if [ $from_running -eq 1 ]; then
     base="/boot/config-$(uname -r)"
@@ -66,6 +76,9 @@ cfg --disable MODVERSIONS --enable RUST --set-str LOCALVERSION "-livedfs" \
 # Debian signs its modules with its own key; a local build has none.
 cfg --set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS "" \
     --disable MODULE_SIG_ALL
+if [ $debug_info -eq 0 ]; then
+    cfg --disable DEBUG_INFO --disable DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT --enable DEBUG_INFO_NONE
+fi
 make -s -C "$SRC" O="$KDIR" "${KMAKE_ARGS[@]}" olddefconfig >/dev/null
 
 bad=0
@@ -85,10 +98,17 @@ echo "distro config: CONFIG_RUST=y and ${NEEDED[*]} present, MODVERSIONS off ($K
 
 log "building Debian packages with $NPROC jobs (hours on 2 cores)"
 start=$(date +%s)
+# Seconds spent building in this directory by earlier, interrupted runs.
+spent_file="$KDIR/.livedfs-build-seconds"
+spent=$(cat "$spent_file" 2>/dev/null || echo 0)
+add_time() { echo $(( spent + $(date +%s) - start )) > "$spent_file"; }
+trap add_time EXIT
 make -C "$SRC" O="$KDIR" "${KMAKE_ARGS[@]}" -j"$NPROC" bindeb-pkg >&2
+trap - EXIT
+add_time
 mkdir -p "$out"
 mv "$KDIR"/../linux-*.deb "$out"/ 2>/dev/null || mv "$SRC"/../linux-*.deb "$out"/ 2>/dev/null || true
-echo "built in $(( ($(date +%s) - start) / 60 )) minutes; packages in $out:"
+echo "built in $(( ($(date +%s) - start) / 60 )) minutes ($(( $(cat "$spent_file") / 60 )) minutes over every run in $KDIR); packages in $out:"
 ls -1 "$out"
 cat <<EOF
 Next (as root):
