@@ -69,6 +69,14 @@ pub enum Kind {
     /// The same file on a volume without INCOMPAT_UNWRITTEN: markers a
     /// module that does not know them would take for block numbers.
     UnwrittenNoFeature,
+    /// Not an inconsistency: a new regular file `stored` in the root of
+    /// `--count` blocks, laid out in groups never used, each data block
+    /// with a fingerprint of its own (synthetic, refcount 1) and its data
+    /// never written (zeros on the medium): a volume with that much in its
+    /// fingerprint stores in seconds, to time mounts, filter builds and
+    /// loads at sizes no test could write. `fsck -f` finds it consistent
+    /// (it checks metadata); a scrub would report every block.
+    StoredFile,
 }
 
 /// What the kinds accept besides the device.
@@ -462,6 +470,7 @@ pub fn craft_image(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> 
         Kind::OrphanLong => orphan_long(img, o.count.unwrap_or(LONG_ORPHANS)),
         Kind::JournalErrno => journal_errno(img, o.errno.unwrap_or(-117)),
         Kind::UnwrittenFile | Kind::UnwrittenNoFeature => unwritten_file(img, kind, o),
+        Kind::StoredFile => stored_file(img, o),
     }
 }
 
@@ -633,7 +642,6 @@ fn dir_size(img: &mut Image, o: &Options) -> Result<Crafted> {
 pub const UNWRITTEN_BLOCKS: u32 = 4;
 
 fn unwritten_file(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> {
-    use livedfs_format::dirent;
     use livedfs_format::inode::{N_DIRECT, UNWRITTEN};
     use livedfs_format::superblock::INCOMPAT_UNWRITTEN;
     let name = b"unwritten";
@@ -648,6 +656,212 @@ fn unwritten_file(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> {
         "--size: past the largest file"
     );
     let dir = o.ino.unwrap_or(ROOT_INO);
+    let (ino, mut i) = new_file_in(img, dir, name)?;
+    i.size = size;
+    for p in &mut i.block[..count as usize] {
+        *p = UNWRITTEN;
+    }
+    img.put_inode(ino, &i)?;
+    let feature = kind == Kind::UnwrittenFile;
+    if feature {
+        img.sb.feature_incompat |= INCOMPAT_UNWRITTEN;
+    } else {
+        img.sb.feature_incompat &= !INCOMPAT_UNWRITTEN;
+    }
+    img.put_super()?;
+    let mut c = Crafted::new(
+        kind,
+        format!(
+            "regular file 'unwritten' (inode {ino}, {size} bytes) in directory {dir} with file blocks 0-{} unwritten, on a volume {} the unwritten feature",
+            count - 1,
+            if feature { "with" } else { "without" }
+        ),
+    );
+    c.ino = Some(ino);
+    c.size = Some(size);
+    Ok(c)
+}
+
+/// A synthetic fingerprint for block `b`: every byte from a SplitMix64
+/// stream seeded by the block number, so fingerprints are distinct and
+/// spread over the filter like real hashes (not the hash of anything).
+pub fn synthetic_fingerprint(len: usize, b: u32) -> Vec<u8> {
+    let mut x = u64::from(b) ^ 0x6C69_7665_6466_7321;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn stored_file(img: &mut Image, o: &Options) -> Result<Crafted> {
+    use livedfs_format::inode::{block_path, N_DIRECT};
+    use std::collections::HashMap;
+    let n = o.count.context("--count: the number of data blocks")?;
+    ensure!(n > 0, "--count must be at least 1");
+    let geo = img.geo;
+    let ppb = geo.ptrs_per_block();
+    let bs = u64::from(geo.block_size);
+    ensure!(
+        u64::from(n) * bs <= geo.max_file_size(),
+        "--count: past the largest file"
+    );
+    // Groups never used (no block allocated past their metadata, store
+    // never formatted), in order: the file takes their data regions.
+    let mut free_groups = Vec::new();
+    let mut room = 0u64;
+    for g in 0..geo.group_count {
+        if room >= u64::from(n) + u64::from(n) / u64::from(ppb.max(2) - 1) + 8 {
+            break;
+        }
+        let d = img.desc(g)?;
+        let l = geo.group(g).fe()?;
+        let data = l.blocks() - l.overhead();
+        if d.flags & BG_FP_UNINIT != 0 && d.free_blocks == data && data > 0 {
+            free_groups.push((g, d, l));
+            room += u64::from(data);
+        }
+    }
+    // Blocks handed out in order: data and indirect blocks alike.
+    let mut next = free_groups.iter().flat_map(|(_, _, l)| l.data_start..l.end);
+    // The map is made in memory first: nothing is written unless every
+    // block finds its place.
+    let mut roots = [0u32; livedfs_format::inode::N_BLOCKS];
+    let mut indirect: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut mapped = 0u64;
+    for fb in 0..u64::from(n) {
+        let path = block_path(ppb, fb).context("file block past the map")?;
+        let root = path.offsets[0] as usize;
+        // Walk down, creating the indirect blocks on the way.
+        let mut parent: Option<u32> = None;
+        for level in 0..path.depth {
+            let slot = match parent {
+                None => roots[root],
+                Some(p) => indirect[&p][path.offsets[level] as usize],
+            };
+            let blk = if slot != 0 {
+                slot
+            } else {
+                let nb = next
+                    .next()
+                    .context("not enough never-used groups for --count blocks")?;
+                indirect.insert(nb, vec![0u32; ppb as usize]);
+                mapped += 1;
+                match parent {
+                    None => roots[root] = nb,
+                    Some(p) => {
+                        indirect.get_mut(&p).expect("parent")[path.offsets[level] as usize] = nb
+                    }
+                }
+                nb
+            };
+            parent = Some(blk);
+        }
+        let db = next
+            .next()
+            .context("not enough never-used groups for --count blocks")?;
+        match parent {
+            None => {
+                ensure!(root < N_DIRECT, "direct slot out of range");
+                roots[root] = db
+            }
+            Some(p) => {
+                indirect.get_mut(&p).expect("parent")[path.offsets[path.depth] as usize] = db
+            }
+        }
+        mapped += 1;
+    }
+    drop(next);
+    let (ino, mut inode) = new_file_in(img, ROOT_INO, b"stored")?;
+    inode.block = roots;
+    // The indirect blocks.
+    for (&b, ptrs) in &indirect {
+        let mut blk = vec![0u8; bs as usize];
+        for (k, p) in ptrs.iter().enumerate() {
+            blk[k * 4..k * 4 + 4].copy_from_slice(&p.to_le_bytes());
+        }
+        img.write_block(b, &blk)?;
+    }
+    // Each group: its bitmap, its whole store, its descriptor. The
+    // blocks were handed out in order: the first `mapped` of the groups'
+    // data regions, each an indirect block or a data block.
+    let fs = usize::from(geo.fp_algo.size());
+    let mut used_total = 0u64;
+    let mut groups_used = 0u32;
+    for (g, d, l) in &free_groups {
+        let left = mapped - used_total;
+        let take = u64::from(l.end - l.data_start).min(left) as u32;
+        if take == 0 {
+            break;
+        }
+        let taken: Vec<u32> = (l.data_start..l.data_start + take).collect();
+        let mut map = vec![0u8; bs as usize];
+        bitmap::set_range(&mut map, 0, l.overhead() as usize);
+        bitmap::set_range(&mut map, l.blocks() as usize, geo.blocks_per_group as usize);
+        for &b in &taken {
+            bitmap::set(&mut map, (b - l.first) as usize);
+        }
+        let mut store: Vec<Vec<u8>> = (0..geo.fp_blocks_per_group)
+            .map(|j| {
+                let mut blk = vec![0u8; bs as usize];
+                fpstore::init_block(&mut blk, *g, j, img.seed, &Crc).fe()?;
+                Ok(blk)
+            })
+            .collect::<Result<_>>()?;
+        let mut fp_used = 0u32;
+        for &b in taken.iter().filter(|b| !indirect.contains_key(b)) {
+            let (sblk, off) = geo.fp_entry_location(b).fe()?;
+            let j = (sblk - l.fp_store) as usize;
+            fpstore::write_entry(&mut store[j], off, &synthetic_fingerprint(fs, b), 1).fe()?;
+            fp_used += 1;
+        }
+        for (j, blk) in store.iter_mut().enumerate() {
+            fpstore::set_checksum(blk, *g, j as u32, img.seed, &Crc).fe()?;
+            img.write_block(l.fp_store + j as u32, blk)?;
+        }
+        img.write_block(l.block_bitmap, &map)?;
+        let mut d = *d;
+        d.flags &= !(BG_BLOCK_UNINIT | BG_FP_UNINIT);
+        d.block_bitmap_csum = bitmap_checksum(&map, *g, img.seed, &Crc);
+        d.free_blocks -= taken.len() as u32;
+        d.fp_used = fp_used;
+        img.put_desc(*g, &d)?;
+        used_total += taken.len() as u64;
+        groups_used += 1;
+    }
+    ensure!(
+        used_total == mapped,
+        "allocated {used_total} blocks, mapped {mapped}"
+    );
+    inode.size = u64::from(n) * bs;
+    inode.blocks = mapped;
+    img.put_inode(ino, &inode)?;
+    img.sb.free_blocks = img.sb.free_blocks.saturating_sub(mapped);
+    img.put_super()?;
+    let mut c = Crafted::new(
+        Kind::StoredFile,
+        format!(
+            "regular file 'stored' (inode {ino}) of {n} data blocks and {} indirect blocks in {} never-used groups, each data block with its own synthetic fingerprint, refcount 1 (data not written)",
+            indirect.len(),
+            groups_used
+        ),
+    );
+    c.ino = Some(ino);
+    c.size = Some(inode.size);
+    Ok(c)
+}
+
+/// A new regular file `name` in directory `dir` (an entry in one of its
+/// direct blocks), size 0, no blocks: its inode number and inode, already
+/// written; the caller fills and writes it again.
+fn new_file_in(img: &mut Image, dir: u32, name: &[u8]) -> Result<(u32, Inode)> {
+    use livedfs_format::dirent;
+    use livedfs_format::inode::N_DIRECT;
     let di = img.inode(dir)?;
     ensure!(
         di.in_use() && di.is_dir(),
@@ -669,7 +883,8 @@ fn unwritten_file(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> {
             !dirent::entries(&data)
                 .flatten()
                 .any(|e| e.ino != 0 && e.name == name),
-            "directory {dir} already has an entry 'unwritten'"
+            "directory {dir} already has an entry '{}'",
+            String::from_utf8_lossy(name)
         );
         if place.is_none() {
             if let Some(at) = dirent::find_room(&data, name.len()).fe()? {
@@ -683,32 +898,11 @@ fn unwritten_file(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> {
     let ino = img.new_orphans(1, |_, _| 0)?[0];
     let mut i = img.inode(ino)?;
     i.links_count = 1;
-    i.size = size;
-    for p in &mut i.block[..count as usize] {
-        *p = UNWRITTEN;
-    }
     img.put_inode(ino, &i)?;
     dirent::insert_at(&mut data, at, ino, name, dirent::FT_REG).fe()?;
     dirent::set_checksum(&mut data, dir, di.generation, img.seed, &Crc).fe()?;
     img.write_block(b, &data)?;
-    let feature = kind == Kind::UnwrittenFile;
-    if feature {
-        img.sb.feature_incompat |= INCOMPAT_UNWRITTEN;
-    } else {
-        img.sb.feature_incompat &= !INCOMPAT_UNWRITTEN;
-    }
-    img.put_super()?;
-    let mut c = Crafted::new(
-        kind,
-        format!(
-            "regular file 'unwritten' (inode {ino}, {size} bytes) in directory {dir} with file blocks 0-{} unwritten, on a volume {} the unwritten feature",
-            count - 1,
-            if feature { "with" } else { "without" }
-        ),
-    );
-    c.ino = Some(ino);
-    c.size = Some(size);
-    Ok(c)
+    Ok((ino, i))
 }
 
 fn orphan_loop(img: &mut Image) -> Result<Crafted> {
@@ -803,7 +997,8 @@ mod tests {
                 "orphan-long",
                 "journal-errno",
                 "unwritten-file",
-                "unwritten-no-feature"
+                "unwritten-no-feature",
+                "stored-file"
             ]
         );
     }

@@ -654,3 +654,70 @@ fn unwritten_file() {
     );
     assert_eq!(Img::open(&img2).inode(ino).block, [0; 16]);
 }
+
+#[test]
+fn stored_file() {
+    // 300 000 blocks at 4 KiB: past the double-indirect range (12 + 1024
+    // + 1024^2 is more, so use 1 KiB blocks: 12 + 256 + 65536 < 300 000),
+    // a triple-indirect tree over several groups.
+    let d = tempfile::tempdir().unwrap();
+    let (img, _) = image(&d, "1g", &["-b", "1024"]);
+    let n = 300_000u32;
+    let free_before = Img::open(&img).sb.free_blocks;
+    let j = craft(&img, &["stored-file", "--count", &n.to_string()]);
+    assert_eq!(j["kind"], "stored-file");
+    let ino = j["ino"].as_u64().unwrap() as u32;
+    let v = Img::open(&img);
+    v.verify_all();
+    let i = v.inode(ino);
+    i.validate(&v.geo).unwrap();
+    assert!(i.is_reg());
+    assert_eq!(i.size, u64::from(n) * 1024);
+    assert_ne!(
+        i.block[livedfs_format::inode::TIND_BLOCK],
+        0,
+        "a triple-indirect tree"
+    );
+    // Data and indirect blocks counted in the inode, the superblock and
+    // the descriptors; every data block has its own fingerprint in use.
+    let mapped = i.blocks;
+    assert!(mapped > u64::from(n), "{mapped}");
+    assert_eq!(free_before - v.sb.free_blocks, mapped);
+    let used: u64 = (0..v.geo.group_count)
+        .map(|g| u64::from(v.desc(g).fp_used))
+        .sum();
+    assert_eq!(used, u64::from(n));
+    // fsck finds the volume consistent and counts what was made.
+    let (rc, out) = fsck(&img, "-fn");
+    assert_eq!(rc, 0, "fsck -fn:\n{out}");
+    assert!(
+        out.contains(&format!("({n} data blocks in use, 0 shared, {n} pointers,")),
+        "{out}"
+    );
+    // Fingerprints are distinct: SplitMix64 streams of distinct seeds.
+    let fps: HashSet<Vec<u8>> = (0..1000u32).map(livedfs_fp).collect();
+    assert_eq!(fps.len(), 1000);
+    // A second one: the name is taken.
+    let e = craft_err(&img, &["stored-file", "--count", "10"]);
+    assert!(e.contains("already has an entry 'stored'"), "{e}");
+    // More blocks than the never-used groups hold: refused, nothing written.
+    let (img2, before) = image(&d, "64m", &[]);
+    let e = craft_err(&img2, &["stored-file", "--count", "20000"]);
+    assert!(e.contains("not enough never-used groups"), "{e}");
+    assert!(changed_blocks(&img2, &before, 4096).is_empty());
+}
+
+/// The synthetic fingerprint of block `b`, as the cli makes it (a copy
+/// of its SplitMix64 stream, so a change to it shows here).
+fn livedfs_fp(b: u32) -> Vec<u8> {
+    let mut x = u64::from(b) ^ 0x6C69_7665_6466_7321;
+    let mut out = Vec::new();
+    while out.len() < 32 {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out
+}
