@@ -62,8 +62,9 @@
 #             guest's RAM, for ext3 and the paper's Table 1 variants
 #             (livedfs-J, -S, -SJ, -all) plus livedfs-md5; every timed
 #             phase also records the guest CPU seconds it cost (/proc/stat)
-#   powercut  A4: power cut right after the same amount of sequential
-#             writing for every variant (512 MiB; 2 GiB full), then the
+#   powercut  A4: the same data written and synced for every variant
+#             (512 MiB; 2 GiB full), then a power cut 1 s into one more
+#             file's write, then the
 #             mount that replays the journal (guest), a full fsck of a
 #             copy of the cut volume (host): e2fsck -fy vs fsck.livedfs -fy,
 #             and the check boot runs of another copy: -p against e2fsck -p;

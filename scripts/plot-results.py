@@ -630,8 +630,8 @@ class Page:
         if m.get("powercut_mib"):
             return (
                 f"A fresh volume is mounted, a sequential writer copies {m['powercut_mib']} MiB of the random source disk "
-                "into files, the same data for every variant, and the moment its last write returns (its data still "
-                "being written back) the guest's power is cut (`echo b > /proc/sysrq-trigger`: no sync, no unmount). "
+                "into files and syncs (the same data on every variant's volume), then writes one more file of 64 MiB, and "
+                "1 s into that write the guest's power is cut (`echo b > /proc/sysrq-trigger`: no sync, no unmount). "
                 "The host drops its cached copy of each image (`dd iflag=nocache`) before every timed mount and check. "
             )
         return (

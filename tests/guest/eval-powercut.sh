@@ -3,10 +3,10 @@
 #   eval-powercut.sh write VARIANT MIB
 #       mount the host-made volume `vol`, write MIB MiB of the `src` disk's
 #       bytes into files one after the other (1 MiB requests; the source
-#       again from its start for each file), and the moment the last write
-#       returns, with its data still being written back, cut the power
-#       (sysrq b: no sync, no unmount). Every variant is cut after writing
-#       the same data.
+#       again from its start for each file) and sync: every variant holds
+#       the same data. Then one more file is being written (64 MiB from
+#       the source, no sync) and 1 s into it the power is cut (sysrq b: no
+#       sync, no unmount): a write in progress at the cut.
 #   eval-powercut.sh mount VARIANT
 #       mount the volume left by the cut (the journal is replayed), time
 #       the mount, compare every file with the `src` bytes, unmount
@@ -27,8 +27,12 @@ write)
         dd if="$SRC" of=$M/f$i bs=1M count="$n" 2>/dev/null
         left=$((left - n)) i=$((i + 1))
     done
+    sync
     t=$(since "$t0")
-    rec phase=A4-write fs="$V" seconds="$t" written_mib="$MIB" written_blocks="$(statfs_used $M)" \
+    # Named like the others, so the check after the cut reads it too.
+    dd if="$SRC" of=$M/f-inflight bs=1M count=64 2>/dev/null &
+    sleep 1
+    rec phase=A4-write fs="$V" seconds="$t" written_mib="$MIB" inflight_mib=64 written_blocks="$(statfs_used $M)" \
         dirty_kib="$(sed -n 's/^Dirty: *\([0-9]*\) kB/\1/p' /proc/meminfo)" $(lstats "$VOL")
     echo "cutting the power"
     echo 1 > /proc/sys/kernel/sysrq
