@@ -98,16 +98,7 @@ echo "distro config: CONFIG_RUST=y and ${NEEDED[*]} present, MODVERSIONS off ($K
 
 # What `make bindeb-pkg` needs beyond the kernel build (scripts/setup.sh
 # installs that): dpkg-buildpackage checks the build dependencies.
-missing=()
-for p in debhelper rsync dpkg-dev; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing what Debian packaging needs: ${missing[*]}"
-    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+apt_install "what Debian packaging needs" debhelper rsync dpkg-dev
 
 log "building Debian packages with $NPROC jobs (hours on 2 cores)"
 start=$(date +%s)

@@ -27,6 +27,21 @@ NPROC=$(nproc)
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# apt_install WHY PKG...: installs the Debian packages not yet installed
+# (none: nothing runs), saying WHY.
+apt_install() {
+    local why=$1 p missing=() sudo=
+    shift
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    log "installing $why: ${missing[*]}"
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
 # Version of Debian's kernel source package, e.g. 6.12.117-1~deb12u1.
 linux_source_version() {
     dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null \

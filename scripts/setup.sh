@@ -20,17 +20,7 @@ APT_PACKAGES=(
     libc6-dev
 )
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
-        || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing Debian packages: ${missing[*]}"
-    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+apt_install "Debian packages" "${APT_PACKAGES[@]}"
 
 command -v cargo >/dev/null || die "cargo is missing: install Rust (rustup) for the userspace tools"
 
