@@ -40,8 +40,12 @@ pub(crate) enum Use {
 /// free marks the block busy before it counts it free), so a reader in
 /// between sees too little, never too much.
 fn available(info: &SbInfo, reserved: u64, who: Use) -> u64 {
+    // Free first: a free counts the block busy before it counts it free,
+    // so a new free count read here brings the busy count that goes with
+    // it (Acquire); busy first could pair an old busy with a new free.
+    let free = info.free_blocks.load(Ordering::Acquire);
     let busy = info.busy_blocks.load(Ordering::Acquire);
-    let free = info.free_blocks.load(Ordering::Acquire).saturating_sub(busy);
+    let free = free.saturating_sub(busy);
     let mut avail = free.saturating_sub(reserved);
     if who == Use::Writer {
         avail = avail.saturating_sub(info.resv_internal);
