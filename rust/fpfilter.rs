@@ -389,26 +389,40 @@ impl Filter {
         n
     }
 
-    /// Puts a chain read from a saved filter (validated by the caller) at
-    /// chain index `ci`, replacing what is there (mount only, before any
-    /// other user).
-    pub(crate) fn install(&self, ci: u64, c: Chain<KernelBytes>) -> Result {
-        let ci = usize::try_from(ci).map_err(|_| EINVAL)?;
+    /// Puts chains read from a saved filter (validated by the caller) at
+    /// their chain indexes, replacing what is there (mount only, before
+    /// any other user). Each shard is locked once for a run of chains in
+    /// it (the loading CPUs would otherwise take turns on one lock per
+    /// chain).
+    pub(crate) fn install(&self, chains: KVec<(u64, Chain<KernelBytes>)>) -> Result {
         let low_bits = self.params.index_bits().saturating_sub(self.shard_bits);
-        let shard = ci.checked_shr(low_bits).unwrap_or(0);
-        let chain = ci & 1usize.checked_shl(low_bits).unwrap_or(0).wrapping_sub(1);
-        let mut s = self.shards.get(shard).ok_or(EINVAL)?.lock();
-        let slot = s.get_mut(chain).ok_or(EINVAL)?;
-        let before = slot.memory_bytes() as u64;
-        let old = slot.len();
-        *slot = c;
-        self.account(before, slot.memory_bytes() as u64);
-        let new = slot.len();
-        if new >= old {
-            self.entries.fetch_add(u64::from(new.saturating_sub(old)), Ordering::Relaxed);
-        } else {
-            self.entries.fetch_sub(u64::from(old.saturating_sub(new)), Ordering::Relaxed);
+        let low_mask = 1usize.checked_shl(low_bits).unwrap_or(0).wrapping_sub(1);
+        let mut held: Option<(usize, kernel::sync::lock::Guard<'_, Shard, kernel::sync::lock::mutex::MutexBackend>)> = None;
+        let (mut added, mut removed, mut grown, mut shrunk) = (0u64, 0u64, 0u64, 0u64);
+        for (ci, c) in chains {
+            let ci = usize::try_from(ci).map_err(|_| EINVAL)?;
+            let shard = ci.checked_shr(low_bits).unwrap_or(0);
+            if held.as_ref().map(|h| h.0) != Some(shard) {
+                // One shard lock at a time: the old one goes first.
+                drop(held.take());
+                held = Some((shard, self.shards.get(shard).ok_or(EINVAL)?.lock()));
+            }
+            let Some((_, s)) = held.as_mut() else {
+                return Err(EINVAL);
+            };
+            let slot = s.get_mut(ci & low_mask).ok_or(EINVAL)?;
+            let (before, old) = (slot.memory_bytes() as u64, slot.len());
+            *slot = c;
+            let (after, new) = (slot.memory_bytes() as u64, slot.len());
+            grown = grown.saturating_add(after.saturating_sub(before));
+            shrunk = shrunk.saturating_add(before.saturating_sub(after));
+            added = added.saturating_add(u64::from(new.saturating_sub(old)));
+            removed = removed.saturating_add(u64::from(old.saturating_sub(new)));
         }
+        drop(held);
+        self.account(shrunk, grown);
+        self.entries.fetch_add(added, Ordering::Relaxed);
+        self.entries.fetch_sub(removed, Ordering::Relaxed);
         Ok(())
     }
 

@@ -774,6 +774,63 @@ void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
 	kfree(shares);
 }
 
+/*
+ * The same split for other work: fn(ctx, i, n) for every share i of n (at
+ * most one per online CPU and max_shares), share 0 in the calling thread
+ * and the others on the hashing workqueue; returns when all have run. If
+ * the work items cannot be allocated, the caller runs every share itself,
+ * one after another. The mount uses it to check the chains of a saved
+ * fingerprint filter.
+ */
+struct livedfs_run_share {
+	struct work_struct work;
+	struct completion done;
+	void (*fn)(void *ctx, unsigned int i, unsigned int n);
+	void *ctx;
+	unsigned int i, n;
+};
+
+static void livedfs_run_work(struct work_struct *w)
+{
+	struct livedfs_run_share *s = container_of(w, struct livedfs_run_share, work);
+
+	s->fn(s->ctx, s->i, s->n);
+	complete(&s->done);
+}
+
+void livedfs_run_shares(void (*fn)(void *ctx, unsigned int i, unsigned int n),
+			void *ctx, unsigned int max_shares)
+{
+	struct livedfs_run_share *shares;
+	unsigned int n, i;
+
+	n = min3(num_online_cpus(), max_shares, (unsigned int)LIVEDFS_HASH_MAX_SHARES);
+	if (n == 0)
+		n = 1;
+	shares = n > 1 && livedfs_hash_wq ?
+		 kcalloc(n, sizeof(*shares), GFP_NOFS) : NULL;
+	if (!shares) {
+		for (i = 0; i < n; i++)
+			fn(ctx, i, n);
+		return;
+	}
+	for (i = 1; i < n; i++) {
+		struct livedfs_run_share *s = &shares[i];
+
+		s->fn = fn;
+		s->ctx = ctx;
+		s->i = i;
+		s->n = n;
+		init_completion(&s->done);
+		INIT_WORK(&s->work, livedfs_run_work);
+		queue_work(livedfs_hash_wq, &s->work);
+	}
+	fn(ctx, 0, n);
+	for (i = 1; i < n; i++)
+		wait_for_completion(&shares[i].done);
+	kfree(shares);
+}
+
 bool livedfs_discard_supported(struct super_block *sb)
 {
 	return bdev_max_discard_sectors(sb->s_bdev) > 0;

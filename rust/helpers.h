@@ -81,6 +81,10 @@ void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
 		       unsigned int len, u8 *out, unsigned int out_stride,
 		       int *errs, unsigned int n);
 
+/* Work split over the online CPUs on the same workqueue (helpers.c). */
+void livedfs_run_shares(void (*fn)(void *ctx, unsigned int i, unsigned int n),
+			void *ctx, unsigned int max_shares);
+
 /* FITRIM: whether the volume's device discards, and a discard of
  * `count` blocks from `block` (file-system blocks). */
 bool livedfs_discard_supported(struct super_block *sb);

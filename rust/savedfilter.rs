@@ -32,7 +32,7 @@ use crate::super_::SbInfo;
 use crate::vfs::crc::KernelCrc;
 use crate::vfs::fpmem::KernelBytes;
 use crate::vfs::{Buffer, SuperBlock};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
 
 /// Buffers in flight while writing the saved filter.
@@ -373,11 +373,53 @@ impl From<Error> for LoadError {
     }
 }
 
-/// Puts the chains read into the filter.
+/// Chains gathered before they are checked, on every CPU at once.
+const LOAD_BATCH: usize = 4096;
+
+/// Puts the chains read into the filter: gathered a batch at a time,
+/// checked on every online CPU (the check decodes every entry: most of a
+/// load's time), then installed by the mounting thread.
 struct Loader<'a> {
     info: &'a SbInfo,
     params: FpParams,
     cur: Option<KernelBytes>,
+    batch: KVec<(u64, Chain<KernelBytes>)>,
+}
+
+impl Loader<'_> {
+    /// Checks the gathered chains and installs them (an invalid chain: the
+    /// lowest such index is reported, nothing of the batch is installed,
+    /// and the caller empties the filter).
+    fn flush(&mut self) -> core::result::Result<(), LoadError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let bad = AtomicU64::new(u64::MAX);
+        {
+            let chains = self.batch.as_slice();
+            let params = &self.params;
+            crate::vfs::parallel::run_shares(usize::MAX, &|i: usize, n: usize| {
+                let len = chains.len();
+                let per = len.checked_div(n).unwrap_or(len).saturating_add(usize::from(len.checked_rem(n).unwrap_or(0) != 0));
+                for (ci, c) in chains.iter().skip(i.saturating_mul(per)).take(per) {
+                    if bad.load(Ordering::Relaxed) != u64::MAX {
+                        return;
+                    }
+                    if c.validate(params).is_err() {
+                        bad.fetch_min(*ci, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+        let batch = core::mem::replace(&mut self.batch, KVec::with_capacity(LOAD_BATCH, GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?);
+        let bad = bad.load(Ordering::Relaxed);
+        if bad != u64::MAX {
+            return Err(LoadError::Chain(bad));
+        }
+        self.info.filter.install(batch)?;
+        Ok(())
+    }
 }
 
 impl ChainSink for Loader<'_> {
@@ -406,11 +448,10 @@ impl ChainSink for Loader<'_> {
         if b.is_empty() {
             return Ok(());
         }
-        let c = Chain::from_storage(b);
-        if c.validate(&self.params).is_err() {
-            return Err(LoadError::Chain(chain));
+        self.batch.push((chain, Chain::from_storage(b)), GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?;
+        if self.batch.len() >= LOAD_BATCH {
+            self.flush()?;
         }
-        self.info.filter.install(chain, c)?;
         Ok(())
     }
 }
@@ -495,6 +536,7 @@ pub(crate) fn load(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool
         info,
         params: p,
         cur: None,
+        batch: KVec::with_capacity(LOAD_BATCH, GFP_KERNEL).map_err(|_| LoadError::Kernel(ENOMEM))?,
     };
     let r = (|| -> core::result::Result<(), LoadError> {
         // Each block is copied out under its lock, then checked and fed
@@ -508,6 +550,7 @@ pub(crate) fn load(sb: &SuperBlock, info: &SbInfo, dsb: &Superblock, clean: bool
             un.feed(payload, &mut sink)?;
         }
         un.finish()?;
+        sink.flush()?;
         if info.filter.entries() != h.entries {
             return Err(LoadError::Other("the entry count differs from the header's"));
         }

@@ -261,11 +261,21 @@ impl Drop for Buffer {
 /// Starts reading `count` blocks from `start` into the buffer cache without
 /// waiting (fingerprint-store prefetch).
 pub(crate) fn readahead(sb: &SuperBlock, start: u64, count: u32) {
+    // Plugged, so the reads of consecutive blocks merge into large
+    // requests: unplugged, every 4 KiB block went to the device alone,
+    // and a saved filter of 7215 blocks took 360 ms to ask for in the
+    // emulated guest (more than reading it with dd).
+    let mut plug = core::mem::MaybeUninit::<sys::blk_plug>::uninit();
+    // SAFETY: `plug` lives on this stack frame, unmoved, until
+    // blk_finish_plug below, which the loop always reaches.
+    unsafe { sys::blk_start_plug(plug.as_mut_ptr()) };
     for i in 0..u64::from(count) {
         // SAFETY: live super block with a block device; readahead of a
         // block inside the volume only fills the cache.
         unsafe { sys::sb_breadahead(sb.as_ptr(), start.saturating_add(i)) };
     }
+    // SAFETY: the plug started above on this frame; submits what it holds.
+    unsafe { sys::blk_finish_plug(plug.as_mut_ptr()) };
 }
 
 /// A buffer head handed to a `get_block` callback by the page cache: the

@@ -15,6 +15,7 @@
 //! - `dir`: the readdir emitter.
 //! - `crc`: the kernel's crc32c for the format crate.
 //! - `fpmem`: size-classed memory for the fingerprint filter's chains.
+//! - `parallel`: work split over the online CPUs.
 //! - `kunit`: hand-registered KUnit suites (6.12 has no Rust macro for it).
 //! - `xattr`: the xattr handlers, listxattr, the POSIX ACL operations.
 //! - `export`: the export operations (file handles: NFS, open_by_handle_at).
@@ -33,6 +34,7 @@ pub(crate) mod fstype;
 pub(crate) mod inode;
 pub(crate) mod journal;
 pub(crate) mod kunit;
+pub(crate) mod parallel;
 pub(crate) mod super_block;
 pub(crate) mod sysfs;
 pub(crate) mod xattr;

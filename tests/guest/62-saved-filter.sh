@@ -101,6 +101,20 @@ check "the data is intact" sh -c "cmp /tmp/a $M/a && cmp /tmp/b $M/b && cmp /tmp
 check "umount" umount $M
 check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
 
+# --- a chain that does not decode in a block whose checksum is right (a
+# hostile image): the mount checks every chain (on every CPU) and builds
+check "craft an invalid chain" sh -c "livedfs --json debug craft $VOL saved-filter-bad-chain > /tmp/craft.json"
+chain=$(sed -n 's/.*"chain": *\([0-9]*\).*/\1/p' /tmp/craft.json)
+check "the craft names the chain" test -n "$chain"
+mark
+check "mount" mount -t livedfs "$VOL" $M
+check_eq "invalid chain: built instead" 0 "$(cat $S/filter_loaded)"
+check_dmesg "dmesg names the chain" "saved fingerprint filter not used (chain $chain invalid)"
+check_eq "the build found every block" "$used" "$(cat $S/filter_entries)"
+check "the data is intact" sh -c "cmp /tmp/a $M/a && cmp /tmp/b $M/b && cmp /tmp/b $M/b2"
+check "umount" umount $M
+check_exit "fsck -fn: clean" 0 fsck.livedfs -fn "$VOL"
+
 # --- damaged header
 START=$(sf_header)
 check "flip one byte of the header" flip_byte "$VOL" $((START * BS + 20))

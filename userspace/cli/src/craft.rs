@@ -77,6 +77,14 @@ pub enum Kind {
     /// loads at sizes no test could write. `fsck -f` finds it consistent
     /// (it checks metadata); a scrub would report every block.
     StoredFile,
+    /// The saved fingerprint filter (kept at the last clean unmount) with
+    /// one chain that does not decode (a bit of its high part flipped, so
+    /// it counts one entry more or less than its header says) in a data
+    /// block whose checksum is made right again: what a hostile image
+    /// would hold. The next mount's check of every chain must refuse it
+    /// and build the filter instead. The first chain of the first data
+    /// block with base entries is chosen.
+    SavedFilterBadChain,
 }
 
 /// What the kinds accept besides the device.
@@ -133,6 +141,9 @@ pub struct Crafted {
     pub orphans: Vec<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orphan_count: Option<u32>,
+    /// The saved filter's chain made invalid (saved-filter-bad-chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<u64>,
 }
 
 impl Crafted {
@@ -148,6 +159,7 @@ impl Crafted {
             size: None,
             orphans: Vec::new(),
             orphan_count: None,
+            chain: None,
         }
     }
 }
@@ -471,6 +483,7 @@ pub fn craft_image(img: &mut Image, kind: Kind, o: &Options) -> Result<Crafted> 
         Kind::JournalErrno => journal_errno(img, o.errno.unwrap_or(-117)),
         Kind::UnwrittenFile | Kind::UnwrittenNoFeature => unwritten_file(img, kind, o),
         Kind::StoredFile => stored_file(img, o),
+        Kind::SavedFilterBadChain => saved_filter_bad_chain(img),
     }
 }
 
@@ -964,6 +977,64 @@ fn journal_errno(img: &mut Image, errno: i32) -> Result<Crafted> {
     Ok(c)
 }
 
+fn saved_filter_bad_chain(img: &mut Image) -> Result<Crafted> {
+    use livedfs_format::savedfilter::{self, SavedHeader};
+    let sb = &img.sb;
+    ensure!(
+        sb.has_saved_filter(),
+        "the volume has no saved filter (mount and unmount it cleanly first)"
+    );
+    ensure!(
+        sb.saved_filter_gen == savedfilter::generation(sb.mount_count, sb.write_time),
+        "the saved filter is stale: the next mount ignores it anyway"
+    );
+    let start = sb.saved_filter_start;
+    let head = img.read_block(start)?;
+    let h = SavedHeader::decode(&head, img.seed, &Crc).fe()?;
+    ensure!(h.data_blocks > 0, "the saved filter holds no chain");
+    let first = savedfilter::run(&head, 0).fe()?;
+    let b = first.start;
+    let mut buf = img.read_block(b)?;
+    let payload_len = savedfilter::open_data_block(&buf, 1, h.generation, img.seed, &Crc)
+        .fe()?
+        .len();
+    // The payload: each chain as its length (u32, little-endian) and its
+    // bytes; a chain's bytes begin with its base entry count (u32), and
+    // its high part (one bit per base entry, at least) at byte 9.
+    let (mut at, mut chain) = (0usize, 0u64);
+    let target = loop {
+        let Some(len) = buf.get(at..at + 4) else {
+            bail!("no chain with base entries in the saved filter's first data block");
+        };
+        let len = u32::from_le_bytes(len.try_into()?) as usize;
+        let body = at + 4;
+        if body + len > payload_len {
+            bail!("no chain with base entries in the saved filter's first data block");
+        }
+        let m = buf
+            .get(body..body + 4)
+            .map(|x| u32::from_le_bytes(x.try_into().unwrap_or_default()))
+            .unwrap_or(0);
+        if len > 9 && m > 0 {
+            break body + 9;
+        }
+        at = body + len;
+        chain += 1;
+    };
+    buf[target] ^= 1;
+    savedfilter::seal_data_block(&mut buf, 1, h.generation, img.seed, &Crc).fe()?;
+    img.write_block(b, &buf)?;
+    let mut c = Crafted::new(
+        Kind::SavedFilterBadChain,
+        format!(
+            "chain {chain} of the saved filter made invalid (one bit of its high part flipped in block {b}, its checksum made right)"
+        ),
+    );
+    c.block = Some(b);
+    c.chain = Some(chain);
+    Ok(c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -998,7 +1069,8 @@ mod tests {
                 "journal-errno",
                 "unwritten-file",
                 "unwritten-no-feature",
-                "stored-file"
+                "stored-file",
+                "saved-filter-bad-chain"
             ]
         );
     }

@@ -707,6 +707,18 @@ fn stored_file() {
     assert!(changed_blocks(&img2, &before, 4096).is_empty());
 }
 
+/// saved-filter-bad-chain needs a saved filter (only the kernel writes
+/// one, at a clean unmount: tests/guest/62-saved-filter.sh crafts it
+/// there); on a fresh volume it refuses and writes nothing.
+#[test]
+fn saved_filter_bad_chain_needs_a_saved_filter() {
+    let d = tempfile::tempdir().unwrap();
+    let (img, before) = image(&d, "64m", &[]);
+    let e = craft_err(&img, &["saved-filter-bad-chain"]);
+    assert!(e.contains("has no saved filter"), "{e}");
+    assert!(changed_blocks(&img, &before, 4096).is_empty());
+}
+
 /// The synthetic fingerprint of block `b`, as the cli makes it (a copy
 /// of its SplitMix64 stream, so a change to it shows here).
 fn livedfs_fp(b: u32) -> Vec<u8> {

@@ -475,6 +475,23 @@ fn or_bits(buf: &mut [u8], bit: usize, w: u32, v: u64) {
     }
 }
 
+/// One bits among the `bits` bits from byte `off` (a word at a time: a
+/// chain's check at mount counts its whole high part).
+fn count_ones(buf: &[u8], off: usize, bits: usize) -> usize {
+    let mut n = 0usize;
+    let mut pos = 0usize;
+    while pos < bits {
+        let mut w = load_u64(buf, off.saturating_add(pos >> 3));
+        let valid = bits.saturating_sub(pos);
+        if valid < 64 {
+            w &= mask(valid as u32);
+        }
+        n = n.saturating_add(w.count_ones() as usize);
+        pos = pos.saturating_add(64);
+    }
+    n
+}
+
 fn bit_set(buf: &[u8], bit: usize) -> bool {
     buf.get(bit >> 3)
         .is_some_and(|x| (x.checked_shr((bit & 7) as u32).unwrap_or(0)) & 1 != 0)
@@ -1485,10 +1502,7 @@ impl<S: Bytes> Chain<S> {
             return bad;
         }
         // Base: exactly m one bits, entries ascending.
-        let ones: usize = (0..lay.hbits)
-            .filter(|&i| bit_set(buf, HDR_BITS.saturating_add(i)))
-            .count();
-        if ones != lay.m as usize {
+        if count_ones(buf, HDR, lay.hbits) != lay.m as usize {
             return bad;
         }
         let mut all = Merged::new(buf, Layout { t: 0, d: 0, ..lay }, p.block_bits, None, None);

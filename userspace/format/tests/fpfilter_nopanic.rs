@@ -98,3 +98,38 @@ proptest! {
         poke(&mut c, &p, &keys);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The high part of a compacted chain holds exactly one one bit per
+    /// base entry, so `validate` (which counts them a 64-bit word at a
+    /// time) refuses every single-bit flip in it, in the last, partial
+    /// word too.
+    #[test]
+    fn every_high_part_bit_flip_is_refused(
+        k in 1u32..=12,
+        entries in prop::collection::vec((any::<u32>(), any::<u32>()), 1..300),
+    ) {
+        let p = FpParams::new(1 << 12, 0, k).unwrap();
+        let mut c: Chain<VecBytes> = Chain::new();
+        for (q, b) in entries {
+            let _ = c.insert(&p, q & ((1 << k) - 1), b & 0xfff);
+        }
+        c.compact(&p).unwrap();
+        c.validate(&p).unwrap();
+        let bytes = c.storage().as_slice().to_vec();
+        // Header: m (u32), delta (u16), tombstones (u16), low bits (u8);
+        // the high part follows, m + 2^(k - l) bits.
+        let m = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+        let l = u32::from(bytes[8]);
+        prop_assert!(m > 0);
+        let hbits = m + (1usize << (k - l));
+        for bit in 0..hbits {
+            let mut b = bytes.clone();
+            b[9 + bit / 8] ^= 1 << (bit % 8);
+            let damaged = Chain::from_storage(VecBytes(b));
+            prop_assert!(damaged.validate(&p).is_err(), "flip of high bit {} of {} accepted", bit, hbits);
+        }
+    }
+}
