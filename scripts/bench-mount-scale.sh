@@ -10,17 +10,22 @@
 # loading mount to the read (issue 18's goal: at most 2x).
 #
 #   scripts/bench-mount-scale.sh [--sizes "1G 16G 64G 256G"] [--volume 1T]
-#                                [--mem MIB] [--out DIR]
+#                                [--mem MIB] [--throttle-opts K=V,...]
+#                                [--out DIR]
 #
 # --sizes: data stored per run (binary suffixes, 4 KiB blocks);
-# --volume: the sparse volume each is made in (mkfs default options).
+# --volume: the sparse volume each is made in (mkfs default options);
+# --throttle-opts: QEMU throttling of the volume's disk (as vm.sh's, e.g.
+#   a device profile's caps from an evaluate run's profile.json), so the
+#   disk, not the emulated CPU, is the bottleneck.
 source "$(dirname "$0")/lib.sh"
-sizes="1G 16G 64G 256G" volume=1T mem=2048 out=""
+sizes="1G 16G 64G 256G" volume=1T mem=2048 out="" throttle=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --sizes) sizes=$2; shift 2 ;;
         --volume) volume=$2; shift 2 ;;
         --mem) mem=$2; shift 2 ;;
+        --throttle-opts) throttle=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         -h|--help) sed -n '2,/^source/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
@@ -44,9 +49,9 @@ for s in $sizes; do
     t0=$(date +%s.%N)
     "$T/fsck-livedfs" -fn "$img" > "$work/fsck.log" 2>&1 || { cat "$work/fsck.log"; die "fsck -fn found problems in the crafted volume"; }
     fsck_s=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-    scripts/vm.sh --timeout 3600 --mem "$mem" --image "vol:$img" --log "$out/vm-$s.log" \
+    scripts/vm.sh --timeout 3600 --mem "$mem" --image "vol:$img" ${throttle:+--throttle-opts "vol:$throttle"} --log "$out/vm-$s.log" \
         eval-mount-scale.sh "$n" > "$work/vm.out" 2>&1 || { tail -n 20 "$work/vm.out"; die "the guest's checks failed at $s (log $out/vm-$s.log)"; }
-    grep -a '^LIVEDFS-EVAL' "$out/vm-$s.log" | tr -d '\r' | sed "s/\$/ size=$s fsck_host_s=$fsck_s/" >> "$out/records.txt"
+    grep -a '^LIVEDFS-EVAL' "$out/vm-$s.log" | tr -d '\r' | sed "s/\$/ size=$s fsck_host_s=$fsck_s throttle=${throttle:-none}/" >> "$out/records.txt"
     b=$(grep -a 'phase=scale-build' "$out/vm-$s.log" | tr -d '\r' | tail -n 1)
     l=$(grep -a 'phase=scale-load' "$out/vm-$s.log" | tr -d '\r' | tail -n 1)
     get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
