@@ -20,6 +20,7 @@ again from them alone: scripts/plot-results.py Documentation/results/runs/*
 """
 
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -817,6 +818,7 @@ class Page:
         self.corpus_insert(vs, names)
         self.corpus_read(vs, names)
         self.corpus_mount(vs)
+        self.mount_scale()
         self.corpus_fsck(vs)
 
     def corpus_space(self, vs, names, imgs):
@@ -1173,6 +1175,59 @@ class Page:
             ax.legend(fontsize=7)
 
         self.figure("mount-time", "Mount time against data stored", draw)
+
+    def mount_scale(self):
+        """Mount time at sizes no evaluate run writes: the records of
+        scripts/bench-mount-scale.sh kept next to the figures
+        (results/mount-scale-*.txt), one table per file."""
+        runs = []
+        for path in sorted(glob.glob(os.path.join(self.figdir, "mount-scale-*.txt"))):
+            recs = parse_records(path)
+            loads = [r for r in recs if r.get("phase") == "scale-load"]
+            builds = {r.get("size"): r for r in recs if r.get("phase") == "scale-build"}
+            if loads:
+                runs.append((os.path.basename(path), loads, builds))
+        if not runs:
+            return
+        self.w("## Mount time against data stored, up to 256 GiB (crafted volumes)")
+        self.w()
+        self.w(
+            "`scripts/bench-mount-scale.sh`: a 1 TiB sparse volume per size, its stores filled by "
+            "`livedfs debug craft stored-file` (synthetic fingerprints, data never written), in a guest "
+            "with 2 GiB of RAM that drops its caches before each step: the filter build from the stores, "
+            "the unmount that saves the filter, one read of as many blocks as the saved filter (dd), and the "
+            "mount that loads it (issue 18's goal: at most 2× the read). One table per records file; the module "
+            "each ran and what changed between them: design.md, \"Fast mount\"."
+        )
+        self.w()
+        for name, loads, builds in runs:
+            caps = loads[0].get("throttle", "none")
+            rows = []
+            for r in loads:
+                b = builds.get(r.get("size"), {})
+                ratio = r["mount_s"] / r["read_s"] if r.get("read_s") else None
+                rows.append([r.get("size"), fmt(b.get("ready_s"), 1, " s"), f"{r['saved_blocks'] * BLOCK / 2**20:.1f} MiB",
+                             fmt(r.get("read_s"), 2, " s"), fmt(r["load_ns"] / 1e9, 2, " s"), fmt(r.get("mount_s"), 2, " s"),
+                             fmt(ratio, 2, "×")])
+            self.w(f"`results/{name}`, disk caps: {'none (the emulated CPU is the bottleneck)' if caps == 'none' else caps}")
+            self.w()
+            self.w(table(["data stored", "build from the stores", "saved filter", "read of it", "load (kernel)",
+                          "mount that loads it", "mount ÷ read"], rows))
+            self.w()
+
+        def draw(ax):
+            for name, loads, _ in runs:
+                xs = [r["blocks"] * BLOCK / 2**30 for r in loads]
+                line, = ax.plot(xs, [r["mount_s"] for r in loads], "o-", label=f"mount, {name}")
+                ax.plot(xs, [r["read_s"] for r in loads], "x:", color=line.get_color(), label=f"read, {name}")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("data stored (GiB)")
+            ax.set_ylabel("s")
+            ax.legend(fontsize=6)
+
+        self.figure("mount-scale", "Mount that loads the saved filter, and one read of it", draw, size=(7, 4.5),
+                    stamp="records: Documentation/results/mount-scale-*.txt (scripts/bench-mount-scale.sh)")
 
     def corpus_fsck(self, vs):
         F = sel(self.recs, phase="fsck-corpus")
