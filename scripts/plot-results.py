@@ -172,6 +172,12 @@ def load_run(run):
     return r
 
 
+def run_name(r):
+    """The name a run's records are kept under in results/runs."""
+    rm = r["machine"]
+    return rm["date"].replace(":", "").replace("-", "") + "-" + rm["mode"] + ("" if r["profile"] == "cpu" else "-" + r["profile"])
+
+
 class Page:
     def __init__(self, runs, figdir, page):
         """RUNS in order, oldest first: each experiment (calib, seq, powercut,
@@ -197,10 +203,13 @@ class Page:
                 self.src["calib"] = self.src["seq"]
         # Each profile's own section: the last run of that profile with A1-A3.
         self.prof = {}
+        # (A run of a profile that ran only other phases has the profile's
+        # derivation, counted as "seq", but no A1-A3: it does not count.)
+        has_a = lambda r: any(x.get("phase") in ("A1", "A2", "A3") for x in r["recs"])
         for p in PROFILES:
             g = "seq" if p == "cpu" else "seq@" + p
             for r in loaded:
-                if r["profile"] == p and g in r["groups"]:
+                if r["profile"] == p and g in r["groups"] and has_a(r):
                     self.prof[p] = r
         self.runs = [r for r in loaded if any(self.src.get(g) is r for g in GROUPS) or any(v is r for v in self.prof.values())]
         if not self.runs:
@@ -479,6 +488,7 @@ class Page:
         self.w()
         self.w("Ratios: ext3 time ÷ livedfs-all time (above 1: livedfs faster), medians over the repeats; CPU s/GiB medians.")
         self.w()
+        self.profile_corpus(goals)
         if goals:
             self.w("Against the goals of issue 17 (each from the profile's one run):")
             self.w()
@@ -1176,6 +1186,42 @@ class Page:
 
         self.figure("mount-time", "Mount time against data stored", draw)
 
+    def profile_corpus(self, goals):
+        """B2 (inserting the corpus, image after image) in each device
+        profile: from the last run of that profile with the corpus phase."""
+        rows = []
+        for p in ("hdd", "ssd"):
+            runs = [r for r in self.loaded if r["profile"] == p and "corpus@" + p in r["groups"]]
+            if not runs:
+                continue
+            r = runs[-1]
+            B2 = [x for x in r["recs"] if x.get("phase") == "B2"]
+            idxs = sorted({x.get("idx") for x in B2 if x.get("idx") is not None})
+            tot = {}
+            cpu = {}
+            for v in ("ext3", "livedfs-all"):
+                ts = [med([x["seconds"] for x in B2 if x.get("fs") == v and x.get("idx") == i]) for i in idxs]
+                tot[v] = sum(ts) if ts and all(t is not None for t in ts) else None
+                cs = [x.get("cpu_s") for x in B2 if x.get("fs") == v and x.get("cpu_s") is not None]
+                nbytes = sum(x.get("bytes", 0) for x in B2 if x.get("fs") == v and x.get("cpu_s") is not None)
+                cpu[v] = sum(cs) / (nbytes / GIB) if cs and nbytes else None
+            e, l = tot.get("ext3"), tot.get("livedfs-all")
+            ratio = e / l if e and l else None
+            caps = (r["profile_info"] or {}).get("caps")
+            capstr = ", ".join(f"{k} {self.cap_fmt(k, v)}" for k, v in caps.items()) if caps else "none"
+            rows.append([f"**{p}**", capstr, f"`results/runs/{run_name(r)}`", len(idxs),
+                         fmt(e, 1, " s"), fmt(l, 1, " s"), fmt(ratio, 2, "×"), f"{fmt(cpu['ext3'], 2)} / {fmt(cpu['livedfs-all'], 2)}"])
+            if ratio:
+                goals.append(["corpus insert (B2) / ext3, device-bound", p, "≥ 1.3×", f"{ratio:.2f}×", "yes" if ratio >= 1.3 else "**no**"])
+        if not rows:
+            return
+        self.w("B2, inserting the corpus image after image (`cp` then `sync`), in the device profiles (from the last run of "
+               "the profile with the corpus phase; medians over its repeats, summed over the images):")
+        self.w()
+        self.w(table(["profile", "volume disk caps", "run", "images", "ext3", "livedfs-all", "ext3 ÷ livedfs-all",
+                      "CPU s/GiB ext3 / livedfs-all"], rows))
+        self.w()
+
     def mount_scale(self):
         """Mount time at sizes no evaluate run writes: the records of
         scripts/bench-mount-scale.sh kept next to the figures
@@ -1417,7 +1463,7 @@ class Page:
         keep = {}
         for r in self.loaded:
             rm = r["machine"]
-            keep[os.path.abspath(r["dir"])] = rm["date"].replace(":", "").replace("-", "") + "-" + rm["mode"] + ("" if r["profile"] == "cpu" else "-" + r["profile"])
+            keep[os.path.abspath(r["dir"])] = run_name(r)
         staged = {}
         for src, name in keep.items():
             tmp = os.path.join(self.figdir, ".runs-" + name)
