@@ -15,9 +15,9 @@ pub(crate) fn run_shares<F: Fn(usize, usize) + Sync>(max_shares: usize, f: &F) {
         f(i as usize, n as usize);
     }
     let max = u32::try_from(max_shares).unwrap_or(u32::MAX);
-    // SAFETY: `share::<F>` has the callback's signature and reads `ctx` as
-    // the `&F` given here, which outlives the call (it returns only when
-    // every share has run); `F: Sync`, so shares may call `f` from several
-    // threads at once.
-    unsafe { crate::sys::livedfs_run_shares(Some(share::<F>), (f as *const F).cast_mut().cast::<c_void>(), max) };
+    let ctx = (f as *const F).cast_mut().cast::<c_void>();
+    // SAFETY: `share::<F>` reads `ctx` as this `&F`, which outlives the call
+    // (it returns when every share has run); `F: Sync`: shares may call it
+    // from several threads at once.
+    unsafe { crate::sys::livedfs_run_shares(Some(share::<F>), ctx, max) };
 }
