@@ -683,35 +683,6 @@ unsigned int livedfs_journal_fix_limits(journal_t *j)
 
 static struct workqueue_struct *livedfs_hash_wq;
 
-struct livedfs_hash_share {
-	struct work_struct work;
-	struct completion done;
-	struct crypto_shash *tfm;
-	const u8 *const *data;
-	unsigned int len;
-	u8 *out;
-	unsigned int out_stride;
-	int *errs;
-	unsigned int first, count;
-};
-
-static void livedfs_hash_range(struct livedfs_hash_share *s)
-{
-	unsigned int i;
-
-	for (i = s->first; i < s->first + s->count; i++)
-		s->errs[i] = crypto_shash_tfm_digest(s->tfm, s->data[i], s->len,
-						     s->out + (size_t)i * s->out_stride);
-}
-
-static void livedfs_hash_work(struct work_struct *w)
-{
-	struct livedfs_hash_share *s = container_of(w, struct livedfs_hash_share, work);
-
-	livedfs_hash_range(s);
-	complete(&s->done);
-}
-
 int livedfs_hash_init(void)
 {
 	livedfs_hash_wq = alloc_workqueue("livedfs-hash", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
@@ -723,65 +694,16 @@ void livedfs_hash_exit(void)
 	destroy_workqueue(livedfs_hash_wq);
 }
 
-/* Shares of fewer blocks than this are not worth a worker's wake-up. */
-#define LIVEDFS_HASH_MIN_SHARE 2
-#define LIVEDFS_HASH_MAX_SHARES 16
-
 /*
- * Hashes blocks data[0..n) of len bytes each into out + i * out_stride;
- * errs[i] gets each digest's result (0 or a negative errno). Returns when
- * all are done.
+ * Work split over the online CPUs: fn(ctx, i, n) for every share i of n
+ * (at most one per online CPU and max_shares), share 0 in the calling
+ * thread and the others on the hashing workqueue; returns when all have
+ * run. If the work items cannot be allocated, the caller runs every share
+ * itself, one after another. Writeback hashing (below) and the mount's
+ * check of a saved fingerprint filter's chains use it.
  */
-void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
-		       unsigned int len, u8 *out, unsigned int out_stride,
-		       int *errs, unsigned int n)
-{
-	struct livedfs_hash_share *shares;
-	unsigned int nshares, per, i, first;
+#define LIVEDFS_MAX_SHARES 16
 
-	nshares = min3(num_online_cpus(), n / LIVEDFS_HASH_MIN_SHARE,
-		       (unsigned int)LIVEDFS_HASH_MAX_SHARES);
-	shares = nshares > 1 && livedfs_hash_wq ?
-		 kcalloc(nshares, sizeof(*shares), GFP_NOFS) : NULL;
-	if (!shares) {
-		struct livedfs_hash_share one = {
-			.tfm = tfm, .data = data, .len = len, .out = out,
-			.out_stride = out_stride, .errs = errs, .first = 0, .count = n,
-		};
-		livedfs_hash_range(&one);
-		return;
-	}
-	per = DIV_ROUND_UP(n, nshares);
-	for (i = 0, first = 0; i < nshares; i++, first += per) {
-		struct livedfs_hash_share *s = &shares[i];
-
-		s->tfm = tfm;
-		s->data = data;
-		s->len = len;
-		s->out = out;
-		s->out_stride = out_stride;
-		s->errs = errs;
-		s->first = min(first, n);
-		s->count = min(per, n - s->first);
-		init_completion(&s->done);
-		INIT_WORK(&s->work, livedfs_hash_work);
-		if (i > 0)
-			queue_work(livedfs_hash_wq, &s->work);
-	}
-	livedfs_hash_range(&shares[0]);
-	for (i = 1; i < nshares; i++)
-		wait_for_completion(&shares[i].done);
-	kfree(shares);
-}
-
-/*
- * The same split for other work: fn(ctx, i, n) for every share i of n (at
- * most one per online CPU and max_shares), share 0 in the calling thread
- * and the others on the hashing workqueue; returns when all have run. If
- * the work items cannot be allocated, the caller runs every share itself,
- * one after another. The mount uses it to check the chains of a saved
- * fingerprint filter.
- */
 struct livedfs_run_share {
 	struct work_struct work;
 	struct completion done;
@@ -804,7 +726,7 @@ void livedfs_run_shares(void (*fn)(void *ctx, unsigned int i, unsigned int n),
 	struct livedfs_run_share *shares;
 	unsigned int n, i;
 
-	n = min3(num_online_cpus(), max_shares, (unsigned int)LIVEDFS_HASH_MAX_SHARES);
+	n = min3(num_online_cpus(), max_shares, (unsigned int)LIVEDFS_MAX_SHARES);
 	if (n == 0)
 		n = 1;
 	shares = n > 1 && livedfs_hash_wq ?
@@ -829,6 +751,49 @@ void livedfs_run_shares(void (*fn)(void *ctx, unsigned int i, unsigned int n),
 	for (i = 1; i < n; i++)
 		wait_for_completion(&shares[i].done);
 	kfree(shares);
+}
+
+/* Shares of fewer blocks than this are not worth a worker's wake-up. */
+#define LIVEDFS_HASH_MIN_SHARE 2
+
+struct livedfs_hash_batch {
+	struct crypto_shash *tfm;
+	const u8 *const *data;
+	unsigned int len;
+	u8 *out;
+	unsigned int out_stride;
+	int *errs;
+	unsigned int count;
+};
+
+/* Share i of n: one contiguous range of the batch's blocks. */
+static void livedfs_hash_share(void *ctx, unsigned int i, unsigned int n)
+{
+	struct livedfs_hash_batch *b = ctx;
+	unsigned int per = DIV_ROUND_UP(b->count, n);
+	unsigned int first = min(i * per, b->count);
+	unsigned int end = min(first + per, b->count);
+
+	for (; first < end; first++)
+		b->errs[first] = crypto_shash_tfm_digest(b->tfm, b->data[first], b->len,
+							 b->out + (size_t)first * b->out_stride);
+}
+
+/*
+ * Hashes blocks data[0..n) of len bytes each into out + i * out_stride;
+ * errs[i] gets each digest's result (0 or a negative errno). Returns when
+ * all are done.
+ */
+void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
+		       unsigned int len, u8 *out, unsigned int out_stride,
+		       int *errs, unsigned int n)
+{
+	struct livedfs_hash_batch b = {
+		.tfm = tfm, .data = data, .len = len, .out = out,
+		.out_stride = out_stride, .errs = errs, .count = n,
+	};
+
+	livedfs_run_shares(livedfs_hash_share, &b, n / LIVEDFS_HASH_MIN_SHARE);
 }
 
 bool livedfs_discard_supported(struct super_block *sb)
