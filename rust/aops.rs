@@ -110,49 +110,101 @@ fn prehashable(folio: &LockedFolio<'_>) -> bool {
     })
 }
 
-/// Writes back a batch of locked folios of one file, in order: first the
-/// fingerprints of all their blocks, hashed on every online CPU
-/// (`Hasher::digest_many`: the flusher alone hashing block after block
-/// was most of a write's CPU), then each folio's decisions as
-/// `write_folio` makes them. The folios stay locked until their own
-/// decision, so the bytes hashed are the bytes decided on. Every folio is
-/// unlocked on return; the first error is returned.
-pub(crate) fn write_batch(folios: &mut [Option<LockedFolio<'_>>], wbc: &Wbc) -> Result {
-    let mut digests: KVec<Option<Fingerprint>> = KVec::new();
-    // Blocks of each folio in `digests` (0: none precomputed).
+/// The fingerprints of a batch's blocks, hashed ahead of their decisions:
+/// `counts[i]` of them for the batch's folio `i` (0: none; its decisions
+/// hash their blocks themselves), in order.
+pub(crate) struct BatchDigests {
+    digests: KVec<Option<Fingerprint>>,
+    counts: [usize; WRITEBACK_BATCH],
+}
+
+impl BatchDigests {
+    fn none() -> Self {
+        Self { digests: KVec::new(), counts: [0; WRITEBACK_BATCH] }
+    }
+}
+
+/// The blocks of a batch that can be hashed ahead, and how many of each
+/// folio (a folio whose blocks could not all be listed, for lack of
+/// memory, gets the fingerprints of those that were).
+fn batch_blocks<'a>(folios: &'a [Option<LockedFolio<'_>>], bs: usize) -> (KVec<&'a [u8]>, [usize; WRITEBACK_BATCH]) {
     let mut counts = [0usize; WRITEBACK_BATCH];
-    let info = folios.iter().flatten().next().and_then(|f| f.inode()).and_then(|i| sbi(i.sb()).ok());
-    if let Some(info) = info {
-        let bs = info.geo.block_size as usize;
-        let mut blocks: KVec<&[u8]> = KVec::new();
-        for (f, count) in folios.iter().zip(counts.iter_mut()) {
-            let Some(f) = f.as_ref().filter(|f| prehashable(f)) else {
-                continue;
-            };
-            let data = f.data();
-            let mut at = 0usize;
-            while let Some(block) = data.get(at..at.saturating_add(bs)).filter(|_| bs > 0) {
-                if blocks.push(block, GFP_KERNEL).is_err() {
-                    break;
-                }
-                *count = count.saturating_add(1);
-                at = at.saturating_add(bs);
+    let mut blocks: KVec<&[u8]> = KVec::new();
+    for (f, count) in folios.iter().zip(counts.iter_mut()) {
+        let Some(f) = f.as_ref().filter(|f| prehashable(f)) else {
+            continue;
+        };
+        let data = f.data();
+        let mut at = 0usize;
+        while let Some(block) = data.get(at..at.saturating_add(bs)).filter(|_| bs > 0) {
+            if blocks.push(block, GFP_KERNEL).is_err() {
+                break;
             }
-        }
-        // Without memory for the batch, each decision hashes its block.
-        match info.hasher.digest_many(&blocks) {
-            Ok(d) => digests = d,
-            Err(_) => counts = [0; WRITEBACK_BATCH],
+            *count = count.saturating_add(1);
+            at = at.saturating_add(bs);
         }
     }
+    (blocks, counts)
+}
+
+/// Hashes the blocks of a batch of locked folios of one file on every
+/// online CPU (`Hasher::digest_many`: the flusher alone hashing block
+/// after block was most of a write's CPU). With `then`, every CPU's share
+/// goes to the hashing workqueue and `then` runs in this thread meanwhile:
+/// `writepages` decides the batch before while this one is hashed, so the
+/// decisions (one thread) no longer leave the other CPUs idle. The folios
+/// stay locked until their decisions, so the bytes hashed are the bytes
+/// decided on.
+fn hash_batch(folios: &[Option<LockedFolio<'_>>], then: Option<&mut dyn FnMut() -> Result>) -> (BatchDigests, Result) {
+    let info = folios.iter().flatten().next().and_then(|f| f.inode()).and_then(|i| sbi(i.sb()).ok());
+    let run_then = |t: Option<&mut dyn FnMut() -> Result>| t.map_or(Ok(()), |f| f());
+    let Some(info) = info else {
+        return (BatchDigests::none(), run_then(then));
+    };
+    let (blocks, counts) = batch_blocks(folios, info.geo.block_size as usize);
+    // Without memory for the batch, each decision hashes its block.
+    let (digests, r) = match then {
+        Some(f) => info.hasher.digest_many_while(&blocks, f),
+        None => (info.hasher.digest_many(&blocks), Ok(())),
+    };
+    match digests {
+        Ok(digests) => (BatchDigests { digests, counts }, r),
+        Err(_) => (BatchDigests::none(), r),
+    }
+}
+
+/// Hashes a gathered batch on every CPU (see [`hash_batch`]); its
+/// decisions come later ([`decide_batch`]).
+pub(crate) fn hash_ahead(folios: &[Option<LockedFolio<'_>>]) -> BatchDigests {
+    hash_batch(folios, None).0
+}
+
+/// Hashes the batch `next` on the workqueue while deciding the batch
+/// `cur` (hashed before into `cur_digests`) in this thread; returns
+/// `next`'s fingerprints and `cur`'s result.
+pub(crate) fn decide_while_hashing(
+    cur: &mut [Option<LockedFolio<'_>>],
+    cur_digests: &BatchDigests,
+    next: &[Option<LockedFolio<'_>>],
+    wbc: &Wbc,
+) -> (BatchDigests, Result) {
+    let mut decide = || decide_batch(cur, cur_digests, wbc);
+    hash_batch(next, Some(&mut decide))
+}
+
+/// Writes back a batch of locked folios of one file, in order: each
+/// folio's decisions as `write_folio` makes them, with the fingerprints
+/// hashed ahead. Every folio is unlocked on return; the first error is
+/// returned.
+pub(crate) fn decide_batch(folios: &mut [Option<LockedFolio<'_>>], d: &BatchDigests, wbc: &Wbc) -> Result {
     let mut result = Ok(());
     let mut at = 0usize;
-    for (slot, &count) in folios.iter_mut().zip(counts.iter()) {
+    for (slot, &count) in folios.iter_mut().zip(d.counts.iter()) {
         let Some(f) = slot.take() else {
             continue;
         };
         let end = at.saturating_add(count);
-        let pre = digests.get(at..end).unwrap_or(&[]);
+        let pre = d.digests.get(at..end).unwrap_or(&[]);
         at = end;
         let r = write_folio(f, wbc, pre);
         if result.is_ok() {
@@ -160,6 +212,13 @@ pub(crate) fn write_batch(folios: &mut [Option<LockedFolio<'_>>], wbc: &Wbc) -> 
         }
     }
     result
+}
+
+/// Hashes a batch of locked folios, then decides them (see
+/// [`hash_batch`], [`decide_batch`]).
+pub(crate) fn write_batch(folios: &mut [Option<LockedFolio<'_>>], wbc: &Wbc) -> Result {
+    let d = hash_ahead(folios);
+    decide_batch(folios, &d, wbc)
 }
 
 /// Writes back one dirty folio: a decision for each dirty buffer (see the

@@ -668,13 +668,13 @@ unsigned int livedfs_journal_fix_limits(journal_t *j)
  * Parallel fingerprinting (issue 17). Writeback decides one block after
  * another in the flusher thread, and hashing was most of a decision's CPU:
  * writepages now gathers a batch of locked folios and hashes their blocks
- * here, split into one contiguous share per online CPU, the calling
- * thread taking the first share and an unbound workqueue the others. The
- * folios stay locked (and write-protected: their dirty bits were cleared
+ * here, split into one contiguous share per online CPU on an unbound
+ * workqueue, while the flusher decides the batch before (the first batch
+ * is hashed with the flusher taking a share). The folios stay locked (and write-protected: their dirty bits were cleared
  * for I/O) until their decisions, so the bytes hashed are the bytes
  * decided on and written. The workqueue has a rescuer (WQ_MEM_RECLAIM):
- * writeback must make progress when memory is short, and if a share
- * cannot be queued at all the caller hashes it itself.
+ * writeback must make progress when memory is short, and if the shares
+ * cannot be allocated the caller hashes them itself.
  */
 #include <crypto/hash.h>
 #include <linux/completion.h>
@@ -696,11 +696,14 @@ void livedfs_hash_exit(void)
 
 /*
  * Work split over the online CPUs: fn(ctx, i, n) for every share i of n
- * (at most one per online CPU and max_shares), share 0 in the calling
- * thread and the others on the hashing workqueue; returns when all have
- * run. If the work items cannot be allocated, the caller runs every share
- * itself, one after another. Writeback hashing (below) and the mount's
- * check of a saved fingerprint filter's chains use it.
+ * (at most one per online CPU and max_shares) on the hashing workqueue;
+ * returns when all have run. Without `then`, the calling thread takes
+ * share 0; with it, every share goes to the workqueue and the caller runs
+ * then(then_ctx) meanwhile (writeback decides one batch while the next
+ * is hashed). If the work items cannot be allocated, the caller runs
+ * every share itself, one after another, then `then`. Writeback hashing
+ * (below) and the mount's check of a saved fingerprint filter's chains
+ * use it.
  */
 #define LIVEDFS_MAX_SHARES 16
 
@@ -720,23 +723,26 @@ static void livedfs_run_work(struct work_struct *w)
 	complete(&s->done);
 }
 
-void livedfs_run_shares(void (*fn)(void *ctx, unsigned int i, unsigned int n),
-			void *ctx, unsigned int max_shares)
+void livedfs_run_shares_while(void (*fn)(void *ctx, unsigned int i, unsigned int n),
+			      void *ctx, unsigned int max_shares,
+			      void (*then)(void *then_ctx), void *then_ctx)
 {
 	struct livedfs_run_share *shares;
-	unsigned int n, i;
+	unsigned int n, i, queued_from = then ? 0 : 1;
 
 	n = min3(num_online_cpus(), max_shares, (unsigned int)LIVEDFS_MAX_SHARES);
 	if (n == 0)
 		n = 1;
-	shares = n > 1 && livedfs_hash_wq ?
+	shares = (n > queued_from) && livedfs_hash_wq ?
 		 kcalloc(n, sizeof(*shares), GFP_NOFS) : NULL;
 	if (!shares) {
 		for (i = 0; i < n; i++)
 			fn(ctx, i, n);
+		if (then)
+			then(then_ctx);
 		return;
 	}
-	for (i = 1; i < n; i++) {
+	for (i = queued_from; i < n; i++) {
 		struct livedfs_run_share *s = &shares[i];
 
 		s->fn = fn;
@@ -747,10 +753,19 @@ void livedfs_run_shares(void (*fn)(void *ctx, unsigned int i, unsigned int n),
 		INIT_WORK(&s->work, livedfs_run_work);
 		queue_work(livedfs_hash_wq, &s->work);
 	}
-	fn(ctx, 0, n);
-	for (i = 1; i < n; i++)
+	if (then)
+		then(then_ctx);
+	else
+		fn(ctx, 0, n);
+	for (i = queued_from; i < n; i++)
 		wait_for_completion(&shares[i].done);
 	kfree(shares);
+}
+
+void livedfs_run_shares(void (*fn)(void *ctx, unsigned int i, unsigned int n),
+			void *ctx, unsigned int max_shares)
+{
+	livedfs_run_shares_while(fn, ctx, max_shares, NULL, NULL);
 }
 
 /* Shares of fewer blocks than this are not worth a worker's wake-up. */
@@ -782,18 +797,21 @@ static void livedfs_hash_share(void *ctx, unsigned int i, unsigned int n)
 /*
  * Hashes blocks data[0..n) of len bytes each into out + i * out_stride;
  * errs[i] gets each digest's result (0 or a negative errno). Returns when
- * all are done.
+ * all are done; with `then`, the calling thread runs then(then_ctx)
+ * meanwhile instead of hashing.
  */
-void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
-		       unsigned int len, u8 *out, unsigned int out_stride,
-		       int *errs, unsigned int n)
+void livedfs_hash_many_while(struct crypto_shash *tfm, const u8 *const *data,
+			     unsigned int len, u8 *out, unsigned int out_stride,
+			     int *errs, unsigned int n,
+			     void (*then)(void *then_ctx), void *then_ctx)
 {
 	struct livedfs_hash_batch b = {
 		.tfm = tfm, .data = data, .len = len, .out = out,
 		.out_stride = out_stride, .errs = errs, .count = n,
 	};
 
-	livedfs_run_shares(livedfs_hash_share, &b, n / LIVEDFS_HASH_MIN_SHARE);
+	livedfs_run_shares_while(livedfs_hash_share, &b,
+				 max(n / LIVEDFS_HASH_MIN_SHARE, 1u), then, then_ctx);
 }
 
 bool livedfs_discard_supported(struct super_block *sb)

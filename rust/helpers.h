@@ -77,13 +77,17 @@ unsigned int livedfs_journal_fix_limits(journal_t *j);
 struct crypto_shash;
 int livedfs_hash_init(void);
 void livedfs_hash_exit(void);
-void livedfs_hash_many(struct crypto_shash *tfm, const u8 *const *data,
-		       unsigned int len, u8 *out, unsigned int out_stride,
-		       int *errs, unsigned int n);
+void livedfs_hash_many_while(struct crypto_shash *tfm, const u8 *const *data,
+			     unsigned int len, u8 *out, unsigned int out_stride,
+			     int *errs, unsigned int n,
+			     void (*then)(void *then_ctx), void *then_ctx);
 
 /* Work split over the online CPUs on the same workqueue (helpers.c). */
 void livedfs_run_shares(void (*fn)(void *ctx, unsigned int i, unsigned int n),
 			void *ctx, unsigned int max_shares);
+void livedfs_run_shares_while(void (*fn)(void *ctx, unsigned int i, unsigned int n),
+			      void *ctx, unsigned int max_shares,
+			      void (*then)(void *then_ctx), void *then_ctx);
 
 /* FITRIM: whether the volume's device discards, and a discard of
  * `count` blocks from `block` (file-system blocks). */

@@ -1278,9 +1278,11 @@ unsafe extern "C" fn aop_writepages(mapping: *mut sys::address_space, wbc: *mut 
         return EINVAL.to_errno();
     };
     // Folios are gathered, still locked, and written back a batch at a
-    // time (their blocks hashed together: `aops::write_batch`), in the
-    // ascending order writeback_iter hands them out (the order in which
-    // several folio locks may be held, as ext4's writeback does).
+    // time, in the ascending order writeback_iter hands them out (the
+    // order in which several folio locks may be held, as ext4's writeback
+    // does). A full batch is hashed on every CPU, then decided while the
+    // next batch is hashed (`aops::decide_while_hashing`): the decisions
+    // run in this one thread, and the other CPUs hash meanwhile.
     // Plugged, as ext4's and iomap's writeback: the bios of consecutive
     // blocks merge into large requests before they reach the device
     // (unplugged, as fsync calls writepages, every 4 KiB block went out
@@ -1290,39 +1292,58 @@ unsafe extern "C" fn aop_writepages(mapping: *mut sys::address_space, wbc: *mut 
     // SAFETY: `plug` lives on this stack frame, unmoved, until
     // blk_finish_plug below, which every path out of the loop reaches.
     unsafe { sys::blk_start_plug(plug.as_mut_ptr()) };
-    let mut batch: [Option<LockedFolio<'_>>; crate::aops::WRITEBACK_BATCH] = core::array::from_fn(|_| None);
+    // `cur`: a full batch, hashed (`cur_digests`), awaiting its decisions;
+    // `next`: the batch being gathered.
+    let mut cur: [Option<LockedFolio<'_>>; crate::aops::WRITEBACK_BATCH] = core::array::from_fn(|_| None);
+    let mut cur_digests: Option<crate::aops::BatchDigests> = None;
+    let mut next: [Option<LockedFolio<'_>>; crate::aops::WRITEBACK_BATCH] = core::array::from_fn(|_| None);
     let mut held = 0usize;
     let mut folio: *mut sys::folio = core::ptr::null_mut();
     let mut error: c_int = 0;
     loop {
         // writeback_iter takes back the previous folio for its count only
-        // (it may still be locked in our batch) and drops its own
+        // (it may still be locked in a batch) and drops its own
         // references to the folios it handed out; a locked folio stays in
         // the page cache (removal takes the folio lock), which holds one.
         // SAFETY: our mapping and its live writeback control; the
         // previous folio and the last batch's result, as the API asks.
         folio = unsafe { sys::writeback_iter(mapping, wbc, folio, &mut error) };
         // SAFETY: a locked folio of our mapping (or NULL at the end); it
-        // stays locked in the batch until its decision unlocks it.
+        // stays locked in a batch until its decision unlocks it.
         let Some(f) = (unsafe { LockedFolio::from_raw(folio) }) else {
             break;
         };
         error = 0;
-        match batch.get_mut(held) {
+        match next.get_mut(held) {
             Some(slot) => {
                 *slot = Some(f);
                 held += 1;
             }
             None => error = to_c(crate::aops::write_folio(f, &w, &[])),
         }
-        if held == batch.len() {
-            error = to_c(crate::aops::write_batch(&mut batch, &w));
+        if held == next.len() {
+            let (digests, r) = match cur_digests.take() {
+                Some(d) => crate::aops::decide_while_hashing(&mut cur, &d, &next, &w),
+                None => (crate::aops::hash_ahead(&next), Ok(())),
+            };
+            error = to_c(r);
+            cur_digests = Some(digests);
+            core::mem::swap(&mut cur, &mut next);
             held = 0;
         }
     }
-    // The folios gathered when the iteration ended (at the file's end,
-    // or background writeback's page budget) are written too.
-    let rest = to_c(crate::aops::write_batch(batch.get_mut(..held).unwrap_or(&mut []), &w));
+    // At the end (of the file, or of background writeback's page budget):
+    // the hashed batch is decided while the last folios are hashed, then
+    // those are decided.
+    let last = next.get_mut(..held).unwrap_or(&mut []);
+    let rest = match cur_digests.take() {
+        Some(d) => {
+            let (digests, r) = crate::aops::decide_while_hashing(&mut cur, &d, last, &w);
+            let r2 = crate::aops::decide_batch(last, &digests, &w);
+            to_c(r.and(r2))
+        }
+        None => to_c(crate::aops::write_batch(last, &w)),
+    };
     // SAFETY: the plug started above, on this frame.
     unsafe { sys::blk_finish_plug(plug.as_mut_ptr()) };
     if error == 0 {

@@ -47,7 +47,33 @@ sync
 free6=$(stat -f -c %f $M)
 check "removing B frees only its metadata ($((free6 - free5)) blocks): C shares the data" test $((free6 - free5)) -le 40
 check_eq "C is intact" "$sumB" "$(md5sum < $M/C)"
-check "remove the rest" rm $M/C $M/rep $M/zero
+# Writeback hashes a batch of 32 folios on every CPU while it decides the
+# batch before (aops::decide_while_hashing): files that end on either
+# side of those boundaries, every other block a duplicate of R's block
+# at the same offset and the rest new, must get each digest with its own
+# block: exactly the new blocks stored, exactly the duplicates found.
+S=/sys/fs/livedfs/${VOL#/dev/}
+check "R: 128 blocks of random data" dd if=/dev/urandom of=$M/R bs=4k count=128
+sync
+p0=$(cat $S/physical_blocks_used) d0=$(cat $S/duplicate_hits)
+want_new=0 want_dup=0 sizes="1 31 32 33 63 64 65 96 97 128"
+for n in $sizes; do
+    for i in $(seq 0 $((n - 1))); do
+        if [ $((i % 2)) = 1 ]; then dd if=$M/R bs=4k skip=$i count=1 2>/dev/null
+        else dd if=/dev/urandom bs=4k count=1 2>/dev/null; fi
+    done > /tmp/x$n
+    cp /tmp/x$n $M/x$n
+    want_new=$((want_new + (n + 1) / 2)) want_dup=$((want_dup + n / 2))
+done
+sync
+check_eq "across batch boundaries: the new blocks stored" "$want_new" "$(($(cat $S/physical_blocks_used) - p0))"
+check_eq "across batch boundaries: the duplicates found" "$want_dup" "$(($(cat $S/duplicate_hits) - d0))"
+echo 3 > /proc/sys/vm/drop_caches
+for n in $sizes; do
+    check_eq "x$n ($n blocks) reads back" "$(md5sum < /tmp/x$n)" "$(md5sum < $M/x$n)"
+    rm -f /tmp/x$n $M/x$n
+done
+check "remove the rest" rm $M/C $M/rep $M/zero $M/R
 sync
 check_eq "free blocks back to fresh" "$free0" "$(stat -f -c %f $M)"
 check "umount" umount $M

@@ -24,6 +24,17 @@ cpu_since() {
 }
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
+# The requests a disk completed: dev_io DEV prints its counters
+# (/sys/block/NAME/stat: reads, sectors read, writes, sectors written);
+# io_since DEV C0 prints "rd_reqs=N rd_kib=K wr_reqs=N wr_kib=K" since C0
+# (a dev_io output), as keys for rec: the mean request size the disk saw.
+dev_io() { awk '{ print $1, $3, $5, $7 }' "/sys/block/${1#/dev/}/stat"; }
+io_since() {
+    dev_io "$1" | awk -v a="$2" '{
+        split(a, z, " ")
+        printf "rd_reqs=%d rd_kib=%d wr_reqs=%d wr_kib=%d\n", $1 - z[1], ($2 - z[2]) / 2, $3 - z[3], ($4 - z[4]) / 2 }'
+}
+
 # Memory-pressure hygiene, identical for every file system: a small guest
 # writing files twice its RAM otherwise sees GFP_ATOMIC allocation
 # failures in the block layer.

@@ -10,9 +10,11 @@
 #       src into its own file, sync: A1 by four writers (how it scales)
 # Each record carries the guest CPU seconds spent in its timed span
 # (cpu_s: every CPU's busy time from /proc/stat, see eval-lib.sh) and the
-# iowait seconds. Then a and b are deleted and the volume unmounted. Repeats are
-# interleaved (variant order reversed on even repeats) so drift on a shared
-# host spreads over every variant alike.
+# iowait seconds, and A1-A3 the requests the volume's disk completed
+# (rd_reqs/rd_kib, wr_reqs/wr_kib: their mean size). Then a and b are
+# deleted and the volume unmounted. Repeats are interleaved (variant
+# order reversed on even repeats) so drift on a shared host spreads over
+# every variant alike.
 #   eval-seq.sh REPEATS VARIANT...
 . /tests/eval-lib.sh
 REPEATS=$1
@@ -30,14 +32,14 @@ for r in $(seq "$REPEATS"); do
         drop_caches
         if ! mount_fs "$v" "$dev" $M; then fail "mount $v" "repeat $r"; continue; fi
         base=$(statfs_used $M)
-        c0=$(cpu_busy); t0=$(now); dd if="$SRC" of=$M/a bs=1M 2>/dev/null; sync; t=$(since "$t0"); cpu=$(cpu_since "$c0")
-        rec phase=A1 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu" used_blocks=$(( $(statfs_used $M) - base )) $(lstats "$dev")
+        i0=$(dev_io "$dev"); c0=$(cpu_busy); t0=$(now); dd if="$SRC" of=$M/a bs=1M 2>/dev/null; sync; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+        rec phase=A1 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu" $(io_since "$dev" "$i0") used_blocks=$(( $(statfs_used $M) - base )) $(lstats "$dev")
         drop_caches
-        c0=$(cpu_busy); t0=$(now); dd if=$M/a of=/dev/null bs=1M 2>/dev/null; t=$(since "$t0"); cpu=$(cpu_since "$c0")
-        rec phase=A2 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu"
+        i0=$(dev_io "$dev"); c0=$(cpu_busy); t0=$(now); dd if=$M/a of=/dev/null bs=1M 2>/dev/null; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+        rec phase=A2 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu" $(io_since "$dev" "$i0")
         drop_caches
-        c0=$(cpu_busy); t0=$(now); dd if="$SRC" of=$M/b bs=1M 2>/dev/null; sync; t=$(since "$t0"); cpu=$(cpu_since "$c0")
-        rec phase=A3 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu" used_blocks=$(( $(statfs_used $M) - base )) $(lstats "$dev")
+        i0=$(dev_io "$dev"); c0=$(cpu_busy); t0=$(now); dd if="$SRC" of=$M/b bs=1M 2>/dev/null; sync; t=$(since "$t0"); cpu=$(cpu_since "$c0")
+        rec phase=A3 fs="$v" rep="$r" seconds="$t" bytes="$BYTES" "$cpu" $(io_since "$dev" "$i0") used_blocks=$(( $(statfs_used $M) - base )) $(lstats "$dev")
         check_eq "$v repeat $r: a is whole" "$BYTES" "$(stat -c %s $M/a)"
         check_eq "$v repeat $r: b is whole" "$BYTES" "$(stat -c %s $M/b)"
         rm -f $M/a $M/b
