@@ -619,6 +619,21 @@ class Page:
             rows.append(row)
         self.w(table(["variant", "A1 CPU s/GiB", "vs ext3", "busy", "A2 CPU s/GiB", "vs ext3", "busy", "A3 CPU s/GiB", "vs ext3", "busy"], rows))
         self.w()
+        if any("rd_reqs" in x for x in A):
+            rows = []
+            for v in vs:
+                row = [f"**{v}**"]
+                for ph, kind in (("A1", "wr"), ("A2", "rd"), ("A3", "wr")):
+                    rs = [x for x in sel(A, phase=ph, fs=v) if f"{kind}_reqs" in x]
+                    n = med([x[f"{kind}_reqs"] for x in rs]) if rs else None
+                    kib = med([x[f"{kind}_kib"] / x[f"{kind}_reqs"] for x in rs if x[f"{kind}_reqs"]]) if rs else None
+                    row += [fmt(n, 0), fmt(kib, 0)]
+                rows.append(row)
+            self.w("Requests the volume's disk completed in the timed span (`/sys/block/*/stat`; medians over the repeats): "
+                   "writes in A1 and A3, reads in A2, and their mean size.")
+            self.w()
+            self.w(table(["variant", "A1 writes", "mean KiB", "A2 reads", "mean KiB", "A3 writes", "mean KiB"], rows))
+            self.w()
         a3 = [x for x in sel(A, phase="A3") if x.get("fs") != "ext3"]
         if a3:
             x = a3[0]
