@@ -21,8 +21,14 @@ fn block_size(inode: &Inode) -> Result<u64> {
 
 /// `get_block` for reads: map, or leave unmapped for a hole.
 pub(crate) fn get_block_read(inode: &Inode, file_block: u64, bh: &mut BhResult) -> Result {
-    if let Some(b) = inode::map_block(inode, file_block)? {
+    // As many blocks as asked (`b_size`, as mpage's readahead asks for
+    // the rest of its window) that follow on the device: one call maps a
+    // run, not one block.
+    let bs = u64::from(inode.sb().block_size());
+    let want = u32::try_from(bh.size() / bs.max(1)).unwrap_or(u32::MAX).max(1);
+    if let Some((b, n)) = inode::map_run(inode, file_block, want)? {
         bh.map(inode.sb(), u64::from(b));
+        bh.set_size(u64::from(n).saturating_mul(bs));
     }
     Ok(())
 }

@@ -634,6 +634,80 @@ pub(crate) fn map_block(inode: &Inode, file_block: u64) -> Result<Option<u32>> {
     lookup_locked(sb, info, inode.ino(), &m, file_block)
 }
 
+/// Maps `file_block` of `inode` and up to `max - 1` blocks after it that
+/// follow it on the device: the first device block and how many file
+/// blocks (at least 1) map contiguously from it, or `None` for a hole.
+/// The run stays within one pointer array (the inode's direct pointers or
+/// one indirect block), whose pointers are read once: `readahead` maps a
+/// run per call instead of walking the tree for every block.
+pub(crate) fn map_run(inode: &Inode, file_block: u64, max: u32) -> Result<Option<(u32, u32)>> {
+    let sb = inode.sb();
+    let info = sbi(sb)?;
+    let ino = inode.ino();
+    let m = inode.data().map.lock();
+    let Some(path) = finode::block_path(info.geo.ptrs_per_block(), file_block) else {
+        return Ok(None);
+    };
+    let ok = |p: u32| -> Result<u32> {
+        if maps_block(p) && !info.geo.is_data_block(p) {
+            return Err(corrupt_msg(sb, format_args!("inode {} block pointer {} out of range", ino, p)));
+        }
+        Ok(p)
+    };
+    // The pointers after `first` at `idx + 1..` of `ptrs` that continue it.
+    let run = |ptrs: &[u8], idx: usize, first: u32| -> u32 {
+        let mut n = 1u32;
+        while n < max {
+            let at = idx.saturating_add(n as usize).saturating_mul(4);
+            // A bad pointer ends the run; its own call reports it.
+            let Ok(p) = get_u32(ptrs, at) else { break };
+            if first.checked_add(n) != Some(p) || !info.geo.is_data_block(p) {
+                break;
+            }
+            n = n.saturating_add(1);
+        }
+        n
+    };
+    if path.depth == 0 {
+        let idx = path.offsets[0] as usize;
+        let first = ok(m.block.get(idx).copied().unwrap_or(0))?;
+        if !maps_block(first) {
+            return Ok(None);
+        }
+        // Direct pointers only: the indirect roots follow them.
+        let mut n = 1u32;
+        while n < max {
+            let j = idx.saturating_add(n as usize);
+            let p = m.block.get(j).copied();
+            if j >= N_DIRECT || first.checked_add(n) != p || !info.geo.is_data_block(first.saturating_add(n)) {
+                break;
+            }
+            n = n.saturating_add(1);
+        }
+        return Ok(Some((first, n)));
+    }
+    let mut ptr = ok(m.block.get(path.offsets[0] as usize).copied().unwrap_or(0))?;
+    for level in 1..path.depth {
+        if ptr == 0 {
+            return Ok(None);
+        }
+        ptr = read_ptr(sb, info, ino, ptr, path.offsets.get(level).copied().unwrap_or(0))?;
+    }
+    if ptr == 0 {
+        return Ok(None);
+    }
+    if !info.geo.is_data_block(ptr) {
+        return Err(corrupt_msg(sb, format_args!("inode {} indirect pointer {} out of range", ino, ptr)));
+    }
+    let leaf = Buffer::read(sb, u64::from(ptr))?;
+    let idx = path.offsets.get(path.depth).copied().unwrap_or(0) as usize;
+    let first = ok(get_u32(leaf.data(), idx.saturating_mul(4)).map_err(|e| corrupt(sb, "indirect block", e))?)?;
+    if !maps_block(first) {
+        return Ok(None);
+    }
+    Ok(Some((first, run(leaf.data(), idx, first))))
+}
+
 /// What `next_slot` looks for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Want {

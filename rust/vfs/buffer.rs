@@ -297,6 +297,20 @@ impl BhResult {
         unsafe { sys::map_bh(self.0, sb.as_ptr(), block) };
     }
 
+    /// The size asked for (`b_size`: a caller that can use a run of
+    /// blocks asks for several).
+    pub(crate) fn size(&self) -> u64 {
+        // SAFETY: live buffer head during get_block (constructor contract).
+        unsafe { (*self.0).b_size as u64 }
+    }
+
+    /// Sets the size mapped: `bytes` from the block `map` gave, contiguous
+    /// on the device (`map` sets one block).
+    pub(crate) fn set_size(&mut self, bytes: u64) {
+        // SAFETY: as above.
+        unsafe { (*self.0).b_size = bytes as usize };
+    }
+
     /// Marks the buffer newly allocated (its old contents are meaningless).
     pub(crate) fn set_new(&mut self) {
         // SAFETY: as above.
