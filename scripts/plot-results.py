@@ -481,8 +481,9 @@ class Page:
             if ratio("A2"):
                 goals.append(["read / ext3 (A2)", p, "≥ 0.98×", f"{ratio('A2'):.2f}×", yes(ratio("A2") >= 0.98)])
             if ratio("A1x4") and ratio("A1"):
-                goals.append(["4 writers to 4 files / ext3's 4 writers (A1x4)", p, f"≥ the 1-writer ratio ({ratio('A1'):.2f}×)",
-                              f"{ratio('A1x4'):.2f}×", yes(ratio("A1x4") >= ratio("A1"))])
+                # Three decimals: the two are often equal to two.
+                goals.append(["4 writers to 4 files / ext3's 4 writers (A1x4)", p, f"≥ the 1-writer ratio ({ratio('A1'):.3f}×)",
+                              f"{ratio('A1x4'):.3f}×", yes(ratio("A1x4") >= ratio("A1"))])
         self.w(table(["profile", "volume disk caps", "A1 unique write vs ext3", "A1 by 4 writers vs ext3", "A2 read vs ext3", "A3 duplicate write vs ext3",
                       "livedfs-all A3 ÷ A1 speed", "A1 CPU s/GiB ext3 / livedfs-all", "A2 CPU s/GiB", "A3 CPU s/GiB"], rows))
         self.w()
