@@ -654,14 +654,14 @@ pub(crate) fn map_run(inode: &Inode, file_block: u64, max: u32) -> Result<Option
         }
         Ok(p)
     };
-    // The pointers after `first` at `idx + 1..` of `ptrs` that continue it.
-    let run = |ptrs: &[u8], idx: usize, first: u32| -> u32 {
+    // How many pointers from `first` on continue it on the device
+    // (`ptr_at(n)`: the n-th pointer after it in the same array). A bad
+    // pointer ends the run; its own call reports it.
+    let run = |first: u32, ptr_at: &dyn Fn(usize) -> Option<u32>| -> u32 {
         let mut n = 1u32;
         while n < max {
-            let at = idx.saturating_add(n as usize).saturating_mul(4);
-            // A bad pointer ends the run; its own call reports it.
-            let Ok(p) = get_u32(ptrs, at) else { break };
-            if first.checked_add(n) != Some(p) || !info.geo.is_data_block(p) {
+            let p = ptr_at(n as usize);
+            if p.is_none() || first.checked_add(n) != p || !info.geo.is_data_block(first.saturating_add(n)) {
                 break;
             }
             n = n.saturating_add(1);
@@ -675,16 +675,8 @@ pub(crate) fn map_run(inode: &Inode, file_block: u64, max: u32) -> Result<Option
             return Ok(None);
         }
         // Direct pointers only: the indirect roots follow them.
-        let mut n = 1u32;
-        while n < max {
-            let j = idx.saturating_add(n as usize);
-            let p = m.block.get(j).copied();
-            if j >= N_DIRECT || first.checked_add(n) != p || !info.geo.is_data_block(first.saturating_add(n)) {
-                break;
-            }
-            n = n.saturating_add(1);
-        }
-        return Ok(Some((first, n)));
+        let direct = m.block.get(..N_DIRECT).unwrap_or(&[]);
+        return Ok(Some((first, run(first, &|n| direct.get(idx.saturating_add(n)).copied()))));
     }
     let mut ptr = ok(m.block.get(path.offsets[0] as usize).copied().unwrap_or(0))?;
     for level in 1..path.depth {
@@ -705,7 +697,8 @@ pub(crate) fn map_run(inode: &Inode, file_block: u64, max: u32) -> Result<Option
     if !maps_block(first) {
         return Ok(None);
     }
-    Ok(Some((first, run(leaf.data(), idx, first))))
+    let ptrs = leaf.data();
+    Ok(Some((first, run(first, &|n| get_u32(ptrs, idx.saturating_add(n).saturating_mul(4)).ok()))))
 }
 
 /// What `next_slot` looks for.
